@@ -1,0 +1,99 @@
+/**
+ * The contract every environment backend implements (Docker now, Kubernetes next).
+ *
+ * An environment is keyed by (ownerId, region): one container (or pod) and one home. State lives
+ * on the backend itself (labels), never only in the server's memory, so `list()` after a server
+ * restart tells the truth and the server re-adopts what it finds.
+ *
+ * Semantics every implementation must keep (the shared contract suite in
+ * tests/integration/sandbox/ checks them):
+ * - `ensure` is get-or-create-and-start, idempotent, and safe under concurrent calls for the same
+ *   key: two calls at once yield one environment. A running environment whose spec hash differs
+ *   from the wanted one is left running (the caller decides when to recreate it).
+ * - `stop` and `remove` of something already stopped or missing succeed (like DockerSpawner
+ *   treating 304/404/409 as done).
+ * - `openShell` runs a process with a TTY as the environment user and hands back one raw duplex
+ *   byte stream; nothing multiplexed, nothing decoded.
+ */
+import type { Duplex } from 'node:stream';
+
+export interface EnvironmentKey {
+  /** Immutable user id (never the display name). */
+  readonly ownerId: string;
+  /** Region id such as `eu-west-1`. */
+  readonly region: string;
+}
+
+export interface EnvironmentLimits {
+  readonly pidsLimit: number;
+  readonly memoryBytes: number;
+  readonly nanoCpus: number;
+  readonly tmpSizeBytes: number;
+}
+
+export interface EnvironmentSpec extends EnvironmentKey {
+  readonly image: string;
+  readonly limits: EnvironmentLimits;
+  /** Host path mounted at /home/cloudshell-user; it must already exist (and be mounted). */
+  readonly homeHostPath?: string;
+  /** Host directory holding the credentials socket, mounted read-only at /run/cove. */
+  readonly credentialsHostDir?: string;
+  /** Extra environment variables for PID 1 (never secrets: they show in `docker inspect`). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export type EnvironmentState = 'running' | 'stopped' | 'missing';
+
+export interface EnvironmentStatus extends EnvironmentKey {
+  readonly state: EnvironmentState;
+  /** Backend id (container id); absent when missing. */
+  readonly id?: string;
+  readonly specHash?: string;
+  readonly startedAt?: Date;
+  /** Why it stopped, when known: `oom`, `exited:<code>`. */
+  readonly stopReason?: string;
+}
+
+export interface ShellOptions {
+  readonly cmd: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly cols: number;
+  readonly rows: number;
+  readonly workingDir?: string;
+}
+
+export interface Shell {
+  /** Raw TTY bytes both ways. Pausing it stops reading from the backend (flow control). */
+  readonly stream: Duplex;
+  resize(cols: number, rows: number): Promise<void>;
+  /** Resolves with the exit code once the process has ended (null when unknown). */
+  readonly exited: Promise<number | null>;
+  /** Ends the process (not just the stream): a disconnected exec otherwise lives on. */
+  kill(): Promise<void>;
+}
+
+export interface ExecResult {
+  readonly exitCode: number;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+export interface ExecOptions {
+  readonly user?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly stdin?: Buffer | NodeJS.ReadableStream;
+  readonly timeoutMs?: number;
+}
+
+export interface SandboxDriver {
+  ensure(spec: EnvironmentSpec): Promise<EnvironmentStatus>;
+  status(key: EnvironmentKey): Promise<EnvironmentStatus>;
+  stop(key: EnvironmentKey): Promise<void>;
+  remove(key: EnvironmentKey): Promise<void>;
+  /** Every environment this driver manages, read from the backend's labels. */
+  list(): Promise<EnvironmentStatus[]>;
+  openShell(key: EnvironmentKey, options: ShellOptions): Promise<Shell>;
+  exec(key: EnvironmentKey, cmd: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Cheap reachability probe for /readyz. */
+  ping(): Promise<boolean>;
+}
