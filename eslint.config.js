@@ -19,7 +19,7 @@ export default tseslint.config(
   {
     plugins: { 'import-x': importX },
     settings: {
-      'import-x/resolver-next': [createTypeScriptImportResolver({ project: ['server/tsconfig.json', 'sandbox/tsconfig.json', 'server/protocol/tsconfig.json', 'web/tsconfig.json', 'tests/tsconfig.json'] })],
+      'import-x/resolver-next': [createTypeScriptImportResolver({ noWarnOnMultipleProjects: true, project: ['server/tsconfig.json', 'sandbox/tsconfig.json', 'server/protocol/tsconfig.json', 'web/tsconfig.json', 'tests/tsconfig.json'] })],
     },
     rules: {
       'import-x/no-cycle': 'error',

@@ -1,0 +1,239 @@
+/**
+ * Cove's configuration: one schema (every key described and defaulted), read from
+ * `cove.config.json` (path from COVE_CONFIG) and overridden by COVE_* environment variables.
+ * This is the only module that reads process.env.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+const Region = Type.Object(
+  {
+    id: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$', description: 'Region id such as eu-west-1' }),
+    name: Type.String({ minLength: 1, description: 'Display name such as "Europe (Ireland)"' }),
+    docker: Type.Optional(
+      Type.Object(
+        {
+          socketPath: Type.Optional(Type.String({ description: 'Docker engine unix socket' })),
+          host: Type.Optional(Type.String({ description: 'Remote Docker engine host (TLS)' })),
+          port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+          caPath: Type.Optional(Type.String()),
+          certPath: Type.Optional(Type.String()),
+          keyPath: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false, description: 'Docker endpoint for this region; default the local socket' },
+      ),
+    ),
+    homeSizeBytes: Type.Optional(Type.Integer({ minimum: 64 * 1024 * 1024, description: 'Home size in this region' })),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1', description: 'Address to listen on (COVE_HOST)' }),
+    port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'Port (COVE_PORT)' }),
+    publicUrl: Type.String({
+      default: '',
+      description: 'Public origin users reach Cove at, e.g. https://cove.example.com (COVE_PUBLIC_URL); default http://<host>:<port>',
+    }),
+    dataDir: Type.String({ default: './data', description: 'Where the database and homes live (COVE_DATA_DIR)' }),
+    logLevel: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info', description: 'Log level (COVE_LOG_LEVEL)' },
+    ),
+    trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a reverse proxy (COVE_TRUST_PROXY)' }),
+    auth: Type.Object(
+      {
+        sessionTtlS: Type.Integer({ default: 8 * 3600, minimum: 60, description: 'Portal session lifetime (COVE_AUTH_SESSION_TTL_S)' }),
+        mfaPendingTtlS: Type.Integer({ default: 300, minimum: 30, description: 'Time to enter the TOTP code after the password' }),
+        requireMfa: Type.Boolean({ default: false, description: 'Require TOTP MFA for every user (COVE_AUTH_REQUIRE_MFA)' }),
+        inviteTtlS: Type.Integer({ default: 7 * 86400, minimum: 60, description: 'Invite link lifetime (COVE_AUTH_INVITE_TTL_S)' }),
+        argon2MemoryKiB: Type.Integer({ default: 19456, minimum: 1024, description: 'argon2id memory cost' }),
+        argon2TimeCost: Type.Integer({ default: 2, minimum: 1, description: 'argon2id iterations' }),
+        maxFailuresPerAccount: Type.Integer({ default: 5, minimum: 1, description: 'Failed sign-ins per account before backoff' }),
+        maxFailuresPerIp: Type.Integer({ default: 30, minimum: 1, description: 'Failed sign-ins per IP before backoff' }),
+        throttleWindowS: Type.Integer({ default: 900, minimum: 1, description: 'Window in which failures count' }),
+        throttleBaseDelayS: Type.Integer({ default: 30, minimum: 1, description: 'First backoff; doubles per further failure' }),
+        throttleMaxDelayS: Type.Integer({ default: 900, minimum: 1, description: 'Longest backoff' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    regions: Type.Array(Region, {
+      default: [{ id: 'us-east-1', name: 'US East (N. Virginia)' }],
+      minItems: 1,
+      description: 'Regions users can open shells in (COVE_REGIONS as JSON)',
+    }),
+    defaultRegion: Type.String({ default: '', description: 'Region preselected in the portal; default the first' }),
+    sandbox: Type.Object(
+      {
+        image: Type.String({ default: 'cove/sandbox:latest', description: 'Environment image (COVE_SANDBOX_IMAGE)' }),
+        pidsLimit: Type.Integer({ default: 512, minimum: 16, description: 'Max processes per environment' }),
+        memoryBytes: Type.Integer({ default: 2 * 1024 ** 3, minimum: 64 * 1024 ** 2, description: 'Memory per environment' }),
+        nanoCpus: Type.Integer({ default: 1_000_000_000, minimum: 10_000_000, description: 'CPU per environment (1e9 = 1 CPU)' }),
+        tmpSizeBytes: Type.Integer({ default: 256 * 1024 ** 2, minimum: 1024 ** 2, description: 'Size cap of /tmp' }),
+        maxTerminalsPerUser: Type.Integer({ default: 10, minimum: 1, description: 'Concurrent terminals per user per region (COVE_SANDBOX_MAX_TERMINALS)' }),
+        idleTimeoutS: Type.Integer({ default: 20 * 60, minimum: 10, description: 'Close a terminal after this long without input (COVE_SANDBOX_IDLE_TIMEOUT_S)' }),
+        idleWarningS: Type.Integer({ default: 120, minimum: 1, description: 'Warn this long before the idle timeout' }),
+        maxSessionAgeS: Type.Integer({ default: 12 * 3600, minimum: 60, description: 'Hard maximum terminal age' }),
+        graceS: Type.Integer({ default: 10 * 60, minimum: 0, description: 'Keep a detached terminal this long (COVE_SANDBOX_GRACE_S)' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    homes: Type.Object(
+      {
+        sizeBytes: Type.Integer({ default: 1024 ** 3, minimum: 64 * 1024 ** 2, description: 'Default home size (COVE_HOMES_SIZE_BYTES)' }),
+        retentionDays: Type.Integer({ default: 120, minimum: 1, description: 'Delete homes unused this long (COVE_HOMES_RETENTION_DAYS)' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type RegionConfig = Config['regions'][number];
+
+/** Environment variable → config path, with how to parse it. */
+const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' | 'json' }> = {
+  COVE_HOST: { path: ['host'], kind: 'string' },
+  COVE_PORT: { path: ['port'], kind: 'int' },
+  COVE_PUBLIC_URL: { path: ['publicUrl'], kind: 'string' },
+  COVE_DATA_DIR: { path: ['dataDir'], kind: 'string' },
+  COVE_LOG_LEVEL: { path: ['logLevel'], kind: 'string' },
+  COVE_TRUST_PROXY: { path: ['trustProxy'], kind: 'bool' },
+  COVE_AUTH_SESSION_TTL_S: { path: ['auth', 'sessionTtlS'], kind: 'int' },
+  COVE_AUTH_REQUIRE_MFA: { path: ['auth', 'requireMfa'], kind: 'bool' },
+  COVE_AUTH_INVITE_TTL_S: { path: ['auth', 'inviteTtlS'], kind: 'int' },
+  COVE_AUTH_ARGON2_MEMORY_KIB: { path: ['auth', 'argon2MemoryKiB'], kind: 'int' },
+  COVE_AUTH_ARGON2_TIME_COST: { path: ['auth', 'argon2TimeCost'], kind: 'int' },
+  COVE_REGIONS: { path: ['regions'], kind: 'json' },
+  COVE_DEFAULT_REGION: { path: ['defaultRegion'], kind: 'string' },
+  COVE_SANDBOX_IMAGE: { path: ['sandbox', 'image'], kind: 'string' },
+  COVE_SANDBOX_MAX_TERMINALS: { path: ['sandbox', 'maxTerminalsPerUser'], kind: 'int' },
+  COVE_SANDBOX_IDLE_TIMEOUT_S: { path: ['sandbox', 'idleTimeoutS'], kind: 'int' },
+  COVE_SANDBOX_GRACE_S: { path: ['sandbox', 'graceS'], kind: 'int' },
+  COVE_HOMES_SIZE_BYTES: { path: ['homes', 'sizeBytes'], kind: 'int' },
+  COVE_HOMES_RETENTION_DAYS: { path: ['homes', 'retentionDays'], kind: 'int' },
+};
+
+/** Secrets and process settings that are not part of the config file. */
+export interface ProcessSettings {
+  /** First admin's password; a random one-time password is printed when unset. */
+  readonly adminPassword?: string;
+  readonly configPath: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Cove's configuration is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function parseEnvValue(name: string, raw: string, kind: 'string' | 'int' | 'bool' | 'json', problems: string[]): unknown {
+  switch (kind) {
+    case 'string':
+      return raw;
+    case 'int': {
+      if (!/^-?\d+$/.test(raw.trim())) problems.push(`${name}="${raw}" must be a whole number`);
+      return Number(raw);
+    }
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+      problems.push(`${name}="${raw}" must be true or false`);
+      return raw;
+    }
+    case 'json':
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        problems.push(`${name} must be valid JSON`);
+        return undefined;
+      }
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+function describeSchemaPath(schema: TSchema, path: string): string | undefined {
+  let node: TSchema | undefined = schema;
+  for (const part of path.split('/').filter(Boolean)) {
+    if (!node) return undefined;
+    node = (node.properties as Record<string, TSchema> | undefined)?.[part] ?? (node.items as TSchema | undefined);
+  }
+  return node?.description as string | undefined;
+}
+
+/**
+ * Builds and validates the config from a raw object plus environment overrides.
+ * Throws ConfigError listing every bad key, each with what is wrong.
+ */
+export function buildConfig(raw: unknown, env: Readonly<Record<string, string | undefined>> = {}): Config {
+  const problems: string[] = [];
+  const input: Record<string, unknown> =
+    typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? structuredClone(raw as Record<string, unknown>) : {};
+  for (const [name, spec] of Object.entries(envKeys)) {
+    const value = env[name];
+    if (value === undefined) continue;
+    setPath(input, spec.path, parseEnvValue(name, value, spec.kind, problems));
+  }
+  const withDefaults = Value.Default(ConfigSchema, input) as unknown;
+  for (const error of Value.Errors(ConfigSchema, withDefaults)) {
+    const key = error.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+    const hint = describeSchemaPath(ConfigSchema, error.path);
+    problems.push(`${key}: ${error.message}${hint ? ` (${hint})` : ''}`);
+  }
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  const config = withDefaults as Config;
+
+  if (!config.publicUrl) config.publicUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  try {
+    const url = new URL(config.publicUrl);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push('publicUrl: must start with http:// or https://');
+    config.publicUrl = url.origin;
+  } catch {
+    problems.push(`publicUrl: "${config.publicUrl}" is not a URL (example: https://cove.example.com)`);
+  }
+  const ids = config.regions.map((r) => r.id);
+  if (new Set(ids).size !== ids.length) problems.push('regions: region ids must be unique');
+  if (!config.defaultRegion) config.defaultRegion = config.regions[0]?.id ?? '';
+  else if (!ids.includes(config.defaultRegion))
+    problems.push(`defaultRegion: "${config.defaultRegion}" is not one of the configured regions (${ids.join(', ')})`);
+  if (config.sandbox.idleWarningS >= config.sandbox.idleTimeoutS)
+    problems.push('sandbox.idleWarningS: must be shorter than sandbox.idleTimeoutS');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Reads cove.config.json (or COVE_CONFIG) and the environment. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): {
+  config: Config;
+  settings: ProcessSettings;
+} {
+  const configPath = resolve(env.COVE_CONFIG ?? 'cove.config.json');
+  let raw: unknown = {};
+  if (existsSync(configPath)) {
+    try {
+      raw = JSON.parse(readFileSync(configPath, 'utf8')) as unknown;
+    } catch (error) {
+      throw new ConfigError([`${configPath}: not valid JSON (${(error as Error).message})`]);
+    }
+  } else if (env.COVE_CONFIG) {
+    throw new ConfigError([`COVE_CONFIG points to ${configPath}, which does not exist`]);
+  }
+  const config = buildConfig(raw, env);
+  const settings: ProcessSettings = { configPath };
+  return { config, settings: env.COVE_ADMIN_PASSWORD ? { ...settings, adminPassword: env.COVE_ADMIN_PASSWORD } : settings };
+}

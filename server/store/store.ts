@@ -1,0 +1,198 @@
+/**
+ * The storage seam. SQLite (better-sqlite3) implements it today; PostgreSQL can later, so every
+ * method is async and speaks in domain records, never SQL rows. Times are epoch milliseconds.
+ */
+export interface UserRecord {
+  readonly id: string;
+  readonly username: string;
+  readonly email: string | null;
+  readonly passwordHash: string | null;
+  readonly disabled: boolean;
+  readonly mustChangePassword: boolean;
+  readonly mfaRequired: boolean;
+  /** Base32 TOTP secret once enrolled. */
+  readonly totpSecret: string | null;
+  /** Secret shown during enrollment, not yet confirmed. */
+  readonly totpPendingSecret: string | null;
+  /** Highest TOTP time step accepted so far (replay protection). */
+  readonly totpLastStep: number;
+  readonly createdAt: number;
+  readonly lastLoginAt: number | null;
+}
+
+export type SessionStage = 'mfa' | 'full';
+
+export interface SessionRecord {
+  /** SHA-256 of the cookie value: a database leak does not hand out sessions. */
+  readonly idHash: string;
+  readonly userId: string;
+  readonly stage: SessionStage;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly mfaFailures: number;
+}
+
+export interface GroupRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly createdAt: number;
+}
+
+export interface AccountRecord {
+  /** The 12-digit AWS account id is the key. */
+  readonly accountId: string;
+  readonly name: string;
+  readonly createdAt: number;
+}
+
+export interface PermissionSetRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly sessionDurationS: number;
+  /** e.g. `arn:aws:iam::{accountId}:role/Cove-{name}` */
+  readonly roleArnTemplate: string;
+  readonly sessionPolicy: string | null;
+  /** Per-account role ARN overrides. */
+  readonly roleOverrides: Readonly<Record<string, string>>;
+  readonly createdAt: number;
+}
+
+export type PrincipalType = 'user' | 'group';
+
+export interface AssignmentRecord {
+  readonly id: string;
+  readonly principalType: PrincipalType;
+  readonly principalId: string;
+  readonly accountId: string;
+  readonly permissionSetId: string;
+  readonly createdAt: number;
+}
+
+export interface InviteRecord {
+  readonly tokenHash: string;
+  readonly userId: string;
+  readonly expiresAt: number;
+  readonly usedAt: number | null;
+  readonly createdAt: number;
+}
+
+export interface AuditRecord {
+  readonly id: number;
+  readonly at: number;
+  readonly actorId: string | null;
+  readonly actorName: string | null;
+  readonly action: string;
+  readonly target: string | null;
+  readonly details: Record<string, unknown>;
+  readonly ip: string | null;
+}
+
+export type NewUser = Pick<UserRecord, 'username'> &
+  Partial<Pick<UserRecord, 'email' | 'passwordHash' | 'mustChangePassword' | 'mfaRequired'>>;
+
+export type UserPatch = Partial<
+  Pick<
+    UserRecord,
+    'email' | 'passwordHash' | 'disabled' | 'mustChangePassword' | 'mfaRequired' | 'totpSecret' | 'totpPendingSecret' | 'lastLoginAt'
+  >
+>;
+
+export interface UserRepository {
+  create(user: NewUser): Promise<UserRecord>;
+  get(id: string): Promise<UserRecord | undefined>;
+  getByUsername(normalizedUsername: string): Promise<UserRecord | undefined>;
+  list(): Promise<UserRecord[]>;
+  count(): Promise<number>;
+  update(id: string, patch: UserPatch): Promise<UserRecord | undefined>;
+  /**
+   * Compare-and-set on the TOTP step: succeeds only if `step` is greater than the stored one,
+   * so one code works once even under concurrent sign-ins.
+   */
+  claimTotpStep(id: string, step: number): Promise<boolean>;
+  /** Resets MFA: clears secrets and the last step. */
+  resetMfa(id: string): Promise<void>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface SessionRepository {
+  create(session: Omit<SessionRecord, 'mfaFailures'>): Promise<void>;
+  get(idHash: string): Promise<SessionRecord | undefined>;
+  /** Atomically moves a session to a new id (rotation at every auth step). */
+  rotate(oldIdHash: string, next: Omit<SessionRecord, 'mfaFailures' | 'userId'>): Promise<boolean>;
+  incrementMfaFailures(idHash: string): Promise<number>;
+  delete(idHash: string): Promise<void>;
+  deleteForUser(userId: string): Promise<string[]>;
+  deleteExpired(now: number): Promise<number>;
+}
+
+export interface GroupRepository {
+  create(group: { name: string; description?: string }): Promise<GroupRecord>;
+  get(id: string): Promise<GroupRecord | undefined>;
+  getByName(name: string): Promise<GroupRecord | undefined>;
+  list(): Promise<GroupRecord[]>;
+  update(id: string, patch: { name?: string; description?: string }): Promise<GroupRecord | undefined>;
+  delete(id: string): Promise<boolean>;
+  members(groupId: string): Promise<string[]>;
+  setMembers(groupId: string, userIds: readonly string[]): Promise<void>;
+  addMember(groupId: string, userId: string): Promise<void>;
+  removeMember(groupId: string, userId: string): Promise<void>;
+  groupsOf(userId: string): Promise<GroupRecord[]>;
+}
+
+export interface AccountRepository {
+  create(account: { accountId: string; name: string }): Promise<AccountRecord>;
+  get(accountId: string): Promise<AccountRecord | undefined>;
+  list(): Promise<AccountRecord[]>;
+  update(accountId: string, patch: { name?: string }): Promise<AccountRecord | undefined>;
+  delete(accountId: string): Promise<boolean>;
+}
+
+export type NewPermissionSet = Pick<PermissionSetRecord, 'name' | 'sessionDurationS' | 'roleArnTemplate'> &
+  Partial<Pick<PermissionSetRecord, 'description' | 'sessionPolicy' | 'roleOverrides'>>;
+
+export interface PermissionSetRepository {
+  create(set: NewPermissionSet): Promise<PermissionSetRecord>;
+  get(id: string): Promise<PermissionSetRecord | undefined>;
+  getByName(name: string): Promise<PermissionSetRecord | undefined>;
+  list(): Promise<PermissionSetRecord[]>;
+  update(id: string, patch: Partial<NewPermissionSet>): Promise<PermissionSetRecord | undefined>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface AssignmentRepository {
+  create(a: Omit<AssignmentRecord, 'id' | 'createdAt'>): Promise<AssignmentRecord>;
+  get(id: string): Promise<AssignmentRecord | undefined>;
+  list(): Promise<AssignmentRecord[]>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface InviteRepository {
+  create(invite: Omit<InviteRecord, 'usedAt' | 'createdAt'>): Promise<void>;
+  get(tokenHash: string): Promise<InviteRecord | undefined>;
+  /** Marks the invite used; false when it was already used (single use under races). */
+  consume(tokenHash: string, now: number): Promise<boolean>;
+  deleteForUser(userId: string): Promise<void>;
+}
+
+export interface AuditLog {
+  append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
+  list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
+}
+
+export interface Store {
+  readonly users: UserRepository;
+  readonly sessions: SessionRepository;
+  readonly groups: GroupRepository;
+  readonly accounts: AccountRepository;
+  readonly permissionSets: PermissionSetRepository;
+  readonly assignments: AssignmentRepository;
+  readonly invites: InviteRepository;
+  readonly audit: AuditLog;
+  /** Runs `fn` in one transaction (all or nothing). */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  /** Cheap liveness probe for /readyz. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
