@@ -92,12 +92,12 @@ for _ in $(seq 1 "$WAIT_S"); do
   if engine_up; then
     exit 0
   fi
+  sleep 1
   # Fail fast instead of waiting the full minute when the daemon died at start.
   if ! pgrep -x dockerd >/dev/null 2>&1; then
     die "dockerd exited at start. Last lines of $LOG:
 $(tail -n 20 "$LOG" 2>/dev/null || true)"
   fi
-  sleep 1
 done
 
 die "dockerd did not answer on $SOCKET within ${WAIT_S} s. Last lines of $LOG:

@@ -1,0 +1,40 @@
+# Cove managed profile. Sourced by login shells (/etc/profile), interactive non-login bash
+# (/etc/bash.bashrc) and the skeleton ~/.bashrc, so it must be cheap and safe to run many times.
+# POSIX sh: dash reads it too for `sh -l`.
+
+# Only interactive shells get a prompt and a banner; scripts and `bash -c` stay silent.
+case $- in
+  *i*) ;;
+  *) return 0 2>/dev/null || exit 0 ;;
+esac
+
+# A home that was never seeded (new volume, or the ephemeral fallback) still gets the skeleton.
+if [ -n "${HOME:-}" ] && [ ! -e "$HOME/.cove-seeded" ] && [ -w "$HOME" ]; then
+  /usr/local/bin/cove-seed-home >/dev/null 2>&1 || true
+fi
+
+if [ -n "${BASH_VERSION:-}" ]; then
+  __cove_region=${COVE_REGION:-${AWS_REGION:-}}
+  if [ -n "$__cove_region" ]; then
+    PS1='\[\e[1;32m\]\u\[\e[0m\]@\[\e[1;36m\]'"$__cove_region"'\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ '
+  else
+    PS1='\[\e[1;32m\]\u\[\e[0m\]@\[\e[1;36m\]cove\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ '
+  fi
+  unset __cove_region
+  # A terminal title with the region helps when several tabs are open.
+  case ${TERM:-} in
+    xterm* | screen* | tmux*) PS1='\[\e]0;\u@'"${COVE_REGION:-cove}"': \w\a\]'"$PS1" ;;
+  esac
+fi
+
+# Exported so a nested shell does not repeat it; every new terminal (a fresh exec) shows it once.
+if [ -z "${COVE_MOTD_SHOWN:-}" ]; then
+  COVE_MOTD_SHOWN=1
+  export COVE_MOTD_SHOWN
+  printf '\n  \033[1mCove shell\033[0m  user: %s  region: %s\n' \
+    "${COVE_USER:-$(id -un 2>/dev/null || echo cloudshell-user)}" \
+    "${COVE_REGION:-${AWS_REGION:-unknown}}"
+  printf '  identity: %s\n' "${COVE_IDENTITY:-no AWS credentials}"
+  printf '  Only files under %s persist; everything else resets when the environment restarts.\n\n' \
+    "${HOME:-/home/cloudshell-user}"
+fi
