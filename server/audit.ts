@@ -10,7 +10,11 @@ export interface AuditEvent {
   readonly actor?: { id: string | null; name: string | null };
 }
 
-export async function audit(store: Store, request: FastifyRequest | undefined, event: AuditEvent): Promise<void> {
+export async function audit(
+  store: Store,
+  request: FastifyRequest | undefined,
+  event: AuditEvent,
+): Promise<void> {
   const actor = event.actor ?? {
     id: request?.principal?.user.id ?? null,
     name: request?.principal?.user.username ?? null,

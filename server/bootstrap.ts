@@ -7,7 +7,10 @@ import type { ProcessSettings } from './config.js';
 import { ensureFirstAdmin, type FirstStart } from './auth/first-admin.js';
 import { seedDirectory } from './directory/seed.js';
 
-export async function bootstrap(app: FastifyInstance, settings: Pick<ProcessSettings, 'adminPassword'>): Promise<FirstStart> {
+export async function bootstrap(
+  app: FastifyInstance,
+  settings: Pick<ProcessSettings, 'adminPassword'>,
+): Promise<FirstStart> {
   await seedDirectory(app);
   return ensureFirstAdmin(app, settings.adminPassword);
 }

@@ -22,10 +22,15 @@ const Region = Type.Object(
           certPath: Type.Optional(Type.String()),
           keyPath: Type.Optional(Type.String()),
         },
-        { additionalProperties: false, description: 'Docker endpoint for this region; default the local socket' },
+        {
+          additionalProperties: false,
+          description: 'Docker endpoint for this region; default the local socket',
+        },
       ),
     ),
-    homeSizeBytes: Type.Optional(Type.Integer({ minimum: 64 * 1024 * 1024, description: 'Home size in this region' })),
+    homeSizeBytes: Type.Optional(
+      Type.Integer({ minimum: 64 * 1024 * 1024, description: 'Home size in this region' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -36,26 +41,64 @@ export const ConfigSchema = Type.Object(
     port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'Port (COVE_PORT)' }),
     publicUrl: Type.String({
       default: '',
-      description: 'Public origin users reach Cove at, e.g. https://cove.example.com (COVE_PUBLIC_URL); default http://<host>:<port>',
+      description:
+        'Public origin users reach Cove at, e.g. https://cove.example.com (COVE_PUBLIC_URL); default http://<host>:<port>',
     }),
-    dataDir: Type.String({ default: './data', description: 'Where the database and homes live (COVE_DATA_DIR)' }),
+    dataDir: Type.String({
+      default: './data',
+      description: 'Where the database and homes live (COVE_DATA_DIR)',
+    }),
     logLevel: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info', description: 'Log level (COVE_LOG_LEVEL)' },
     ),
-    trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* from a reverse proxy (COVE_TRUST_PROXY)' }),
+    trustProxy: Type.Boolean({
+      default: false,
+      description: 'Trust X-Forwarded-* from a reverse proxy (COVE_TRUST_PROXY)',
+    }),
     auth: Type.Object(
       {
-        sessionTtlS: Type.Integer({ default: 8 * 3600, minimum: 60, description: 'Portal session lifetime (COVE_AUTH_SESSION_TTL_S)' }),
-        mfaPendingTtlS: Type.Integer({ default: 300, minimum: 30, description: 'Time to enter the TOTP code after the password' }),
-        requireMfa: Type.Boolean({ default: false, description: 'Require TOTP MFA for every user (COVE_AUTH_REQUIRE_MFA)' }),
-        inviteTtlS: Type.Integer({ default: 7 * 86400, minimum: 60, description: 'Invite link lifetime (COVE_AUTH_INVITE_TTL_S)' }),
+        sessionTtlS: Type.Integer({
+          default: 8 * 3600,
+          minimum: 60,
+          description: 'Portal session lifetime (COVE_AUTH_SESSION_TTL_S)',
+        }),
+        mfaPendingTtlS: Type.Integer({
+          default: 300,
+          minimum: 30,
+          description: 'Time to enter the TOTP code after the password',
+        }),
+        requireMfa: Type.Boolean({
+          default: false,
+          description: 'Require TOTP MFA for every user (COVE_AUTH_REQUIRE_MFA)',
+        }),
+        inviteTtlS: Type.Integer({
+          default: 7 * 86400,
+          minimum: 60,
+          description: 'Invite link lifetime (COVE_AUTH_INVITE_TTL_S)',
+        }),
         argon2MemoryKiB: Type.Integer({ default: 19456, minimum: 1024, description: 'argon2id memory cost' }),
         argon2TimeCost: Type.Integer({ default: 2, minimum: 1, description: 'argon2id iterations' }),
-        maxFailuresPerAccount: Type.Integer({ default: 5, minimum: 1, description: 'Failed sign-ins per account before backoff' }),
-        maxFailuresPerIp: Type.Integer({ default: 30, minimum: 1, description: 'Failed sign-ins per IP before backoff' }),
-        throttleWindowS: Type.Integer({ default: 900, minimum: 1, description: 'Window in which failures count' }),
-        throttleBaseDelayS: Type.Integer({ default: 30, minimum: 1, description: 'First backoff; doubles per further failure' }),
+        maxFailuresPerAccount: Type.Integer({
+          default: 5,
+          minimum: 1,
+          description: 'Failed sign-ins per account before backoff',
+        }),
+        maxFailuresPerIp: Type.Integer({
+          default: 30,
+          minimum: 1,
+          description: 'Failed sign-ins per IP before backoff',
+        }),
+        throttleWindowS: Type.Integer({
+          default: 900,
+          minimum: 1,
+          description: 'Window in which failures count',
+        }),
+        throttleBaseDelayS: Type.Integer({
+          default: 30,
+          minimum: 1,
+          description: 'First backoff; doubles per further failure',
+        }),
         throttleMaxDelayS: Type.Integer({ default: 900, minimum: 1, description: 'Longest backoff' }),
       },
       { default: {}, additionalProperties: false },
@@ -65,26 +108,72 @@ export const ConfigSchema = Type.Object(
       minItems: 1,
       description: 'Regions users can open shells in (COVE_REGIONS as JSON)',
     }),
-    defaultRegion: Type.String({ default: '', description: 'Region preselected in the portal; default the first' }),
+    defaultRegion: Type.String({
+      default: '',
+      description: 'Region preselected in the portal; default the first',
+    }),
     sandbox: Type.Object(
       {
-        image: Type.String({ default: 'cove/sandbox:latest', description: 'Environment image (COVE_SANDBOX_IMAGE)' }),
+        image: Type.String({
+          default: 'cove/sandbox:latest',
+          description: 'Environment image (COVE_SANDBOX_IMAGE)',
+        }),
         pidsLimit: Type.Integer({ default: 512, minimum: 16, description: 'Max processes per environment' }),
-        memoryBytes: Type.Integer({ default: 2 * 1024 ** 3, minimum: 64 * 1024 ** 2, description: 'Memory per environment' }),
-        nanoCpus: Type.Integer({ default: 1_000_000_000, minimum: 10_000_000, description: 'CPU per environment (1e9 = 1 CPU)' }),
-        tmpSizeBytes: Type.Integer({ default: 256 * 1024 ** 2, minimum: 1024 ** 2, description: 'Size cap of /tmp' }),
-        maxTerminalsPerUser: Type.Integer({ default: 10, minimum: 1, description: 'Concurrent terminals per user per region (COVE_SANDBOX_MAX_TERMINALS)' }),
-        idleTimeoutS: Type.Integer({ default: 20 * 60, minimum: 10, description: 'Close a terminal after this long without input (COVE_SANDBOX_IDLE_TIMEOUT_S)' }),
-        idleWarningS: Type.Integer({ default: 120, minimum: 1, description: 'Warn this long before the idle timeout' }),
-        maxSessionAgeS: Type.Integer({ default: 12 * 3600, minimum: 60, description: 'Hard maximum terminal age' }),
-        graceS: Type.Integer({ default: 10 * 60, minimum: 0, description: 'Keep a detached terminal this long (COVE_SANDBOX_GRACE_S)' }),
+        memoryBytes: Type.Integer({
+          default: 2 * 1024 ** 3,
+          minimum: 64 * 1024 ** 2,
+          description: 'Memory per environment',
+        }),
+        nanoCpus: Type.Integer({
+          default: 1_000_000_000,
+          minimum: 10_000_000,
+          description: 'CPU per environment (1e9 = 1 CPU)',
+        }),
+        tmpSizeBytes: Type.Integer({
+          default: 256 * 1024 ** 2,
+          minimum: 1024 ** 2,
+          description: 'Size cap of /tmp',
+        }),
+        maxTerminalsPerUser: Type.Integer({
+          default: 10,
+          minimum: 1,
+          description: 'Concurrent terminals per user per region (COVE_SANDBOX_MAX_TERMINALS)',
+        }),
+        idleTimeoutS: Type.Integer({
+          default: 20 * 60,
+          minimum: 10,
+          description: 'Close a terminal after this long without input (COVE_SANDBOX_IDLE_TIMEOUT_S)',
+        }),
+        idleWarningS: Type.Integer({
+          default: 120,
+          minimum: 1,
+          description: 'Warn this long before the idle timeout',
+        }),
+        maxSessionAgeS: Type.Integer({
+          default: 12 * 3600,
+          minimum: 60,
+          description: 'Hard maximum terminal age',
+        }),
+        graceS: Type.Integer({
+          default: 10 * 60,
+          minimum: 0,
+          description: 'Keep a detached terminal this long (COVE_SANDBOX_GRACE_S)',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),
     homes: Type.Object(
       {
-        sizeBytes: Type.Integer({ default: 1024 ** 3, minimum: 64 * 1024 ** 2, description: 'Default home size (COVE_HOMES_SIZE_BYTES)' }),
-        retentionDays: Type.Integer({ default: 120, minimum: 1, description: 'Delete homes unused this long (COVE_HOMES_RETENTION_DAYS)' }),
+        sizeBytes: Type.Integer({
+          default: 1024 ** 3,
+          minimum: 64 * 1024 ** 2,
+          description: 'Default home size (COVE_HOMES_SIZE_BYTES)',
+        }),
+        retentionDays: Type.Integer({
+          default: 120,
+          minimum: 1,
+          description: 'Delete homes unused this long (COVE_HOMES_RETENTION_DAYS)',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -132,7 +221,12 @@ export class ConfigError extends Error {
   }
 }
 
-function parseEnvValue(name: string, raw: string, kind: 'string' | 'int' | 'bool' | 'json', problems: string[]): unknown {
+function parseEnvValue(
+  name: string,
+  raw: string,
+  kind: 'string' | 'int' | 'bool' | 'json',
+  problems: string[],
+): unknown {
   switch (kind) {
     case 'string':
       return raw;
@@ -171,7 +265,8 @@ function describeSchemaPath(schema: TSchema, path: string): string | undefined {
   let node: TSchema | undefined = schema;
   for (const part of path.split('/').filter(Boolean)) {
     if (!node) return undefined;
-    node = (node.properties as Record<string, TSchema> | undefined)?.[part] ?? (node.items as TSchema | undefined);
+    node =
+      (node.properties as Record<string, TSchema> | undefined)?.[part] ?? (node.items as TSchema | undefined);
   }
   return node?.description as string | undefined;
 }
@@ -183,7 +278,9 @@ function describeSchemaPath(schema: TSchema, path: string): string | undefined {
 export function buildConfig(raw: unknown, env: Readonly<Record<string, string | undefined>> = {}): Config {
   const problems: string[] = [];
   const input: Record<string, unknown> =
-    typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? structuredClone(raw as Record<string, unknown>) : {};
+    typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+      ? structuredClone(raw as Record<string, unknown>)
+      : {};
   for (const [name, spec] of Object.entries(envKeys)) {
     const value = env[name];
     if (value === undefined) continue;
@@ -198,10 +295,12 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   const config = withDefaults as Config;
 
-  if (!config.publicUrl) config.publicUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  if (!config.publicUrl)
+    config.publicUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   try {
     const url = new URL(config.publicUrl);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push('publicUrl: must start with http:// or https://');
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      problems.push('publicUrl: must start with http:// or https://');
     config.publicUrl = url.origin;
   } catch {
     problems.push(`publicUrl: "${config.publicUrl}" is not a URL (example: https://cove.example.com)`);
@@ -210,7 +309,9 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
   if (new Set(ids).size !== ids.length) problems.push('regions: region ids must be unique');
   if (!config.defaultRegion) config.defaultRegion = config.regions[0]?.id ?? '';
   else if (!ids.includes(config.defaultRegion))
-    problems.push(`defaultRegion: "${config.defaultRegion}" is not one of the configured regions (${ids.join(', ')})`);
+    problems.push(
+      `defaultRegion: "${config.defaultRegion}" is not one of the configured regions (${ids.join(', ')})`,
+    );
   if (config.sandbox.idleWarningS >= config.sandbox.idleTimeoutS)
     problems.push('sandbox.idleWarningS: must be shorter than sandbox.idleTimeoutS');
   if (problems.length > 0) throw new ConfigError(problems);
@@ -235,5 +336,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   }
   const config = buildConfig(raw, env);
   const settings: ProcessSettings = { configPath };
-  return { config, settings: env.COVE_ADMIN_PASSWORD ? { ...settings, adminPassword: env.COVE_ADMIN_PASSWORD } : settings };
+  return {
+    config,
+    settings: env.COVE_ADMIN_PASSWORD ? { ...settings, adminPassword: env.COVE_ADMIN_PASSWORD } : settings,
+  };
 }

@@ -15,7 +15,10 @@ async function main(): Promise<void> {
   const app = await buildApp({ config, store });
   const firstStart = await bootstrap(app, settings);
   await app.listen({ host: config.host, port: config.port });
-  app.log.info({ publicUrl: config.publicUrl, startMs: Math.round(performance.now() - started) }, 'Cove is listening');
+  app.log.info(
+    { publicUrl: config.publicUrl, startMs: Math.round(performance.now() - started) },
+    'Cove is listening',
+  );
   console.log(`\nCove is running at ${config.publicUrl}`);
   if (firstStart.oneTimeAdminPassword) {
     console.log(

@@ -51,7 +51,13 @@ export default fp(
     app.decorate('sessions', sessions);
     app.decorate('sessionCookieName', cookieName);
     app.decorate('setSessionCookie', (reply: FastifyReply, token: string, maxAgeS: number) => {
-      reply.setCookie(cookieName, token, { path: '/', httpOnly: true, sameSite: 'lax', secure: opts.https, maxAge: maxAgeS });
+      reply.setCookie(cookieName, token, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: opts.https,
+        maxAge: maxAgeS,
+      });
     });
     app.decorate('clearSessionCookie', (reply: FastifyReply) => {
       reply.clearCookie(cookieName, { path: '/', httpOnly: true, sameSite: 'lax', secure: opts.https });

@@ -31,7 +31,13 @@ export class SessionService {
   async create(userId: string, stage: SessionStage): Promise<{ token: string; session: SessionRecord }> {
     const token = newToken();
     const now = this.now();
-    const session = { idHash: hashToken(token), userId, stage, createdAt: now, expiresAt: now + this.ttlMs(stage) };
+    const session = {
+      idHash: hashToken(token),
+      userId,
+      stage,
+      createdAt: now,
+      expiresAt: now + this.ttlMs(stage),
+    };
     await this.store.sessions.create(session);
     return { token, session: { ...session, mfaFailures: 0 } };
   }
@@ -49,7 +55,10 @@ export class SessionService {
   }
 
   /** Moves the session to a fresh token (and stage); the old token stops working at once. */
-  async rotate(session: SessionRecord, stage: SessionStage): Promise<{ token: string; session: SessionRecord } | undefined> {
+  async rotate(
+    session: SessionRecord,
+    stage: SessionStage,
+  ): Promise<{ token: string; session: SessionRecord } | undefined> {
     const token = newToken();
     const now = this.now();
     const next = { idHash: hashToken(token), stage, createdAt: now, expiresAt: now + this.ttlMs(stage) };

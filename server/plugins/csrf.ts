@@ -9,7 +9,10 @@ import { errors } from '../errors.js';
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** True when the request's Origin/Referer is exactly Cove's public origin. */
-export function isSameOrigin(headers: Record<string, string | string[] | undefined>, publicOrigin: string): boolean {
+export function isSameOrigin(
+  headers: Record<string, string | string[] | undefined>,
+  publicOrigin: string,
+): boolean {
   const origin = headers.origin;
   if (typeof origin === 'string') return origin === publicOrigin;
   if (origin !== undefined) return false;

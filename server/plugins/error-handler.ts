@@ -13,7 +13,9 @@ function fromFastifyError(error: FastifyError): CoveError | undefined {
       (first?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') ||
       ((first?.params as { missingProperty?: string } | undefined)?.missingProperty ?? '');
     const where = error.validationContext ?? 'body';
-    const text = field ? `${where} field "${field}" ${first?.message ?? 'is invalid'}` : `${where} ${first?.message ?? 'is invalid'}`;
+    const text = field
+      ? `${where} field "${field}" ${first?.message ?? 'is invalid'}`
+      : `${where} ${first?.message ?? 'is invalid'}`;
     return errors.badRequest(`The request is not valid: ${text}.`, field ? { field } : undefined);
   }
   switch (error.code) {

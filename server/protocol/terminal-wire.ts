@@ -24,7 +24,12 @@ export type ServerEvent =
   | { readonly type: 'status'; readonly phase: TerminalPhase; readonly message?: string }
   | { readonly type: 'exit'; readonly code: number | null; readonly reason?: string }
   | { readonly type: 'error'; readonly code: string; readonly message: string }
-  | { readonly type: 'notice'; readonly kind: NoticeKind; readonly message: string; readonly [k: string]: unknown }
+  | {
+      readonly type: 'notice';
+      readonly kind: NoticeKind;
+      readonly message: string;
+      readonly [k: string]: unknown;
+    }
   | { readonly type: 'pong' };
 
 export const CloseCode = {
@@ -43,7 +48,8 @@ export const CloseCode = {
 
 export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; reason: string };
 
-const isDimension = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= max;
+const isDimension = (v: unknown, max: number): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= max;
 
 /** Validates one control frame. Never throws; never trusts prototypes or shapes. */
 export function parseClientMessage(text: string): ParseResult {
@@ -54,7 +60,8 @@ export function parseClientMessage(text: string): ParseResult {
   } catch {
     return { ok: false, reason: 'control message is not valid JSON' };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'control message must be a JSON object' };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, reason: 'control message must be a JSON object' };
   const m = value as Record<string, unknown>;
   const type = Object.hasOwn(m, 'type') ? m.type : undefined;
   const dims = (): ParseResult | undefined =>
@@ -63,10 +70,18 @@ export function parseClientMessage(text: string): ParseResult {
       : { ok: false, reason: `cols must be a whole number in 1..${maxCols} and rows in 1..${maxRows}` };
   switch (type) {
     case 'hello':
-      if (m.v !== protocolVersion) return { ok: false, reason: `unsupported protocol version (this server speaks v${protocolVersion})` };
-      return dims() ?? { ok: true, message: { type: 'hello', v: protocolVersion, cols: m.cols as number, rows: m.rows as number } };
+      if (m.v !== protocolVersion)
+        return { ok: false, reason: `unsupported protocol version (this server speaks v${protocolVersion})` };
+      return (
+        dims() ?? {
+          ok: true,
+          message: { type: 'hello', v: protocolVersion, cols: m.cols as number, rows: m.rows as number },
+        }
+      );
     case 'resize':
-      return dims() ?? { ok: true, message: { type: 'resize', cols: m.cols as number, rows: m.rows as number } };
+      return (
+        dims() ?? { ok: true, message: { type: 'resize', cols: m.cols as number, rows: m.rows as number } }
+      );
     case 'ack':
       if (typeof m.bytes !== 'number' || !Number.isSafeInteger(m.bytes) || m.bytes < 0)
         return { ok: false, reason: 'ack.bytes must be a non-negative whole number' };

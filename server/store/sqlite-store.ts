@@ -113,13 +113,23 @@ const userColumns: Record<keyof UserPatch, string> = {
 const sqlValue = (v: unknown): unknown => (typeof v === 'boolean' ? (v ? 1 : 0) : v);
 
 /** SQLite errors that mean "the database cannot serve now" rather than a bug. */
-const unavailableCodes = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_READONLY', 'SQLITE_CANTOPEN']);
+const unavailableCodes = new Set([
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_FULL',
+  'SQLITE_IOERR',
+  'SQLITE_READONLY',
+  'SQLITE_CANTOPEN',
+]);
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
 
   /** Opens (creating if needed) the database file and applies pending migrations. */
-  constructor(path: string, private readonly now: () => number = Date.now) {
+  constructor(
+    path: string,
+    private readonly now: () => number = Date.now,
+  ) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { timeout: 5000 });
     this.db.pragma('journal_mode = WAL');
@@ -184,7 +194,8 @@ export class SqliteStore implements Store {
         return toUser(this.one('SELECT * FROM users WHERE id = ?', id) as Row);
       }),
     get: (id) => this.run(() => this.maybe(this.one('SELECT * FROM users WHERE id = ?', id), toUser)),
-    getByUsername: (name) => this.run(() => this.maybe(this.one('SELECT * FROM users WHERE username = ?', name), toUser)),
+    getByUsername: (name) =>
+      this.run(() => this.maybe(this.one('SELECT * FROM users WHERE username = ?', name), toUser)),
     list: () => this.run(() => this.all('SELECT * FROM users ORDER BY username').map(toUser)),
     count: () => this.run(() => (this.one('SELECT count(*) AS n FROM users') as Row).n as number),
     update: (id, patch) =>
@@ -197,10 +208,17 @@ export class SqliteStore implements Store {
         return this.maybe(this.one('SELECT * FROM users WHERE id = ?', id), toUser);
       }),
     claimTotpStep: (id, step) =>
-      this.run(() => this.exec('UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?', step, id, step).changes === 1),
+      this.run(
+        () =>
+          this.exec('UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?', step, id, step)
+            .changes === 1,
+      ),
     resetMfa: (id) =>
       this.run(() => {
-        this.exec('UPDATE users SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = 0 WHERE id = ?', id);
+        this.exec(
+          'UPDATE users SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = 0 WHERE id = ?',
+          id,
+        );
       }),
     delete: (id) => this.run(() => this.exec('DELETE FROM users WHERE id = ?', id).changes === 1),
   };
@@ -217,7 +235,8 @@ export class SqliteStore implements Store {
           s.expiresAt,
         );
       }),
-    get: (idHash) => this.run(() => this.maybe(this.one('SELECT * FROM sessions WHERE id_hash = ?', idHash), toSession)),
+    get: (idHash) =>
+      this.run(() => this.maybe(this.one('SELECT * FROM sessions WHERE id_hash = ?', idHash), toSession)),
     rotate: (oldIdHash, next) =>
       this.run(
         () =>
@@ -233,7 +252,10 @@ export class SqliteStore implements Store {
     incrementMfaFailures: (idHash) =>
       this.run(() => {
         this.exec('UPDATE sessions SET mfa_failures = mfa_failures + 1 WHERE id_hash = ?', idHash);
-        return ((this.one('SELECT mfa_failures FROM sessions WHERE id_hash = ?', idHash)?.mfa_failures as number) ?? 0);
+        return (
+          (this.one('SELECT mfa_failures FROM sessions WHERE id_hash = ?', idHash)?.mfa_failures as number) ??
+          0
+        );
       }),
     delete: (idHash) =>
       this.run(() => {
@@ -242,28 +264,39 @@ export class SqliteStore implements Store {
     deleteForUser: (userId) =>
       this.run(() =>
         this.db.transaction(() => {
-          const ids = this.all('SELECT id_hash FROM sessions WHERE user_id = ?', userId).map((r) => r.id_hash as string);
+          const ids = this.all('SELECT id_hash FROM sessions WHERE user_id = ?', userId).map(
+            (r) => r.id_hash as string,
+          );
           this.exec('DELETE FROM sessions WHERE user_id = ?', userId);
           return ids;
         })(),
       ),
-    deleteExpired: (now) => this.run(() => this.exec('DELETE FROM sessions WHERE expires_at <= ?', now).changes),
+    deleteExpired: (now) =>
+      this.run(() => this.exec('DELETE FROM sessions WHERE expires_at <= ?', now).changes),
   };
 
   readonly groups: Store['groups'] = {
     create: (g) =>
       this.run(() => {
         const id = randomUUID();
-        this.exec('INSERT INTO groups (id, name, description, created_at) VALUES (?, ?, ?, ?)', id, g.name, g.description ?? '', this.now());
+        this.exec(
+          'INSERT INTO groups (id, name, description, created_at) VALUES (?, ?, ?, ?)',
+          id,
+          g.name,
+          g.description ?? '',
+          this.now(),
+        );
         return toGroup(this.one('SELECT * FROM groups WHERE id = ?', id) as Row);
       }),
     get: (id) => this.run(() => this.maybe(this.one('SELECT * FROM groups WHERE id = ?', id), toGroup)),
-    getByName: (name) => this.run(() => this.maybe(this.one('SELECT * FROM groups WHERE name = ?', name), toGroup)),
+    getByName: (name) =>
+      this.run(() => this.maybe(this.one('SELECT * FROM groups WHERE name = ?', name), toGroup)),
     list: () => this.run(() => this.all('SELECT * FROM groups ORDER BY name').map(toGroup)),
     update: (id, patch) =>
       this.run(() => {
         if (patch.name !== undefined) this.exec('UPDATE groups SET name = ? WHERE id = ?', patch.name, id);
-        if (patch.description !== undefined) this.exec('UPDATE groups SET description = ? WHERE id = ?', patch.description, id);
+        if (patch.description !== undefined)
+          this.exec('UPDATE groups SET description = ? WHERE id = ?', patch.description, id);
         return this.maybe(this.one('SELECT * FROM groups WHERE id = ?', id), toGroup);
       }),
     delete: (id) =>
@@ -274,12 +307,18 @@ export class SqliteStore implements Store {
         })(),
       ),
     members: (groupId) =>
-      this.run(() => this.all('SELECT user_id FROM group_members WHERE group_id = ?', groupId).map((r) => r.user_id as string)),
+      this.run(() =>
+        this.all('SELECT user_id FROM group_members WHERE group_id = ?', groupId).map(
+          (r) => r.user_id as string,
+        ),
+      ),
     setMembers: (groupId, userIds) =>
       this.run(() =>
         this.db.transaction(() => {
           this.exec('DELETE FROM group_members WHERE group_id = ?', groupId);
-          const insert = this.db.prepare('INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?, ?)');
+          const insert = this.db.prepare(
+            'INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?, ?)',
+          );
           for (const userId of userIds) insert.run(groupId, userId);
         })(),
       ),
@@ -303,17 +342,27 @@ export class SqliteStore implements Store {
   readonly accounts: Store['accounts'] = {
     create: (a) =>
       this.run(() => {
-        this.exec('INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)', a.accountId, a.name, this.now());
+        this.exec(
+          'INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)',
+          a.accountId,
+          a.name,
+          this.now(),
+        );
         return toAccount(this.one('SELECT * FROM accounts WHERE account_id = ?', a.accountId) as Row);
       }),
-    get: (accountId) => this.run(() => this.maybe(this.one('SELECT * FROM accounts WHERE account_id = ?', accountId), toAccount)),
+    get: (accountId) =>
+      this.run(() =>
+        this.maybe(this.one('SELECT * FROM accounts WHERE account_id = ?', accountId), toAccount),
+      ),
     list: () => this.run(() => this.all('SELECT * FROM accounts ORDER BY name, account_id').map(toAccount)),
     update: (accountId, patch) =>
       this.run(() => {
-        if (patch.name !== undefined) this.exec('UPDATE accounts SET name = ? WHERE account_id = ?', patch.name, accountId);
+        if (patch.name !== undefined)
+          this.exec('UPDATE accounts SET name = ? WHERE account_id = ?', patch.name, accountId);
         return this.maybe(this.one('SELECT * FROM accounts WHERE account_id = ?', accountId), toAccount);
       }),
-    delete: (accountId) => this.run(() => this.exec('DELETE FROM accounts WHERE account_id = ?', accountId).changes === 1),
+    delete: (accountId) =>
+      this.run(() => this.exec('DELETE FROM accounts WHERE account_id = ?', accountId).changes === 1),
   };
 
   readonly permissionSets: Store['permissionSets'] = {
@@ -334,9 +383,12 @@ export class SqliteStore implements Store {
         );
         return toPermissionSet(this.one('SELECT * FROM permission_sets WHERE id = ?', id) as Row);
       }),
-    get: (id) => this.run(() => this.maybe(this.one('SELECT * FROM permission_sets WHERE id = ?', id), toPermissionSet)),
+    get: (id) =>
+      this.run(() => this.maybe(this.one('SELECT * FROM permission_sets WHERE id = ?', id), toPermissionSet)),
     getByName: (name) =>
-      this.run(() => this.maybe(this.one('SELECT * FROM permission_sets WHERE name = ?', name), toPermissionSet)),
+      this.run(() =>
+        this.maybe(this.one('SELECT * FROM permission_sets WHERE name = ?', name), toPermissionSet),
+      ),
     list: () => this.run(() => this.all('SELECT * FROM permission_sets ORDER BY name').map(toPermissionSet)),
     update: (id, patch) =>
       this.run(() => {
@@ -376,8 +428,10 @@ export class SqliteStore implements Store {
         );
         return toAssignment(this.one('SELECT * FROM assignments WHERE id = ?', id) as Row);
       }),
-    get: (id) => this.run(() => this.maybe(this.one('SELECT * FROM assignments WHERE id = ?', id), toAssignment)),
-    list: () => this.run(() => this.all('SELECT * FROM assignments ORDER BY created_at, id').map(toAssignment)),
+    get: (id) =>
+      this.run(() => this.maybe(this.one('SELECT * FROM assignments WHERE id = ?', id), toAssignment)),
+    list: () =>
+      this.run(() => this.all('SELECT * FROM assignments ORDER BY created_at, id').map(toAssignment)),
     delete: (id) => this.run(() => this.exec('DELETE FROM assignments WHERE id = ?', id).changes === 1),
   };
 
@@ -392,10 +446,13 @@ export class SqliteStore implements Store {
           this.now(),
         );
       }),
-    get: (tokenHash) => this.run(() => this.maybe(this.one('SELECT * FROM invites WHERE token_hash = ?', tokenHash), toInvite)),
+    get: (tokenHash) =>
+      this.run(() => this.maybe(this.one('SELECT * FROM invites WHERE token_hash = ?', tokenHash), toInvite)),
     consume: (tokenHash, now) =>
       this.run(
-        () => this.exec('UPDATE invites SET used_at = ? WHERE token_hash = ? AND used_at IS NULL', now, tokenHash).changes === 1,
+        () =>
+          this.exec('UPDATE invites SET used_at = ? WHERE token_hash = ? AND used_at IS NULL', now, tokenHash)
+            .changes === 1,
       ),
     deleteForUser: (userId) =>
       this.run(() => {

@@ -95,7 +95,14 @@ export type NewUser = Pick<UserRecord, 'username'> &
 export type UserPatch = Partial<
   Pick<
     UserRecord,
-    'email' | 'passwordHash' | 'disabled' | 'mustChangePassword' | 'mfaRequired' | 'totpSecret' | 'totpPendingSecret' | 'lastLoginAt'
+    | 'email'
+    | 'passwordHash'
+    | 'disabled'
+    | 'mustChangePassword'
+    | 'mfaRequired'
+    | 'totpSecret'
+    | 'totpPendingSecret'
+    | 'lastLoginAt'
   >
 >;
 

@@ -1,0 +1,101 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildConfig, ConfigError, loadConfig } from '../../../server/config.js';
+
+function problemsOf(raw: unknown, env: Record<string, string> = {}): string[] {
+  try {
+    buildConfig(raw, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('buildConfig', () => {
+  it('gives a working single-machine config from nothing', () => {
+    const config = buildConfig({});
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.port).toBe(8080);
+    expect(config.publicUrl).toBe('http://127.0.0.1:8080');
+    expect(config.dataDir).toBe('./data');
+    expect(config.auth.sessionTtlS).toBe(8 * 3600);
+    expect(config.regions).toEqual([{ id: 'us-east-1', name: 'US East (N. Virginia)' }]);
+    expect(config.defaultRegion).toBe('us-east-1');
+    expect(config.sandbox).toMatchObject({
+      pidsLimit: 512,
+      memoryBytes: 2 * 1024 ** 3,
+      nanoCpus: 1e9,
+      maxTerminalsPerUser: 10,
+    });
+    expect(config.homes).toEqual({ sizeBytes: 1024 ** 3, retentionDays: 120 });
+  });
+
+  it('lets COVE_* variables override the file', () => {
+    const config = buildConfig(
+      { port: 9000, auth: { sessionTtlS: 100 } },
+      {
+        COVE_PORT: '9100',
+        COVE_AUTH_REQUIRE_MFA: 'true',
+        COVE_PUBLIC_URL: 'https://cove.example.com/',
+        COVE_REGIONS: '[{"id":"eu-west-1","name":"Ireland"}]',
+      },
+    );
+    expect(config.port).toBe(9100);
+    expect(config.auth.sessionTtlS).toBe(100);
+    expect(config.auth.requireMfa).toBe(true);
+    expect(config.publicUrl).toBe('https://cove.example.com');
+    expect(config.defaultRegion).toBe('eu-west-1');
+  });
+
+  it('names every bad key with what is wrong', () => {
+    const problems = problemsOf(
+      { port: 'eighty', bogus: 1, auth: { sessionTtlS: 5 }, regions: [{ id: 'Mars', name: 'x' }] },
+      { COVE_AUTH_REQUIRE_MFA: 'maybe' },
+    );
+    const text = problems.join('\n');
+    expect(text).toMatch(/COVE_AUTH_REQUIRE_MFA="maybe" must be true or false/);
+    expect(text).toMatch(/^port: /m);
+    expect(text).toMatch(/auth\.sessionTtlS/);
+    expect(text).toMatch(/regions\.0\.id/);
+    expect(text).toMatch(/bogus|additional/i);
+  });
+
+  it('refuses a malformed env number, a bad public URL and an unknown default region', () => {
+    expect(problemsOf({}, { COVE_PORT: '80a' }).join()).toMatch(/COVE_PORT="80a" must be a whole number/);
+    expect(problemsOf({ publicUrl: 'ftp://x' }).join()).toMatch(/publicUrl: must start with http/);
+    expect(problemsOf({ publicUrl: 'not a url' }).join()).toMatch(/publicUrl: "not a url" is not a URL/);
+    expect(problemsOf({ defaultRegion: 'eu-west-9' }).join()).toMatch(
+      /defaultRegion: "eu-west-9" is not one of/,
+    );
+    expect(
+      problemsOf({
+        regions: [
+          { id: 'eu-west-1', name: 'a' },
+          { id: 'eu-west-1', name: 'b' },
+        ],
+      }).join(),
+    ).toMatch(/unique/);
+  });
+});
+
+describe('loadConfig', () => {
+  it('reads the file named by COVE_CONFIG and reports invalid JSON clearly', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cove-config-'));
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify({ port: 8123 }));
+    expect(loadConfig({ COVE_CONFIG: good }).config.port).toBe(8123);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{ nope');
+    expect(() => loadConfig({ COVE_CONFIG: bad })).toThrow(/not valid JSON/);
+    expect(() => loadConfig({ COVE_CONFIG: join(dir, 'missing.json') })).toThrow(/does not exist/);
+  });
+
+  it('keeps the admin password out of the config object', () => {
+    const { config, settings } = loadConfig({ COVE_ADMIN_PASSWORD: 'correct horse battery' });
+    expect(settings.adminPassword).toBe('correct horse battery');
+    expect(JSON.stringify(config)).not.toContain('correct horse battery');
+  });
+});
