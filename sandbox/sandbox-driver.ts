@@ -9,11 +9,14 @@
  * tests/integration/sandbox/ checks them):
  * - `ensure` is get-or-create-and-start, idempotent, and safe under concurrent calls for the same
  *   key: two calls at once yield one environment. A running environment whose spec hash differs
- *   from the wanted one is left running (the caller decides when to recreate it).
+ *   from the wanted one is left running (the caller decides when to recreate it); a *stopped* one
+ *   holds nothing worth keeping (the home lives apart), so it is recreated with the wanted spec.
  * - `stop` and `remove` of something already stopped or missing succeed (like DockerSpawner
  *   treating 304/404/409 as done).
  * - `openShell` runs a process with a TTY as the environment user and hands back one raw duplex
  *   byte stream; nothing multiplexed, nothing decoded.
+ * - Failures the caller should act on reject with a `SandboxError` (sandbox-error.ts) whose
+ *   `code` says what happened (`COVE_ERR_SANDBOX_IMAGE_MISSING`, `..._HOME_MISSING`, ...).
  */
 import type { Duplex } from 'node:stream';
 
@@ -40,6 +43,8 @@ export interface EnvironmentSpec extends EnvironmentKey {
   readonly credentialsHostDir?: string;
   /** Extra environment variables for PID 1 (never secrets: they show in `docker inspect`). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Docker network to attach to (`bridge` when absent; `none` for no network at all). */
+  readonly networkMode?: string;
 }
 
 export type EnvironmentState = 'running' | 'stopped' | 'missing';
@@ -79,10 +84,26 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
+  /** `uid:gid`; the environment user (`1000:1000`) when absent. */
   readonly user?: string;
+  readonly workingDir?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly stdin?: Buffer | NodeJS.ReadableStream;
+  /** On expiry the process is killed and the call rejects with `COVE_ERR_SANDBOX_EXEC_TIMEOUT`. */
   readonly timeoutMs?: number;
+}
+
+/** Something the server should tell the user about, pushed by the backend. */
+export interface EnvironmentEvent extends EnvironmentKey {
+  /** `died`: the environment stopped; `oom`: a process in it was killed for lack of memory. */
+  readonly kind: 'died' | 'oom';
+  readonly id: string;
+  /** For `died`: `oom`, `exited:<code>`. */
+  readonly stopReason?: string;
+}
+
+export interface Disposable {
+  dispose(): void;
 }
 
 export interface SandboxDriver {
@@ -96,4 +117,9 @@ export interface SandboxDriver {
   exec(key: EnvironmentKey, cmd: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Cheap reachability probe for /readyz. */
   ping(): Promise<boolean>;
+  /**
+   * Pushes `died`/`oom` events of managed environments until disposed; reconnects by itself
+   * when the backend restarts. Listener errors are the caller's problem and are not caught.
+   */
+  onEnvironmentEvent(listener: (event: EnvironmentEvent) => void): Disposable;
 }

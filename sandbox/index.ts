@@ -1,0 +1,35 @@
+/** Public API of the sandbox library: what the server may import. */
+export type * from './sandbox-driver.js';
+export { SandboxError, type SandboxErrorCode } from './sandbox-error.js';
+export {
+  buildContainerSpec,
+  CONTAINER_SPEC_VERSION,
+  DEFAULT_LIMITS,
+  DEFAULT_NETWORK_MODE,
+  KEEP_ALIVE_CMD,
+  SANDBOX_CREDENTIALS_DIR,
+  SANDBOX_HOME,
+  SANDBOX_HOSTNAME,
+  SANDBOX_USER,
+  SANDBOX_USER_NAME,
+  specHash,
+  VAR_TMP_SIZE_BYTES,
+} from './container-spec.js';
+export {
+  containerLabels,
+  containerName,
+  keyFromLabels,
+  LABEL_MANAGED,
+  LABEL_OWNER,
+  LABEL_REGION,
+  LABEL_SPEC_HASH,
+  MANAGED_LABEL_FILTER,
+  safeSlug,
+} from './names.js';
+export {
+  DEFAULT_DOCKER_SOCKET,
+  DockerSandboxDriver,
+  type DockerConnectionOptions,
+  type DockerSandboxDriverOptions,
+  type SandboxLogger,
+} from './docker-sandbox-driver.js';
