@@ -1,0 +1,9 @@
+/** The sign-in page: entry point. */
+import '../lib/style.css';
+import { LoginFlow } from './login-flow.js';
+
+const params = new URLSearchParams(location.search);
+void new LoginFlow(document.getElementById('app') as HTMLElement, {
+  next: params.get('next'),
+  invite: params.get('invite'),
+}).start();
