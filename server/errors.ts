@@ -111,4 +111,37 @@ export const errors = {
       `Something went wrong on Cove's side. Try again; if it keeps happening, give your administrator this reference: ${reference}.`,
       { cause },
     ),
+  passwordPolicy: (message: string) => new CoveError('COVE_ERR_AUTH_PASSWORD_POLICY', 400, message),
+  currentPasswordInvalid: () =>
+    new CoveError(
+      'COVE_ERR_AUTH_CURRENT_PASSWORD_INVALID',
+      403,
+      'Your current password is not right. Enter it again.',
+    ),
+  inviteInvalid: () =>
+    new CoveError(
+      'COVE_ERR_AUTH_INVITE_INVALID',
+      404,
+      'This invite link cannot be used: it was already used, has expired, or was replaced by a newer one. Ask your administrator for a new link.',
+    ),
+  mfaAlreadyEnrolled: () =>
+    new CoveError(
+      'COVE_ERR_AUTH_MFA_ALREADY_ENROLLED',
+      409,
+      'MFA is already set up. Turn it off first to set up a new authenticator.',
+    ),
+  mfaEnrollmentNotStarted: () =>
+    new CoveError(
+      'COVE_ERR_AUTH_MFA_ENROLLMENT_NOT_STARTED',
+      409,
+      'Start MFA setup first, then enter the code your app shows.',
+    ),
+  mfaNotEnrolled: () =>
+    new CoveError('COVE_ERR_AUTH_MFA_NOT_ENROLLED', 409, 'MFA is not set up for your account.'),
+  mfaCannotDisable: () =>
+    new CoveError(
+      'COVE_ERR_AUTH_MFA_REQUIRED',
+      403,
+      'Your administrator requires MFA, so it cannot be turned off.',
+    ),
 } as const;

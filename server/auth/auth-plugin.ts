@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../errors.js';
 import type { SessionRecord, Store, UserRecord } from '../store/store.js';
 import { SessionService } from './session-service.js';
+import { accessGate, isOpenWhileGated } from './access-gate.js';
 
 export const adminGroupName = 'admins';
 
@@ -42,12 +43,15 @@ export interface AuthPluginOptions {
   readonly sessionTtlS: number;
   readonly mfaPendingTtlS: number;
   readonly now?: () => number;
+  /** MFA for every user; default `config.auth.requireMfa` when the app has a config. */
+  readonly requireMfa?: boolean;
 }
 
 export default fp(
   async (app, opts: AuthPluginOptions) => {
     const sessions = new SessionService(opts.store, opts, opts.now);
     const cookieName = opts.https ? '__Host-cove_session' : 'cove_session';
+    const requireMfa = opts.requireMfa ?? (app.hasDecorator('config') ? app.config.auth.requireMfa : false);
     app.decorate('sessions', sessions);
     app.decorate('sessionCookieName', cookieName);
     app.decorate('setSessionCookie', (reply: FastifyReply, token: string, maxAgeS: number) => {
@@ -81,13 +85,23 @@ export default fp(
       }
       const groups = await opts.store.groups.groupsOf(user.id);
       request.principal = { user, session, isAdmin: groups.some((g) => g.name === adminGroupName) };
+      // Also here, not only in the guards, so an /api route that forgets its guard is still gated.
+      const route = request.routeOptions.url;
+      if (route?.startsWith('/api/') && !isOpenWhileGated(route)) {
+        const gate = accessGate(user, requireMfa);
+        if (gate) throw gate;
+      }
     });
 
     app.decorate('requireUser', async (request: FastifyRequest) => {
       if (!request.principal) throw request.pendingSession ? errors.mfaPending() : errors.notAuthenticated();
+      const gate = accessGate(request.principal.user, requireMfa);
+      if (gate) throw gate;
     });
     app.decorate('requireAdmin', async (request: FastifyRequest) => {
       if (!request.principal) throw request.pendingSession ? errors.mfaPending() : errors.notAuthenticated();
+      const gate = accessGate(request.principal.user, requireMfa);
+      if (gate) throw gate;
       if (!request.principal.isAdmin) throw errors.adminOnly();
     });
   },

@@ -1,5 +1,16 @@
-/** Creates `admin` at first start. (Being written.) */
+/**
+ * Creates `admin` (in the admins group) when the directory has no users at all, with the password
+ * from COVE_ADMIN_PASSWORD or, when unset, a random one-time password that must be changed at the
+ * first sign-in. Does nothing once any user exists, so it is safe at every start.
+ */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { audit } from '../audit.js';
+import { ConfigError } from '../config.js';
+import { adminGroupName } from './auth-plugin.js';
+import { Argon2PasswordHasher, passwordPolicyProblem } from './password-hasher.js';
+
+export const firstAdminUsername = 'admin';
 
 export interface FirstStart {
   readonly adminCreated: boolean;
@@ -7,6 +18,43 @@ export interface FirstStart {
   readonly oneTimeAdminPassword?: string;
 }
 
-export async function ensureFirstAdmin(_app: FastifyInstance, _password: string | undefined): Promise<FirstStart> {
-  return { adminCreated: false };
+export async function ensureFirstAdmin(
+  app: FastifyInstance,
+  password: string | undefined,
+): Promise<FirstStart> {
+  const { store } = app;
+  if ((await store.users.count()) > 0) return { adminCreated: false };
+
+  if (password !== undefined) {
+    const problem = passwordPolicyProblem(password, firstAdminUsername);
+    if (problem) throw new ConfigError([`COVE_ADMIN_PASSWORD is not acceptable: ${problem}`]);
+  }
+  // 18 random bytes: 24 URL-safe characters, easy to copy from the console.
+  const oneTime = password === undefined ? randomBytes(18).toString('base64url') : undefined;
+  const passwordHash = await new Argon2PasswordHasher(app.config.auth).hash(password ?? (oneTime as string));
+
+  const created = await store.transaction(async () => {
+    // Re-checked inside the transaction: two instances starting at once create one admin.
+    if ((await store.users.count()) > 0) return undefined;
+    const user = await store.users.create({
+      username: firstAdminUsername,
+      passwordHash,
+      mustChangePassword: oneTime !== undefined,
+    });
+    const group =
+      (await store.groups.getByName(adminGroupName)) ??
+      (await store.groups.create({ name: adminGroupName, description: 'Cove administrators' }));
+    await store.groups.addMember(group.id, user.id);
+    return user;
+  });
+  if (!created) return { adminCreated: false };
+
+  await audit(store, undefined, {
+    action: 'auth.first_admin.created',
+    target: created.id,
+    actor: { id: null, name: 'system' },
+    details: { passwordFrom: oneTime ? 'one-time' : 'COVE_ADMIN_PASSWORD' },
+  });
+  app.log.info({ username: firstAdminUsername }, 'created the first admin');
+  return oneTime ? { adminCreated: true, oneTimeAdminPassword: oneTime } : { adminCreated: true };
 }

@@ -72,10 +72,11 @@ export class SessionService {
     this.emitRevoked([session.idHash], session.userId);
   }
 
-  /** Ends every session of a user (disable, password reset). */
-  async destroyAllFor(userId: string): Promise<void> {
+  /** Ends every session of a user (disable, password reset); returns the ended ids (hashes). */
+  async destroyAllFor(userId: string): Promise<readonly string[]> {
     const ids = await this.store.sessions.deleteForUser(userId);
     if (ids.length > 0) this.emitRevoked(ids, userId);
+    return ids;
   }
 
   /**
