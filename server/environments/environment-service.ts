@@ -1,0 +1,271 @@
+/**
+ * Environments on demand: one SandboxDriver per region, `ensure` to get a running environment for
+ * (user, region) with phases for the page, `stop` when the last terminal is gone (never `remove`:
+ * removal is an explicit user or admin action), `reconcile` at start to re-adopt what the backend
+ * already runs, and die/oom events passed on to whoever listens (the terminals).
+ *
+ * Calls for one environment are serialized, so a stop that races a new terminal's start cannot
+ * leave the environment stopped under a live shell.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config, RegionConfig } from '../config.js';
+import type {
+  Disposable,
+  EnvironmentEvent,
+  EnvironmentKey,
+  EnvironmentSpec,
+  EnvironmentStatus,
+  SandboxDriver,
+  Shell,
+  ShellOptions,
+} from '../../sandbox/sandbox-driver.js';
+
+export type EnvironmentPhase = 'creating' | 'starting' | 'ready';
+
+export interface EnvironmentOwner {
+  readonly id: string;
+  readonly username: string;
+}
+
+/** Where homes come from, once home volumes exist (sandbox/home-volumes.ts). */
+export interface HomesProvider {
+  ensure(key: EnvironmentKey): Promise<{ hostPath: string }>;
+}
+
+/** Makes the driver for a region; injectable so tests can use a fake backend. */
+export type DriverFactory = (
+  region: RegionConfig,
+  log: FastifyBaseLogger,
+) => SandboxDriver | Promise<SandboxDriver>;
+
+export interface EnvironmentServiceOptions {
+  readonly config: Pick<Config, 'regions' | 'sandbox'>;
+  readonly driverFactory: DriverFactory;
+  readonly log: FastifyBaseLogger;
+  readonly homes?: HomesProvider;
+}
+
+/** `stopped`: the environment ended by itself; `oom`: a process in it was killed for memory. */
+export interface EnvironmentChange extends EnvironmentKey {
+  readonly kind: 'stopped' | 'oom';
+  /** For `stopped`: `oom`, `exited:<code>`, or `died` when the backend does not say. */
+  readonly reason: string;
+}
+
+const keyOf = (key: EnvironmentKey): string => `${key.region}\u0000${key.ownerId}`;
+
+export class EnvironmentService {
+  private readonly drivers = new Map<string, SandboxDriver>();
+  private readonly known = new Map<string, EnvironmentStatus>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly listeners = new Set<(change: EnvironmentChange) => void>();
+  private readonly subscriptions: Disposable[] = [];
+
+  constructor(private readonly options: EnvironmentServiceOptions) {}
+
+  /** Creates one driver per region and subscribes to its events. */
+  async init(): Promise<void> {
+    for (const region of this.options.config.regions) {
+      const driver = await this.options.driverFactory(region, this.options.log);
+      this.drivers.set(region.id, driver);
+      this.subscriptions.push(driver.onEnvironmentEvent((event) => this.onBackendEvent(event)));
+    }
+  }
+
+  driver(region: string): SandboxDriver {
+    const driver = this.drivers.get(region);
+    if (!driver) throw new Error(`no driver for region ${region}`);
+    return driver;
+  }
+
+  hasRegion(region: string): boolean {
+    return this.drivers.has(region);
+  }
+
+  /** What the server knows runs (or ran) right now, from reconcile, ensure and events. */
+  list(): EnvironmentStatus[] {
+    return [...this.known.values()];
+  }
+
+  spec(owner: EnvironmentOwner, region: string, homeHostPath?: string): EnvironmentSpec {
+    const { sandbox } = this.options.config;
+    return {
+      ownerId: owner.id,
+      region,
+      image: sandbox.image,
+      limits: {
+        pidsLimit: sandbox.pidsLimit,
+        memoryBytes: sandbox.memoryBytes,
+        nanoCpus: sandbox.nanoCpus,
+        tmpSizeBytes: sandbox.tmpSizeBytes,
+      },
+      ...(homeHostPath ? { homeHostPath } : {}),
+      env: { COVE_USER: owner.username, COVE_REGION: region, AWS_REGION: region, AWS_DEFAULT_REGION: region },
+    };
+  }
+
+  /**
+   * Gets the environment running. Phases go to `onPhase` as they happen; a known-running
+   * environment answers at once without a backend round trip.
+   */
+  ensure(
+    owner: EnvironmentOwner,
+    region: string,
+    onPhase: (phase: EnvironmentPhase) => void = () => {},
+  ): Promise<EnvironmentStatus> {
+    const key = { ownerId: owner.id, region };
+    const cached = this.known.get(keyOf(key));
+    if (cached?.state === 'running') {
+      onPhase('ready');
+      return Promise.resolve(cached);
+    }
+    return this.serialize(key, async () => {
+      const again = this.known.get(keyOf(key));
+      if (again?.state === 'running') {
+        onPhase('ready');
+        return again;
+      }
+      const driver = this.driver(region);
+      const current = await driver.status(key);
+      if (current.state !== 'running') onPhase(current.state === 'missing' ? 'creating' : 'starting');
+      const home = this.options.homes ? await this.options.homes.ensure(key) : undefined;
+      const status = await driver.ensure(this.spec(owner, region, home?.hostPath));
+      this.known.set(keyOf(key), status);
+      onPhase('ready');
+      return status;
+    });
+  }
+
+  /** Opens a shell; when the environment turned out not to be running, forgets the cache entry. */
+  async openShell(key: EnvironmentKey, options: ShellOptions): Promise<Shell> {
+    try {
+      return await this.driver(key.region).openShell(key, options);
+    } catch (error) {
+      this.known.delete(keyOf(key));
+      throw error;
+    }
+  }
+
+  /** Stops (never removes) the environment; its home is kept. */
+  stop(key: EnvironmentKey): Promise<void> {
+    return this.serialize(key, async () => {
+      await this.driver(key.region).stop(key);
+      const status = this.known.get(keyOf(key));
+      if (status) this.known.set(keyOf(key), { ...status, state: 'stopped' });
+    });
+  }
+
+  /** Reads every driver's environments (labels are the truth after a restart) and adopts them. */
+  async reconcile(): Promise<EnvironmentStatus[]> {
+    const found: EnvironmentStatus[] = [];
+    for (const [region, driver] of this.drivers) {
+      try {
+        for (const status of await driver.list()) {
+          this.known.set(keyOf(status), status);
+          found.push(status);
+        }
+      } catch (error) {
+        this.options.log.warn({ err: error, region }, 'could not list environments; will learn them on use');
+      }
+    }
+    return found;
+  }
+
+  /** Fresh status from the backend (also refreshes what the server knows). */
+  async status(key: EnvironmentKey): Promise<EnvironmentStatus> {
+    const status = await this.driver(key.region).status(key);
+    this.known.set(keyOf(key), status);
+    return status;
+  }
+
+  /** Called when an environment stops by itself or hits OOM; returns a disposable. */
+  onChange(listener: (change: EnvironmentChange) => void): Disposable {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  /** Reachability of every region's backend, for /readyz. */
+  async ping(): Promise<boolean> {
+    const results = await Promise.all(
+      [...this.drivers.values()].map((driver) =>
+        Promise.race([
+          driver.ping().catch(() => false),
+          new Promise<boolean>((resolve) => setTimeout(resolve, 2000, false).unref()),
+        ]),
+      ),
+    );
+    return results.every(Boolean);
+  }
+
+  close(): void {
+    for (const subscription of this.subscriptions.splice(0)) subscription.dispose();
+    this.listeners.clear();
+  }
+
+  private onBackendEvent(event: EnvironmentEvent): void {
+    const key = { ownerId: event.ownerId, region: event.region };
+    let change: EnvironmentChange;
+    if (event.kind === 'died') {
+      const status = this.known.get(keyOf(key));
+      this.known.set(keyOf(key), {
+        ...(status ?? key),
+        state: 'stopped',
+        ...(event.stopReason ? { stopReason: event.stopReason } : {}),
+      });
+      change = { ...key, kind: 'stopped', reason: event.stopReason ?? 'died' };
+    } else {
+      // An OOM kill of one process is not the end of the environment; only `died` is.
+      change = { ...key, kind: 'oom', reason: 'oom' };
+    }
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.options.log.error({ err: error }, 'environment stop listener failed');
+      }
+    }
+  }
+
+  private serialize<T>(key: EnvironmentKey, task: () => Promise<T>): Promise<T> {
+    const id = keyOf(key);
+    const previous = this.queues.get(id) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const settled = next.catch(() => undefined);
+    this.queues.set(id, settled);
+    void settled.then(() => {
+      if (this.queues.get(id) === settled) this.queues.delete(id);
+    });
+    return next;
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    environments: EnvironmentService;
+  }
+}
+
+export interface EnvironmentPluginOptions {
+  readonly driverFactory: DriverFactory;
+  readonly homes?: HomesProvider;
+}
+
+export default fp(
+  async (app, opts: EnvironmentPluginOptions) => {
+    const service = new EnvironmentService({
+      config: app.config,
+      driverFactory: opts.driverFactory,
+      log: app.log.child({ component: 'environments' }),
+      ...(opts.homes ? { homes: opts.homes } : {}),
+    });
+    await service.init();
+    app.decorate('environments', service);
+    app.addHook('onReady', async () => {
+      const found = await service.reconcile();
+      app.log.info({ environments: found.length }, 'environments reconciled');
+    });
+    app.addHook('onClose', async () => service.close());
+  },
+  { name: 'environments' },
+);

@@ -1,0 +1,195 @@
+/**
+ * Terminal HTTP and WebSocket routes.
+ *
+ * The WebSocket is checked before the upgrade: a signed-in full session (else HTTP 401, no 101),
+ * the exact configured Origin (else 403), a well-formed id (else 400). Tokens in the query string
+ * are never read. An unknown id and another user's id are both accepted and then closed with
+ * 4404, so the two cannot be told apart (and a browser, which cannot see an HTTP status of a
+ * refused upgrade, learns that the terminal is gone and can offer a new one).
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { CoveError, errors } from '../errors.js';
+import { CloseCode } from '../protocol/terminal-wire.js';
+import { resolveEffectiveAccess } from '../directory/effective-access.js';
+import { terminalIdPattern } from './terminal-id.js';
+import { TerminalSocket } from './terminal-socket.js';
+import type { Terminal } from './terminal.js';
+
+const ErrorBody = Type.Object(
+  { code: Type.String(), message: Type.String() },
+  { additionalProperties: true },
+);
+const RegionParams = Type.Object({ region: Type.String({ minLength: 1, maxLength: 64 }) });
+const TerminalParams = Type.Object({
+  region: Type.String({ minLength: 1, maxLength: 64 }),
+  id: Type.String({ pattern: terminalIdPattern }),
+});
+const CreateBody = Type.Object(
+  {
+    accountId: Type.Optional(Type.String({ pattern: '^\\d{12}$' })),
+    permissionSet: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  },
+  { additionalProperties: false },
+);
+const TerminalInfo = Type.Object({
+  terminalId: Type.String(),
+  createdAt: Type.Integer(),
+  accountId: Type.Optional(Type.String()),
+  permissionSet: Type.Optional(Type.String()),
+  attached: Type.Boolean(),
+});
+
+/** The same body for an unknown and an unassigned account × permission set: no enumeration. */
+const noAccess = () =>
+  new CoveError(
+    'COVE_ERR_TERMINAL_ACCESS',
+    403,
+    'You do not have that account and permission set. Pick one from the portal.',
+  );
+
+interface DirectoryAccess {
+  accessFor(userId: string, accountId: string, permissionSetName: string): Promise<unknown>;
+}
+
+async function hasAccess(
+  app: FastifyInstance,
+  userId: string,
+  accountId: string,
+  permissionSet: string,
+): Promise<boolean> {
+  if (app.hasDecorator('directory')) {
+    const directory = (app as unknown as { directory: Partial<DirectoryAccess> }).directory;
+    if (typeof directory.accessFor === 'function')
+      return Boolean(await directory.accessFor(userId, accountId, permissionSet));
+  }
+  const { store } = app;
+  const [user, groups, assignments, accounts, permissionSets] = await Promise.all([
+    store.users.get(userId),
+    store.groups.groupsOf(userId),
+    store.assignments.list(),
+    store.accounts.list(),
+    store.permissionSets.list(),
+  ]);
+  if (!user) return false;
+  return resolveEffectiveAccess({
+    user,
+    groupIds: groups.map((g) => g.id),
+    assignments,
+    accounts,
+    permissionSets,
+  }).some((entry) => entry.accountId === accountId && entry.permissionSet === permissionSet);
+}
+
+const info = (t: Terminal) => ({
+  terminalId: t.id,
+  createdAt: t.createdAt,
+  ...(t.accountId ? { accountId: t.accountId } : {}),
+  ...(t.permissionSet ? { permissionSet: t.permissionSet } : {}),
+  attached: t.attached,
+});
+
+export default async function terminalRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const regionIds = app.config.regions.map((r) => r.id);
+
+  const checkRegion = (region: string): void => {
+    if (!regionIds.includes(region))
+      throw errors.badRequest(
+        `There is no region "${region.slice(0, 64)}". Use one of: ${regionIds.join(', ')}.`,
+        {
+          regions: regionIds,
+        },
+      );
+  };
+
+  app.post(
+    '/api/environments/:region/terminals',
+    {
+      preHandler: app.requireUser,
+      schema: {
+        params: RegionParams,
+        body: Type.Optional(CreateBody),
+        response: { 201: Type.Object({ terminalId: Type.String() }), '4xx': ErrorBody, '5xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const { region } = request.params;
+      checkRegion(region);
+      const user = (request.principal as NonNullable<FastifyRequest['principal']>).user;
+      const body = request.body ?? {};
+      if (body.accountId !== undefined || body.permissionSet !== undefined) {
+        if (!body.accountId || !body.permissionSet) throw noAccess();
+        if (!(await hasAccess(app, user.id, body.accountId, body.permissionSet))) throw noAccess();
+      }
+      const terminal = app.terminals.create({ id: user.id, username: user.username }, region, {
+        ...(body.accountId ? { accountId: body.accountId } : {}),
+        ...(body.permissionSet ? { permissionSet: body.permissionSet } : {}),
+      });
+      request.log.info({ terminalId: terminal.id, region }, 'terminal created');
+      return reply.status(201).send({ terminalId: terminal.id });
+    },
+  );
+
+  app.get(
+    '/api/environments/:region/terminals',
+    {
+      preHandler: app.requireUser,
+      schema: {
+        params: RegionParams,
+        response: { 200: Type.Object({ terminals: Type.Array(TerminalInfo) }), '4xx': ErrorBody },
+      },
+    },
+    async (request) => {
+      checkRegion(request.params.region);
+      const userId = (request.principal as NonNullable<FastifyRequest['principal']>).user.id;
+      return { terminals: app.terminals.list(userId, request.params.region).map(info) };
+    },
+  );
+
+  app.delete(
+    '/api/environments/:region/terminals/:id',
+    {
+      preHandler: app.requireUser,
+      schema: { params: TerminalParams, response: { 204: Type.Null(), '4xx': ErrorBody } },
+    },
+    async (request, reply) => {
+      checkRegion(request.params.region);
+      const userId = (request.principal as NonNullable<FastifyRequest['principal']>).user.id;
+      const terminal = app.terminals.get(userId, request.params.id);
+      if (!terminal || terminal.region !== request.params.region) throw errors.notFound('That terminal');
+      terminal.close('closed', null);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/environments/:region/terminals/:id/ws',
+    {
+      websocket: true,
+      schema: { params: TerminalParams },
+      // Runs before the upgrade: a refusal here is a plain HTTP response, never a 101.
+      preValidation: async (request) => {
+        if (request.headers.origin !== app.config.publicUrl) throw errors.csrf();
+        await app.requireUser(request);
+      },
+    },
+    (socket, request) => {
+      const principal = request.principal as NonNullable<FastifyRequest['principal']>;
+      const { region, id } = request.params as { region: string; id: string };
+      const terminal = app.terminals.get(principal.user.id, id);
+      if (!terminal || terminal.region !== region) {
+        socket.close(CloseCode.notFound, 'No such terminal. Open a new one.');
+        return;
+      }
+      const connection = new TerminalSocket(socket, terminal, {
+        sessionIdHash: principal.session.idHash,
+        userId: principal.user.id,
+        onError: (error, what) => request.log.debug({ err: error, what }, 'terminal socket problem'),
+      });
+      app.terminals.track(connection, principal.session.expiresAt);
+      if (!connection.start()) socket.close(CloseCode.notFound, 'No such terminal. Open a new one.');
+    },
+  );
+}

@@ -1,0 +1,324 @@
+/**
+ * Terminals in memory, keyed by an unguessable id and bound to their owner: looking up another
+ * user's id behaves exactly like a missing one. Creating a terminal starts its environment in
+ * the background (the page follows the phases over the WebSocket) and opens `bash -l` with a TTY
+ * through the driver. When a user's last terminal in a region is gone, the environment is stopped
+ * (never removed). Sockets are tracked by session so a revoked or expired session closes them
+ * with 4401.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../config.js';
+import { CoveError } from '../errors.js';
+import { CloseCode } from '../protocol/terminal-wire.js';
+import type {
+  EnvironmentChange,
+  EnvironmentOwner,
+  EnvironmentService,
+} from '../environments/environment-service.js';
+import type { Disposable } from '../../sandbox/sandbox-driver.js';
+import { Terminal, type CloseReason, type TerminalTimings } from './terminal.js';
+import { terminalId } from './terminal-id.js';
+import type { TerminalSocket } from './terminal-socket.js';
+
+export interface TerminalBinding {
+  readonly accountId?: string;
+  readonly permissionSet?: string;
+}
+
+/** Extra environment for a new shell (credentials endpoint and token, once that exists). */
+export type ShellEnvProvider = (
+  owner: EnvironmentOwner,
+  region: string,
+  binding: TerminalBinding,
+  terminalId: string,
+) => Promise<Record<string, string>>;
+
+export interface TerminalServiceOptions {
+  readonly environments: EnvironmentService;
+  readonly sandbox: Config['sandbox'];
+  readonly log: FastifyBaseLogger;
+  readonly now?: () => number;
+  readonly shellEnv?: ShellEnvProvider;
+  readonly replayBytes?: number;
+}
+
+export const shellCommand = ['bash', '-l'] as const;
+
+const userMessages: Record<string, string> = {
+  COVE_ERR_SANDBOX_IMAGE_MISSING:
+    'The environment image is not installed on this Cove server. Ask your administrator to build it.',
+  COVE_ERR_SANDBOX_UNAVAILABLE: 'Cove cannot reach the environment backend right now. Try again in a minute.',
+};
+
+export const terminalErrors = {
+  limit: (max: number, region: string) =>
+    new CoveError(
+      'COVE_ERR_TERMINAL_LIMIT',
+      429,
+      `You have ${max} open terminals in ${region}; close one to open another.`,
+      { details: { max, region } },
+    ),
+  notFound: () =>
+    new CoveError(
+      'COVE_ERR_TERMINAL_NOT_FOUND',
+      404,
+      'That terminal does not exist (it may have closed). Open a new one.',
+    ),
+} as const;
+
+const environmentStoppedMessage = (reason: string): string =>
+  reason === 'oom'
+    ? 'Your environment stopped (out of memory). Open a new tab to restart it; your home is kept.'
+    : 'Your environment stopped. Open a new tab to restart it; your home is kept.';
+
+export class TerminalService {
+  private readonly terminals = new Map<string, Terminal>();
+  private readonly sockets = new Set<TerminalSocket>();
+  private readonly owners = new Map<string, EnvironmentOwner>();
+  private readonly subscription: Disposable;
+  private readonly timings: TerminalTimings;
+  private readonly now: () => number;
+  private closing = false;
+
+  constructor(private readonly options: TerminalServiceOptions) {
+    const s = options.sandbox;
+    this.timings = {
+      graceMs: s.graceS * 1000,
+      idleTimeoutMs: s.idleTimeoutS * 1000,
+      idleWarningMs: s.idleWarningS * 1000,
+      maxAgeMs: s.maxSessionAgeS * 1000,
+    };
+    this.now = options.now ?? Date.now;
+    this.subscription = options.environments.onChange((change) => this.onEnvironmentChange(change));
+  }
+
+  /** Registers a terminal and starts its environment and shell in the background. */
+  create(owner: EnvironmentOwner, region: string, binding: TerminalBinding = {}): Terminal {
+    const max = this.options.sandbox.maxTerminalsPerUser;
+    if (this.list(owner.id, region).length >= max) throw terminalErrors.limit(max, region);
+    const id = terminalId.generate();
+    const terminal = new Terminal({
+      id,
+      ownerId: owner.id,
+      region,
+      ...binding,
+      timings: this.timings,
+      now: this.now,
+      ...(this.options.replayBytes ? { replayBytes: this.options.replayBytes } : {}),
+      onClosed: (t) => this.onTerminalClosed(t),
+      onError: (error, what) =>
+        this.options.log.warn({ err: error, terminalId: id, what }, 'terminal problem'),
+    });
+    this.terminals.set(id, terminal);
+    this.owners.set(owner.id, owner);
+    void this.start(terminal, owner, binding);
+    return terminal;
+  }
+
+  /** The terminal when it exists and belongs to `ownerId`; otherwise undefined, either way. */
+  get(ownerId: string, id: string): Terminal | undefined {
+    const terminal = this.terminals.get(id);
+    return terminal && terminal.ownerId === ownerId && !terminal.closed ? terminal : undefined;
+  }
+
+  list(ownerId: string, region?: string): Terminal[] {
+    return [...this.terminals.values()].filter(
+      (t) => t.ownerId === ownerId && (region === undefined || t.region === region) && !t.closed,
+    );
+  }
+
+  /** Closes one of the owner's terminals; false when there is no such terminal for them. */
+  close(ownerId: string, id: string): boolean {
+    const terminal = this.get(ownerId, id);
+    if (!terminal) return false;
+    terminal.close('closed', null);
+    return true;
+  }
+
+  /** Closes every terminal of a user (disabled, deleted). */
+  closeAllFor(userId: string, reason: CloseReason, notice?: string): void {
+    for (const socket of [...this.sockets]) {
+      if (socket.userId === userId)
+        socket.close(CloseCode.notAuthenticated, 'Your session ended. Sign in again.');
+    }
+    for (const terminal of this.list(userId)) terminal.close(reason, null, notice);
+  }
+
+  /** Tracks an open socket until it closes; closes it with 4401 when its session expires. */
+  track(socket: TerminalSocket, sessionExpiresAt: number): void {
+    this.sockets.add(socket);
+    const delay = Math.min(Math.max(0, sessionExpiresAt - this.now()), 2 ** 31 - 1);
+    const timer = setTimeout(
+      () => socket.close(CloseCode.notAuthenticated, 'Your session expired. Sign in again.'),
+      delay,
+    );
+    timer.unref();
+    socket.onClosed(() => {
+      clearTimeout(timer);
+      this.sockets.delete(socket);
+    });
+  }
+
+  /** Closes the sockets of ended sessions with 4401 (the terminals live on for their grace). */
+  sessionsRevoked(idHashes: readonly string[]): void {
+    const revoked = new Set(idHashes);
+    for (const socket of [...this.sockets]) {
+      if (revoked.has(socket.sessionIdHash))
+        socket.close(CloseCode.notAuthenticated, 'Your session ended. Sign in again.');
+    }
+  }
+
+  get socketCount(): number {
+    return this.sockets.size;
+  }
+
+  /** Server shutdown: sockets get 1001, shells are ended, environments are left running. */
+  async shutdown(): Promise<void> {
+    this.closing = true;
+    this.subscription.dispose();
+    for (const socket of [...this.sockets])
+      socket.close(CloseCode.goingAway, 'Cove is restarting. Reconnect in a moment.');
+    const all = [...this.terminals.values()];
+    for (const terminal of all) terminal.close('shutdown', null);
+    this.terminals.clear();
+  }
+
+  private async start(terminal: Terminal, owner: EnvironmentOwner, binding: TerminalBinding): Promise<void> {
+    const key = { ownerId: owner.id, region: terminal.region };
+    try {
+      await this.options.environments.ensure(owner, terminal.region, (phase) => terminal.setPhase(phase));
+      if (terminal.closed) return;
+      terminal.setPhase('attaching');
+      const env = {
+        COVE_TERMINAL_ID: terminal.id,
+        ...(binding.accountId ? { COVE_ACCOUNT_ID: binding.accountId } : {}),
+        ...(binding.permissionSet ? { COVE_PERMISSION_SET: binding.permissionSet } : {}),
+        ...(this.options.shellEnv
+          ? await this.options.shellEnv(owner, terminal.region, binding, terminal.id)
+          : {}),
+      };
+      const shellOptions = { cmd: [...shellCommand], env, cols: 80, rows: 24 };
+      let shell;
+      try {
+        shell = await this.options.environments.openShell(key, shellOptions);
+      } catch (error) {
+        // The environment may have stopped since we last saw it: ensure once more, then retry.
+        if ((error as { code?: string }).code !== 'COVE_ERR_SANDBOX_NOT_RUNNING') throw error;
+        await this.options.environments.ensure(owner, terminal.region, (phase) => terminal.setPhase(phase));
+        shell = await this.options.environments.openShell(key, shellOptions);
+      }
+      terminal.shellOpened(shell);
+      void shell.exited.then(
+        (code) => this.onShellExit(terminal, code),
+        () => this.onShellExit(terminal, null),
+      );
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      this.options.log.error(
+        { err: error, terminalId: terminal.id, region: terminal.region },
+        'terminal start failed',
+      );
+      const message =
+        userMessages[code] ??
+        'Your environment could not be started. Try again; if it keeps happening, tell your administrator.';
+      terminal.notify({ type: 'error', code: 'COVE_ERR_ENVIRONMENT_UNAVAILABLE', message });
+      terminal.close('failed', null);
+    }
+  }
+
+  /**
+   * A shell killed by a signal may mean its environment died (an OOM kill of PID 1 ends every
+   * shell); ask the backend before telling the user, so they read why rather than just "exited".
+   */
+  private async onShellExit(terminal: Terminal, code: number | null): Promise<void> {
+    if (terminal.closed) return;
+    if (code !== null && code < 128) {
+      terminal.close('exit', code);
+      return;
+    }
+    try {
+      const status = await this.options.environments.status({
+        ownerId: terminal.ownerId,
+        region: terminal.region,
+      });
+      if (status.state !== 'running') {
+        terminal.close('environment-stopped', code, environmentStoppedMessage(status.stopReason ?? 'died'));
+        return;
+      }
+    } catch (error) {
+      this.options.log.warn(
+        { err: error, terminalId: terminal.id },
+        'could not check the environment after a shell exit',
+      );
+    }
+    terminal.close('exit', code);
+  }
+
+  private onEnvironmentChange(change: EnvironmentChange): void {
+    const terminals = this.list(change.ownerId, change.region);
+    if (change.kind === 'oom') {
+      for (const terminal of terminals)
+        terminal.notify({
+          type: 'notice',
+          kind: 'info',
+          message: 'A process in your environment was stopped because it ran out of memory.',
+        });
+      return;
+    }
+    for (const terminal of terminals)
+      terminal.close('environment-stopped', null, environmentStoppedMessage(change.reason));
+  }
+
+  private onTerminalClosed(terminal: Terminal): void {
+    this.terminals.delete(terminal.id);
+    if (this.closing) return;
+    if (this.list(terminal.ownerId, terminal.region).length > 0) return;
+    if (terminal.exitInfo?.reason === 'environment-stopped') return;
+    const key = { ownerId: terminal.ownerId, region: terminal.region };
+    this.options.environments.stop(key).catch((error: unknown) => {
+      this.options.log.warn(
+        { err: error, region: key.region },
+        'could not stop environment after its last terminal',
+      );
+    });
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    terminals: TerminalService;
+  }
+}
+
+export interface TerminalPluginOptions {
+  readonly shellEnv?: ShellEnvProvider;
+}
+
+export default fp(
+  async (app, opts: TerminalPluginOptions) => {
+    const service = new TerminalService({
+      environments: app.environments,
+      sandbox: app.config.sandbox,
+      log: app.log.child({ component: 'terminals' }),
+      now: app.now,
+      ...(opts.shellEnv ? { shellEnv: opts.shellEnv } : {}),
+    });
+    app.decorate('terminals', service);
+    const revoked = app.sessions.onRevoked((idHashes, userId) => {
+      service.sessionsRevoked(idHashes);
+      // A disabled or deleted user loses their terminals too, not just their sockets.
+      void app.store.users
+        .get(userId)
+        .then((user) => {
+          if (!user || user.disabled) service.closeAllFor(userId, 'revoked');
+        })
+        .catch((error: unknown) => app.log.warn({ err: error }, 'could not check a revoked user'));
+    });
+    app.addHook('preClose', async () => {
+      revoked.dispose();
+      await service.shutdown();
+    });
+  },
+  { name: 'terminals', dependencies: ['auth', 'environments'] },
+);

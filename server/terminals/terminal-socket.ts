@@ -1,0 +1,153 @@
+/**
+ * One terminal WebSocket speaking the wire protocol (DESIGN.md): binary frames are raw input for
+ * the PTY, text frames are JSON control messages checked by `parseClientMessage`. Output goes out
+ * through the coalescer under watermark flow control. A bad control message gets an `error` event
+ * and changes nothing else; an input flood closes with 4429. Frame size (1009) and UTF-8 validity
+ * of text frames (1007) are enforced by `ws` itself (maxPayload, UTF-8 validation).
+ */
+import type { WebSocket, RawData } from 'ws';
+import { CloseCode, parseClientMessage, type ServerEvent } from '../protocol/terminal-wire.js';
+import { defaultFlowWatermarks, FlowControl } from './flow-control.js';
+import { defaultInputRateLimits, InputRateLimiter, type InputRateLimits } from './input-rate-limiter.js';
+import { OutputCoalescer } from './output-coalescer.js';
+import type { Terminal, TerminalConnection } from './terminal.js';
+
+export interface TerminalSocketOptions {
+  readonly highWatermarkBytes?: number;
+  readonly lowWatermarkBytes?: number;
+  readonly inputLimits?: InputRateLimits;
+  /** Who opened it, so a revoked or expired session can close it. */
+  readonly sessionIdHash: string;
+  readonly userId: string;
+  readonly onError?: (error: unknown, what: string) => void;
+}
+
+/** After this many bad control messages in a row the client is broken or hostile. */
+const maxBadMessages = 100;
+
+const toBuffer = (data: RawData): Buffer =>
+  Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+
+export class TerminalSocket implements TerminalConnection {
+  readonly sessionIdHash: string;
+  readonly userId: string;
+  private readonly flow: FlowControl;
+  private readonly coalescer: OutputCoalescer;
+  private readonly limiter: InputRateLimiter;
+  private badMessages = 0;
+  private open = true;
+  private readonly closeListeners = new Set<() => void>();
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly terminal: Terminal,
+    private readonly options: TerminalSocketOptions,
+  ) {
+    this.sessionIdHash = options.sessionIdHash;
+    this.userId = options.userId;
+    this.limiter = new InputRateLimiter(options.inputLimits ?? defaultInputRateLimits);
+    this.flow = new FlowControl({
+      highWatermarkBytes: options.highWatermarkBytes ?? defaultFlowWatermarks.highWatermarkBytes,
+      lowWatermarkBytes: options.lowWatermarkBytes ?? defaultFlowWatermarks.lowWatermarkBytes,
+      bufferedAmount: () => ws.bufferedAmount + this.coalescer.queuedBytes,
+      pause: () => terminal.pauseOutput(),
+      resume: () => terminal.resumeOutput(),
+    });
+    this.coalescer = new OutputCoalescer(
+      (frame, done) => {
+        if (ws.readyState !== ws.OPEN) {
+          done(new Error('socket closed'));
+          return;
+        }
+        ws.send(frame, { binary: true }, (error) => done(error ?? undefined));
+      },
+      () => this.flow.drained(),
+    );
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('close', () => this.onClose());
+    ws.on('error', (error) => options.onError?.(error, 'websocket'));
+  }
+
+  /** Binds to the terminal (the page gets the phase and the replay). False when it is closed. */
+  start(): boolean {
+    return this.terminal.attach(this);
+  }
+
+  output(chunk: Buffer): void {
+    if (!this.open) return;
+    this.coalescer.push(chunk);
+    this.flow.sent(chunk.length);
+  }
+
+  event(event: ServerEvent): void {
+    if (!this.open || this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(JSON.stringify(event));
+  }
+
+  close(code: number, reason: string): void {
+    if (!this.open) return;
+    this.ws.close(code, reason.slice(0, 120));
+    this.onClose();
+  }
+
+  /** Called once when the socket is gone; returns a disposable. */
+  onClosed(listener: () => void): { dispose(): void } {
+    this.closeListeners.add(listener);
+    return { dispose: () => this.closeListeners.delete(listener) };
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (!this.open) return;
+    const bytes = toBuffer(data);
+    if (!this.limiter.take(bytes.length)) {
+      this.close(CloseCode.rateLimited, 'Too much input too fast. Reconnect to continue.');
+      return;
+    }
+    if (isBinary) {
+      this.terminal.input(bytes);
+      return;
+    }
+    const parsed = parseClientMessage(bytes.toString('utf8'));
+    if (!parsed.ok) {
+      this.badMessage(parsed.reason);
+      return;
+    }
+    const message = parsed.message;
+    switch (message.type) {
+      case 'hello':
+      case 'resize':
+        this.terminal.resize(message.cols, message.rows);
+        break;
+      case 'ack':
+        if (!this.flow.acknowledged(message.bytes)) {
+          this.badMessage('ack.bytes must not go backwards (acks count all bytes rendered since connecting)');
+          return;
+        }
+        break;
+      case 'ping':
+        this.event({ type: 'pong' });
+        break;
+    }
+    this.badMessages = 0;
+  }
+
+  private badMessage(reason: string): void {
+    this.event({
+      type: 'error',
+      code: 'COVE_ERR_TERMINAL_BAD_MESSAGE',
+      message: `Control message ignored: ${reason}.`,
+    });
+    if (++this.badMessages >= maxBadMessages)
+      this.close(CloseCode.badMessage, 'Too many bad control messages.');
+  }
+
+  private onClose(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.coalescer.close();
+    this.flow.release();
+    this.terminal.detach(this);
+    for (const listener of this.closeListeners) listener();
+    this.closeListeners.clear();
+  }
+}

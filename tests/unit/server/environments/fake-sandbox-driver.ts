@@ -1,0 +1,148 @@
+/**
+ * An in-memory SandboxDriver for unit tests: environments are records, a shell is a duplex that
+ * echoes its input (like a TTY in cooked mode) and lets the test write output or end it.
+ */
+import { Duplex } from 'node:stream';
+import type {
+  Disposable,
+  EnvironmentEvent,
+  EnvironmentKey,
+  EnvironmentSpec,
+  EnvironmentStatus,
+  ExecResult,
+  SandboxDriver,
+  Shell,
+  ShellOptions,
+} from '../../../../sandbox/sandbox-driver.js';
+
+export class FakeTty extends Duplex {
+  readonly inputs: Buffer[] = [];
+  echo = true;
+  override _read(): void {}
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.inputs.push(chunk);
+    if (this.echo) this.push(chunk);
+    callback();
+  }
+  get input(): string {
+    return Buffer.concat(this.inputs).toString('utf8');
+  }
+}
+
+export class FakeShell implements Shell {
+  readonly stream = new FakeTty();
+  readonly resizes: { cols: number; rows: number }[] = [];
+  killed = false;
+  private finish: (code: number | null) => void = () => {};
+  readonly exited = new Promise<number | null>((resolve) => {
+    this.finish = resolve;
+  });
+
+  constructor(
+    readonly key: EnvironmentKey,
+    readonly options: ShellOptions,
+  ) {}
+
+  async resize(cols: number, rows: number): Promise<void> {
+    this.resizes.push({ cols, rows });
+  }
+
+  async kill(): Promise<void> {
+    this.killed = true;
+    this.exit(null);
+  }
+
+  exit(code: number | null): void {
+    this.stream.push(null);
+    this.finish(code);
+  }
+}
+
+const id = (key: EnvironmentKey): string => `${key.region}/${key.ownerId}`;
+
+export class FakeSandboxDriver implements SandboxDriver {
+  readonly environments = new Map<string, EnvironmentStatus>();
+  readonly specs: EnvironmentSpec[] = [];
+  readonly shells: FakeShell[] = [];
+  readonly calls: string[] = [];
+  /** Delay of ensure, to see phases and races. */
+  ensureDelayMs = 0;
+  failEnsure: Error | undefined;
+  private readonly listeners = new Set<(event: EnvironmentEvent) => void>();
+  private readonly shellWaiters: ((shell: FakeShell) => void)[] = [];
+
+  async ensure(spec: EnvironmentSpec): Promise<EnvironmentStatus> {
+    this.calls.push(`ensure ${id(spec)}`);
+    this.specs.push(spec);
+    if (this.ensureDelayMs) await new Promise((r) => setTimeout(r, this.ensureDelayMs));
+    if (this.failEnsure) throw this.failEnsure;
+    const status: EnvironmentStatus = {
+      ownerId: spec.ownerId,
+      region: spec.region,
+      state: 'running',
+      id: `c-${id(spec)}`,
+      startedAt: new Date(),
+    };
+    this.environments.set(id(spec), status);
+    return status;
+  }
+
+  async status(key: EnvironmentKey): Promise<EnvironmentStatus> {
+    return this.environments.get(id(key)) ?? { ...key, state: 'missing' };
+  }
+
+  async stop(key: EnvironmentKey): Promise<void> {
+    this.calls.push(`stop ${id(key)}`);
+    const status = this.environments.get(id(key));
+    if (status) this.environments.set(id(key), { ...status, state: 'stopped' });
+  }
+
+  async remove(key: EnvironmentKey): Promise<void> {
+    this.calls.push(`remove ${id(key)}`);
+    this.environments.delete(id(key));
+  }
+
+  async list(): Promise<EnvironmentStatus[]> {
+    return [...this.environments.values()];
+  }
+
+  async openShell(key: EnvironmentKey, options: ShellOptions): Promise<Shell> {
+    this.calls.push(`openShell ${id(key)}`);
+    if (this.environments.get(id(key))?.state !== 'running') {
+      throw Object.assign(new Error('not running'), { code: 'COVE_ERR_SANDBOX_NOT_RUNNING' });
+    }
+    const shell = new FakeShell(key, options);
+    this.shells.push(shell);
+    for (const waiter of this.shellWaiters.splice(0)) waiter(shell);
+    return shell;
+  }
+
+  /** Resolves with the next shell opened (or the latest, if one is already open and unclaimed). */
+  nextShell(): Promise<FakeShell> {
+    return new Promise((resolve) => this.shellWaiters.push(resolve));
+  }
+
+  async exec(): Promise<ExecResult> {
+    return { exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  onEnvironmentEvent(listener: (event: EnvironmentEvent) => void): Disposable {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  /** Simulates the backend: the environment dies (e.g. OOM of PID 1). */
+  die(key: EnvironmentKey, stopReason = 'oom'): void {
+    const status = this.environments.get(id(key));
+    if (status) this.environments.set(id(key), { ...status, state: 'stopped', stopReason });
+    for (const listener of this.listeners) listener({ ...key, kind: 'died', id: `c-${id(key)}`, stopReason });
+  }
+
+  emit(event: EnvironmentEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}
