@@ -1,5 +1,5 @@
 /** Modal dialogs on the native <dialog> element: focus trapping and Escape come for free. */
-import { h, type Child } from './dom.js';
+import { h, type Children } from './dom.js';
 
 export interface DialogHandle {
   readonly element: HTMLDialogElement;
@@ -7,7 +7,7 @@ export interface DialogHandle {
 }
 
 /** Opens a modal; it removes itself from the page when closed. */
-export function openDialog(title: string, ...body: (Child | Child[])[]): DialogHandle {
+export function openDialog(title: string, ...body: Children): DialogHandle {
   const titleId = `dialog-title-${Math.random().toString(36).slice(2)}`;
   const dialog = h('dialog', { 'aria-labelledby': titleId }, h('h2', { id: titleId }, title), ...body);
   dialog.addEventListener('close', () => dialog.remove());

@@ -5,6 +5,7 @@
 export type AttrValue = string | number | boolean | null | undefined;
 export type Props = Record<string, AttrValue | ((event: Event) => void)>;
 export type Child = Node | string | number | null | undefined | false;
+export type Children = (Child | readonly Child[])[];
 
 /**
  * `h('button', {class: 'btn', type: 'button', onclick: save}, 'Save')`. Keys starting with `on`
@@ -14,7 +15,7 @@ export type Child = Node | string | number | null | undefined | false;
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   props: Props | null = null,
-  ...children: (Child | Child[])[]
+  ...children: Children
 ): HTMLElementTagNameMap[K] {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(props ?? {})) {
@@ -31,7 +32,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
-export function append(parent: Node, ...children: (Child | Child[])[]): void {
+export function append(parent: Node, ...children: Children): void {
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
     parent.appendChild(
@@ -41,7 +42,7 @@ export function append(parent: Node, ...children: (Child | Child[])[]): void {
 }
 
 /** Replaces everything inside `parent`. */
-export function replaceChildren(parent: Element, ...children: (Child | Child[])[]): void {
+export function replaceChildren(parent: Element, ...children: Children): void {
   parent.replaceChildren();
   append(parent, ...children);
 }
@@ -85,10 +86,12 @@ export async function whileBusy<T>(
   }
 }
 
-/** Formats an epoch-ms time for tables, in the user's locale. */
-export function formatTime(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined) return '—';
-  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+/** Formats a time (epoch ms or ISO text) for tables, in the user's locale. */
+export function formatTime(time: number | string | null | undefined): string {
+  if (time === null || time === undefined || time === '') return '—';
+  const date = new Date(time);
+  if (Number.isNaN(date.getTime())) return '—';
+  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 /** "1 hour", "12 hours", "90 minutes". */

@@ -1,0 +1,158 @@
+/** Groups: create, edit members, delete. Assign accounts to groups in the Assignments tab. */
+import type { AdminGroup } from '../../../server/protocol/api.js';
+import { deleteJson, errorMessage, postJson, putJson } from '../lib/api.js';
+import { confirmDialog, openDialog } from '../lib/dialog.js';
+import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
+import type { AdminData } from './admin-data.js';
+import { alertRegion, cell, field, table, type AdminTab } from './admin-ui.js';
+
+export class GroupsTab implements AdminTab {
+  readonly id = 'groups';
+  readonly label = 'Groups';
+  private readonly root = h('div', { 'data-testid': 'groups-tab' });
+  private readonly alert = alertRegion();
+  private readonly list = h('div');
+
+  constructor(private readonly data: AdminData) {}
+
+  async render(): Promise<HTMLElement> {
+    await this.data.reload('users', 'groups');
+    replaceChildren(
+      this.root,
+      this.alert,
+      this.createCard(),
+      h('section', { class: 'card' }, h('h2', null, 'Groups'), this.list),
+    );
+    this.renderList();
+    return this.root;
+  }
+
+  private createCard(): HTMLElement {
+    const alert = alertRegion();
+    const name = h('input', { type: 'text', autocomplete: 'off', required: true });
+    const description = h('input', { type: 'text', autocomplete: 'off' });
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create group');
+    const form = h(
+      'form',
+      { novalidate: true, 'data-testid': 'create-group-form' },
+      alert,
+      h(
+        'div',
+        { class: 'grid-form' },
+        field('group-name', 'Name', name),
+        field('group-description', 'Description (optional)', description),
+      ),
+      submit,
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void whileBusy(submit, async () => {
+        try {
+          await postJson('/api/admin/groups', {
+            name: name.value.trim(),
+            ...(description.value.trim() ? { description: description.value.trim() } : {}),
+          });
+          showAlert(alert, '');
+          form.reset();
+          await this.data.reload('groups');
+          this.renderList();
+        } catch (error) {
+          showAlert(alert, errorMessage(error));
+        }
+      });
+    });
+    return h('section', { class: 'card' }, h('h2', null, 'Create a group'), form);
+  }
+
+  private renderList(): void {
+    const rows = this.data.groups.map((group) => {
+      const members = h('button', { type: 'button', class: 'btn btn-small' }, 'Edit members');
+      members.addEventListener('click', () => this.editMembers(group));
+      const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger' }, 'Delete');
+      remove.addEventListener('click', () => {
+        void (async () => {
+          const ok = await confirmDialog(
+            'Delete group',
+            `Delete the group ${group.name}? Its members lose the access assigned through it.`,
+            'Delete group',
+          );
+          if (ok)
+            await whileBusy(remove, () =>
+              this.act(() => deleteJson(`/api/admin/groups/${encodeURIComponent(group.id)}`)),
+            );
+        })();
+      });
+      const names = group.members.map((m) => m.username);
+      return h(
+        'tr',
+        { 'data-group': group.name },
+        cell(h('strong', null, group.name)),
+        cell(group.description || '—'),
+        cell(
+          `${names.length} member${names.length === 1 ? '' : 's'}`,
+          names.length > 0
+            ? h('div', { class: 'hint' }, names.slice(0, 8).join(', ') + (names.length > 8 ? ', …' : ''))
+            : null,
+        ),
+        h('td', { class: 'actions' }, members, remove),
+      );
+    });
+    replaceChildren(this.list, table(['Name', 'Description', 'Members', ''], rows, 'No groups yet.'));
+  }
+
+  private editMembers(group: AdminGroup): void {
+    const alert = alertRegion();
+    const current = new Set(group.members.map((m) => m.id));
+    const boxes = this.data.users.map((user) =>
+      h('input', {
+        type: 'checkbox',
+        value: user.id,
+        checked: current.has(user.id),
+        'data-username': user.username,
+      }),
+    );
+    const filter = h('input', { type: 'search', placeholder: 'Filter users', 'aria-label': 'Filter users' });
+    const labels = boxes.map((box) => h('label', { class: 'checkbox' }, box, box.dataset.username ?? ''));
+    filter.addEventListener('input', () => {
+      const q = filter.value.trim().toLowerCase();
+      labels.forEach(
+        (label, i) =>
+          (label.hidden = q !== '' && !(boxes[i]?.dataset.username ?? '').toLowerCase().includes(q)),
+      );
+    });
+    const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel');
+    const save = h('button', { type: 'button', class: 'btn btn-primary' }, 'Save members');
+    const dialog = openDialog(
+      `Members of ${group.name}`,
+      alert,
+      this.data.users.length > 10 ? filter : null,
+      h('div', { class: 'members', 'data-testid': 'members' }, labels),
+      h('div', { class: 'dialog-actions' }, cancel, save),
+    );
+    cancel.addEventListener('click', () => dialog.close());
+    save.addEventListener('click', () => {
+      const userIds = boxes.filter((b) => b.checked).map((b) => b.value);
+      void whileBusy(save, async () => {
+        try {
+          await putJson(`/api/admin/groups/${encodeURIComponent(group.id)}/members`, { userIds });
+          dialog.close();
+          await this.data.reload('groups', 'users');
+          this.renderList();
+        } catch (error) {
+          showAlert(alert, errorMessage(error));
+        }
+      });
+    });
+  }
+
+  private async act(task: () => Promise<unknown>): Promise<void> {
+    try {
+      await task();
+      showAlert(this.alert, '');
+    } catch (error) {
+      showAlert(this.alert, errorMessage(error));
+    }
+    await this.data.reload('groups');
+    this.renderList();
+  }
+}
