@@ -142,11 +142,19 @@ export class DockerSandboxDriver implements SandboxDriver {
   async #ensure(spec: EnvironmentSpec, name: string): Promise<EnvironmentStatus> {
     const options = buildContainerSpec(spec);
     const wantedHash = specHash(spec);
-    // A few rounds cover races with another process creating, removing or starting the same name.
-    for (let round = 0; round < 5; round++) {
+    // Loop until the engine's view settles: another process may be creating, removing or starting
+    // the same name. The engine reserves a name before the container can be inspected, so a 409
+    // on create can be followed by a 404 on inspect for a moment.
+    const deadline = Date.now() + 20_000;
+    for (let round = 0; Date.now() < deadline; round++) {
       let info = await this.#inspect(name);
       if (info && info.State.Status === 'removing') {
         await sleep(200);
+        continue;
+      }
+      if (info && info.State.Status === 'dead') {
+        // A container whose removal failed half-way can never start again.
+        await this.#removeByName(name);
         continue;
       }
       if (info && !info.State.Running && info.Config.Labels[LABEL_SPEC_HASH] !== wantedHash) {
@@ -161,13 +169,14 @@ export class DockerSandboxDriver implements SandboxDriver {
           this.#logger?.info('environment created', { name });
         } catch (err) {
           if (statusCode(err) === 409) {
+            await sleep(Math.min(25 * (round + 1), 250));
             continue; // someone else created it (or is removing it): look again
           }
           throw mapCreateError(err, spec.image);
         }
         info = await this.#inspect(name);
         if (!info) {
-          continue;
+          continue; // removed by someone else right after we made it
         }
       }
       if (!info.State.Running || info.State.Paused) {

@@ -14,6 +14,7 @@ import errorHandler from './plugins/error-handler.js';
 import csrf from './plugins/csrf.js';
 import authPlugin from './auth/auth-plugin.js';
 import authRoutes from './auth/auth-routes.js';
+import directoryService from './directory/directory-service.js';
 import directoryRoutes from './directory/directory-routes.js';
 import webPages from './web-pages.js';
 import { maxInboundFrameBytes } from './protocol/terminal-wire.js';
@@ -65,6 +66,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     mfaPendingTtlS: config.auth.mfaPendingTtlS,
     now,
   });
+  await app.register(directoryService);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

@@ -69,3 +69,129 @@ export function normalizeName(name: string): string {
 
 export const accountIdPattern = /^\d{12}$/;
 export const regionIdPattern = /^[a-z]{2}(-[a-z]+)+-\d$/;
+
+// ---- Admin API (/api/admin/*) ----
+// Times are ISO 8601 strings. Lists are JSON arrays, except the audit log (paged).
+
+export interface AdminUser {
+  readonly id: string;
+  readonly username: string;
+  readonly email: string | null;
+  readonly disabled: boolean;
+  readonly mfaEnrolled: boolean;
+  readonly mfaRequired: boolean;
+  /** Group names. */
+  readonly groups: readonly string[];
+  readonly createdAt: string;
+  readonly lastLoginAt: string | null;
+}
+
+export interface CreateUserRequest {
+  readonly username: string;
+  /** Without one, the answer carries a one-time invite link to set it. */
+  readonly password?: string;
+  readonly email?: string;
+  /** Names of existing groups. */
+  readonly groups?: readonly string[];
+  readonly mfaRequired?: boolean;
+}
+
+export interface CreateUserResponse {
+  readonly id: string;
+  readonly username: string;
+  readonly inviteUrl?: string;
+}
+
+export interface UpdateUserRequest {
+  readonly disabled?: boolean;
+  readonly email?: string | null;
+  readonly mfaRequired?: boolean;
+}
+
+export interface InviteResponse {
+  readonly inviteUrl: string;
+}
+
+/** `POST /api/admin/users/bulk` takes CSV with this header and answers CSV with `bulkUserCsvAnswerColumns`. */
+export const bulkUserCsvColumns = ['name', 'email', 'group'] as const;
+export const bulkUserCsvAnswerColumns = ['username', 'email', 'group', 'inviteUrl'] as const;
+
+export interface AdminGroupMember {
+  readonly id: string;
+  readonly username: string;
+}
+
+export interface AdminGroup {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly members: readonly AdminGroupMember[];
+  readonly createdAt: string;
+}
+
+export interface CreateGroupRequest {
+  readonly name: string;
+  readonly description?: string;
+}
+
+export interface SetGroupMembersRequest {
+  readonly userIds: readonly string[];
+}
+
+export interface AdminAccount {
+  readonly accountId: string;
+  readonly name: string;
+  readonly createdAt: string;
+}
+
+export interface AdminPermissionSet {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly sessionDurationS: number;
+  /** `{accountId}` and `{name}` are filled in, e.g. `arn:aws:iam::{accountId}:role/Cove-{name}`. */
+  readonly roleArnTemplate: string;
+  /** Inline session policy (compact JSON text), or null. */
+  readonly sessionPolicy: string | null;
+  /** Account id → role ARN, replacing the template for that account. */
+  readonly roleOverrides: Readonly<Record<string, string>>;
+  readonly createdAt: string;
+}
+
+export type PrincipalKind = 'user' | 'group';
+
+export interface CreateAssignmentRequest {
+  readonly principalType: PrincipalKind;
+  readonly principalId: string;
+  readonly accountId: string;
+  /** The permission set's name. */
+  readonly permissionSet: string;
+}
+
+export interface AdminAssignment {
+  readonly id: string;
+  readonly principalType: PrincipalKind;
+  readonly principalId: string;
+  /** The user name or group name. */
+  readonly principalName: string;
+  readonly accountId: string;
+  readonly accountName: string;
+  readonly permissionSetId: string;
+  readonly permissionSet: string;
+  readonly createdAt: string;
+}
+
+export interface AuditEntry {
+  readonly id: number;
+  readonly at: string;
+  /** User name of who did it; null for the system. */
+  readonly actor: string | null;
+  readonly action: string;
+  readonly target: string | null;
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly ip: string | null;
+}
+
+export interface AuditResponse {
+  readonly entries: readonly AuditEntry[];
+}

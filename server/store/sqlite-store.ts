@@ -158,7 +158,8 @@ export class SqliteStore implements Store {
       return Promise.resolve(fn());
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
-      if (unavailableCodes.has(code) || [...unavailableCodes].some((c) => code.startsWith(`${c}_`)))
+      // A closed connection (shutdown, or lost) throws a plain TypeError: still "cannot serve now".
+      if (!this.db.open || unavailableCodes.has(code) || [...unavailableCodes].some((c) => code.startsWith(`${c}_`)))
         return Promise.reject(errors.storeUnavailable(error));
       return Promise.reject(error);
     }
