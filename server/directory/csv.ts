@@ -66,11 +66,17 @@ export function parseCsv(text: string): CsvRecord[] {
       quotedField = true;
       const next = input[i];
       if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r')
-        throw new CsvSyntaxError('text after a closing quote (write "" for a quote inside a quoted field)', line);
+        throw new CsvSyntaxError(
+          'text after a closing quote (write "" for a quote inside a quoted field)',
+          line,
+        );
       continue;
     }
     if (quotedField && c !== ',' && c !== '\n' && c !== '\r')
-      throw new CsvSyntaxError('text after a closing quote (write "" for a quote inside a quoted field)', line);
+      throw new CsvSyntaxError(
+        'text after a closing quote (write "" for a quote inside a quoted field)',
+        line,
+      );
     if (c === ',') {
       endField();
       i += 1;

@@ -41,7 +41,11 @@ import {
 const csvBodyLimitBytes = 256 * 1024;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-const accountView = (a: AccountRecord) => ({ accountId: a.accountId, name: a.name, createdAt: iso(a.createdAt) });
+const accountView = (a: AccountRecord) => ({
+  accountId: a.accountId,
+  name: a.name,
+  createdAt: iso(a.createdAt),
+});
 const permissionSetView = (p: PermissionSetRecord) => ({ ...p, createdAt: iso(p.createdAt) });
 const NoContent = Type.Null({ description: 'No content' });
 
@@ -49,12 +53,20 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   const { directory, store } = app;
   const actorId = (request: FastifyRequest): string => request.principal?.user.id ?? '';
-  const record = (request: FastifyRequest, action: string, target: string, details: Record<string, unknown> = {}) =>
-    audit(store, request, { action: `admin.${action}`, target, details });
+  const record = (
+    request: FastifyRequest,
+    action: string,
+    target: string,
+    details: Record<string, unknown> = {},
+  ) => audit(store, request, { action: `admin.${action}`, target, details });
 
-  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: csvBodyLimitBytes }, (_request, body, done) => {
-    done(null, body);
-  });
+  app.addContentTypeParser(
+    'text/csv',
+    { parseAs: 'string', bodyLimit: csvBodyLimitBytes },
+    (_request, body, done) => {
+      done(null, body);
+    },
+  );
 
   const groupView = async (id: string): Promise<AdminGroupView> => {
     const group = (await directory.listGroups()).find((g) => g.id === id);
@@ -106,7 +118,9 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           mfaRequired: user.mfaRequired,
           invite: inviteUrl !== undefined,
         });
-        return reply.status(201).send({ id: user.id, username: user.username, ...(inviteUrl ? { inviteUrl } : {}) });
+        return reply
+          .status(201)
+          .send({ id: user.id, username: user.username, ...(inviteUrl ? { inviteUrl } : {}) });
       },
     );
 
@@ -132,12 +146,21 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
       '/api/admin/users/:id',
       { schema: { params: IdParams, body: UpdateUserBody, response: { 200: AdminUserSchema } } },
       async (request) => {
-        const { user, changes } = await directory.updateUser(actorId(request), request.params.id, request.body);
+        const { user, changes } = await directory.updateUser(
+          actorId(request),
+          request.params.id,
+          request.body,
+        );
         if (Object.keys(changes).length > 0)
-          await record(request, changes.disabled === true ? 'user.disable' : 'user.update', `user:${user.id}`, {
-            username: user.username,
-            ...changes,
-          });
+          await record(
+            request,
+            changes.disabled === true ? 'user.disable' : 'user.update',
+            `user:${user.id}`,
+            {
+              username: user.username,
+              ...changes,
+            },
+          );
         return directory.toAdminUser(user, await store.groups.groupsOf(user.id));
       },
     );
@@ -217,7 +240,10 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
       '/api/admin/groups/:id/members',
       { schema: { params: IdParams, body: SetMembersBody, response: { 200: AdminGroupSchema } } },
       async (request) => {
-        const { group, added, removed } = await directory.setGroupMembers(request.params.id, request.body.userIds);
+        const { group, added, removed } = await directory.setGroupMembers(
+          request.params.id,
+          request.body.userIds,
+        );
         await record(request, 'group.members', `group:${group.id}`, { name: group.name, added, removed });
         return groupView(group.id);
       },
@@ -225,8 +251,10 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
 
     // ---- Accounts ----
 
-    routes.get('/api/admin/accounts', { schema: { response: { 200: Type.Array(AdminAccountSchema) } } }, async () =>
-      (await directory.listAccounts()).map(accountView),
+    routes.get(
+      '/api/admin/accounts',
+      { schema: { response: { 200: Type.Array(AdminAccountSchema) } } },
+      async () => (await directory.listAccounts()).map(accountView),
     );
 
     routes.post(
@@ -289,10 +317,20 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
 
     routes.patch(
       '/api/admin/permission-sets/:id',
-      { schema: { params: IdParams, body: UpdatePermissionSetBody, response: { 200: AdminPermissionSetSchema } } },
+      {
+        schema: {
+          params: IdParams,
+          body: UpdatePermissionSetBody,
+          response: { 200: AdminPermissionSetSchema },
+        },
+      },
       async (request) => {
         const { set, changed } = await directory.updatePermissionSet(request.params.id, request.body);
-        if (changed.length > 0) await record(request, 'permission_set.update', `permission_set:${set.id}`, { name: set.name, changed });
+        if (changed.length > 0)
+          await record(request, 'permission_set.update', `permission_set:${set.id}`, {
+            name: set.name,
+            changed,
+          });
         return permissionSetView(set);
       },
     );

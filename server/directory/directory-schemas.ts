@@ -99,9 +99,16 @@ export const SetMembersBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const AdminAccountSchema = Type.Object({ accountId: Type.String(), name: Type.String(), createdAt: Time });
+export const AdminAccountSchema = Type.Object({
+  accountId: Type.String(),
+  name: Type.String(),
+  createdAt: Time,
+});
 
-export const CreateAccountBody = Type.Object({ accountId: AccountIdText, name: Name }, { additionalProperties: false });
+export const CreateAccountBody = Type.Object(
+  { accountId: AccountIdText, name: Name },
+  { additionalProperties: false },
+);
 
 export const UpdateAccountBody = Type.Object({ name: Name }, { additionalProperties: false });
 
@@ -120,7 +127,9 @@ export const AdminPermissionSetSchema = Type.Object({
 const SessionPolicy = Nullable(
   Type.Union([Type.String({ maxLength: 65_536 }), Type.Record(Type.String(), Type.Unknown())]),
 );
-const RoleOverrides = Type.Record(Type.String({ maxLength: 100 }), Type.String({ maxLength: 4096 }), { maxProperties: 1000 });
+const RoleOverrides = Type.Record(Type.String({ maxLength: 100 }), Type.String({ maxLength: 4096 }), {
+  maxProperties: 1000,
+});
 
 export const CreatePermissionSetBody = Type.Object(
   {

@@ -24,7 +24,11 @@ import { adminGroupName } from '../auth/auth-plugin.js';
 import { createInvite } from '../auth/invites.js';
 import { Argon2PasswordHasher, passwordPolicyProblem, type PasswordHasher } from '../auth/password-hasher.js';
 import { CsvSyntaxError, parseCsv, type CsvRecord } from './csv.js';
-import { defaultRoleArnTemplate, resolveEffectiveAccess, type EffectiveAccessEntry } from './effective-access.js';
+import {
+  defaultRoleArnTemplate,
+  resolveEffectiveAccess,
+  type EffectiveAccessEntry,
+} from './effective-access.js';
 import {
   limits,
   validateAccountId,
@@ -111,13 +115,18 @@ function rosterError(problems: readonly RowProblems[]): CoveError {
     .map((p) => `row ${p.row}: ${p.problems.map((text) => text.replace(/\.$/, '')).join('; ')}`)
     .join(' | ');
   const more = problems.length > 20 ? ` (and ${problems.length - 20} more rows)` : '';
-  return errors.badRequest(`Nothing was created. Fix these rows and upload again: ${shown}${more}.`, { rows: problems });
+  return errors.badRequest(`Nothing was created. Fix these rows and upload again: ${shown}${more}.`, {
+    rows: problems,
+  });
 }
 
 /** SQLite's UNIQUE failures, when two requests race past the same check. */
 function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
+  return (
+    typeof code === 'string' &&
+    (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+  );
 }
 
 async function orConflict<T>(work: Promise<T>, message: string): Promise<T> {
@@ -149,11 +158,21 @@ export class DirectoryService {
       this.store.accounts.list(),
       this.store.permissionSets.list(),
     ]);
-    return resolveEffectiveAccess({ user, groupIds: groups.map((g) => g.id), assignments, accounts, permissionSets });
+    return resolveEffectiveAccess({
+      user,
+      groupIds: groups.map((g) => g.id),
+      assignments,
+      accounts,
+      permissionSets,
+    });
   }
 
   /** The entry when the user may use that account with that permission set (by name), else undefined. */
-  async accessFor(userId: string, accountId: string, permissionSetName: string): Promise<EffectiveAccessEntry | undefined> {
+  async accessFor(
+    userId: string,
+    accountId: string,
+    permissionSetName: string,
+  ): Promise<EffectiveAccessEntry | undefined> {
     const wanted = normalizeName(permissionSetName);
     return (await this.effectiveAccess(userId)).find(
       (e) => e.accountId === accountId && normalizeName(e.permissionSet) === wanted,
@@ -216,13 +235,15 @@ export class DirectoryService {
     const user = await this.getUser(id);
     const email = patch.email === undefined ? undefined : validateEmail(patch.email);
     if (patch.disabled === true && !user.disabled) {
-      if (id === actorId) throw errors.conflict('You cannot disable your own user. Ask another administrator.');
+      if (id === actorId)
+        throw errors.conflict('You cannot disable your own user. Ask another administrator.');
       await this.assertNotLastAdmin(id, 'disable');
     }
     const changes: Record<string, unknown> = {};
     if (patch.disabled !== undefined && patch.disabled !== user.disabled) changes.disabled = patch.disabled;
     if (email !== undefined && email !== user.email) changes.email = email;
-    if (patch.mfaRequired !== undefined && patch.mfaRequired !== user.mfaRequired) changes.mfaRequired = patch.mfaRequired;
+    if (patch.mfaRequired !== undefined && patch.mfaRequired !== user.mfaRequired)
+      changes.mfaRequired = patch.mfaRequired;
     // The store skips undefined but writes null, so clearing an email needs it spelled out.
     const updated = await this.store.users.update(id, {
       ...(changes.disabled !== undefined ? { disabled: patch.disabled } : {}),
@@ -324,7 +345,8 @@ export class DirectoryService {
     try {
       records = parseCsv(csv);
     } catch (error) {
-      if (error instanceof CsvSyntaxError) throw rosterError([{ row: error.line, problems: [error.message] }]);
+      if (error instanceof CsvSyntaxError)
+        throw rosterError([{ row: error.line, problems: [error.message] }]);
       throw error;
     }
     const [header, ...data] = records;
@@ -335,7 +357,8 @@ export class DirectoryService {
         'The first row of the CSV must be the header "name,email,group" (email and group may be left out). Nothing was created.',
         { rows: [{ row: header?.line ?? 1, problems: ['the header must be name,email,group'] }] },
       );
-    if (data.length === 0) throw errors.badRequest('The CSV has a header but no users. Add one row per user.');
+    if (data.length === 0)
+      throw errors.badRequest('The CSV has a header but no users. Add one row per user.');
     if (data.length > maxBulkRows)
       throw errors.badRequest(`The CSV has ${data.length} users; send at most ${maxBulkRows} per upload.`);
 
@@ -358,14 +381,17 @@ export class DirectoryService {
         }
       };
       if (record.fields.length !== columns.length)
-        found.push(`it has ${record.fields.length} fields but the header has ${columns.length} (quote fields that contain commas)`);
+        found.push(
+          `it has ${record.fields.length} fields but the header has ${columns.length} (quote fields that contain commas)`,
+        );
       const username = check(() => validateUsername(cell(record.fields, 'name'), 'name'));
       const email = check(() => validateEmail(cell(record.fields, 'email'), 'email'));
       const groups: string[] = [];
       for (const part of cell(record.fields, 'group').split(';')) {
         if (part.trim() === '') continue;
         const name = check(() => validateGroupName(part, 'group'));
-        if (name !== undefined && !groups.some((g) => normalizeName(g) === normalizeName(name))) groups.push(name);
+        if (name !== undefined && !groups.some((g) => normalizeName(g) === normalizeName(name)))
+          groups.push(name);
       }
       if (username !== undefined) {
         const first = firstRowOf.get(username);
@@ -373,7 +399,8 @@ export class DirectoryService {
         else firstRowOf.set(username, record.line);
       }
       if (found.length > 0) problems.push({ row: record.line, problems: found });
-      else if (username !== undefined && email !== undefined) rows.push({ row: record.line, username, email, groups });
+      else if (username !== undefined && email !== undefined)
+        rows.push({ row: record.line, username, email, groups });
     }
     return { rows, problems };
   }
@@ -404,7 +431,10 @@ export class DirectoryService {
     const description = validateDescription(input.description ?? '', limits.groupDescriptionChars);
     return this.store.transaction(async () => {
       await this.assertGroupNameFree(name);
-      return orConflict(this.store.groups.create({ name, description }), `A group named "${name}" already exists.`);
+      return orConflict(
+        this.store.groups.create({ name, description }),
+        `A group named "${name}" already exists.`,
+      );
     });
   }
 
@@ -412,14 +442,21 @@ export class DirectoryService {
     const group = await this.getGroup(id);
     const name = patch.name === undefined ? undefined : validateGroupName(patch.name);
     const description =
-      patch.description === undefined ? undefined : validateDescription(patch.description, limits.groupDescriptionChars);
+      patch.description === undefined
+        ? undefined
+        : validateDescription(patch.description, limits.groupDescriptionChars);
     if (name !== undefined && name !== group.name) {
       if (group.name === adminGroupName)
-        throw errors.conflict(`The "${adminGroupName}" group gives administrator rights; it cannot be renamed.`);
+        throw errors.conflict(
+          `The "${adminGroupName}" group gives administrator rights; it cannot be renamed.`,
+        );
       await this.assertGroupNameFree(name, id);
     }
     const updated = await orConflict(
-      this.store.groups.update(id, { ...(name !== undefined ? { name } : {}), ...(description !== undefined ? { description } : {}) }),
+      this.store.groups.update(id, {
+        ...(name !== undefined ? { name } : {}),
+        ...(description !== undefined ? { description } : {}),
+      }),
       `A group named "${name ?? ''}" already exists.`,
     );
     if (!updated) throw errors.notFound(`Group ${id}`);
@@ -429,7 +466,9 @@ export class DirectoryService {
   async deleteGroup(id: string): Promise<GroupRecord> {
     const group = await this.getGroup(id);
     if (group.name === adminGroupName)
-      throw errors.conflict(`The "${adminGroupName}" group gives administrator rights; it cannot be deleted.`);
+      throw errors.conflict(
+        `The "${adminGroupName}" group gives administrator rights; it cannot be deleted.`,
+      );
     const members = await this.store.groups.members(id);
     await this.store.groups.delete(id);
     this.changed({ userIds: members });
@@ -437,15 +476,23 @@ export class DirectoryService {
   }
 
   /** Replaces the members. Unknown user ids are refused by name; the admins group never ends up empty. */
-  async setGroupMembers(id: string, userIds: readonly string[]): Promise<{ group: GroupRecord; added: string[]; removed: string[] }> {
+  async setGroupMembers(
+    id: string,
+    userIds: readonly string[],
+  ): Promise<{ group: GroupRecord; added: string[]; removed: string[] }> {
     const group = await this.getGroup(id);
     const wanted = [...new Set(userIds)];
     const users = new Map((await this.store.users.list()).map((u) => [u.id, u]));
     const unknown = wanted.filter((u) => !users.has(u));
     if (unknown.length > 0)
-      throw errors.badRequest(`userIds: these users do not exist: ${unknown.join(', ')}.`, { field: 'userIds', unknown });
+      throw errors.badRequest(`userIds: these users do not exist: ${unknown.join(', ')}.`, {
+        field: 'userIds',
+        unknown,
+      });
     if (group.name === adminGroupName && !wanted.some((u) => users.get(u)?.disabled === false))
-      throw errors.conflict('That would leave no enabled administrator. Keep at least one enabled user in the admins group.');
+      throw errors.conflict(
+        'That would leave no enabled administrator. Keep at least one enabled user in the admins group.',
+      );
     const before = await this.store.groups.members(id);
     await this.store.groups.setMembers(id, wanted);
     const added = wanted.filter((u) => !before.includes(u));
@@ -471,9 +518,13 @@ export class DirectoryService {
     const accountId = validateAccountId(input.accountId);
     const name = validateAccountName(input.name);
     return this.store.transaction(async () => {
-      if (await this.store.accounts.get(accountId)) throw errors.conflict(`Account ${accountId} is already in Cove.`);
+      if (await this.store.accounts.get(accountId))
+        throw errors.conflict(`Account ${accountId} is already in Cove.`);
       await this.assertAccountNameFree(name);
-      return orConflict(this.store.accounts.create({ accountId, name }), `Account ${accountId} is already in Cove.`);
+      return orConflict(
+        this.store.accounts.create({ accountId, name }),
+        `Account ${accountId} is already in Cove.`,
+      );
     });
   }
 
@@ -517,11 +568,17 @@ export class DirectoryService {
     };
     return this.store.transaction(async () => {
       await this.assertPermissionSetNameFree(name);
-      return orConflict(this.store.permissionSets.create(record), `A permission set named "${name}" already exists.`);
+      return orConflict(
+        this.store.permissionSets.create(record),
+        `A permission set named "${name}" already exists.`,
+      );
     });
   }
 
-  async updatePermissionSet(id: string, patch: PermissionSetInput): Promise<{ set: PermissionSetRecord; changed: string[] }> {
+  async updatePermissionSet(
+    id: string,
+    patch: PermissionSetInput,
+  ): Promise<{ set: PermissionSetRecord; changed: string[] }> {
     const set = await this.getPermissionSet(id);
     const name = patch.name === undefined ? set.name : validatePermissionSetName(patch.name);
     const next = {
@@ -530,11 +587,16 @@ export class DirectoryService {
         patch.description === undefined
           ? set.description
           : validateDescription(patch.description, limits.permissionSetDescriptionChars),
-      sessionDurationS: patch.sessionDurationS === undefined ? set.sessionDurationS : validateSessionDuration(patch.sessionDurationS),
+      sessionDurationS:
+        patch.sessionDurationS === undefined
+          ? set.sessionDurationS
+          : validateSessionDuration(patch.sessionDurationS),
       // A rename must still give valid ARNs, so the template is checked against the new name.
       roleArnTemplate: validateRoleArnTemplate(patch.roleArnTemplate ?? set.roleArnTemplate, name),
-      sessionPolicy: patch.sessionPolicy === undefined ? set.sessionPolicy : validateSessionPolicy(patch.sessionPolicy),
-      roleOverrides: patch.roleOverrides === undefined ? set.roleOverrides : validateRoleOverrides(patch.roleOverrides),
+      sessionPolicy:
+        patch.sessionPolicy === undefined ? set.sessionPolicy : validateSessionPolicy(patch.sessionPolicy),
+      roleOverrides:
+        patch.roleOverrides === undefined ? set.roleOverrides : validateRoleOverrides(patch.roleOverrides),
     };
     if (normalizeName(name) !== normalizeName(set.name)) await this.assertPermissionSetNameFree(name, id);
     const changed = (Object.keys(next) as (keyof typeof next)[]).filter(
@@ -586,14 +648,20 @@ export class DirectoryService {
         ? (await this.store.users.get(input.principalId))?.username
         : (await this.store.groups.get(input.principalId))?.name;
     if (principalName === undefined)
-      throw errors.badRequest(`principalId: there is no ${input.principalType} with id ${input.principalId}.`, {
-        field: 'principalId',
-      });
+      throw errors.badRequest(
+        `principalId: there is no ${input.principalType} with id ${input.principalId}.`,
+        {
+          field: 'principalId',
+        },
+      );
     const account = await this.store.accounts.get(accountId);
     if (!account)
-      throw errors.badRequest(`accountId: account ${accountId} is not in Cove. Add it under Accounts first.`, {
-        field: 'accountId',
-      });
+      throw errors.badRequest(
+        `accountId: account ${accountId} is not in Cove. Add it under Accounts first.`,
+        {
+          field: 'accountId',
+        },
+      );
     const set = await this.permissionSetByName(input.permissionSet);
     if (!set)
       throw errors.badRequest(`permissionSet: there is no permission set named "${input.permissionSet}".`, {
@@ -637,7 +705,9 @@ export class DirectoryService {
     if (!view) throw errors.notFound(`Assignment ${id}`);
     await this.store.assignments.delete(id);
     this.changed(
-      view.principalType === 'user' ? { userIds: [view.principalId] } : { userIds: await this.store.groups.members(view.principalId) },
+      view.principalType === 'user'
+        ? { userIds: [view.principalId] }
+        : { userIds: await this.store.groups.members(view.principalId) },
     );
     return view;
   }
@@ -669,7 +739,8 @@ export class DirectoryService {
       id: a.id,
       principalType: a.principalType,
       principalId: a.principalId,
-      principalName: (a.principalType === 'user' ? users.get(a.principalId) : groups.get(a.principalId)) ?? '',
+      principalName:
+        (a.principalType === 'user' ? users.get(a.principalId) : groups.get(a.principalId)) ?? '',
       accountId: a.accountId,
       accountName: accounts.get(a.accountId) ?? '',
       permissionSetId: a.permissionSetId,
@@ -695,34 +766,49 @@ export class DirectoryService {
       } else missing.push(name);
     }
     if (missing.length > 0)
-      throw errors.badRequest(`${field}: no group named ${missing.map((m) => `"${m}"`).join(', ')}. Create it first.`, {
-        field,
-      });
+      throw errors.badRequest(
+        `${field}: no group named ${missing.map((m) => `"${m}"`).join(', ')}. Create it first.`,
+        {
+          field,
+        },
+      );
     return found;
   }
 
   private async assertUsernameFree(username: string): Promise<void> {
     if (await this.store.users.getByUsername(username))
-      throw errors.conflict(`A user named "${username}" already exists (names ignore case and spacing). Choose another.`);
+      throw errors.conflict(
+        `A user named "${username}" already exists (names ignore case and spacing). Choose another.`,
+      );
   }
 
   private async assertGroupNameFree(name: string, exceptId?: string): Promise<void> {
     const key = normalizeName(name);
-    const clash = (await this.store.groups.list()).find((g) => normalizeName(g.name) === key && g.id !== exceptId);
-    if (clash) throw errors.conflict(`A group named "${clash.name}" already exists (names ignore case and spacing).`);
+    const clash = (await this.store.groups.list()).find(
+      (g) => normalizeName(g.name) === key && g.id !== exceptId,
+    );
+    if (clash)
+      throw errors.conflict(`A group named "${clash.name}" already exists (names ignore case and spacing).`);
   }
 
   private async assertAccountNameFree(name: string, exceptId?: string): Promise<void> {
     const key = normalizeName(name);
-    const clash = (await this.store.accounts.list()).find((a) => normalizeName(a.name) === key && a.accountId !== exceptId);
+    const clash = (await this.store.accounts.list()).find(
+      (a) => normalizeName(a.name) === key && a.accountId !== exceptId,
+    );
     if (clash)
-      throw errors.conflict(`Account ${clash.accountId} is already called "${clash.name}". Give each account its own name.`);
+      throw errors.conflict(
+        `Account ${clash.accountId} is already called "${clash.name}". Give each account its own name.`,
+      );
   }
 
   private async assertPermissionSetNameFree(name: string, exceptId?: string): Promise<void> {
     const key = normalizeName(name);
-    const clash = (await this.store.permissionSets.list()).find((p) => normalizeName(p.name) === key && p.id !== exceptId);
-    if (clash) throw errors.conflict(`A permission set named "${clash.name}" already exists (names ignore case).`);
+    const clash = (await this.store.permissionSets.list()).find(
+      (p) => normalizeName(p.name) === key && p.id !== exceptId,
+    );
+    if (clash)
+      throw errors.conflict(`A permission set named "${clash.name}" already exists (names ignore case).`);
   }
 
   /** Refuses to take away the last enabled administrator. */
@@ -734,7 +820,9 @@ export class DirectoryService {
     const enabled = [];
     for (const id of members) if ((await this.store.users.get(id))?.disabled === false) enabled.push(id);
     if (enabled.length === 1 && enabled[0] === userId)
-      throw errors.conflict(`That is the last enabled administrator; you cannot ${verb} it. Make another user an administrator first.`);
+      throw errors.conflict(
+        `That is the last enabled administrator; you cannot ${verb} it. Make another user an administrator first.`,
+      );
   }
 }
 

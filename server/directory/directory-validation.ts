@@ -21,7 +21,8 @@ const groupNamePattern = /^[\p{L}\p{N}][^\p{Cc};]*$/u;
 const accountNamePattern = /^[\p{L}\p{N}][\p{L}\p{N} ._@+&()/:-]*$/u;
 const permissionSetNamePattern = /^[A-Za-z0-9+=,.@-]{1,32}$/;
 /** IAM role ARN: partition, 12-digit account, optional path, role name of at most 64 characters. */
-const roleArnPattern = /^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role\/(?:[\x21-\x7e]*\/)?([\w+=,.@-]{1,64})$/;
+const roleArnPattern =
+  /^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role\/(?:[\x21-\x7e]*\/)?([\w+=,.@-]{1,64})$/;
 const emailPattern = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[^\s@<>(),;:"]+$/;
 
 export const limits = {
@@ -41,9 +42,13 @@ export const limits = {
 export function validateUsername(value: string, field = 'username'): string {
   const name = displayName(value).toLowerCase();
   if (name.length === 0) throw invalid(field, 'enter a user name.');
-  if (name.length > limits.usernameChars) throw invalid(field, `use at most ${limits.usernameChars} characters.`);
+  if (name.length > limits.usernameChars)
+    throw invalid(field, `use at most ${limits.usernameChars} characters.`);
   if (!usernamePattern.test(name))
-    throw invalid(field, 'use letters, digits and . _ @ + - only, starting with a letter or digit (no spaces).');
+    throw invalid(
+      field,
+      'use letters, digits and . _ @ + - only, starting with a letter or digit (no spaces).',
+    );
   return name;
 }
 
@@ -60,7 +65,8 @@ export function validateEmail(value: string | null | undefined, field = 'email')
 export function validateGroupName(value: string, field = 'name'): string {
   const name = displayName(value);
   if (name.length === 0) throw invalid(field, 'enter a group name.');
-  if (name.length > limits.groupNameChars) throw invalid(field, `use at most ${limits.groupNameChars} characters.`);
+  if (name.length > limits.groupNameChars)
+    throw invalid(field, `use at most ${limits.groupNameChars} characters.`);
   if (!groupNamePattern.test(name))
     throw invalid(field, 'start with a letter or digit, and do not use ; or control characters.');
   return name;
@@ -75,23 +81,31 @@ export function validateDescription(value: string, max: number, field = 'descrip
 
 export function validateAccountId(value: string, field = 'accountId'): string {
   const id = value.trim();
-  if (!accountIdPattern.test(id)) throw invalid(field, 'an AWS account id is exactly 12 digits, like 123456789012.');
+  if (!accountIdPattern.test(id))
+    throw invalid(field, 'an AWS account id is exactly 12 digits, like 123456789012.');
   return id;
 }
 
 export function validateAccountName(value: string, field = 'name'): string {
   const name = displayName(value);
   if (name.length === 0) throw invalid(field, 'enter an account name.');
-  if (name.length > limits.accountNameChars) throw invalid(field, `use at most ${limits.accountNameChars} characters.`);
+  if (name.length > limits.accountNameChars)
+    throw invalid(field, `use at most ${limits.accountNameChars} characters.`);
   if (!accountNamePattern.test(name))
-    throw invalid(field, 'use letters, digits, spaces and . _ @ + - & ( ) / : only, starting with a letter or digit.');
+    throw invalid(
+      field,
+      'use letters, digits, spaces and . _ @ + - & ( ) / : only, starting with a letter or digit.',
+    );
   return name;
 }
 
 export function validatePermissionSetName(value: string, field = 'name'): string {
   const name = value.trim();
   if (!permissionSetNamePattern.test(name))
-    throw invalid(field, 'use 1 to 32 characters: letters, digits and + = , . @ - (no spaces), as AWS requires.');
+    throw invalid(
+      field,
+      'use 1 to 32 characters: letters, digits and + = , . @ - (no spaces), as AWS requires.',
+    );
   return name;
 }
 
@@ -111,7 +125,11 @@ export function roleArnAccount(arn: string): string | undefined {
  * A template must give a role ARN in the assigned account for any account and this set's name,
  * e.g. `arn:aws:iam::{accountId}:role/Cove-{name}`.
  */
-export function validateRoleArnTemplate(template: string, permissionSetName: string, field = 'roleArnTemplate'): string {
+export function validateRoleArnTemplate(
+  template: string,
+  permissionSetName: string,
+  field = 'roleArnTemplate',
+): string {
   const value = template.trim();
   const probe = '123456789012';
   const rendered = renderRoleArn(value, probe, permissionSetName);
@@ -126,7 +144,10 @@ export function validateRoleArnTemplate(template: string, permissionSetName: str
   return value;
 }
 
-export function validateRoleOverrides(overrides: Readonly<Record<string, string>>, field = 'roleOverrides'): Record<string, string> {
+export function validateRoleOverrides(
+  overrides: Readonly<Record<string, string>>,
+  field = 'roleOverrides',
+): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [accountId, arn] of Object.entries(overrides)) {
     if (!accountIdPattern.test(accountId))
@@ -134,8 +155,12 @@ export function validateRoleOverrides(overrides: Readonly<Record<string, string>
     const value = arn.trim();
     const account = roleArnAccount(value);
     if (account === undefined)
-      throw invalid(`${field}.${accountId}`, 'must be an IAM role ARN, like arn:aws:iam::123456789012:role/Admin.');
-    if (account !== accountId) throw invalid(`${field}.${accountId}`, `the role must be in account ${accountId}.`);
+      throw invalid(
+        `${field}.${accountId}`,
+        'must be an IAM role ARN, like arn:aws:iam::123456789012:role/Admin.',
+      );
+    if (account !== accountId)
+      throw invalid(`${field}.${accountId}`, `the role must be in account ${accountId}.`);
     result[accountId] = value;
   }
   return result;
@@ -153,7 +178,10 @@ export function validateSessionPolicy(value: unknown, field = 'sessionPolicy'): 
     try {
       policy = JSON.parse(value) as unknown;
     } catch {
-      throw invalid(field, 'is not valid JSON. Paste an IAM policy document such as {"Version":"2012-10-17","Statement":[...]}.');
+      throw invalid(
+        field,
+        'is not valid JSON. Paste an IAM policy document such as {"Version":"2012-10-17","Statement":[...]}.',
+      );
     }
   }
   if (typeof policy !== 'object' || policy === null || Array.isArray(policy))
@@ -164,6 +192,9 @@ export function validateSessionPolicy(value: unknown, field = 'sessionPolicy'): 
     throw invalid(`${field}.Statement`, 'add a "Statement" (a statement object or a list of them).');
   const packed = JSON.stringify(document);
   if (packed.length > limits.sessionPolicyChars)
-    throw invalid(field, `is ${packed.length} characters without spaces; STS allows at most ${limits.sessionPolicyChars}.`);
+    throw invalid(
+      field,
+      `is ${packed.length} characters without spaces; STS allows at most ${limits.sessionPolicyChars}.`,
+    );
   return packed;
 }

@@ -17,7 +17,8 @@ export const defaultPermissionSets = [
   },
   {
     name: 'PowerUserAccess',
-    description: 'Provides full access to AWS services and resources, but does not allow management of users and groups.',
+    description:
+      'Provides full access to AWS services and resources, but does not allow management of users and groups.',
   },
   {
     name: 'ReadOnlyAccess',
@@ -25,7 +26,8 @@ export const defaultPermissionSets = [
   },
   {
     name: 'Billing',
-    description: 'Grants permissions for billing and cost management, including viewing account usage and budgets.',
+    description:
+      'Grants permissions for billing and cost management, including viewing account usage and budgets.',
   },
 ] as const;
 
@@ -40,7 +42,10 @@ export async function seedDirectory(app: FastifyInstance): Promise<SeedResult> {
   return store.transaction(async () => {
     let adminGroupCreated = false;
     if (!(await store.groups.getByName(adminGroupName))) {
-      await store.groups.create({ name: adminGroupName, description: 'Cove administrators: full access to the admin console.' });
+      await store.groups.create({
+        name: adminGroupName,
+        description: 'Cove administrators: full access to the admin console.',
+      });
       adminGroupCreated = true;
     }
     const created: string[] = [];

@@ -25,7 +25,11 @@ export async function startAdminApp(raw: Record<string, unknown> = {}): Promise<
   return { t, adminCookie: await signIn(t, admin), adminId: admin, close: () => t.close() };
 }
 
-export async function createUser(t: TestApp, username: string, opts: { admin?: boolean; disabled?: boolean } = {}): Promise<string> {
+export async function createUser(
+  t: TestApp,
+  username: string,
+  opts: { admin?: boolean; disabled?: boolean } = {},
+): Promise<string> {
   const user = await t.store.users.create({ username });
   if (opts.disabled) await t.store.users.update(user.id, { disabled: true });
   if (opts.admin) {
@@ -58,7 +62,12 @@ export function call(
   const headers: Record<string, string> = { origin, ...(cookie ? { cookie } : {}), ...opts.headers };
   if (opts.body === undefined) return t.app.inject({ method, url, headers });
   if (typeof opts.body === 'string')
-    return t.app.inject({ method, url, headers: { 'content-type': 'text/csv', ...headers }, payload: opts.body });
+    return t.app.inject({
+      method,
+      url,
+      headers: { 'content-type': 'text/csv', ...headers },
+      payload: opts.body,
+    });
   return t.app.inject({ method, url, headers, payload: opts.body as Record<string, unknown> });
 }
 

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hash } from '@node-rs/argon2';
 import { hashToken } from '../../../../server/auth/session-service.js';
-import { adminCaller, call, createUser, signIn, startAdminApp, type AdminTestContext } from './admin-client.js';
+import {
+  adminCaller,
+  call,
+  createUser,
+  signIn,
+  startAdminApp,
+  type AdminTestContext,
+} from './admin-client.js';
 
 let ctx: AdminTestContext;
 let api: ReturnType<typeof adminCaller>;
@@ -29,13 +36,23 @@ async function userNamed(username: string) {
 async function lastAudit(action: string) {
   const response = await api('GET', `/api/admin/audit?action=${encodeURIComponent(action)}&limit=1`);
   expect(response.statusCode).toBe(200);
-  return response.json<{ entries: { actor: string; action: string; target: string; details: Record<string, unknown>; at: string; ip: string }[] }>()
-    .entries[0];
+  return response.json<{
+    entries: {
+      actor: string;
+      action: string;
+      target: string;
+      details: Record<string, unknown>;
+      at: string;
+      ip: string;
+    }[];
+  }>().entries[0];
 }
 
 describe('POST /api/admin/users', () => {
   it('creates a user with a one-time invite link when no password is given', async () => {
-    const response = await api('POST', '/api/admin/users', { body: { username: 'Dana', email: 'dana@example.com' } });
+    const response = await api('POST', '/api/admin/users', {
+      body: { username: 'Dana', email: 'dana@example.com' },
+    });
     expect(response.statusCode).toBe(201);
     const body = response.json<{ id: string; username: string; inviteUrl: string }>();
     expect(body.username).toBe('dana');
@@ -45,14 +62,23 @@ describe('POST /api/admin/users', () => {
     expect((await ctx.t.store.users.get(body.id))?.passwordHash).toBeNull();
 
     const entry = await lastAudit('admin.user.create');
-    expect(entry).toMatchObject({ actor: 'root', target: `user:${body.id}`, details: { username: 'dana', invite: true } });
+    expect(entry).toMatchObject({
+      actor: 'root',
+      target: `user:${body.id}`,
+      details: { username: 'dana', invite: true },
+    });
     expect(JSON.stringify(entry)).not.toContain(tokenOf(body.inviteUrl));
   });
 
   it('creates a user with a password and no invite, in the named groups', async () => {
     await api('POST', '/api/admin/groups', { body: { name: 'Engineers' } });
     const response = await api('POST', '/api/admin/users', {
-      body: { username: 'erin', password: 'a long enough password', groups: ['engineers'], mfaRequired: true },
+      body: {
+        username: 'erin',
+        password: 'a long enough password',
+        groups: ['engineers'],
+        mfaRequired: true,
+      },
     });
     expect(response.statusCode).toBe(201);
     const body = response.json<{ id: string; inviteUrl?: string }>();
@@ -130,7 +156,9 @@ describe('PATCH /api/admin/users/:id', () => {
     const cookie = await signIn(ctx.t, id);
     expect((await call(ctx.t, 'GET', '/api/portal', { cookie })).statusCode).toBe(200);
 
-    const response = await api('PATCH', `/api/admin/users/${id}`, { body: { disabled: true, email: 'hank@example.com' } });
+    const response = await api('PATCH', `/api/admin/users/${id}`, {
+      body: { disabled: true, email: 'hank@example.com' },
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ id, disabled: true, email: 'hank@example.com' });
     expect(await ctx.t.store.sessions.deleteForUser(id)).toEqual([]);
@@ -140,7 +168,9 @@ describe('PATCH /api/admin/users/:id', () => {
       details: { username: 'hank', disabled: true, email: 'hank@example.com' },
     });
 
-    const enabled = await api('PATCH', `/api/admin/users/${id}`, { body: { disabled: false, email: null, mfaRequired: true } });
+    const enabled = await api('PATCH', `/api/admin/users/${id}`, {
+      body: { disabled: false, email: null, mfaRequired: true },
+    });
     expect(enabled.json()).toMatchObject({ disabled: false, email: null, mfaRequired: true });
   });
 
@@ -153,7 +183,9 @@ describe('PATCH /api/admin/users/:id', () => {
     expect(wrongType.statusCode).toBe(400);
     expect(wrongType.json<{ message: string }>().message).toContain('disabled');
     expect((await api('PATCH', `/api/admin/users/${id}`, { body: {} })).statusCode).toBe(400);
-    const missing = await api('PATCH', '/api/admin/users/00000000-0000-0000-0000-000000000000', { body: { disabled: true } });
+    const missing = await api('PATCH', '/api/admin/users/00000000-0000-0000-0000-000000000000', {
+      body: { disabled: true },
+    });
     expect(missing.statusCode).toBe(404);
     expect(missing.json()).toMatchObject({ code: 'COVE_ERR_NOT_FOUND' });
   });
@@ -167,13 +199,21 @@ describe('PATCH /api/admin/users/:id', () => {
     const otherCookie = await signIn(ctx.t, other);
     // root is the only other enabled admin, so other-admin cannot disable root... once other-admin is disabled.
     await ctx.t.store.users.update(other, { disabled: false });
-    const byOther = await call(ctx.t, 'PATCH', `/api/admin/users/${ctx.adminId}`, { cookie: otherCookie, body: { mfaRequired: false } });
+    const byOther = await call(ctx.t, 'PATCH', `/api/admin/users/${ctx.adminId}`, {
+      cookie: otherCookie,
+      body: { mfaRequired: false },
+    });
     expect(byOther.statusCode).toBe(200);
     const disableOther = await api('PATCH', `/api/admin/users/${other}`, { body: { disabled: true } });
     expect(disableOther.statusCode).toBe(200);
     // Now root is the last enabled admin: nobody may delete it (an admin would have to be root itself).
-    const last = await ctx.t.app.directory.updateUser(other, ctx.adminId, { disabled: true }).catch((e: unknown) => e);
-    expect(last).toMatchObject({ statusCode: 409, message: expect.stringContaining('last enabled administrator') });
+    const last = await ctx.t.app.directory
+      .updateUser(other, ctx.adminId, { disabled: true })
+      .catch((e: unknown) => e);
+    expect(last).toMatchObject({
+      statusCode: 409,
+      message: expect.stringContaining('last enabled administrator'),
+    });
     expect((await ctx.t.store.users.get(ctx.adminId))?.disabled).toBe(false);
     await api('DELETE', `/api/admin/users/${other}`);
   });
@@ -181,19 +221,25 @@ describe('PATCH /api/admin/users/:id', () => {
 
 describe('reset password and MFA', () => {
   it('reset-password clears the password, ends sessions and returns a fresh invite', async () => {
-    const created = (await api('POST', '/api/admin/users', { body: { username: 'judy', password: 'first password here' } })).json<{
+    const created = (
+      await api('POST', '/api/admin/users', { body: { username: 'judy', password: 'first password here' } })
+    ).json<{
       id: string;
     }>();
     const cookie = await signIn(ctx.t, created.id);
     const response = await api('POST', `/api/admin/users/${created.id}/reset-password`);
     expect(response.statusCode).toBe(200);
     const { inviteUrl } = response.json<{ inviteUrl: string }>();
-    expect(await ctx.t.store.invites.get(hashToken(tokenOf(inviteUrl)))).toMatchObject({ userId: created.id });
+    expect(await ctx.t.store.invites.get(hashToken(tokenOf(inviteUrl)))).toMatchObject({
+      userId: created.id,
+    });
     expect((await ctx.t.store.users.get(created.id))?.passwordHash).toBeNull();
     expect((await call(ctx.t, 'GET', '/api/portal', { cookie })).statusCode).toBe(401);
     expect(await lastAudit('admin.user.reset_password')).toMatchObject({ target: `user:${created.id}` });
 
-    const again = (await api('POST', `/api/admin/users/${created.id}/reset-password`)).json<{ inviteUrl: string }>();
+    const again = (await api('POST', `/api/admin/users/${created.id}/reset-password`)).json<{
+      inviteUrl: string;
+    }>();
     expect(await ctx.t.store.invites.get(hashToken(tokenOf(inviteUrl)))).toBeUndefined();
     expect(again.inviteUrl).not.toBe(inviteUrl);
   });
@@ -205,7 +251,10 @@ describe('reset password and MFA', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ id, mfaEnrolled: false });
     expect((await ctx.t.store.users.get(id))?.totpSecret).toBeNull();
-    expect(await lastAudit('admin.user.reset_mfa')).toMatchObject({ target: `user:${id}`, details: { username: 'kate' } });
+    expect(await lastAudit('admin.user.reset_mfa')).toMatchObject({
+      target: `user:${id}`,
+      details: { username: 'kate' },
+    });
   });
 
   it('answers 404 for unknown users', async () => {
@@ -219,14 +268,22 @@ describe('DELETE /api/admin/users/:id', () => {
     await api('POST', '/api/admin/accounts', { body: { accountId: '123123123123', name: 'Deletion test' } });
     const id = await createUser(ctx.t, 'leo');
     const assignment = await api('POST', '/api/admin/assignments', {
-      body: { principalType: 'user', principalId: id, accountId: '123123123123', permissionSet: 'ReadOnlyAccess' },
+      body: {
+        principalType: 'user',
+        principalId: id,
+        accountId: '123123123123',
+        permissionSet: 'ReadOnlyAccess',
+      },
     });
     expect(assignment.statusCode).toBe(201);
     const response = await api('DELETE', `/api/admin/users/${id}`);
     expect(response.statusCode).toBe(204);
     expect(await ctx.t.store.users.get(id)).toBeUndefined();
     expect((await ctx.t.store.assignments.list()).some((a) => a.principalId === id)).toBe(false);
-    expect(await lastAudit('admin.user.delete')).toMatchObject({ target: `user:${id}`, details: { username: 'leo' } });
+    expect(await lastAudit('admin.user.delete')).toMatchObject({
+      target: `user:${id}`,
+      details: { username: 'leo' },
+    });
     expect((await api('DELETE', `/api/admin/users/${id}`)).statusCode).toBe(404);
   });
 
@@ -284,7 +341,10 @@ describe('POST /api/admin/users/bulk (CSV)', () => {
     expect(groups).toEqual(expect.arrayContaining(['Class 2026', 'Class, with comma', 'Engineers']));
     expect(groups.filter((g) => g.toLowerCase() === 'engineers')).toHaveLength(1);
     const s2 = await ctx.t.store.users.getByUsername('student2');
-    expect((await ctx.t.store.groups.groupsOf(s2?.id ?? '')).map((g) => g.name)).toEqual(['Class 2026', 'Engineers']);
+    expect((await ctx.t.store.groups.groupsOf(s2?.id ?? '')).map((g) => g.name)).toEqual([
+      'Class 2026',
+      'Engineers',
+    ]);
 
     const entry = await lastAudit('admin.user.bulk_create');
     expect(entry?.details).toEqual({
@@ -335,7 +395,9 @@ describe('POST /api/admin/users/bulk (CSV)', () => {
   });
 
   it('accepts the columns in any order with a BOM, and only name required', async () => {
-    const response = await api('POST', '/api/admin/users/bulk', { body: '\uFEFFname\nonly-name-1\nonly-name-2\n' });
+    const response = await api('POST', '/api/admin/users/bulk', {
+      body: '\uFEFFname\nonly-name-1\nonly-name-2\n',
+    });
     expect(response.statusCode).toBe(201);
     expect(response.body.split('\r\n')[1]).toMatch(/^only-name-1,,,http/);
   });
