@@ -253,19 +253,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       exec.start({ hijack: true, stdin: true, Tty: true }),
     )) as Duplex;
 
-    // Docker applies a TTY size only once the process runs; before that a resize is lost.
-    const started = waitForExecStart(exec);
-    const resize = async (cols: number, rows: number): Promise<void> => {
-      try {
-        await exec.resize({ h: rows, w: cols });
-      } catch (err) {
-        // The process may have just ended; a resize of a finished exec is not an error to anyone.
-        this.#logger?.warn('exec resize failed', { error: String(err) });
-      }
-    };
-    await started;
-    await resize(options.cols, options.rows);
-
+    // Listen before any await: a command that ends at once must still resolve `exited`.
     const exited = new Promise<number | null>((resolve) => {
       let done = false;
       const finish = (): void => {
@@ -277,6 +265,22 @@ export class DockerSandboxDriver implements SandboxDriver {
       stream.once('close', finish);
       stream.once('error', finish);
     });
+
+    const resize = async (cols: number, rows: number): Promise<void> => {
+      try {
+        await exec.resize({ h: rows, w: cols });
+      } catch {
+        // Only fails once the process has ended, when no one cares about its size any more.
+      }
+    };
+    try {
+      // Docker applies a TTY size only once the process runs; a resize sent earlier is lost.
+      await waitForExecStart(exec);
+      await resize(options.cols, options.rows);
+    } catch (err) {
+      stream.destroy();
+      throw backendError(err, 'exec inspect');
+    }
 
     const killSession = async (): Promise<void> => {
       try {

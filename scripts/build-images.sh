@@ -33,11 +33,13 @@ content_hash() {
 HASH=$(content_hash)
 TAG=$REPO:$HASH
 
-if "$DOCKER" image inspect "$TAG" >/dev/null 2>&1; then
+# One engine round trip for the common case: the image exists and :latest already points at it.
+if tags=$("$DOCKER" image inspect -f '{{range .RepoTags}}{{.}} {{end}}' "$TAG" 2>/dev/null); then
   # Keep :latest pointing at what this checkout describes, e.g. after switching branches.
-  if [ "$("$DOCKER" image inspect -f '{{.Id}}' "$TAG")" != "$("$DOCKER" image inspect -f '{{.Id}}' "$REPO:latest" 2>/dev/null || true)" ]; then
-    "$DOCKER" tag "$TAG" "$REPO:latest"
-  fi
+  case " $tags" in
+    *" $REPO:latest "*) ;;
+    *) "$DOCKER" tag "$TAG" "$REPO:latest" ;;
+  esac
   exit 0
 fi
 
@@ -50,7 +52,7 @@ else
 fi
 
 LOG=$(mktemp /tmp/cove-build-images.XXXXXX.log)
-printf 'Building sandbox image %s from %s (first time, about 3 minutes)…\n' "$TAG" "$BASE"
+printf 'Building sandbox image %s from %s (first time, about 3 minutes; longer on a busy machine)…\n' "$TAG" "$BASE"
 start=$(date +%s)
 if ! "$DOCKER" build \
   --build-arg "BASE=$BASE" \

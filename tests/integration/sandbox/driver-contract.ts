@@ -171,6 +171,12 @@ export function describeSandboxDriverContract(name: string, harness: DriverContr
         }
       });
 
+      it('resolves exited for a command that ends at once', async () => {
+        const shell = await driver.openShell(key, { cmd: ['sh', '-c', 'exit 5'], cols: 80, rows: 24 });
+        shell.stream.resume();
+        expect(await shell.exited).toBe(5);
+      });
+
       it('applies the initial size and later resizes', async () => {
         const shell = await driver.openShell(key, {
           cmd: ['bash', '--norc', '--noprofile'],
