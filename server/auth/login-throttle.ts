@@ -1,8 +1,8 @@
 /**
  * Sign-in throttling, in memory, per account (the normalized user name, known or not, so the
- * answer does not reveal which exist) and per client IP. After the allowed failures within the
- * window, further attempts wait: the base delay, doubling with each further failure, up to the
- * maximum. There is no permanent lockout, so an attacker can slow an account down but never
+ * answer does not reveal which exist) and per client IP. After the allowed failures (counted until
+ * the window passes with no new failure), further attempts wait: the base delay, doubling with
+ * each further failure, up to the maximum. There is no permanent lockout, so an attacker can slow an account down but never
  * lock its owner out. Memory is bounded: the least recently touched entries go first.
  */
 
@@ -15,20 +15,27 @@ export interface LoginThrottleLimits {
 }
 
 interface Counter {
-  /** Failure times (epoch ms) inside the window, oldest first. */
-  failures: number[];
+  failures: number;
+  lastFailureAt: number;
   blockedUntil: number;
 }
 
 /** One keyed set of counters with its own limit. */
 class FailureCounters {
   private readonly counters = new Map<string, Counter>();
+  /**
+   * Failures are forgotten after this long without a new one. Never shorter than the longest
+   * delay, so an attacker who waits out each delay stays at the maximum instead of starting over.
+   */
+  private readonly quietMs: number;
 
   constructor(
     private readonly limit: number,
     private readonly limits: LoginThrottleLimits,
     private readonly maxEntries: number,
-  ) {}
+  ) {
+    this.quietMs = Math.max(limits.throttleWindowS, limits.throttleMaxDelayS) * 1000;
+  }
 
   get size(): number {
     return this.counters.size;
@@ -40,14 +47,17 @@ class FailureCounters {
   }
 
   recordFailure(key: string, now: number): void {
-    const counter = this.counters.get(key) ?? { failures: [], blockedUntil: 0 };
-    this.prune(counter, now);
-    counter.failures.push(now);
-    // Only the count matters past the point where the delay reaches its maximum.
-    if (counter.failures.length > this.limit + 32) counter.failures.shift();
-    const excess = counter.failures.length - this.limit;
+    const counter = this.counters.get(key) ?? { failures: 0, lastFailureAt: now, blockedUntil: 0 };
+    if (this.isForgotten(counter, now)) counter.failures = 0;
+    counter.failures += 1;
+    counter.lastFailureAt = now;
+    const excess = counter.failures - this.limit;
     if (excess >= 0) {
-      const delayS = Math.min(this.limits.throttleBaseDelayS * 2 ** excess, this.limits.throttleMaxDelayS);
+      // Capped exponent: past ~30 doublings every sane maximum has been reached anyway.
+      const delayS = Math.min(
+        this.limits.throttleBaseDelayS * 2 ** Math.min(excess, 30),
+        this.limits.throttleMaxDelayS,
+      );
       counter.blockedUntil = Math.max(counter.blockedUntil, now + delayS * 1000);
     }
     this.touch(key, counter, now);
@@ -57,9 +67,8 @@ class FailureCounters {
     this.counters.delete(key);
   }
 
-  private prune(counter: Counter, now: number): void {
-    const since = now - this.limits.throttleWindowS * 1000;
-    while (counter.failures.length > 0 && (counter.failures[0] ?? 0) <= since) counter.failures.shift();
+  private isForgotten(counter: Counter, now: number): boolean {
+    return now - counter.lastFailureAt > this.quietMs && counter.blockedUntil <= now;
   }
 
   private touch(key: string, counter: Counter, now: number): void {
@@ -70,10 +79,7 @@ class FailureCounters {
   }
 
   private evict(now: number): void {
-    for (const [key, counter] of this.counters) {
-      this.prune(counter, now);
-      if (counter.failures.length === 0 && counter.blockedUntil <= now) this.counters.delete(key);
-    }
+    for (const [key, counter] of this.counters) if (this.isForgotten(counter, now)) this.counters.delete(key);
     if (this.counters.size < this.maxEntries) return;
     const oldest = this.counters.keys().next();
     if (!oldest.done) this.counters.delete(oldest.value);
