@@ -66,23 +66,23 @@ const EXEC_MARKER_ENV = 'COVE_EXEC_ID';
 /**
  * Ends a shell and everything in its session, run inside the container as the shell's user (no
  * capabilities: only the same uid may signal it). A TTY exec is a session leader, so the session
- * id equals the pid of the process carrying our marker. Pure POSIX sh over /proc, no procps, so
- * it works in any image; HUP first (bash passes it to its jobs, editors save), KILL after 2 s.
+ * id equals the pid of the process carrying our marker. POSIX sh over /proc plus one grep, no
+ * procps, and almost no forks: it must still work in an environment close to its pids limit.
+ * HUP first (bash passes it to its jobs, editors save), CONT for stopped jobs, KILL after 2 s.
  */
 const KILL_SESSION_SCRIPT = `
 marker="$1"
 sessions=""
-for dir in /proc/[0-9]*; do
-  pid=\${dir#/proc/}
-  tr '\\0' '\\n' <"$dir/environ" 2>/dev/null | grep -qxF "$marker" || continue
-  stat=$(cat "$dir/stat" 2>/dev/null) || continue
+for file in $(grep -lzxF "$marker" /proc/[0-9]*/environ 2>/dev/null); do
+  dir=\${file%/environ}
+  { read -r stat <"$dir/stat"; } 2>/dev/null || continue
   set -- \${stat##*) }
-  [ "$4" = "$pid" ] && sessions="$sessions $pid"
+  [ "$4" = "\${dir#/proc/}" ] && sessions="$sessions $4"
 done
 [ -n "$sessions" ] || exit 0
 members() {
   for dir in /proc/[0-9]*; do
-    stat=$(cat "$dir/stat" 2>/dev/null) || continue
+    { read -r stat <"$dir/stat"; } 2>/dev/null || continue
     set -- \${stat##*) }
     for s in $sessions; do [ "$4" = "$s" ] && echo "\${dir#/proc/}"; done
   done
@@ -101,9 +101,9 @@ exit 0
 
 /** Kills every process started with the marker (a timed-out exec and its children). */
 const KILL_MARKED_SCRIPT = `
-marker="$1"
-for dir in /proc/[0-9]*; do
-  tr '\\0' '\\n' <"$dir/environ" 2>/dev/null | grep -qxF "$marker" && kill -KILL "\${dir#/proc/}" 2>/dev/null
+for file in $(grep -lzxF "$1" /proc/[0-9]*/environ 2>/dev/null); do
+  dir=\${file%/environ}
+  kill -KILL "\${dir#/proc/}" 2>/dev/null
 done
 exit 0
 `;

@@ -119,7 +119,8 @@ export interface SandboxDriver {
   ping(): Promise<boolean>;
   /**
    * Pushes `died`/`oom` events of managed environments until disposed; reconnects by itself
-   * when the backend restarts. Listener errors are the caller's problem and are not caught.
+   * when the backend restarts (an event may then be delivered twice). Listener errors are the
+   * caller's problem and are not caught.
    */
   onEnvironmentEvent(listener: (event: EnvironmentEvent) => void): Disposable;
 }
