@@ -336,6 +336,12 @@ describe('POST /api/admin/users/bulk (CSV)', () => {
       const url = line.slice(line.lastIndexOf(',') + 1);
       const invite = await ctx.t.store.invites.get(hashToken(tokenOf(url)));
       expect(invite?.usedAt).toBeNull();
+      // The link works on the sign-in side: the invite page knows whose it is.
+      const check = await call(ctx.t, 'GET', `/api/auth/invite/${encodeURIComponent(tokenOf(url))}`, {
+        cookie: undefined,
+      });
+      expect(check.statusCode).toBe(200);
+      expect(check.json()).toMatchObject({ valid: true, username: line.slice(0, line.indexOf(',')) });
     }
     const groups = (await ctx.t.store.groups.list()).map((g) => g.name);
     expect(groups).toEqual(expect.arrayContaining(['Class 2026', 'Class, with comma', 'Engineers']));
