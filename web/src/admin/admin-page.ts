@@ -73,6 +73,11 @@ export class AdminPage {
     );
     const wanted = this.tabs.find((t) => `#${t.id}` === location.hash) ?? this.tabs[0];
     if (wanted) void this.show(wanted);
+    // Links and the back button change the hash without a reload.
+    window.addEventListener('hashchange', () => {
+      const tab = this.tabs.find((t) => `#${t.id}` === location.hash);
+      if (tab) void this.show(tab);
+    });
   }
 
   private async show(tab: AdminTab): Promise<void> {

@@ -358,9 +358,15 @@ export class LoginFlow {
       }
       void whileBusy(submit, async () => {
         try {
-          await postJson('/api/auth/invite/accept', { token, password: fresh.value }, noRedirect);
+          const result = await postJson<LoginResponse>(
+            '/api/auth/invite/accept',
+            { token, password: fresh.value },
+            noRedirect,
+          );
           this.currentPassword = fresh.value;
-          await this.proceed();
+          // A password reset keeps an enrolled authenticator: its code is still needed.
+          if (result.mfaRequired) this.showMfa();
+          else await this.proceed();
         } catch (error) {
           showAlert(alert, errorMessage(error));
         }

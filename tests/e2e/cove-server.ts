@@ -1,0 +1,105 @@
+/**
+ * A real Cove for browser tests: `buildApp` with a real SQLite file in a temp dir, listening on
+ * 127.0.0.1 with `publicUrl` set to that exact origin (the CSRF check compares it), serving the
+ * Vite build from dist/web. Plus a Chromium launcher with the flags this machine needs.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { chromium, type Browser } from 'playwright-core';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../server/app.js';
+import { bootstrap } from '../../server/bootstrap.js';
+import { buildConfig, type Config } from '../../server/config.js';
+import { SqliteStore } from '../../server/store/sqlite-store.js';
+
+export const webRoot = resolve(import.meta.dirname, '../../dist/web');
+export const adminPassword = 'admin-e2e-password-1';
+
+export interface CoveServer {
+  readonly app: FastifyInstance;
+  readonly store: SqliteStore;
+  readonly config: Config;
+  /** e.g. http://127.0.0.1:41234 */
+  readonly origin: string;
+  readonly logs: string[];
+  close(): Promise<void>;
+}
+
+/** A free loopback port: the origin must be known before the app is built. */
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function startCove(raw: Record<string, unknown> = {}): Promise<CoveServer> {
+  if (!existsSync(join(webRoot, 'login.html'))) {
+    throw new Error(`The pages are not built (${webRoot} is missing). Run \`npx vite build\` first.`);
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'cove-e2e-'));
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const config = buildConfig({
+    host: '127.0.0.1',
+    port,
+    publicUrl: origin,
+    dataDir,
+    logLevel: 'info',
+    regions: [
+      { id: 'eu-west-1', name: 'Europe (Ireland)' },
+      { id: 'us-east-1', name: 'US East (N. Virginia)' },
+    ],
+    defaultRegion: 'eu-west-1',
+    ...raw,
+    auth: { argon2MemoryKiB: 1024, argon2TimeCost: 1, ...((raw.auth as object | undefined) ?? {}) },
+  });
+  const store = new SqliteStore(join(dataDir, 'cove.db'));
+  const logs: string[] = [];
+  const logStream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(chunk.toString());
+      callback();
+    },
+  });
+  const app = await buildApp({ config, store, logStream, webRoot });
+  await bootstrap(app, { adminPassword });
+  await app.listen({ host: '127.0.0.1', port });
+  return {
+    app,
+    store,
+    config,
+    origin,
+    logs,
+    async close() {
+      await app.close();
+      await store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+export const desktop = { width: 1280, height: 860 };
+export const phone = { width: 390, height: 844 };
