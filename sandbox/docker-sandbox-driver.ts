@@ -172,7 +172,7 @@ export class DockerSandboxDriver implements SandboxDriver {
             await sleep(Math.min(25 * (round + 1), 250));
             continue; // someone else created it (or is removing it): look again
           }
-          throw mapCreateError(err, spec.image);
+          throw mapCreateError(err, spec);
         }
         info = await this.#inspect(name);
         if (!info) {
@@ -180,7 +180,7 @@ export class DockerSandboxDriver implements SandboxDriver {
         }
       }
       if (!info.State.Running || info.State.Paused) {
-        await this.#start(name, info.State.Paused);
+        await this.#start(name, info.State.Paused, spec);
         info = await this.#inspect(name);
         if (!info) {
           continue;
@@ -458,7 +458,7 @@ export class DockerSandboxDriver implements SandboxDriver {
     }
   }
 
-  async #start(name: string, paused: boolean): Promise<void> {
+  async #start(name: string, paused: boolean, spec: EnvironmentSpec): Promise<void> {
     const container = this.#docker.getContainer(name);
     try {
       if (paused) {
@@ -471,7 +471,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       if (statusCode(err) === 304) {
         return; // started by someone else meanwhile
       }
-      throw mapStartError(err, name);
+      throw mapStartError(err, spec, name);
     }
   }
 
@@ -695,24 +695,33 @@ function backendError(err: unknown, what: string): SandboxError {
   });
 }
 
-function mapCreateError(err: unknown, image: string): SandboxError {
+function mapCreateError(err: unknown, spec: EnvironmentSpec): SandboxError {
   if (statusCode(err) === 404) {
     return new SandboxError(
       'COVE_ERR_SANDBOX_IMAGE_MISSING',
-      `image ${image} is not present on the Docker engine; build it with scripts/build-images.sh`,
+      `image ${spec.image} is not present on the Docker engine; build it with scripts/build-images.sh`,
       { cause: err },
     );
   }
-  return backendError(err, 'create');
+  return hostPathError(err, spec, 'create') ?? backendError(err, 'create');
 }
 
-function mapStartError(err: unknown, name: string): SandboxError {
+function mapStartError(err: unknown, spec: EnvironmentSpec, name: string): SandboxError {
+  return hostPathError(err, spec, `start ${name}`) ?? backendError(err, 'start');
+}
+
+/**
+ * The engine checks bind sources itself (at create, and again at start if one vanished since),
+ * which is the only check when host paths are not verified here (remote engine).
+ */
+function hostPathError(err: unknown, spec: EnvironmentSpec, what: string): SandboxError | undefined {
   const message = String(err);
-  // A bind source removed between create and start surfaces only here.
-  if (/bind source path does not exist|no such file or directory/i.test(message)) {
-    return new SandboxError('COVE_ERR_SANDBOX_HOME_MISSING', `cannot start ${name}: ${message}`, {
-      cause: err,
-    });
+  if (!/bind source path does not exist|error while creating mount source path/i.test(message)) {
+    return undefined;
   }
-  return backendError(err, 'start');
+  const code =
+    spec.credentialsHostDir !== undefined && message.includes(spec.credentialsHostDir)
+      ? 'COVE_ERR_SANDBOX_CREDENTIALS_MISSING'
+      : 'COVE_ERR_SANDBOX_HOME_MISSING';
+  return new SandboxError(code, `Docker ${what} failed: ${message}`, { cause: err });
 }

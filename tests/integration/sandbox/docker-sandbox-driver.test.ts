@@ -78,6 +78,14 @@ describe('DockerSandboxDriver specifics', () => {
     expect((await driver.status(k)).state).toBe('missing');
   });
 
+  it('maps the engine refusing a missing bind source when paths are not checked here', async () => {
+    const unchecked = new DockerSandboxDriver({ verifyHostPaths: false });
+    const k = key('remotehome');
+    await expect(
+      unchecked.ensure({ ...specFor(k), homeHostPath: join(scratch, 'absent-remote') }),
+    ).rejects.toMatchObject({ code: 'COVE_ERR_SANDBOX_HOME_MISSING' });
+  });
+
   it('says how to get the image when it is missing', async () => {
     await expect(
       driver.ensure({ ...specFor(key('noimage')), image: 'cove/sandbox:does-not-exist' }),
