@@ -38,6 +38,11 @@ fi
 
 is_debian() { [ -r /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; }
 
+if [ "$(id -u)" != 0 ] && [ -S "$SOCKET" ] && [ ! -w "$SOCKET" ]; then
+  die "a Docker engine socket exists at $SOCKET but $(id -un) may not use it.
+Add the user to the docker group (usermod -aG docker $(id -un), then log in again) or run as root."
+fi
+
 if [ "$(id -u)" != 0 ] || ! is_debian; then
   die "no Docker engine reachable at $SOCKET.
 Install and start Docker Engine (on Debian/Ubuntu as root: apt-get install -y docker.io; dockerd &),
