@@ -231,7 +231,7 @@ export class DirectoryService {
     actorId: string,
     id: string,
     patch: { disabled?: boolean; email?: string | null; mfaRequired?: boolean },
-  ): Promise<{ user: UserRecord; changes: Record<string, unknown> }> {
+  ): Promise<{ user: UserRecord; changes: Readonly<Record<string, unknown>> }> {
     const user = await this.getUser(id);
     const email = patch.email === undefined ? undefined : validateEmail(patch.email);
     if (patch.disabled === true && !user.disabled) {
@@ -239,17 +239,12 @@ export class DirectoryService {
         throw errors.conflict('You cannot disable your own user. Ask another administrator.');
       await this.assertNotLastAdmin(id, 'disable');
     }
-    const changes: Record<string, unknown> = {};
+    const changes: { disabled?: boolean; email?: string | null; mfaRequired?: boolean } = {};
     if (patch.disabled !== undefined && patch.disabled !== user.disabled) changes.disabled = patch.disabled;
     if (email !== undefined && email !== user.email) changes.email = email;
     if (patch.mfaRequired !== undefined && patch.mfaRequired !== user.mfaRequired)
       changes.mfaRequired = patch.mfaRequired;
-    // The store skips undefined but writes null, so clearing an email needs it spelled out.
-    const updated = await this.store.users.update(id, {
-      ...(changes.disabled !== undefined ? { disabled: patch.disabled } : {}),
-      ...('email' in changes ? { email } : {}),
-      ...(changes.mfaRequired !== undefined ? { mfaRequired: patch.mfaRequired } : {}),
-    });
+    const updated = await this.store.users.update(id, changes);
     if (!updated) throw errors.notFound(`User ${id}`);
     if (changes.disabled === true) {
       await this.deps.sessions.destroyAllFor(id);
@@ -285,12 +280,13 @@ export class DirectoryService {
     const user = await this.getUser(id);
     if (id === actorId) throw errors.conflict('You cannot delete your own user. Ask another administrator.');
     await this.assertNotLastAdmin(id, 'delete');
+    // Before the delete: the rows would cascade away silently, and open shells would not hear of it.
+    await this.deps.sessions.destroyAllFor(id);
     await this.store.transaction(async () => {
       for (const a of await this.store.assignments.list())
         if (a.principalType === 'user' && a.principalId === id) await this.store.assignments.delete(a.id);
       await this.store.users.delete(id);
     });
-    await this.deps.sessions.destroyAllFor(id);
     this.changed({ userIds: [id] });
     return user;
   }

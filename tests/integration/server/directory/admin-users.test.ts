@@ -276,8 +276,14 @@ describe('DELETE /api/admin/users/:id', () => {
       },
     });
     expect(assignment.statusCode).toBe(201);
+    await signIn(ctx.t, id);
+    const revoked: string[] = [];
+    const listener = ctx.t.app.sessions.onRevoked((_ids, userId) => revoked.push(userId));
     const response = await api('DELETE', `/api/admin/users/${id}`);
+    listener.dispose();
     expect(response.statusCode).toBe(204);
+    // Open shells learn that the user's sessions ended (the rows would otherwise cascade away silently).
+    expect(revoked).toEqual([id]);
     expect(await ctx.t.store.users.get(id)).toBeUndefined();
     expect((await ctx.t.store.assignments.list()).some((a) => a.principalId === id)).toBe(false);
     expect(await lastAudit('admin.user.delete')).toMatchObject({
