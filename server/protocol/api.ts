@@ -195,3 +195,30 @@ export interface AuditEntry {
 export interface AuditResponse {
   readonly entries: readonly AuditEntry[];
 }
+
+/** `POST /api/auth/password` (also how a must-change password is changed). */
+export interface PasswordChangeRequest {
+  readonly currentPassword: string;
+  readonly newPassword: string;
+}
+
+/** `GET /api/auth/invite/:token`; unknown, used and expired invites all answer 404 `{valid: false, code, message}`. */
+export interface InviteInfo {
+  readonly valid: boolean;
+  readonly username?: string;
+  readonly mfaRequired?: boolean;
+}
+
+/** `POST /api/auth/invite/accept`; answers like sign-in (`LoginResponse`) and sets the session cookie. */
+export interface InviteAcceptRequest {
+  readonly token: string;
+  readonly password: string;
+}
+
+/** `DELETE /api/auth/mfa`: turning MFA off needs a fresh code, and is refused when MFA is required. */
+export interface MfaDisableRequest {
+  readonly code: string;
+}
+
+/** Password rules, the same on the server and in the pages. */
+export const passwordRules = { minLength: 10, maxLength: 256 } as const;
