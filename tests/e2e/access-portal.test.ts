@@ -31,6 +31,8 @@ describe('access portal, end to end', () => {
   let userContext: BrowserContext;
   let inviteUrl = '';
   let secret = '';
+  /** The code that finished enrollment; the server claimed its time step. */
+  let enrollmentCode = '';
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
@@ -112,7 +114,8 @@ describe('access portal, end to end', () => {
     expect(secret).toMatch(/^[A-Z2-7]+=*$/);
     expect(await login.qrCodeShown()).toBe(true);
     await page.screenshot({ path: `${shots}/login-enroll-desktop.png` });
-    await login.submitEnrollment(totpFor(secret).generate());
+    enrollmentCode = totpFor(secret).generate();
+    await login.submitEnrollment(enrollmentCode);
     await page.waitForURL(`${cove.origin}/`);
 
     const portal = new PortalPage(page, cove.origin);
@@ -163,13 +166,12 @@ describe('access portal, end to end', () => {
     await page.locator('#mfa-form').waitFor();
     await page.screenshot({ path: `${shots}/login-mfa-desktop.png` });
 
-    // The enrollment code was claimed: reusing the current step is refused as a replay.
-    const totp = totpFor(secret);
-    await login.submitMfa(totp.generate());
+    // The enrollment code's step was claimed, so the same code is refused as a replay.
+    await login.submitMfa(enrollmentCode);
     expect(await login.alertText()).toMatch(/already used/i);
 
-    // The next step's code is inside the server's ±1 window and has not been used.
-    await login.submitMfa(totp.generate({ timestamp: Date.now() + 30_000 }));
+    // The step after the current one is inside the server's ±1 window and later than any claimed.
+    await login.submitMfa(totpFor(secret).generate({ timestamp: Date.now() + 30_000 }));
     await page.waitForURL(`${cove.origin}/`);
     await portal.waitLoaded();
     expect(await portal.currentUser()).toBe('alice');

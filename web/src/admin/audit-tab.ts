@@ -84,7 +84,9 @@ export class AuditTab implements AdminTab {
 }
 
 function row(entry: AuditEntry): HTMLTableRowElement {
-  const details = Object.keys(entry.details).length > 0 ? JSON.stringify(entry.details) : '';
+  const details = Object.entries(entry.details).map(([key, value]) =>
+    h('li', null, h('strong', null, `${key}: `), typeof value === 'string' ? value : JSON.stringify(value)),
+  );
   return h(
     'tr',
     { 'data-testid': 'audit-row', 'data-action': entry.action },
@@ -93,6 +95,6 @@ function row(entry: AuditEntry): HTMLTableRowElement {
     h('td', null, h('code', null, entry.action)),
     h('td', null, entry.target ?? '—'),
     h('td', { class: 'mono' }, entry.ip ?? '—'),
-    h('td', { class: 'mono hint', style: 'word-break:break-all;min-width:12rem' }, details),
+    h('td', { style: 'min-width:14rem' }, h('ul', { class: 'details-list' }, details)),
   );
 }
