@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hash, parseOptions, verify, type Algorithm } from '@node-rs/argon2';
+import { passwordRules } from '../protocol/api.js';
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
@@ -19,8 +20,8 @@ export interface Argon2Cost {
   readonly argon2TimeCost: number;
 }
 
-export const passwordMinLength = 10;
-export const passwordMaxLength = 256;
+export const passwordMinLength = passwordRules.minLength;
+export const passwordMaxLength = passwordRules.maxLength;
 
 /** The policy, as a message that says what to do, or undefined when the password is acceptable. */
 export function passwordPolicyProblem(password: string, username: string): string | undefined {
