@@ -17,7 +17,14 @@ import authRoutes from './auth/auth-routes.js';
 import directoryService from './directory/directory-service.js';
 import directoryRoutes from './directory/directory-routes.js';
 import webPages from './web-pages.js';
-import { maxInboundFrameBytes } from './protocol/terminal-wire.js';
+import { CloseCode, maxInboundFrameBytes } from './protocol/terminal-wire.js';
+import environmentService, {
+  type DriverFactory,
+  type HomesProvider,
+} from './environments/environment-service.js';
+import { dockerDriverFactory } from './environments/docker-driver-factory.js';
+import terminalService from './terminals/terminal-service.js';
+import terminalRoutes from './terminals/terminal-routes.js';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -28,6 +35,10 @@ export interface AppDependencies {
   readonly now?: () => number;
   /** Where the built pages are; default dist/web. */
   readonly webRoot?: string;
+  /** Makes each region's sandbox driver; default Docker. Tests pass a fake. */
+  readonly driverFactory?: DriverFactory;
+  /** Home volumes; environments run without a persistent home when absent. */
+  readonly homes?: HomesProvider;
 }
 
 declare module 'fastify' {
@@ -57,7 +68,16 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(errorHandler);
   await app.register(securityHeaders, { https });
   await app.register(cookie);
-  await app.register(websocket, { options: { maxPayload: maxInboundFrameBytes, perMessageDeflate: false } });
+  await app.register(websocket, {
+    options: { maxPayload: maxInboundFrameBytes, perMessageDeflate: false },
+    // The default closes sockets without a code; pages must see 1001 to know to reconnect.
+    preClose(done) {
+      for (const client of app.websocketServer.clients)
+        client.close(CloseCode.goingAway, 'Cove is restarting.');
+      app.websocketServer.close();
+      done();
+    },
+  });
   await app.register(csrf, { publicOrigin: config.publicUrl });
   await app.register(authPlugin, {
     store,
@@ -68,15 +88,23 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(directoryService);
 
+  await app.register(environmentService, {
+    driverFactory: deps.driverFactory ?? dockerDriverFactory,
+    ...(deps.homes ? { homes: deps.homes } : {}),
+  });
+  await app.register(terminalService);
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    const checks = { store: await store.ping() };
+    const [storeOk, dockerOk] = await Promise.all([store.ping(), app.environments.ping()]);
+    const checks = { store: storeOk, docker: dockerOk };
     const ready = Object.values(checks).every(Boolean);
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', checks });
   });
 
   await app.register(authRoutes);
   await app.register(directoryRoutes);
+  await app.register(terminalRoutes);
   await app.register(webPages, deps.webRoot ? { root: deps.webRoot } : {});
   return app;
 }

@@ -41,6 +41,8 @@ const TerminalInfo = Type.Object({
   attached: Type.Boolean(),
 });
 
+const upgradeTimeoutMs = 5_000;
+
 /** The same body for an unknown and an unassigned account × permission set: no enumeration. */
 const noAccess = () =>
   new CoveError(
@@ -92,6 +94,12 @@ const info = (t: Terminal) => ({
 
 export default async function terminalRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  // Fastify answers a bad URL or an over-long id (414) by itself, outside the hooks that end a
+  // refused upgrade's socket, so such a socket would stay open for good. `ws` clears this timeout
+  // when an upgrade completes.
+  app.server.on('upgrade', (_request, socket) => {
+    socket.setTimeout(upgradeTimeoutMs, () => socket.destroy());
+  });
   const regionIds = app.config.regions.map((r) => r.id);
 
   const checkRegion = (region: string): void => {

@@ -72,6 +72,10 @@ const environmentStoppedMessage = (reason: string): string =>
     ? 'Your environment stopped (out of memory). Open a new tab to restart it; your home is kept.'
     : 'Your environment stopped. Open a new tab to restart it; your home is kept.';
 
+/** The environment being ready is not the terminal being ready: its shell is still to open. */
+const reportPhase = (terminal: Terminal, phase: EnvironmentPhase): void =>
+  terminal.setPhase(phase === 'ready' ? 'attaching' : phase);
+
 export class TerminalService {
   private readonly terminals = new Map<string, Terminal>();
   private readonly sockets = new Set<TerminalSocket>();
@@ -187,9 +191,8 @@ export class TerminalService {
   private async start(terminal: Terminal, owner: EnvironmentOwner, binding: TerminalBinding): Promise<void> {
     const key = { ownerId: owner.id, region: terminal.region };
     try {
-      await this.options.environments.ensure(owner, terminal.region, (phase) => terminal.setPhase(phase));
+      await this.options.environments.ensure(owner, terminal.region, (phase) => reportPhase(terminal, phase));
       if (terminal.closed) return;
-      terminal.setPhase('attaching');
       const env = {
         COVE_TERMINAL_ID: terminal.id,
         ...(binding.accountId ? { COVE_ACCOUNT_ID: binding.accountId } : {}),
@@ -205,7 +208,9 @@ export class TerminalService {
       } catch (error) {
         // The environment may have stopped since we last saw it: ensure once more, then retry.
         if ((error as { code?: string }).code !== 'COVE_ERR_SANDBOX_NOT_RUNNING') throw error;
-        await this.options.environments.ensure(owner, terminal.region, (phase) => terminal.setPhase(phase));
+        await this.options.environments.ensure(owner, terminal.region, (phase) =>
+          reportPhase(terminal, phase),
+        );
         shell = await this.options.environments.openShell(key, shellOptions);
       }
       terminal.shellOpened(shell);
