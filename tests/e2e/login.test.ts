@@ -111,4 +111,27 @@ describe('sign-in page', () => {
     expect(await new LoginPage(page, cove.origin).alertText()).toMatch(/invite link is not valid/i);
     await context.close();
   });
+  // Last in this file: it throttles this IP's sign-ins for the account it uses.
+  it('counts down and keeps Sign in disabled while sign-in is throttled', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const login = new LoginPage(page, cove.origin);
+    await login.goto();
+    let text = '';
+    for (let attempt = 0; attempt < 8 && !text.includes('Try again in'); attempt += 1) {
+      await login.submitPassword('mallory', `wrong-password-${attempt}`);
+      text = await page
+        .waitForFunction(() => {
+          const alert = document.querySelector('#login-alert:not([hidden])');
+          const button = document.querySelector<HTMLButtonElement>('#login-form button[type=submit]');
+          // Settled: the alert shows and the request is over (busy flag gone).
+          return alert && button && !button.hasAttribute('aria-busy') ? alert.textContent : null;
+        })
+        .then((handle) => handle.jsonValue() ?? '');
+    }
+    expect(text).toMatch(/Try again in \d+ s/);
+    expect(await page.isDisabled('#login-form button[type=submit]')).toBe(true);
+    await page.screenshot({ path: '/tmp/cove-shots/login-throttled-desktop.png' });
+    await context.close();
+  });
 });

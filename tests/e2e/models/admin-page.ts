@@ -35,6 +35,16 @@ export class AdminPage {
     return invite.inputValue();
   }
 
+  /** Pastes CSV into the bulk form; returns the CSV the server answered with. */
+  async bulkCreate(csv: string): Promise<string> {
+    await this.openTab('users');
+    await this.page.fill('[data-testid=bulk-form] textarea', csv);
+    await this.page.click('[data-testid=bulk-form] button[type=submit]');
+    const result = this.page.locator('[data-testid=bulk-csv]');
+    await result.waitFor();
+    return (await result.textContent()) ?? '';
+  }
+
   async userRowText(username: string): Promise<string> {
     return (await this.page.textContent(`[data-testid=user-row][data-username="${username}"]`)) ?? '';
   }
