@@ -282,6 +282,7 @@ describe('DELETE /api/admin/users/:id', () => {
     const response = await api('DELETE', `/api/admin/users/${id}`);
     listener.dispose();
     expect(response.statusCode).toBe(204);
+    expect(response.body).toBe('');
     // Open shells learn that the user's sessions ended (the rows would otherwise cascade away silently).
     expect(revoked).toEqual([id]);
     expect(await ctx.t.store.users.get(id)).toBeUndefined();
@@ -406,6 +407,14 @@ describe('POST /api/admin/users/bulk (CSV)', () => {
     expect(await ctx.t.store.users.count()).toBe(before);
   });
 
+  it('accepts a charset parameter on the content type', async () => {
+    const response = await api('POST', '/api/admin/users/bulk', {
+      body: 'name\ncharset-user\n',
+      headers: { 'content-type': 'text/csv; charset=utf-8' },
+    });
+    expect(response.statusCode).toBe(201);
+  });
+
   it('accepts the columns in any order with a BOM, and only name required', async () => {
     const response = await api('POST', '/api/admin/users/bulk', {
       body: '\uFEFFname\nonly-name-1\nonly-name-2\n',
@@ -419,5 +428,26 @@ describe('POST /api/admin/users/bulk (CSV)', () => {
     expect((await api('POST', '/api/admin/users/bulk', { body: huge })).statusCode).toBe(413);
     const json = await api('POST', '/api/admin/users/bulk', { body: { name: 'x' } });
     expect(json.statusCode).toBe(400);
+  });
+});
+
+describe('concurrent creates of the same name', () => {
+  it('let exactly one win; the others get 409 (or 400 for a CSV row), never a 500', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 18 }, (_, i) =>
+        i % 3 === 0
+          ? api('POST', '/api/admin/users/bulk', { body: `name,group\nRacer,Race group ${i}\n` })
+          : i % 3 === 1
+            ? api('POST', '/api/admin/users', {
+                body: { username: 'racer', password: 'long enough password' },
+              })
+            : api('POST', '/api/admin/groups', { body: { name: 'Race' } }),
+      ),
+    );
+    const codes = responses.map((r) => r.statusCode);
+    expect(codes.every((c) => [201, 400, 409].includes(c))).toBe(true);
+    expect(codes.filter((c) => c === 201)).toHaveLength(2); // one user, one group
+    expect((await ctx.t.store.users.list()).filter((u) => u.username === 'racer')).toHaveLength(1);
+    expect((await ctx.t.store.groups.list()).filter((g) => g.name.toLowerCase() === 'race')).toHaveLength(1);
   });
 });
