@@ -7,6 +7,7 @@
  * 4404, so the two cannot be told apart (and a browser, which cannot see an HTTP status of a
  * refused upgrade, learns that the terminal is gone and can offer a new one).
  */
+import type { Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -97,7 +98,7 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
   // Fastify answers a bad URL or an over-long id (414) by itself, outside the hooks that end a
   // refused upgrade's socket, so such a socket would stay open for good. `ws` clears this timeout
   // when an upgrade completes.
-  app.server.on('upgrade', (_request, socket) => {
+  app.server.on('upgrade', (_request, socket: Socket) => {
     socket.setTimeout(upgradeTimeoutMs, () => socket.destroy());
   });
   const regionIds = app.config.regions.map((r) => r.id);

@@ -15,6 +15,7 @@ import type {
   EnvironmentChange,
   EnvironmentOwner,
   EnvironmentService,
+  EnvironmentPhase,
 } from '../environments/environment-service.js';
 import type { Disposable } from '../../sandbox/sandbox-driver.js';
 import { Terminal, type CloseReason, type TerminalTimings } from './terminal.js';
