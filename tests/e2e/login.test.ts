@@ -127,7 +127,7 @@ describe('sign-in page', () => {
           // Settled: the alert shows and the request is over (busy flag gone).
           return alert && button && !button.hasAttribute('aria-busy') ? alert.textContent : null;
         })
-        .then((handle) => handle.jsonValue() ?? '');
+        .then(async (handle) => (await handle.jsonValue()) ?? '');
     }
     expect(text).toMatch(/Try again in \d+ s/);
     expect(await page.isDisabled('#login-form button[type=submit]')).toBe(true);
