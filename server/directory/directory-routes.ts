@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../audit.js';
+import { errors } from '../errors.js';
 import { bulkUserCsvAnswerColumns } from '../protocol/api.js';
 import type { AccountRecord, PermissionSetRecord } from '../store/store.js';
 import { formatCsv } from './csv.js';
@@ -70,7 +71,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
 
   const groupView = async (id: string): Promise<AdminGroupView> => {
     const group = (await directory.listGroups()).find((g) => g.id === id);
-    if (!group) throw new Error(`group ${id} vanished while being read`);
+    if (!group) throw errors.notFound(`Group ${id}`);
     return group;
   };
 
@@ -151,16 +152,11 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           request.params.id,
           request.body,
         );
-        if (Object.keys(changes).length > 0)
-          await record(
-            request,
-            changes.disabled === true ? 'user.disable' : 'user.update',
-            `user:${user.id}`,
-            {
-              username: user.username,
-              ...changes,
-            },
-          );
+        // Recorded even when nothing changed: the log shows what an administrator tried to do.
+        await record(request, changes.disabled === true ? 'user.disable' : 'user.update', `user:${user.id}`, {
+          username: user.username,
+          ...changes,
+        });
         return directory.toAdminUser(user, await store.groups.groupsOf(user.id));
       },
     );
@@ -326,11 +322,10 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
       },
       async (request) => {
         const { set, changed } = await directory.updatePermissionSet(request.params.id, request.body);
-        if (changed.length > 0)
-          await record(request, 'permission_set.update', `permission_set:${set.id}`, {
-            name: set.name,
-            changed,
-          });
+        await record(request, 'permission_set.update', `permission_set:${set.id}`, {
+          name: set.name,
+          changed,
+        });
         return permissionSetView(set);
       },
     );

@@ -75,7 +75,8 @@ export function validateGroupName(value: string, field = 'name'): string {
 export function validateDescription(value: string, max: number, field = 'description'): string {
   const text = value.normalize('NFKC').trim();
   if (text.length > max) throw invalid(field, `use at most ${max} characters.`);
-  if (/[\p{Cc}]/u.test(text)) throw invalid(field, 'remove control characters and line breaks.');
+  // Tabs and line breaks are fine in a description (AWS allows them); other control characters are not.
+  if (/(?![\t\n\r])\p{Cc}/u.test(text)) throw invalid(field, 'remove control characters.');
   return text;
 }
 

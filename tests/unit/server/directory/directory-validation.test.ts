@@ -3,6 +3,7 @@ import {
   roleArnAccount,
   validateAccountId,
   validateAccountName,
+  validateDescription,
   validateEmail,
   validateGroupName,
   validatePermissionSetName,
@@ -68,6 +69,14 @@ describe('names', () => {
       expect(fieldOf(() => validatePermissionSetName(name))).toBe('name');
     },
   );
+});
+
+describe('descriptions', () => {
+  it('keeps tabs and line breaks, trims, and refuses other control characters or too much text', () => {
+    expect(validateDescription('  line one\nline\ttwo  ', 100)).toBe('line one\nline\ttwo');
+    expect(fieldOf(() => validateDescription('bell\u0007', 100))).toBe('description');
+    expect(fieldOf(() => validateDescription('x'.repeat(101), 100))).toBe('description');
+  });
 });
 
 describe('account ids, emails, durations', () => {
