@@ -500,10 +500,11 @@ export class SqliteStore implements Store {
    * inside the transaction would let other requests' statements join it.
    */
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
-    this.db.exec('BEGIN IMMEDIATE');
+    // Through run(): a write lock held too long elsewhere (SQLITE_BUSY) is a 503, not a 500.
+    await this.run(() => this.db.exec('BEGIN IMMEDIATE'));
     try {
       const result = await fn();
-      this.db.exec('COMMIT');
+      await this.run(() => this.db.exec('COMMIT'));
       return result;
     } catch (error) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
