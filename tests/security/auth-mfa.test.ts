@@ -75,6 +75,8 @@ describe('A03 a pending-MFA session', () => {
       ['GET', '/api/me', undefined],
       ['GET', '/api/test/guarded', undefined],
       ['GET', '/api/test/admin', undefined],
+      ['GET', '/api/portal', undefined],
+      ['GET', '/api/admin/users', undefined],
       ['POST', '/api/auth/password', { currentPassword: 'whatever12', newPassword: 'whatever1234' }],
       ['POST', '/api/auth/mfa/enroll', undefined],
       ['POST', '/api/auth/mfa/enroll/verify', { code: '123456' }],

@@ -261,7 +261,7 @@ describe('password change and the must-change gate', () => {
     });
     const cookie = t.cookieOf(login);
     expect((await t.get('/api/me', cookie)).json()).toMatchObject({ passwordChangeRequired: true });
-    for (const url of ['/api/test/guarded', '/api/test/unguarded', '/api/test/admin']) {
+    for (const url of ['/api/test/guarded', '/api/test/unguarded', '/api/test/admin', '/api/portal']) {
       const res = await t.get(url, cookie);
       expect(res.statusCode, url).toBe(403);
       expect(res.json(), url).toMatchObject({ code: 'COVE_ERR_AUTH_PASSWORD_CHANGE_REQUIRED' });
