@@ -20,6 +20,7 @@ export interface OpenOptions {
 export class TerminalTestClient {
   readonly events: ServerEvent[] = [];
   private chunks: Buffer[] = [];
+  private retained = 0;
   received = 0;
   private acked = 0;
   autoAck: boolean;
@@ -34,6 +35,10 @@ export class TerminalTestClient {
     ws.on('message', (data: Buffer, isBinary) => {
       if (isBinary) {
         this.chunks.push(data);
+        this.retained += data.length;
+        // Floods would make every check O(total output): keep the last MiB, enough for any assertion.
+        while (this.retained > 1024 * 1024 && this.chunks.length > 1)
+          this.retained -= (this.chunks.shift() as Buffer).length;
         this.received += data.length;
         if (this.autoAck) this.ack();
       } else {
@@ -89,6 +94,7 @@ export class TerminalTestClient {
 
   clearOutput(): void {
     this.chunks = [];
+    this.retained = 0;
   }
 
   send(input: string | Buffer): void {
