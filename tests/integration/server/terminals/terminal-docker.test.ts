@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../../server/app.js';
 import { buildConfig } from '../../../../server/config.js';
 import { SqliteStore } from '../../../../server/store/sqlite-store.js';
+import type { TerminalService } from '../../../../server/terminals/terminal-service.js';
 import { isRefusal, TerminalTestClient } from '../../../unit/server/terminals/ws-test-client.js';
 
 const origin = 'http://127.0.0.1:8080';
@@ -202,15 +203,38 @@ describe('terminals on Docker', () => {
     expect(state).toBe('stopped');
   });
 
-  it('kills a detached shell after the grace period', async () => {
+  it('kills a detached shell (the process, not just the stream) after the grace period', async () => {
     const ownerId = await signIn('frank');
     const { id, client } = await shell('frank');
-    client.send('echo $$ > /tmp/shell.pid\r');
+    // A second terminal keeps the environment running so the first shell's fate can be checked.
+    await shell('frank');
+    client.send('echo $$ > /tmp/first.pid\r');
     await client.waitForText(/\$ $/);
     client.close();
     await client.closed;
-    expect(app.terminals.get(ownerId, id)).toBeDefined();
+    const terminals: TerminalService = app.terminals;
+    expect(terminals.get(ownerId, id)?.state).toBe('detached');
+    const probe = async () =>
+      (
+        await app.environments
+          .driver(region)
+          .exec({ ownerId, region }, [
+            'sh',
+            '-c',
+            'kill -0 "$(cat /tmp/first.pid)" 2>/dev/null && echo alive || echo gone',
+          ])
+      ).stdout
+        .toString()
+        .trim();
+    expect(await probe()).toBe('alive');
     await new Promise((r) => setTimeout(r, 3000));
-    expect(app.terminals.get(ownerId, id)).toBeUndefined();
+    expect(terminals.get(ownerId, id)).toBeUndefined();
+    const deadline = Date.now() + 5000;
+    let state = await probe();
+    while (state !== 'gone' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      state = await probe();
+    }
+    expect(state).toBe('gone');
   });
 });
