@@ -16,24 +16,23 @@ die() {
   exit 1
 }
 
-bash "$ROOT/scripts/ensure-docker.sh" || die "no Docker engine (see above)"
-
 # Stable across machines and checkouts: sorted relative paths, the executable bit (it changes what
 # the image does) and content; not mtimes or owners.
+# A handful of processes in total, not a few per file: this runs on every `npm start`.
 content_hash() {
   (
     cd "$CONTEXT"
-    find . -type f -print0 | LC_ALL=C sort -z | while IFS= read -r -d '' file; do
-      if [ -x "$file" ]; then mode=755; else mode=644; fi
-      printf '%s %s %s\n' "$(sha256sum <"$file" | cut -d' ' -f1)" "$mode" "$file"
-    done
+    find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    echo "executable:"
+    find . -type f -perm -u+x -print | LC_ALL=C sort
   ) | sha256sum | cut -c1-12
 }
 
 HASH=$(content_hash)
 TAG=$REPO:$HASH
 
-# One engine round trip for the common case: the image exists and :latest already points at it.
+# One engine round trip for the common case: the image exists (so the engine is up, too) and
+# :latest already points at it.
 if tags=$("$DOCKER" image inspect -f '{{range .RepoTags}}{{.}} {{end}}' "$TAG" 2>/dev/null); then
   # Keep :latest pointing at what this checkout describes, e.g. after switching branches.
   case " $tags" in
@@ -42,6 +41,8 @@ if tags=$("$DOCKER" image inspect -f '{{range .RepoTags}}{{.}} {{end}}' "$TAG" 2
   esac
   exit 0
 fi
+
+bash "$ROOT/scripts/ensure-docker.sh" || die "no Docker engine (see above)"
 
 if "$DOCKER" image inspect "$OFFICIAL_BASE" >/dev/null 2>&1; then
   BASE=$OFFICIAL_BASE
@@ -52,7 +53,11 @@ else
 fi
 
 LOG=$(mktemp /tmp/cove-build-images.XXXXXX.log)
-printf 'Building sandbox image %s from %s (first time, about 3 minutes; longer on a busy machine)…\n' "$TAG" "$BASE"
+if [ -n "$("$DOCKER" image ls -q "$REPO" 2>/dev/null)" ]; then
+  printf 'Rebuilding sandbox image %s (docker/sandbox changed)…\n' "$TAG"
+else
+  printf 'Building sandbox image %s from %s (first time, about 3 minutes; longer on a busy machine)…\n' "$TAG" "$BASE"
+fi
 start=$(date +%s)
 if ! "$DOCKER" build \
   --build-arg "BASE=$BASE" \
