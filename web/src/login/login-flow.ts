@@ -3,16 +3,16 @@
  * MFA enrollment → the page the user came for. After every step the server's `/api/me` decides
  * what is still missing, so a reload or an old tab always resumes at the right step.
  */
-import type { LoginResponse, Me, MfaEnrollment } from '../../../server/protocol/api.js';
+import {
+  passwordRules,
+  type InviteInfo,
+  type LoginResponse,
+  type Me,
+  type MfaEnrollment,
+} from '../../../server/protocol/api.js';
 import { ApiError, errorMessage, getJson, postJson } from '../lib/api.js';
 import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import { safeNext } from '../lib/safe-next.js';
-
-interface InviteInfo {
-  readonly valid: boolean;
-  readonly username?: string;
-  readonly mfaRequired?: boolean;
-}
 
 export interface LoginFlowOptions {
   readonly next: string | null;
@@ -84,7 +84,7 @@ export class LoginFlow {
       type: 'password',
       autocomplete: 'current-password',
       required: true,
-      maxlength: 256,
+      maxlength: passwordRules.maxLength,
     });
     const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, 'Sign in');
     const form = h(
@@ -200,7 +200,12 @@ export class LoginFlow {
         readonly: true,
       }),
       knowsCurrent ? null : field('current-password', 'Current password', current),
-      field('new-password', 'New password', fresh, 'At least 10 characters, and not your user name.'),
+      field(
+        'new-password',
+        'New password',
+        fresh,
+        `At least ${passwordRules.minLength} characters, and not your user name.`,
+      ),
       field('confirm-password', 'Confirm new password', confirm),
       submit,
     );
@@ -338,7 +343,12 @@ export class LoginFlow {
         h('strong', { id: 'invite-username', 'data-testid': 'invite-username' }, username),
       ),
       h('input', { type: 'text', autocomplete: 'username', value: username, hidden: true, readonly: true }),
-      field('new-password', 'Choose a password', fresh, 'At least 10 characters, and not your user name.'),
+      field(
+        'new-password',
+        'Choose a password',
+        fresh,
+        `At least ${passwordRules.minLength} characters, and not your user name.`,
+      ),
       field('confirm-password', 'Confirm password', confirm),
       info.mfaRequired
         ? h(
@@ -454,13 +464,14 @@ function newPasswordInput(id: string): HTMLInputElement {
     type: 'password',
     autocomplete: 'new-password',
     required: true,
-    minlength: 10,
-    maxlength: 256,
+    minlength: passwordRules.minLength,
+    maxlength: passwordRules.maxLength,
   });
 }
 
 function checkNewPassword(password: string, confirm: string): string | undefined {
-  if (password.length < 10) return 'Choose a password of at least 10 characters.';
+  if (password.length < passwordRules.minLength)
+    return `Choose a password of at least ${passwordRules.minLength} characters.`;
   if (password !== confirm) return 'The two passwords are not the same. Type them again.';
   return undefined;
 }

@@ -1,5 +1,5 @@
 /** The user's own security settings on the portal: MFA on/off and a new password. */
-import type { Me, MfaEnrollment } from '../../../server/protocol/api.js';
+import { passwordRules, type Me, type MfaEnrollment } from '../../../server/protocol/api.js';
 import { errorMessage, postJson, request } from '../lib/api.js';
 import { openDialog } from '../lib/dialog.js';
 import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
@@ -162,7 +162,7 @@ export class SecuritySection {
   private changePassword(): void {
     const alert = h('div', { role: 'alert', hidden: true });
     const input = (id: string, autocomplete: string) =>
-      h('input', { id, type: 'password', autocomplete, required: true, maxlength: 256 });
+      h('input', { id, type: 'password', autocomplete, required: true, maxlength: passwordRules.maxLength });
     const current = input('pw-current', 'current-password');
     const fresh = input('pw-new', 'new-password');
     const again = input('pw-again', 'new-password');
@@ -188,7 +188,11 @@ export class SecuritySection {
         { class: 'field' },
         h('label', { for: 'pw-new' }, 'New password'),
         fresh,
-        h('span', { class: 'hint' }, 'At least 10 characters, and not your user name.'),
+        h(
+          'span',
+          { class: 'hint' },
+          `At least ${passwordRules.minLength} characters, and not your user name.`,
+        ),
       ),
       h('div', { class: 'field' }, h('label', { for: 'pw-again' }, 'Confirm new password'), again),
     );
