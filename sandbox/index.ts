@@ -33,3 +33,14 @@ export {
   type DockerSandboxDriverOptions,
   type SandboxLogger,
 } from './docker-sandbox-driver.js';
+export {
+  formatBytes,
+  homeSlug,
+  HomeVolumeError,
+  LoopHomeVolumes,
+  mountedPaths,
+  type HomeErrorReason,
+  type HomeInfo,
+  type HomeUsage,
+  type HomeVolumeOptions,
+} from './home-volumes.js';
