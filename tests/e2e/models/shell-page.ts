@@ -1,0 +1,88 @@
+/**
+ * Page object for the shell page. Reads the terminal through the page's read-only
+ * `window.coveShell` view and polls it (xterm.js `pollFor` style): the WebGL renderer draws on a
+ * canvas, so the DOM does not hold the text.
+ */
+import type { Page } from 'playwright-core';
+
+/** What web/src/shell/main.ts exposes (tests cannot import the front end). */
+declare global {
+  interface Window {
+    coveShell?: {
+      activeText(): string;
+      tabCount(): number;
+      activeSize(): { cols: number; rows: number } | undefined;
+    };
+  }
+}
+
+export class ShellPage {
+  constructor(
+    readonly page: Page,
+    readonly origin: string,
+  ) {}
+
+  async goto(region: string, binding?: { account: string; permissionSet: string }): Promise<void> {
+    const query = binding ? `?${new URLSearchParams(binding).toString()}` : '';
+    await this.page.goto(`${this.origin}/shell/${region}${query}`);
+  }
+
+  /** The active terminal's buffer as text, without the blank rows below the cursor. */
+  async text(): Promise<string> {
+    return (await this.page.evaluate(() => window.coveShell?.activeText() ?? '')).trimEnd();
+  }
+
+  tabCount(): Promise<number> {
+    return this.page.evaluate(() => window.coveShell?.tabCount() ?? 0);
+  }
+
+  size(): Promise<{ cols: number; rows: number } | undefined> {
+    return this.page.evaluate(() => window.coveShell?.activeSize());
+  }
+
+  /** Polls until `check` holds for the active terminal's text. */
+  async waitForText(check: RegExp, timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let text = '';
+    while (Date.now() < deadline) {
+      text = await this.text();
+      if (check.test(text)) return text;
+      await this.page.waitForTimeout(50);
+    }
+    throw new Error(`terminal never showed ${String(check)}; it shows:\n${text.slice(-1000)}`);
+  }
+
+  waitForPrompt(timeoutMs?: number): Promise<string> {
+    return this.waitForText(/\$$/, timeoutMs);
+  }
+
+  /** Types a command line into the active terminal and presses Enter. */
+  async run(command: string): Promise<void> {
+    await this.page.locator('.shell-tab-panel:not([hidden]) .xterm').click();
+    await this.page.keyboard.type(command);
+    await this.page.keyboard.press('Enter');
+  }
+
+  async newTab(): Promise<void> {
+    const before = await this.tabCount();
+    await this.page.getByTestId('new-tab').click();
+    const deadline = Date.now() + 10_000;
+    while ((await this.tabCount()) === before && Date.now() < deadline) await this.page.waitForTimeout(50);
+  }
+
+  /** Pastes through the page's paste handler, as the browser would for Ctrl+V. */
+  async paste(text: string): Promise<void> {
+    await this.page.evaluate((value) => {
+      const data = new DataTransfer();
+      data.setData('text/plain', value);
+      const target = document.querySelector('.shell-tab-panel:not([hidden]) textarea') as HTMLElement;
+      target.dispatchEvent(
+        new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+      );
+    }, text);
+  }
+
+  statusText(): Promise<string> {
+    return this.page.getByTestId('shell-status').innerText();
+  }
+}

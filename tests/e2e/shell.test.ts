@@ -1,0 +1,96 @@
+/**
+ * The shell page in a real Chromium against a real Cove and real Docker containers: the prompt,
+ * a command, resizing the window, and a second tab. Containers made here are removed afterwards.
+ */
+import type { Browser, BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, startCove, type CoveServer } from './cove-server.js';
+import { ShellPage } from './models/shell-page.js';
+
+const region = 'us-east-1';
+
+describe('shell page', () => {
+  let cove: CoveServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let shell: ShellPage;
+  let ownerId: string;
+
+  beforeAll(async () => {
+    cove = await startCove({ logLevel: 'warn' });
+    browser = await launchChromium();
+    const user = await cove.store.users.create({ username: `shell-e2e-${process.pid}` });
+    ownerId = user.id;
+    const { token } = await cove.app.sessions.create(user.id, 'full');
+    context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    await context.addCookies([
+      { name: 'cove_session', value: token, url: cove.origin, httpOnly: true, sameSite: 'Lax' },
+    ]);
+    shell = new ShellPage(await context.newPage(), cove.origin);
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    const driver = cove?.app.environments.driver(region);
+    await cove?.close();
+    await driver?.remove({ ownerId, region }).catch(() => undefined);
+  });
+
+  it('opens a shell and runs echo $((6*7)) → 42', async () => {
+    await shell.goto(region);
+    await shell.waitForPrompt(30_000);
+    expect(await shell.statusText()).toContain('no AWS credentials');
+    await shell.run('echo $((6*7))');
+    await shell.waitForText(/^42$/m);
+  });
+
+  it('fits the terminal to the window and the shell sees the new size', async () => {
+    await shell.run('clear; stty size');
+    const first = await shell.size();
+    await shell.waitForText(new RegExp(`^${first?.rows} ${first?.cols}$`, 'm'));
+    await shell.page.setViewportSize({ width: 800, height: 500 });
+    const deadline = Date.now() + 5000;
+    let second = await shell.size();
+    while (second?.cols === first?.cols && Date.now() < deadline) {
+      await shell.page.waitForTimeout(50);
+      second = await shell.size();
+    }
+    expect(second?.cols).toBeLessThan(first?.cols ?? 0);
+    await shell.run('clear; stty size');
+    await shell.waitForText(new RegExp(`^${second?.rows} ${second?.cols}$`, 'm'));
+  });
+
+  it('asks before pasting several lines, and pastes one line without asking', async () => {
+    await shell.paste('echo pasted-$((3*3))');
+    await shell.waitForText(/echo pasted-\$\(\(3\*3\)\)$/);
+    await shell.page.keyboard.press('Enter');
+    await shell.waitForText(/^pasted-9$/m);
+    await shell.paste('echo one-$((5+5))\necho two\n');
+    const dialog = shell.page.locator('dialog');
+    await dialog.waitFor();
+    expect(await dialog.innerText()).toContain('Paste several lines?');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await shell.page.waitForTimeout(300);
+    expect(await shell.text()).not.toContain('one-10');
+    await shell.paste('echo one-$((5+5))\n');
+    await dialog.getByRole('button', { name: 'Paste' }).click();
+    // bash's bracketed paste keeps a pasted newline in the line; Enter runs it.
+    await shell.waitForText(/echo one-\$\(\(5\+5\)\)$/);
+    await shell.run('');
+    await shell.waitForText(/^one-10$/m);
+  });
+
+  it('opens a second tab with its own shell in the same environment', async () => {
+    await shell.run('echo first-tab-$((1+1))');
+    await shell.waitForText(/^first-tab-2$/m);
+    await shell.newTab();
+    expect(await shell.tabCount()).toBe(2);
+    await shell.waitForPrompt(15_000);
+    expect(await shell.text()).not.toContain('first-tab-2');
+    await shell.run('echo second-tab-$((2+2)) $HOSTNAME');
+    await shell.waitForText(/^second-tab-4 /m);
+    const terminals = cove.app.terminals.list(ownerId, region);
+    expect(terminals).toHaveLength(2);
+  });
+});

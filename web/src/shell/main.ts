@@ -1,0 +1,186 @@
+/**
+ * The shell page (`/shell/<region>?account=…&permissionSet=…`): tabs of terminals in one
+ * environment and a status line. On load it reattaches the user's detached terminals for the same
+ * binding (a reload or a return within the grace period gets the same shells back), otherwise it
+ * opens a new one.
+ */
+import '@xterm/xterm/css/xterm.css';
+import '../lib/style.css';
+import './shell.css';
+import { deleteJson, errorMessage, getJson, postJson } from '../lib/api.js';
+import { mountHeader } from '../lib/header.js';
+import { identityLabel } from './shell-logic.js';
+import { ShellTab, type ConnectionState, type TabBinding } from './shell-tab.js';
+
+interface TerminalInfo {
+  readonly terminalId: string;
+  readonly accountId?: string;
+  readonly permissionSet?: string;
+  readonly attached: boolean;
+}
+
+const region = decodeURIComponent(location.pathname.split('/')[2] ?? '');
+const query = new URLSearchParams(location.search);
+const account = query.get('account');
+const permissionSet = query.get('permissionSet');
+const firstBinding: TabBinding = account && permissionSet ? { accountId: account, permissionSet } : {};
+const api = `/api/environments/${encodeURIComponent(region)}/terminals`;
+
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string) => {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+};
+
+const root = document.getElementById('app') as HTMLElement;
+root.textContent = '';
+const tabBar = el('div', 'shell-tabs');
+tabBar.setAttribute('role', 'tablist');
+const addButton = el('button', 'shell-tab-add', '+');
+addButton.title = 'Open another terminal in this environment';
+addButton.setAttribute('aria-label', 'New terminal');
+addButton.dataset.testid = 'new-tab';
+const panels = el('div', 'shell-panels');
+const status = el('div', 'shell-status');
+status.dataset.testid = 'shell-status';
+const statusRegion = el('span', 'shell-status-item', `Region: ${region}`);
+const statusIdentity = el('span', 'shell-status-item');
+const statusConnection = el('span', 'shell-status-item');
+statusConnection.dataset.testid = 'connection-state';
+const statusNotice = el('span', 'shell-status-item shell-status-notice');
+statusNotice.dataset.testid = 'shell-notice';
+status.append(statusRegion, statusIdentity, statusConnection, statusNotice);
+tabBar.append(addButton);
+root.append(tabBar, panels, status);
+
+const tabs: { tab: ShellTab; button: HTMLButtonElement }[] = [];
+let active: ShellTab | undefined;
+
+const stateLabels: Record<ConnectionState, string> = {
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  closed: 'Disconnected',
+};
+
+function renderStatus(): void {
+  statusIdentity.textContent = active ? identityLabel(active.binding) : '';
+  statusConnection.textContent = active ? stateLabels[active.state] : '';
+}
+
+function activate(tab: ShellTab): void {
+  active = tab;
+  for (const t of tabs) {
+    const selected = t.tab === tab;
+    t.tab.element.hidden = !selected;
+    t.button.setAttribute('aria-selected', String(selected));
+  }
+  tab.fitNow();
+  tab.focus();
+  renderStatus();
+}
+
+function removeTab(tab: ShellTab): void {
+  const index = tabs.findIndex((t) => t.tab === tab);
+  if (index < 0) return;
+  tabs[index]?.button.remove();
+  tabs.splice(index, 1);
+  tab.dispose();
+  const next = tabs[Math.max(0, index - 1)];
+  if (next) activate(next.tab);
+  else {
+    active = undefined;
+    renderStatus();
+  }
+}
+
+function showGone(tab: ShellTab, message: string): void {
+  const box = el('div', 'shell-gone');
+  box.append(el('span', '', `${message} `));
+  const again = el('button', 'btn btn-primary', 'Open a new terminal');
+  again.addEventListener('click', () => {
+    removeTab(tab);
+    void openNew(tab.binding);
+  });
+  box.append(again);
+  tab.element.append(box);
+}
+
+function addTab(info: { terminalId: string } & TabBinding): ShellTab {
+  const binding: TabBinding = info.accountId && info.permissionSet ? info : {};
+  const tab = new ShellTab(region, info.terminalId, binding, {
+    onState: (t) => {
+      if (t === active) renderStatus();
+    },
+    onIdleWarning: (_t, message) => {
+      statusNotice.textContent = message ?? '';
+      statusNotice.classList.toggle('warning', message !== undefined);
+    },
+    onNotice: (_t, message) => {
+      statusNotice.textContent = message;
+    },
+    onGone: showGone,
+  });
+  const button = el('button', 'shell-tab');
+  button.setAttribute('role', 'tab');
+  button.dataset.testid = 'shell-tab';
+  const label = el('span', '', `${binding.permissionSet ?? 'shell'} ${tabs.length + 1}`);
+  const close = el('span', 'shell-tab-close', '×');
+  close.title = 'Close this terminal';
+  close.addEventListener('click', (event) => {
+    event.stopPropagation();
+    void deleteJson(`${api}/${tab.terminalId}`).catch(() => {});
+    removeTab(tab);
+  });
+  button.append(label, close);
+  button.addEventListener('click', () => activate(tab));
+  tabBar.insertBefore(button, addButton);
+  panels.append(tab.element);
+  tabs.push({ tab, button });
+  activate(tab);
+  tab.open();
+  return tab;
+}
+
+async function openNew(binding: TabBinding): Promise<void> {
+  try {
+    const { terminalId } = await postJson<{ terminalId: string }>(api, binding);
+    addTab({ terminalId, ...binding });
+  } catch (error) {
+    statusNotice.textContent = errorMessage(error);
+  }
+}
+
+addButton.addEventListener('click', () => void openNew(active?.binding ?? firstBinding));
+window.addEventListener('resize', () => active?.fitNow());
+
+async function start(): Promise<void> {
+  await mountHeader('shell');
+  document.title = `Cove shell · ${region}`;
+  const { terminals } = await getJson<{ terminals: TerminalInfo[] }>(api);
+  const sameBinding = (t: TerminalInfo) =>
+    (t.accountId ?? null) === (firstBinding.accountId ?? null) &&
+    (t.permissionSet ?? null) === (firstBinding.permissionSet ?? null);
+  const detached = terminals.filter((t) => !t.attached && sameBinding(t));
+  if (detached.length > 0) for (const t of detached) addTab(t);
+  else await openNew(firstBinding);
+}
+
+declare global {
+  interface Window {
+    /** Read-only view for browser tests and debugging: no input, no ids beyond the page's own. */
+    coveShell?: {
+      activeText(): string;
+      tabCount(): number;
+      activeSize(): { cols: number; rows: number } | undefined;
+    };
+  }
+}
+window.coveShell = {
+  activeText: () => active?.bufferText() ?? '',
+  tabCount: () => tabs.length,
+  activeSize: () => (active ? { cols: active.term.cols, rows: active.term.rows } : undefined),
+};
+
+void start();

@@ -1,0 +1,108 @@
+/**
+ * The shell page's pure decisions, kept apart from the DOM so they are unit-tested: when to
+ * acknowledge output, how long to wait before reconnecting, what a close code means, which pastes
+ * need a confirmation, which links may open, and how the status line names the identity.
+ */
+import { CloseCode, type TerminalPhase } from '../../../server/protocol/terminal-wire.js';
+
+/**
+ * Counts bytes xterm.js has rendered (from `write` callbacks) and says when to send a cumulative
+ * `ack`. Acking every 16 KiB keeps the unacknowledged tail far below the server's watermark, so
+ * typing at rest sends no acks at all.
+ */
+export class AckCounter {
+  private rendered = 0;
+  private acked = 0;
+
+  constructor(private readonly everyBytes = 16 * 1024) {}
+
+  /** Returns the total to acknowledge now, or undefined. */
+  onRendered(bytes: number): number | undefined {
+    this.rendered += bytes;
+    if (this.rendered - this.acked < this.everyBytes) return undefined;
+    this.acked = this.rendered;
+    return this.acked;
+  }
+}
+
+/** Exponential backoff with jitter for reconnects: 0.5 s, 1 s, 2 s … up to 30 s. */
+export function reconnectDelayMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(30_000, 500 * 2 ** Math.max(0, attempt));
+  return Math.round(base * (0.75 + random() * 0.5));
+}
+
+export type CloseAction = 'reconnect' | 'gone' | 'sign-in' | 'ended';
+
+/** What the page does when its socket closes. */
+export function closeAction(code: number): CloseAction {
+  switch (code) {
+    case CloseCode.normal:
+      return 'ended';
+    case CloseCode.notFound:
+      return 'gone';
+    case CloseCode.notAuthenticated:
+      return 'sign-in';
+    case CloseCode.forbidden:
+    case CloseCode.policy:
+    case CloseCode.tooBig:
+    case CloseCode.invalidPayload:
+    case CloseCode.badMessage:
+      return 'ended';
+    default:
+      // 1001 going away, 1006 network loss, 4429 rate limited, 4503 backend: try the same id again.
+      return 'reconnect';
+  }
+}
+
+/** A paste that would run more than one command (or any command without Enter) gets a question first. */
+export function pasteNeedsConfirmation(text: string): boolean {
+  return /[\r\n]/.test(text);
+}
+
+/** Only http(s) links open; `javascript:`, `data:`, `file:` and the rest never do. */
+export function isSafeLink(uri: string): boolean {
+  try {
+    const url = new URL(uri);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+export function identityLabel(binding: { accountId?: string; permissionSet?: string }): string {
+  return binding.accountId && binding.permissionSet
+    ? `${binding.accountId} / ${binding.permissionSet}`
+    : 'no AWS credentials';
+}
+
+export function phaseMessage(phase: TerminalPhase): string | undefined {
+  switch (phase) {
+    case 'creating':
+      return 'Creating your environment…';
+    case 'starting':
+      return 'Starting your environment…';
+    case 'attaching':
+    case 'reconnecting':
+      return 'Connecting to your shell…';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * OSC 52 (`ESC ] 52 ; c ; <base64> BEL`) lets a program set the clipboard. Returns the text to copy,
+ * or undefined for reads (`?`) and malformed payloads.
+ */
+export function parseOsc52(data: string): string | undefined {
+  const separator = data.indexOf(';');
+  if (separator < 0) return undefined;
+  const payload = data.slice(separator + 1);
+  if (payload === '?' || payload.length > 1_000_000 || !/^[A-Za-z0-9+/]*={0,2}$/.test(payload))
+    return undefined;
+  try {
+    const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+    return new TextDecoder().decode(bytes);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * One tab: an xterm.js terminal bound to one server terminal id over the terminal WebSocket.
+ * Output is written as bytes and acknowledged from xterm's write callback (the xterm.js
+ * flow-control guide); the socket reconnects to the same id with backoff after a network loss.
+ */
+import { Terminal } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import { Unicode11Addon } from '@xterm/addon-unicode11';
+import { SearchAddon } from '@xterm/addon-search';
+import { confirmDialog } from '../lib/dialog.js';
+import type { ServerEvent } from '../../../server/protocol/terminal-wire.js';
+import {
+  AckCounter,
+  closeAction,
+  isSafeLink,
+  parseOsc52,
+  pasteNeedsConfirmation,
+  phaseMessage,
+  reconnectDelayMs,
+} from './shell-logic.js';
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+export interface TabBinding {
+  readonly accountId?: string;
+  readonly permissionSet?: string;
+}
+
+export interface TabCallbacks {
+  onState(tab: ShellTab, state: ConnectionState, message?: string): void;
+  onIdleWarning(tab: ShellTab, message: string | undefined): void;
+  onNotice(tab: ShellTab, message: string): void;
+  /** The terminal is gone on the server (closed, expired grace): offer a new one. */
+  onGone(tab: ShellTab, message: string): void;
+}
+
+/** A user gesture this recent allows a program's OSC 52 clipboard write. */
+const gestureWindowMs = 5_000;
+
+export class ShellTab {
+  readonly term: Terminal;
+  readonly element: HTMLElement;
+  readonly search = new SearchAddon();
+  state: ConnectionState = 'connecting';
+  private readonly fit = new FitAddon();
+  private readonly encoder = new TextEncoder();
+  private ws: WebSocket | undefined;
+  private acks = new AckCounter();
+  private attempt = 0;
+  private reconnectTimer: number | undefined;
+  private lastGestureAt = 0;
+  private ended = false;
+  private hadConnection = false;
+  private readonly overlay: HTMLElement;
+
+  constructor(
+    readonly region: string,
+    readonly terminalId: string,
+    readonly binding: TabBinding,
+    private readonly callbacks: TabCallbacks,
+  ) {
+    this.element = document.createElement('div');
+    this.element.className = 'shell-tab-panel';
+    this.element.dataset.terminalId = terminalId;
+    this.overlay = document.createElement('div');
+    this.overlay.className = 'shell-overlay';
+    this.overlay.dataset.testid = 'shell-progress';
+    this.overlay.textContent = 'Connecting…';
+    this.element.append(this.overlay);
+    this.term = new Terminal({
+      allowProposedApi: true,
+      cursorBlink: true,
+      scrollback: 5000,
+      fontFamily: 'ui-monospace, Menlo, Consolas, "DejaVu Sans Mono", monospace',
+      fontSize: 14,
+      theme: { background: '#0f1b2a' },
+    });
+    this.term.loadAddon(this.fit);
+    this.term.loadAddon(this.search);
+    this.term.loadAddon(new Unicode11Addon());
+    this.term.unicode.activeVersion = '11';
+    this.term.loadAddon(
+      new WebLinksAddon((_event, uri) => {
+        if (isSafeLink(uri)) window.open(uri, '_blank', 'noopener,noreferrer');
+      }),
+    );
+  }
+
+  /** Puts the terminal in the page (it must be visible to measure) and connects. */
+  open(): void {
+    this.term.open(this.element);
+    // Loaded on demand: half the page's code, and not needed for the first prompt.
+    void import('@xterm/addon-webgl')
+      .then(({ WebglAddon }) => {
+        if (this.ended && this.state === 'closed') return;
+        const webgl = new WebglAddon();
+        webgl.onContextLoss(() => webgl.dispose());
+        this.term.loadAddon(webgl);
+      })
+      .catch(() => {
+        // No WebGL (headless, old GPU): xterm's DOM renderer is the fallback.
+      });
+    this.wireInput();
+    this.fitNow();
+    this.connect();
+  }
+
+  fitNow(): void {
+    if (this.element.offsetParent === null) return;
+    try {
+      this.fit.fit();
+    } catch {
+      // Not measurable yet (hidden); the next fit will do.
+    }
+  }
+
+  focus(): void {
+    this.term.focus();
+  }
+
+  /** The visible screen and scrollback as text (status checks, tests). */
+  bufferText(): string {
+    const buffer = this.term.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? '');
+    return lines.join('\n');
+  }
+
+  /** Ends the tab for good (the server terminal is closed by the caller). */
+  dispose(): void {
+    this.ended = true;
+    window.clearTimeout(this.reconnectTimer);
+    this.ws?.close(1000);
+    this.term.dispose();
+    this.element.remove();
+  }
+
+  private wireInput(): void {
+    this.term.onData((data) => this.sendInput(this.encoder.encode(data)));
+    this.term.onBinary((data) => this.sendInput(Uint8Array.from(data, (c) => c.charCodeAt(0))));
+    this.term.onResize(({ cols, rows }) => this.control({ type: 'resize', cols, rows }));
+    this.term.onSelectionChange(() => {
+      if (this.term.hasSelection())
+        void navigator.clipboard?.writeText(this.term.getSelection()).catch(() => {});
+    });
+    this.term.parser.registerOscHandler(52, (data) => {
+      const text = parseOsc52(data);
+      if (text !== undefined && performance.now() - this.lastGestureAt < gestureWindowMs)
+        void navigator.clipboard?.writeText(text).catch(() => {});
+      return true;
+    });
+    this.term.attachCustomKeyEventHandler((event) => {
+      if (event.type === 'keydown') this.lastGestureAt = performance.now();
+      const key = event.key.toLowerCase();
+      if (event.type === 'keydown' && event.ctrlKey && event.shiftKey && key === 'c') {
+        if (this.term.hasSelection())
+          void navigator.clipboard?.writeText(this.term.getSelection()).catch(() => {});
+        return false;
+      }
+      if (event.type === 'keydown' && event.ctrlKey && event.shiftKey && key === 'v') {
+        void navigator.clipboard
+          ?.readText()
+          .then((text) => this.paste(text))
+          .catch(() => {});
+        event.preventDefault();
+        return false;
+      }
+      return true;
+    });
+    this.element.addEventListener('mousedown', () => (this.lastGestureAt = performance.now()));
+    // Every paste (menu, Ctrl+V, middle click) goes through the multi-line check.
+    this.element.addEventListener(
+      'paste',
+      (event) => {
+        const text = event.clipboardData?.getData('text/plain') ?? '';
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        void this.paste(text);
+      },
+      true,
+    );
+  }
+
+  private async paste(text: string): Promise<void> {
+    if (!text) return;
+    if (pasteNeedsConfirmation(text)) {
+      const lines = text.split(/\r\n|\r|\n/).filter(Boolean).length;
+      const ok = await confirmDialog(
+        'Paste several lines?',
+        `This paste has ${lines} line${lines === 1 ? '' : 's'}; the shell may run each one as a command. Paste it?`,
+        'Paste',
+        false,
+      );
+      this.focus();
+      if (!ok) return;
+    }
+    this.term.paste(text);
+  }
+
+  private sendInput(bytes: Uint8Array): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(bytes);
+    this.callbacks.onIdleWarning(this, undefined);
+  }
+
+  private control(message: object): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  private setState(state: ConnectionState, message?: string): void {
+    this.state = state;
+    this.element.dataset.state = state;
+    this.callbacks.onState(this, state, message);
+  }
+
+  private showProgress(message: string | undefined): void {
+    this.overlay.hidden = message === undefined;
+    if (message !== undefined) this.overlay.textContent = message;
+  }
+
+  private connect(): void {
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const url = `${scheme}//${location.host}/api/environments/${encodeURIComponent(this.region)}/terminals/${this.terminalId}/ws`;
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.acks = new AckCounter();
+    let opened = false;
+    ws.addEventListener('open', () => {
+      opened = true;
+      this.attempt = 0;
+      // The server repaints from its replay buffer; start from a clean screen to avoid doubling.
+      if (this.hadConnection) this.term.reset();
+      this.hadConnection = true;
+      ws.send(JSON.stringify({ type: 'hello', v: 1, cols: this.term.cols, rows: this.term.rows }));
+      this.setState('connected');
+    });
+    ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
+      if (typeof event.data === 'string') {
+        this.onEvent(JSON.parse(event.data) as ServerEvent);
+        return;
+      }
+      const bytes = new Uint8Array(event.data);
+      this.term.write(bytes, () => {
+        const total = this.acks.onRendered(bytes.length);
+        if (total !== undefined && ws.readyState === WebSocket.OPEN)
+          ws.send(JSON.stringify({ type: 'ack', bytes: total }));
+      });
+    });
+    ws.addEventListener('close', (event) => this.onClose(event.code, event.reason, opened));
+  }
+
+  private onEvent(event: ServerEvent): void {
+    switch (event.type) {
+      case 'status':
+        this.showProgress(phaseMessage(event.phase));
+        break;
+      case 'notice':
+        if (event.kind === 'idle-warning') this.callbacks.onIdleWarning(this, event.message);
+        else this.callbacks.onNotice(this, event.message);
+        break;
+      case 'error':
+        this.callbacks.onNotice(this, event.message);
+        break;
+      case 'exit':
+        this.ended = true;
+        this.showProgress(undefined);
+        this.term.write(
+          `\r\n\x1b[2m[${event.reason === 'exit' ? `exited with code ${event.code ?? '?'}` : `closed: ${event.reason ?? 'ended'}`}]\x1b[0m\r\n`,
+        );
+        break;
+      case 'pong':
+        break;
+    }
+  }
+
+  private onClose(code: number, reason: string, opened: boolean): void {
+    if (this.ended && code === 1000) {
+      this.setState('closed');
+      this.callbacks.onGone(this, 'This terminal has ended.');
+      return;
+    }
+    if (this.ended) return;
+    // A refused upgrade (401/403 before 101) shows up as 1006 without ever opening.
+    const action = !opened && this.attempt >= 3 ? 'gone' : closeAction(code);
+    switch (action) {
+      case 'reconnect': {
+        const delay = reconnectDelayMs(this.attempt++);
+        this.setState('reconnecting', `Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+        this.reconnectTimer = window.setTimeout(() => this.connect(), delay);
+        break;
+      }
+      case 'sign-in':
+        this.ended = true;
+        this.setState('closed', 'Your session ended. Sign in again.');
+        location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+        break;
+      case 'gone':
+        this.ended = true;
+        this.setState('closed');
+        this.callbacks.onGone(this, 'This terminal no longer exists.');
+        break;
+      case 'ended':
+        this.ended = true;
+        this.setState('closed', reason || undefined);
+        this.callbacks.onGone(this, reason || 'This terminal has ended.');
+        break;
+    }
+  }
+}
