@@ -204,13 +204,33 @@ export class LoopHomeVolumes {
     });
   }
 
-  /** Mounts every existing home again, e.g. after a host reboot. Returns how many were mounted. */
-  async remountAll(): Promise<number> {
+  /**
+   * Mounts an existing home that is not mounted, without counting it as a use (a restart is not
+   * the user's doing, so it must not push back the retention date). False when there is no home.
+   */
+  remount(key: EnvironmentKey): Promise<boolean> {
+    return this.singleFlight(key, async () => {
+      const image = this.imagePath(key);
+      if (!(await exists(image))) return false;
+      const mountPoint = this.mountPath(key);
+      if (!(await mountedPaths()).has(mountPoint)) await this.mount(image, mountPoint);
+      return true;
+    });
+  }
+
+  /**
+   * Mounts every existing home again, e.g. after a host reboot. Returns how many were mounted; a
+   * home that fails goes to `onError` and the others are still mounted.
+   */
+  async remountAll(onError?: (key: EnvironmentKey, error: unknown) => void): Promise<number> {
     let count = 0;
     for (const home of await this.list()) {
-      if (!(await this.isMounted(home)) && (await this.exists(home))) {
-        await this.ensure(home, home.sizeBytes);
-        count++;
+      if (await this.isMounted(home)) continue;
+      try {
+        if (await this.remount(home)) count++;
+      } catch (error) {
+        if (!onError) throw error;
+        onError({ ownerId: home.ownerId, region: home.region }, error);
       }
     }
     return count;

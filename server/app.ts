@@ -25,6 +25,9 @@ import environmentService, {
 import { dockerDriverFactory } from './environments/docker-driver-factory.js';
 import terminalService from './terminals/terminal-service.js';
 import terminalRoutes from './terminals/terminal-routes.js';
+import homeService, { type HomeVolumes } from './homes/home-service.js';
+import homeLifecycle from './homes/home-lifecycle.js';
+import homeRoutes from './homes/home-routes.js';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -39,6 +42,11 @@ export interface AppDependencies {
   readonly driverFactory?: DriverFactory;
   /** Home volumes; environments run without a persistent home when absent. */
   readonly homes?: HomesProvider;
+  /**
+   * Loop-mounted homes (main.ts passes `loopHomeVolumesFor(config)`); without them every
+   * environment gets a throwaway home. Tests pass their own root so they can clean it up.
+   */
+  readonly homeVolumes?: HomeVolumes;
 }
 
 declare module 'fastify' {
@@ -87,11 +95,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(directoryService);
 
+  // Homes before environments: every existing home is mounted before any container is adopted.
+  await app.register(homeService, deps.homeVolumes ? { volumes: deps.homeVolumes } : {});
+  const homes = deps.homes ?? (app.homes.enabled ? app.homes : undefined);
   await app.register(environmentService, {
     driverFactory: deps.driverFactory ?? dockerDriverFactory,
-    ...(deps.homes ? { homes: deps.homes } : {}),
+    ...(homes ? { homes } : {}),
   });
   await app.register(terminalService);
+  await app.register(homeLifecycle);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
@@ -104,6 +116,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(authRoutes);
   await app.register(directoryRoutes);
   await app.register(terminalRoutes);
+  await app.register(homeRoutes);
   await app.register(webPages, deps.webRoot ? { root: deps.webRoot } : {});
   return app;
 }

@@ -77,7 +77,12 @@ export const ConfigSchema = Type.Object(
           minimum: 60,
           description: 'Invite link lifetime (COVE_AUTH_INVITE_TTL_S)',
         }),
-        argon2MemoryKiB: Type.Integer({ default: 65536, minimum: 1024, description: 'argon2id memory cost in KiB (64 MiB x 3 passes: ~80 ms per sign-in on an idle 2-core machine)' }),
+        argon2MemoryKiB: Type.Integer({
+          default: 65536,
+          minimum: 1024,
+          description:
+            'argon2id memory cost in KiB (64 MiB x 3 passes: ~80 ms per sign-in on an idle 2-core machine)',
+        }),
         argon2TimeCost: Type.Integer({ default: 3, minimum: 1, description: 'argon2id iterations' }),
         maxFailuresPerAccount: Type.Integer({
           default: 5,
@@ -174,6 +179,32 @@ export const ConfigSchema = Type.Object(
           minimum: 1,
           description: 'Delete homes unused this long (COVE_HOMES_RETENTION_DAYS)',
         }),
+        enabled: Type.Boolean({
+          default: true,
+          description:
+            'Persistent loop-mounted homes (needs root on the host); false gives throwaway homes (COVE_HOMES_ENABLED)',
+        }),
+        reserveBytes: Type.Integer({
+          default: 1024 ** 3,
+          minimum: 0,
+          description:
+            'Free space the host must keep after creating a new home; existing homes may grow into it (COVE_HOMES_RESERVE_BYTES)',
+        }),
+        sweepIntervalS: Type.Integer({
+          default: 86_400,
+          minimum: 60,
+          description: 'How often expired homes are deleted (COVE_HOMES_SWEEP_INTERVAL_S)',
+        }),
+        sweepDelayS: Type.Integer({
+          default: 300,
+          minimum: 0,
+          description: 'Delay of the first retention sweep after start',
+        }),
+        usageCheckIntervalS: Type.Integer({
+          default: 45,
+          minimum: 5,
+          description: 'How often open terminals check their home for the 90 % notice',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -205,6 +236,9 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_SANDBOX_GRACE_S: { path: ['sandbox', 'graceS'], kind: 'int' },
   COVE_HOMES_SIZE_BYTES: { path: ['homes', 'sizeBytes'], kind: 'int' },
   COVE_HOMES_RETENTION_DAYS: { path: ['homes', 'retentionDays'], kind: 'int' },
+  COVE_HOMES_ENABLED: { path: ['homes', 'enabled'], kind: 'bool' },
+  COVE_HOMES_RESERVE_BYTES: { path: ['homes', 'reserveBytes'], kind: 'int' },
+  COVE_HOMES_SWEEP_INTERVAL_S: { path: ['homes', 'sweepIntervalS'], kind: 'int' },
 };
 
 /** Secrets and process settings that are not part of the config file. */

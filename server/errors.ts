@@ -144,4 +144,38 @@ export const errors = {
       403,
       'Your administrator requires MFA, so it cannot be turned off.',
     ),
+  homeCapacity: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_HOME_CAPACITY',
+      507,
+      'The server is out of space for new homes; ask your administrator.',
+      { cause },
+    ),
+  homeNotSupported: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_HOME_NOT_SUPPORTED',
+      503,
+      'This Cove server cannot create homes (it must run as root on its host). Tell your administrator.',
+      { cause },
+    ),
+  homeMountFailed: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_HOME_MOUNT_FAILED',
+      503,
+      'Cove could not prepare your home right now. Try again in a minute; if it keeps happening, tell your administrator.',
+      { cause },
+    ),
+  homeBusy: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_HOME_BUSY',
+      409,
+      'Your home is still in use. Close your terminals, wait a few seconds and try again.',
+      { cause },
+    ),
+  homeConfirmRequired: () =>
+    new CoveError(
+      'COVE_ERR_HOME_CONFIRM_REQUIRED',
+      400,
+      'Deleting a home erases every file in it. To confirm, send {"confirm": "delete"} (type the word delete).',
+    ),
 } as const;

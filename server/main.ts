@@ -7,12 +7,14 @@ import { ConfigError, loadConfig } from './config.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { buildApp } from './app.js';
 import { bootstrap } from './bootstrap.js';
+import { loopHomeVolumesFor } from './homes/home-service.js';
 
 async function main(): Promise<void> {
   const started = performance.now();
   const { config, settings } = loadConfig();
   const store = new SqliteStore(resolve(config.dataDir, 'cove.db'));
-  const app = await buildApp({ config, store });
+  const homeVolumes = loopHomeVolumesFor(config);
+  const app = await buildApp({ config, store, ...(homeVolumes ? { homeVolumes } : {}) });
   const firstStart = await bootstrap(app, settings);
   await app.listen({ host: config.host, port: config.port });
   app.log.info(

@@ -202,7 +202,10 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
       { schema: { body: CreateGroupBody, response: { 201: AdminGroupSchema } } },
       async (request, reply) => {
         const group = await directory.createGroup(request.body);
-        await record(request, 'group.create', `group:${group.id}`, { name: group.name });
+        await record(request, 'group.create', `group:${group.id}`, {
+          name: group.name,
+          ...(group.homeSizeBytes !== null ? { homeSizeBytes: group.homeSizeBytes } : {}),
+        });
         return reply.status(201).send(await groupView(group.id));
       },
     );
@@ -217,6 +220,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           name: group.name,
           ...(before.name !== group.name ? { previousName: before.name } : {}),
           ...(before.description !== group.description ? { description: group.description } : {}),
+          ...(before.homeSizeBytes !== group.homeSizeBytes ? { homeSizeBytes: group.homeSizeBytes } : {}),
         });
         return groupView(group.id);
       },

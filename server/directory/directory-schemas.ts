@@ -20,6 +20,7 @@ import type {
   SetGroupMembersRequest,
   UpdateUserRequest,
 } from '../protocol/api.js';
+import { maxHomeSizeBytes, minHomeSizeBytes } from '../protocol/api.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 100 });
 /** Loose here; the service checks the 12 digits and says so in words. */
@@ -76,21 +77,28 @@ export const InviteReply = Type.Object({ inviteUrl: Type.String() });
 
 export const CsvText = Type.String({ description: 'CSV text (text/csv)' });
 
+const HomeSize = Type.Integer({ minimum: minHomeSizeBytes, maximum: maxHomeSizeBytes });
+
 export const AdminGroupSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
   description: Type.String(),
+  homeSizeBytes: Nullable(Type.Integer()),
   members: Type.Array(Type.Object({ id: Type.String(), username: Type.String() })),
   createdAt: Time,
 });
 
 export const CreateGroupBody = Type.Object(
-  { name: Name, description: Type.Optional(Description) },
+  { name: Name, description: Type.Optional(Description), homeSizeBytes: Type.Optional(Nullable(HomeSize)) },
   { additionalProperties: false },
 );
 
 export const UpdateGroupBody = Type.Object(
-  { name: Type.Optional(Name), description: Type.Optional(Description) },
+  {
+    name: Type.Optional(Name),
+    description: Type.Optional(Description),
+    homeSizeBytes: Type.Optional(Nullable(HomeSize)),
+  },
   { additionalProperties: false, minProperties: 1 },
 );
 

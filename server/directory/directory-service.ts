@@ -411,7 +411,14 @@ export class DirectoryService {
         const members = (await this.store.groups.members(g.id))
           .map((id) => ({ id, username: names.get(id) ?? '' }))
           .sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
-        return { id: g.id, name: g.name, description: g.description, members, createdAt: iso(g.createdAt) };
+        return {
+          id: g.id,
+          name: g.name,
+          description: g.description,
+          homeSizeBytes: g.homeSizeBytes,
+          members,
+          createdAt: iso(g.createdAt),
+        };
       }),
     );
   }
@@ -422,19 +429,26 @@ export class DirectoryService {
     return group;
   }
 
-  async createGroup(input: { name: string; description?: string }): Promise<GroupRecord> {
+  async createGroup(input: {
+    name: string;
+    description?: string;
+    homeSizeBytes?: number | null;
+  }): Promise<GroupRecord> {
     const name = validateGroupName(input.name);
     const description = validateDescription(input.description ?? '', limits.groupDescriptionChars);
     return this.store.transaction(async () => {
       await this.assertGroupNameFree(name);
       return orConflict(
-        this.store.groups.create({ name, description }),
+        this.store.groups.create({ name, description, homeSizeBytes: input.homeSizeBytes ?? null }),
         `A group named "${name}" already exists.`,
       );
     });
   }
 
-  async updateGroup(id: string, patch: { name?: string; description?: string }): Promise<GroupRecord> {
+  async updateGroup(
+    id: string,
+    patch: { name?: string; description?: string; homeSizeBytes?: number | null },
+  ): Promise<GroupRecord> {
     const group = await this.getGroup(id);
     const name = patch.name === undefined ? undefined : validateGroupName(patch.name);
     const description =
@@ -452,6 +466,7 @@ export class DirectoryService {
       this.store.groups.update(id, {
         ...(name !== undefined ? { name } : {}),
         ...(description !== undefined ? { description } : {}),
+        ...(patch.homeSizeBytes !== undefined ? { homeSizeBytes: patch.homeSizeBytes } : {}),
       }),
       `A group named "${name ?? ''}" already exists.`,
     );

@@ -53,6 +53,12 @@ export interface EnvironmentChange extends EnvironmentKey {
   readonly reason: string;
 }
 
+/** What a task run by `exclusive` may do to its environment. */
+export interface ExclusiveEnvironment {
+  status(): Promise<EnvironmentStatus>;
+  remove(): Promise<void>;
+}
+
 const keyOf = (key: EnvironmentKey): string => `${key.region}\u0000${key.ownerId}`;
 
 export class EnvironmentService {
@@ -154,6 +160,30 @@ export class EnvironmentService {
       const status = this.known.get(keyOf(key));
       if (status) this.known.set(keyOf(key), { ...status, state: 'stopped' });
     });
+  }
+
+  /**
+   * Removes the container (the home stays unless the caller deletes it). Idempotent. The next
+   * `ensure` creates a fresh container.
+   */
+  remove(key: EnvironmentKey): Promise<void> {
+    return this.exclusive(key, (environment) => environment.remove());
+  }
+
+  /**
+   * Runs `task` while no other call for this environment runs (no start can slip in between a
+   * removal and what the task does next, such as deleting the home the container had mounted).
+   */
+  exclusive<T>(key: EnvironmentKey, task: (environment: ExclusiveEnvironment) => Promise<T>): Promise<T> {
+    return this.serialize(key, () =>
+      task({
+        status: () => this.status(key),
+        remove: async () => {
+          await this.driver(key.region).remove(key);
+          this.known.delete(keyOf(key));
+        },
+      }),
+    );
   }
 
   /** Reads every driver's environments (labels are the truth after a restart) and adopts them. */

@@ -125,6 +125,8 @@ export interface AdminGroup {
   readonly id: string;
   readonly name: string;
   readonly description: string;
+  /** Size of members' new homes in bytes; null: the region's or the server's default. */
+  readonly homeSizeBytes: number | null;
   readonly members: readonly AdminGroupMember[];
   readonly createdAt: string;
 }
@@ -132,7 +134,13 @@ export interface AdminGroup {
 export interface CreateGroupRequest {
   readonly name: string;
   readonly description?: string;
+  /** At least `minHomeSizeBytes`; null or absent: the default. */
+  readonly homeSizeBytes?: number | null;
 }
+
+/** Homes smaller than this are not worth creating (the config's floor too). */
+export const minHomeSizeBytes = 64 * 1024 * 1024;
+export const maxHomeSizeBytes = 1024 ** 4;
 
 export interface SetGroupMembersRequest {
   readonly userIds: readonly string[];
@@ -222,3 +230,56 @@ export interface MfaDisableRequest {
 
 /** Password rules, the same on the server and in the pages. */
 export const passwordRules = { minLength: 10, maxLength: 256 } as const;
+
+// ---- Environments and homes ----
+
+export type EnvironmentStateName = 'running' | 'stopped' | 'missing';
+
+/** A home's usage as its filesystem reports it; times are ISO 8601. */
+export interface HomeUsageView {
+  readonly usedBytes: number;
+  readonly totalBytes: number;
+  readonly lastUsedAt: string;
+  /** When the retention sweep deletes the home if it stays unused. */
+  readonly expiresAt: string;
+}
+
+/** `GET /api/environments/:region`; `home` is null when the user has no home there (yet). */
+export interface EnvironmentInfo {
+  readonly status: EnvironmentStateName;
+  readonly home: HomeUsageView | null;
+}
+
+/** `DELETE /api/environments/:region/home` (and the admin's delete) must carry this body. */
+export interface DeleteHomeRequest {
+  readonly confirm: 'delete';
+}
+
+/** `GET /api/admin/homes`: one row per user × region home. */
+export interface AdminHome {
+  readonly userId: string;
+  /** Null when the user no longer exists (the home waits for the sweep or an admin). */
+  readonly username: string | null;
+  readonly region: string;
+  readonly sizeBytes: number;
+  /** Null when the home is not mounted right now. */
+  readonly usedBytes: number | null;
+  readonly lastUsedAt: string;
+  readonly expiresAt: string;
+}
+
+/** The `home-nearly-full` notice goes out when usage crosses this share of the home. */
+export const homeNearlyFullRatio = 0.9;
+
+/** `212 MB`, `1 GB`: decimal units, as the shell status line shows a home's usage. */
+export function formatHomeBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  const text = value >= 10 || unit === 0 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
+  return `${text} ${units[unit]}`;
+}

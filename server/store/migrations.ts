@@ -82,4 +82,7 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX audit_action ON audit(action, id);
   `,
+  /* 2: per-group home size (NULL: the region's or the default) */ `
+  ALTER TABLE groups ADD COLUMN home_size_bytes INTEGER CHECK (home_size_bytes IS NULL OR home_size_bytes > 0);
+  `,
 ];

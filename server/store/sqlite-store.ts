@@ -51,6 +51,7 @@ const toGroup = (r: Row): GroupRecord => ({
   id: r.id as string,
   name: r.name as string,
   description: r.description as string,
+  homeSizeBytes: (r.home_size_bytes as number | null) ?? null,
   createdAt: r.created_at as number,
 });
 
@@ -159,7 +160,11 @@ export class SqliteStore implements Store {
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
       // A closed connection (shutdown, or lost) throws a plain TypeError: still "cannot serve now".
-      if (!this.db.open || unavailableCodes.has(code) || [...unavailableCodes].some((c) => code.startsWith(`${c}_`)))
+      if (
+        !this.db.open ||
+        unavailableCodes.has(code) ||
+        [...unavailableCodes].some((c) => code.startsWith(`${c}_`))
+      )
         return Promise.reject(errors.storeUnavailable(error));
       return Promise.reject(error);
     }
@@ -281,10 +286,11 @@ export class SqliteStore implements Store {
       this.run(() => {
         const id = randomUUID();
         this.exec(
-          'INSERT INTO groups (id, name, description, created_at) VALUES (?, ?, ?, ?)',
+          'INSERT INTO groups (id, name, description, home_size_bytes, created_at) VALUES (?, ?, ?, ?, ?)',
           id,
           g.name,
           g.description ?? '',
+          g.homeSizeBytes ?? null,
           this.now(),
         );
         return toGroup(this.one('SELECT * FROM groups WHERE id = ?', id) as Row);
@@ -298,6 +304,8 @@ export class SqliteStore implements Store {
         if (patch.name !== undefined) this.exec('UPDATE groups SET name = ? WHERE id = ?', patch.name, id);
         if (patch.description !== undefined)
           this.exec('UPDATE groups SET description = ? WHERE id = ?', patch.description, id);
+        if (patch.homeSizeBytes !== undefined)
+          this.exec('UPDATE groups SET home_size_bytes = ? WHERE id = ?', patch.homeSizeBytes, id);
         return this.maybe(this.one('SELECT * FROM groups WHERE id = ?', id), toGroup);
       }),
     delete: (id) =>

@@ -36,6 +36,8 @@ export interface GroupRecord {
   readonly id: string;
   readonly name: string;
   readonly description: string;
+  /** Size of new homes for members (the largest of a user's groups wins); null: not set. */
+  readonly homeSizeBytes: number | null;
   readonly createdAt: number;
 }
 
@@ -135,11 +137,14 @@ export interface SessionRepository {
 }
 
 export interface GroupRepository {
-  create(group: { name: string; description?: string }): Promise<GroupRecord>;
+  create(group: { name: string; description?: string; homeSizeBytes?: number | null }): Promise<GroupRecord>;
   get(id: string): Promise<GroupRecord | undefined>;
   getByName(name: string): Promise<GroupRecord | undefined>;
   list(): Promise<GroupRecord[]>;
-  update(id: string, patch: { name?: string; description?: string }): Promise<GroupRecord | undefined>;
+  update(
+    id: string,
+    patch: { name?: string; description?: string; homeSizeBytes?: number | null },
+  ): Promise<GroupRecord | undefined>;
   delete(id: string): Promise<boolean>;
   members(groupId: string): Promise<string[]>;
   setMembers(groupId: string, userIds: readonly string[]): Promise<void>;

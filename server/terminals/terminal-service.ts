@@ -82,6 +82,8 @@ export class TerminalService {
   private readonly sockets = new Set<TerminalSocket>();
   private readonly owners = new Map<string, EnvironmentOwner>();
   private readonly subscription: Disposable;
+  private readonly openedListeners = new Set<(terminal: Terminal) => void>();
+  private readonly attachedListeners = new Set<(terminal: Terminal) => void>();
   private readonly timings: TerminalTimings;
   private readonly now: () => number;
   private closing = false;
@@ -112,13 +114,49 @@ export class TerminalService {
       now: this.now,
       ...(this.options.replayBytes ? { replayBytes: this.options.replayBytes } : {}),
       onClosed: (t) => this.onTerminalClosed(t),
+      onAttached: (t) => this.emit(this.attachedListeners, t),
       onError: (error, what) =>
         this.options.log.warn({ err: error, terminalId: id, what }, 'terminal problem'),
     });
     this.terminals.set(id, terminal);
     this.owners.set(owner.id, owner);
     void this.start(terminal, owner, binding);
+    this.emit(this.openedListeners, terminal);
     return terminal;
+  }
+
+  /** Called for every new terminal (e.g. to record that the home is in use). */
+  onOpened(listener: (terminal: Terminal) => void): Disposable {
+    this.openedListeners.add(listener);
+    return { dispose: () => this.openedListeners.delete(listener) };
+  }
+
+  /** Called whenever a page attaches to a terminal (a notice sent now reaches someone). */
+  onAttached(listener: (terminal: Terminal) => void): Disposable {
+    this.attachedListeners.add(listener);
+    return { dispose: () => this.attachedListeners.delete(listener) };
+  }
+
+  /** Every open terminal of every user. */
+  all(): Terminal[] {
+    return [...this.terminals.values()].filter((t) => !t.closed);
+  }
+
+  /** Closes a user's terminals in one region (restart, home deleted); pages get `exit` with `reason`. */
+  closeAllIn(ownerId: string, region: string, reason: CloseReason, notice?: string): number {
+    const terminals = this.list(ownerId, region);
+    for (const terminal of terminals) terminal.close(reason, null, notice);
+    return terminals.length;
+  }
+
+  private emit(listeners: Set<(terminal: Terminal) => void>, terminal: Terminal): void {
+    for (const listener of listeners) {
+      try {
+        listener(terminal);
+      } catch (error) {
+        this.options.log.error({ err: error, terminalId: terminal.id }, 'terminal listener failed');
+      }
+    }
   }
 
   /** The terminal when it exists and belongs to `ownerId`; otherwise undefined, either way. */
@@ -225,10 +263,13 @@ export class TerminalService {
         { err: error, terminalId: terminal.id, region: terminal.region },
         'terminal start failed',
       );
+      // Coded errors (e.g. the host is out of space for homes) already carry words for the user.
+      const coded = error instanceof CoveError ? error : undefined;
       const message =
+        coded?.message ??
         userMessages[code] ??
         'Your environment could not be started. Try again; if it keeps happening, tell your administrator.';
-      terminal.notify({ type: 'error', code: 'COVE_ERR_ENVIRONMENT_UNAVAILABLE', message });
+      terminal.notify({ type: 'error', code: coded?.code ?? 'COVE_ERR_ENVIRONMENT_UNAVAILABLE', message });
       terminal.close('failed', null);
     }
   }

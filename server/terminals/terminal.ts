@@ -34,7 +34,9 @@ export type CloseReason =
   | 'environment-stopped'
   | 'revoked'
   | 'failed'
-  | 'shutdown';
+  | 'shutdown'
+  | 'restarted'
+  | 'home-deleted';
 
 export interface TerminalInit {
   readonly id: string;
@@ -47,6 +49,8 @@ export interface TerminalInit {
   readonly now?: () => number;
   /** Called once, after the terminal has closed. */
   readonly onClosed?: (terminal: Terminal) => void;
+  /** Called each time a page attaches (after it got the phase and the replay). */
+  readonly onAttached?: (terminal: Terminal) => void;
   readonly onError?: (error: unknown, what: string) => void;
 }
 
@@ -135,6 +139,7 @@ export class Terminal {
     connection.event({ type: 'status', phase: this.machine.state === 'starting' ? this.phase : 'ready' });
     const replay = this.replay.snapshot();
     if (replay.length > 0) connection.output(replay);
+    this.init.onAttached?.(this);
     return true;
   }
 

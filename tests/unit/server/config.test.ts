@@ -30,7 +30,15 @@ describe('buildConfig', () => {
       nanoCpus: 1e9,
       maxTerminalsPerUser: 10,
     });
-    expect(config.homes).toEqual({ sizeBytes: 1024 ** 3, retentionDays: 120 });
+    expect(config.homes).toEqual({
+      sizeBytes: 1024 ** 3,
+      retentionDays: 120,
+      enabled: true,
+      reserveBytes: 1024 ** 3,
+      sweepIntervalS: 86_400,
+      sweepDelayS: 300,
+      usageCheckIntervalS: 45,
+    });
   });
 
   it('lets COVE_* variables override the file', () => {
