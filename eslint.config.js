@@ -6,9 +6,22 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 
 /** Layers the compiler enforces are enforced here too, with a message that says why. */
 const zones = [
-  { target: './server/protocol', from: ['./server', './sandbox', './web', './tests'], except: ['./protocol'], message: 'server/protocol is pure: it imports nothing of ours.' },
-  { target: './sandbox', from: ['./server', './web', './tests'], message: 'sandbox never imports server/ or web/.' },
-  { target: './web', from: ['./sandbox', './tests'], message: 'web/ may import only web/ and server/protocol.' },
+  {
+    target: './server/protocol',
+    from: ['./server', './sandbox', './web', './tests'],
+    except: ['./protocol'],
+    message: 'server/protocol is pure: it imports nothing of ours.',
+  },
+  {
+    target: './sandbox',
+    from: ['./server', './web', './tests'],
+    message: 'sandbox never imports server/ or web/.',
+  },
+  {
+    target: './web',
+    from: ['./sandbox', './tests'],
+    message: 'web/ may import only web/ and server/protocol.',
+  },
   { target: './server', from: ['./web', './tests'], message: 'server/ never imports web/ or tests/.' },
 ];
 
@@ -19,7 +32,18 @@ export default tseslint.config(
   {
     plugins: { 'import-x': importX },
     settings: {
-      'import-x/resolver-next': [createTypeScriptImportResolver({ noWarnOnMultipleProjects: true, project: ['server/tsconfig.json', 'sandbox/tsconfig.json', 'server/protocol/tsconfig.json', 'web/tsconfig.json', 'tests/tsconfig.json'] })],
+      'import-x/resolver-next': [
+        createTypeScriptImportResolver({
+          noWarnOnMultipleProjects: true,
+          project: [
+            'server/tsconfig.json',
+            'sandbox/tsconfig.json',
+            'server/protocol/tsconfig.json',
+            'web/tsconfig.json',
+            'tests/tsconfig.json',
+          ],
+        }),
+      ],
     },
     rules: {
       'import-x/no-cycle': 'error',
@@ -41,7 +65,10 @@ export default tseslint.config(
     files: ['server/**/*.ts'],
     ignores: ['server/config.ts'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'process.env is read only in server/config.ts.' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'process.env is read only in server/config.ts.' },
+      ],
     },
   },
   {
