@@ -4,13 +4,14 @@
  * quota: writing past it fails with ENOSPC inside the container and nothing else is affected.
  *
  * Layout under `root` (names derive from immutable ids only, never from user names):
- *   images/<slug>.ext4   the filesystem image (sparse)
+ *   images/<digest>.ext4 the filesystem image (sparse), named by a digest of the slug
  *   mnt/<slug>/          its mount point
  *   meta/<slug>.json     owner, region, size and last use (survives unmounts and restarts)
  *
  * Needs root on the host (mkfs, mount). Every operation is idempotent and single-flight per key.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, rmdir, stat, statfs, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -89,8 +90,16 @@ export class LoopHomeVolumes {
     this.now = options.now ?? Date.now;
   }
 
+  /**
+   * Named by a digest of the slug: a container can read every loop device's backing file name in
+   * /sys/block/loop*, so these names must not carry ids (the mount point's name never shows).
+   */
   imagePath(key: EnvironmentKey): string {
-    return join(this.options.root, 'images', `${homeSlug(key)}.ext4`);
+    const digest = createHash('sha256')
+      .update(`cove-home\u0000${homeSlug(key)}`)
+      .digest('hex')
+      .slice(0, 32);
+    return join(this.options.root, 'images', `${digest}.ext4`);
   }
 
   mountPath(key: EnvironmentKey): string {
@@ -289,6 +298,13 @@ export class LoopHomeVolumes {
 
   private async mount(image: string, mountPoint: string): Promise<void> {
     await mkdir(mountPoint, { recursive: true, mode: 0o755 });
+    // Still on a loop device although not mounted here: a container holds the filesystem after a
+    // host-side unmount. A second mount would run two ext4 instances on one image and corrupt it.
+    if (await stillAttached(image))
+      throw new HomeVolumeError(
+        'busy',
+        'The home is still in use by an environment; remove that environment before mounting it again.',
+      );
     try {
       await run('mount', ['-o', 'loop,nodev,nosuid', image, mountPoint]);
     } catch (error) {
@@ -344,6 +360,19 @@ export class LoopHomeVolumes {
       })
       .catch(() => undefined);
     return next;
+  }
+}
+
+/** The kernel detaches an unmounted loop device a moment later (deferred autoclear): wait for it. */
+async function stillAttached(image: string, waitMs = 1500): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const attached = await run('losetup', ['-j', image]).then(
+      ({ stdout }) => stdout.trim() !== '',
+      () => false,
+    );
+    if (!attached || Date.now() >= deadline) return attached;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
