@@ -15,6 +15,8 @@ import { buildConfig, type Config } from '../../../../server/config.js';
 import { SqliteStore } from '../../../../server/store/sqlite-store.js';
 import { LoopHomeVolumes, mountedPaths } from '../../../../sandbox/home-volumes.js';
 import { TerminalTestClient } from '../../../unit/server/terminals/ws-test-client.js';
+// For its `app.homeLifecycle` declaration (app.ts imports the plugin only as a value).
+import type {} from '../../../../server/homes/home-lifecycle.js';
 
 export const origin = 'http://127.0.0.1:8080';
 export const regionA = 'us-east-1';

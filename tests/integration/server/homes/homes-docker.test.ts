@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnvironmentInfo } from '../../../../server/protocol/api.js';
+import type { ServerEvent } from '../../../../server/protocol/terminal-wire.js';
 import { dayMs, HomeTestServer, MiB, regionA, regionB, type HomeTestUser } from './home-test-server.js';
 
 describe('persistent homes on Docker and loop mounts', () => {
@@ -78,7 +79,10 @@ describe('persistent homes on Docker and loop mounts', () => {
       'the home-nearly-full notice',
       15_000,
     );
-    const sent = shell.events.filter((e) => e.type === 'notice' && e.kind === 'home-nearly-full');
+    const sent = shell.events.filter(
+      (e): e is Extract<ServerEvent, { type: 'notice' }> =>
+        e.type === 'notice' && e.kind === 'home-nearly-full',
+    );
     expect(sent).toHaveLength(1);
     expect(String(sent[0]?.message)).toMatch(/Your home is \d+% full/);
 
