@@ -107,6 +107,11 @@ export class HomeService implements HomesProvider {
     }
   }
 
+  /** Makes sure the home exists and is mounted, when homes are enabled (before a terminal opens). */
+  async prepare(key: EnvironmentKey): Promise<void> {
+    if (this.enabled) await this.ensure(key);
+  }
+
   /** Mounts every existing home; run at start, before any environment is started or adopted. */
   async remountAll(): Promise<number> {
     if (!this.options.volumes) return 0;

@@ -17,6 +17,7 @@ import { resolveEffectiveAccess } from '../directory/effective-access.js';
 import { terminalIdPattern } from './terminal-id.js';
 import { TerminalSocket } from './terminal-socket.js';
 import type { Terminal } from './terminal.js';
+import type {} from '../homes/home-service.js';
 
 const ErrorBody = Type.Object(
   { code: Type.String(), message: Type.String() },
@@ -132,6 +133,9 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
         if (!body.accountId || !body.permissionSet) throw noAccess();
         if (!(await hasAccess(app, user.id, body.accountId, body.permissionSet))) throw noAccess();
       }
+      // The home first: one that cannot be created (the host is out of space) is refused here
+      // with its own status (507) instead of as a terminal that fails before its page attaches.
+      if (app.hasDecorator('homes')) await app.homes.prepare({ ownerId: user.id, region });
       const terminal = app.terminals.create({ id: user.id, username: user.username }, region, {
         ...(body.accountId ? { accountId: body.accountId } : {}),
         ...(body.permissionSet ? { permissionSet: body.permissionSet } : {}),
