@@ -8,6 +8,7 @@ import type { AdminTab } from './admin-ui.js';
 import { AssignmentsTab } from './assignments-tab.js';
 import { AuditTab } from './audit-tab.js';
 import { GroupsTab } from './groups-tab.js';
+import { HomesTab } from './homes-tab.js';
 import { PermissionSetsTab } from './permission-sets-tab.js';
 import { UsersTab } from './users-tab.js';
 
@@ -29,6 +30,7 @@ export class AdminPage {
       new AccountsTab(data),
       new PermissionSetsTab(data),
       new AssignmentsTab(data),
+      new HomesTab(),
       new AuditTab(),
     ];
   }

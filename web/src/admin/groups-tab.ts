@@ -6,6 +6,8 @@ import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
 import { alertRegion, cell, field, table, type AdminTab } from './admin-ui.js';
 
+const gib = (bytes: number): string => `${Number((bytes / 1024 ** 3).toFixed(2))} GiB`;
+
 export class GroupsTab implements AdminTab {
   readonly id = 'groups';
   readonly label = 'Groups';
@@ -31,6 +33,7 @@ export class GroupsTab implements AdminTab {
     const alert = alertRegion();
     const name = h('input', { type: 'text', autocomplete: 'off', required: true });
     const description = h('input', { type: 'text', autocomplete: 'off' });
+    const homeSize = h('input', { type: 'number', min: '0.0625', step: '0.25', inputmode: 'decimal' });
     const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create group');
     const form = h(
       'form',
@@ -41,6 +44,12 @@ export class GroupsTab implements AdminTab {
         { class: 'grid-form' },
         field('group-name', 'Name', name),
         field('group-description', 'Description (optional)', description),
+        field(
+          'group-home-size',
+          'Home size in GiB (optional)',
+          homeSize,
+          "Members' new homes get this size; empty: the server's default.",
+        ),
       ),
       submit,
     );
@@ -51,6 +60,9 @@ export class GroupsTab implements AdminTab {
           await postJson('/api/admin/groups', {
             name: name.value.trim(),
             ...(description.value.trim() ? { description: description.value.trim() } : {}),
+            ...(homeSize.value.trim()
+              ? { homeSizeBytes: Math.round(Number(homeSize.value) * 1024 ** 3) }
+              : {}),
           });
           showAlert(alert, '');
           form.reset();
@@ -94,10 +106,16 @@ export class GroupsTab implements AdminTab {
             ? h('div', { class: 'hint' }, names.slice(0, 8).join(', ') + (names.length > 8 ? ', …' : ''))
             : null,
         ),
+        cell(
+          group.homeSizeBytes === null ? h('span', { class: 'muted' }, 'default') : gib(group.homeSizeBytes),
+        ),
         h('td', { class: 'actions' }, members, remove),
       );
     });
-    replaceChildren(this.list, table(['Name', 'Description', 'Members', ''], rows, 'No groups yet.'));
+    replaceChildren(
+      this.list,
+      table(['Name', 'Description', 'Members', 'Home size', ''], rows, 'No groups yet.'),
+    );
   }
 
   private editMembers(group: AdminGroup): void {
