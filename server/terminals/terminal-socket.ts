@@ -22,6 +22,9 @@ export interface TerminalSocketOptions {
   readonly onError?: (error: unknown, what: string) => void;
 }
 
+/** An ack must advance by this much (or to everything sent) to be free of the input rate limit. */
+const minAckStepBytes = 1024;
+
 /** After this many bad control messages in a row the client is broken or hostile. */
 const maxBadMessages = 100;
 
@@ -35,6 +38,7 @@ export class TerminalSocket implements TerminalConnection {
   private readonly coalescer: OutputCoalescer;
   private readonly limiter: InputRateLimiter;
   private badMessages = 0;
+  private lastAck = 0;
   private open = true;
   private readonly closeListeners = new Set<() => void>();
 
@@ -99,15 +103,21 @@ export class TerminalSocket implements TerminalConnection {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (!this.open) return;
     const bytes = toBuffer(data);
-    if (!this.limiter.take(bytes.length)) {
-      this.close(CloseCode.rateLimited, 'Too much input too fast. Reconnect to continue.');
-      return;
-    }
     if (isBinary) {
+      if (this.overLimit(bytes.length)) return;
       this.terminal.input(bytes);
       return;
     }
     const parsed = parseClientMessage(bytes.toString('utf8'));
+    // Acks that move the count forward are paced by our own output, so they are free; anything
+    // else (keys, resizes, pings, repeated acks, junk) counts against the input rate.
+    const pacedAck =
+      parsed.ok &&
+      parsed.message.type === 'ack' &&
+      parsed.message.bytes > this.lastAck &&
+      parsed.message.bytes >= this.lastAck + Math.min(minAckStepBytes, this.flow.unacknowledged);
+    if (parsed.ok && parsed.message.type === 'ack' && pacedAck) this.lastAck = parsed.message.bytes;
+    if (!pacedAck && this.overLimit(bytes.length)) return;
     if (!parsed.ok) {
       this.badMessage(parsed.reason);
       return;
@@ -129,6 +139,12 @@ export class TerminalSocket implements TerminalConnection {
         break;
     }
     this.badMessages = 0;
+  }
+
+  private overLimit(size: number): boolean {
+    if (this.limiter.take(size)) return false;
+    this.close(CloseCode.rateLimited, 'Too much input too fast. Reconnect to continue.');
+    return true;
   }
 
   private badMessage(reason: string): void {

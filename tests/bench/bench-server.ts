@@ -1,0 +1,68 @@
+/**
+ * The server under test for tests/bench/run.ts, as its own process so its memory can be read from
+ * /proc. Builds Cove on a temp SQLite file, makes the bench users with sessions, prints one JSON
+ * line ({port, users}) and serves until stdin closes or the time limit passes.
+ * Arguments: user count, lifetime in ms, and the URL of dist/server/ (when run from elsewhere).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import type * as AppModule from '../../server/app.js';
+import type * as ConfigModule from '../../server/config.js';
+import type * as StoreModule from '../../server/store/sqlite-store.js';
+
+// The compiled server (npm run bench builds it first): what production runs, and its memory is
+// not inflated by transpiling TypeScript on the fly.
+const dist = new URL(process.argv[4] ?? '../../dist/server/', import.meta.url);
+if (!existsSync(new URL('app.js', dist))) {
+  process.stderr.write(
+    'bench-server: dist/server is missing; run `npx tsc -b server` (npm run bench does).\n',
+  );
+  process.exit(1);
+}
+const { buildApp } = (await import(new URL('app.js', dist).href)) as typeof AppModule;
+const { buildConfig } = (await import(new URL('config.js', dist).href)) as typeof ConfigModule;
+const { SqliteStore } = (await import(new URL('store/sqlite-store.js', dist).href)) as typeof StoreModule;
+
+const userCount = Number(process.argv[2] ?? 8);
+const maxLifetimeMs = Number(process.argv[3] ?? 15 * 60_000);
+
+const dir = mkdtempSync(join(tmpdir(), 'cove-bench-'));
+const store = new SqliteStore(join(dir, 'cove.db'));
+const config = buildConfig({
+  logLevel: 'warn',
+  regions: [{ id: 'us-east-1', name: 'US East' }],
+  sandbox: { graceS: 30 },
+});
+const app = await buildApp({ config, store });
+await app.listen({ host: '127.0.0.1', port: 0 });
+const users: { id: string; cookie: string }[] = [];
+for (let i = 0; i < userCount; i++) {
+  const user = await store.users.create({ username: `bench-${process.pid}-${i}` });
+  const { token } = await app.sessions.create(user.id, 'full');
+  users.push({ id: user.id, cookie: `cove_session=${token}` });
+}
+
+let stopping = false;
+const stop = async (): Promise<void> => {
+  if (stopping) return;
+  stopping = true;
+  const driver = app.environments.driver('us-east-1');
+  await app.close();
+  await Promise.all(
+    users.map((u) => driver.remove({ ownerId: u.id, region: 'us-east-1' }).catch(() => undefined)),
+  );
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+};
+process.stdin.on('end', () => void stop());
+process.stdin.on('close', () => void stop());
+process.stdin.resume();
+setTimeout(() => void stop(), maxLifetimeMs).unref();
+
+process.stdout.write(
+  `${JSON.stringify({ port: (app.server.address() as AddressInfo).port, origin: config.publicUrl, users })}\n`,
+);
