@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { chromium, type Browser } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../server/app.js';
+import { buildApp, type AppDependencies } from '../../server/app.js';
 import { bootstrap } from '../../server/bootstrap.js';
 import { buildConfig, type Config } from '../../server/config.js';
 import { SqliteStore } from '../../server/store/sqlite-store.js';
@@ -41,7 +41,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startCove(raw: Record<string, unknown> = {}): Promise<CoveServer> {
+export async function startCove(
+  raw: Record<string, unknown> = {},
+  /** Extra dependencies, e.g. loop-mounted homes (made from the data dir once it exists). */
+  extra: (dataDir: string) => Partial<Omit<AppDependencies, 'config' | 'store'>> = () => ({}),
+): Promise<CoveServer> {
   if (!existsSync(join(webRoot, 'login.html'))) {
     throw new Error(`The pages are not built (${webRoot} is missing). Run \`npx vite build\` first.`);
   }
@@ -70,7 +74,7 @@ export async function startCove(raw: Record<string, unknown> = {}): Promise<Cove
       callback();
     },
   });
-  const app = await buildApp({ config, store, logStream, webRoot });
+  const app = await buildApp({ config, store, logStream, webRoot, ...extra(dataDir) });
   await bootstrap(app, { adminPassword });
   await app.listen({ host: '127.0.0.1', port });
   return {

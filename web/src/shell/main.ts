@@ -9,6 +9,7 @@ import '../lib/style.css';
 import './shell.css';
 import { deleteJson, errorMessage, getJson, postJson } from '../lib/api.js';
 import { mountHeader } from '../lib/header.js';
+import { environmentActions, HomeStatus } from './home-status.js';
 import { identityLabel } from './shell-logic.js';
 import { ShellTab, type ConnectionState, type TabBinding } from './shell-tab.js';
 
@@ -50,8 +51,23 @@ const statusConnection = el('span', 'shell-status-item');
 statusConnection.dataset.testid = 'connection-state';
 const statusNotice = el('span', 'shell-status-item shell-status-notice');
 statusNotice.dataset.testid = 'shell-notice';
-status.append(statusRegion, statusIdentity, statusConnection, statusNotice);
-tabBar.append(addButton);
+const homeStatus = new HomeStatus(region);
+status.append(statusRegion, statusIdentity, homeStatus.element, statusConnection, statusNotice);
+tabBar.append(
+  addButton,
+  environmentActions(region, {
+    // The server closed every terminal here: replace them with one fresh terminal.
+    onReset: (message) => {
+      const binding = active?.binding ?? firstBinding;
+      for (const { tab } of [...tabs]) removeTab(tab);
+      statusNotice.textContent = message;
+      void openNew(binding).then(() => homeStatus.refresh());
+    },
+    onError: (message) => {
+      statusNotice.textContent = message;
+    },
+  }),
+);
 root.append(tabBar, panels, status);
 
 const tabs: { tab: ShellTab; button: HTMLButtonElement }[] = [];
@@ -119,6 +135,8 @@ function addTab(info: { terminalId: string } & TabBinding): ShellTab {
     },
     onNotice: (_t, message) => {
       statusNotice.textContent = message;
+      // A notice may be about the home filling up: show the usage behind it now.
+      void homeStatus.refresh();
     },
     onGone: showGone,
   });
@@ -165,6 +183,8 @@ async function start(): Promise<void> {
   const detached = terminals.filter((t) => !t.attached && sameBinding(t));
   if (detached.length > 0) for (const t of detached) addTab(t);
   else await openNew(firstBinding);
+  // After the first terminal: creating it created the home, so there is usage to show.
+  homeStatus.start();
 }
 
 declare global {
