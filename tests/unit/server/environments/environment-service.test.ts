@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { buildConfig } from '../../../../server/config.js';
+import {
+  EnvironmentService,
+  type EnvironmentChange,
+} from '../../../../server/environments/environment-service.js';
+import { FakeSandboxDriver } from './fake-sandbox-driver.js';
+
+const config = buildConfig({
+  regions: [
+    { id: 'us-east-1', name: 'US East' },
+    { id: 'eu-west-1', name: 'Europe' },
+  ],
+  sandbox: {
+    pidsLimit: 100,
+    memoryBytes: 512 * 1024 ** 2,
+    nanoCpus: 500_000_000,
+    tmpSizeBytes: 64 * 1024 ** 2,
+  },
+});
+const owner = { id: 'user-1', username: 'alice' };
+
+async function make(homes?: {
+  ensure(key: { ownerId: string; region: string }): Promise<{ hostPath: string }>;
+}) {
+  const drivers = new Map<string, FakeSandboxDriver>();
+  const service = new EnvironmentService({
+    config,
+    log: pino({ level: 'silent' }),
+    driverFactory: (region) => {
+      const driver = new FakeSandboxDriver();
+      drivers.set(region.id, driver);
+      return driver;
+    },
+    ...(homes ? { homes } : {}),
+  });
+  await service.init();
+  return { service, drivers, us: drivers.get('us-east-1') as FakeSandboxDriver };
+}
+
+describe('EnvironmentService', () => {
+  it('makes one driver per region and builds the spec from config', async () => {
+    const { service, drivers, us } = await make({
+      ensure: async (key) => ({ hostPath: `/homes/${key.ownerId}` }),
+    });
+    expect([...drivers.keys()]).toEqual(['us-east-1', 'eu-west-1']);
+    await service.ensure(owner, 'us-east-1');
+    expect(us.specs[0]).toEqual({
+      ownerId: 'user-1',
+      region: 'us-east-1',
+      image: 'cove/sandbox:latest',
+      limits: {
+        pidsLimit: 100,
+        memoryBytes: 512 * 1024 ** 2,
+        nanoCpus: 500_000_000,
+        tmpSizeBytes: 64 * 1024 ** 2,
+      },
+      homeHostPath: '/homes/user-1',
+      env: {
+        COVE_USER: 'alice',
+        COVE_REGION: 'us-east-1',
+        AWS_REGION: 'us-east-1',
+        AWS_DEFAULT_REGION: 'us-east-1',
+      },
+    });
+  });
+
+  it('reports creating → ready for a new environment, starting for a stopped one, and answers a running one from memory', async () => {
+    const { service, us } = await make();
+    const phases: string[] = [];
+    await service.ensure(owner, 'us-east-1', (p) => phases.push(p));
+    expect(phases).toEqual(['creating', 'ready']);
+    const calls = us.calls.length;
+    phases.length = 0;
+    await service.ensure(owner, 'us-east-1', (p) => phases.push(p));
+    expect(phases).toEqual(['ready']);
+    expect(us.calls.length).toBe(calls);
+    await service.stop({ ownerId: owner.id, region: 'us-east-1' });
+    phases.length = 0;
+    await service.ensure(owner, 'us-east-1', (p) => phases.push(p));
+    expect(phases).toEqual(['starting', 'ready']);
+    expect(us.calls).not.toContain('remove us-east-1/user-1');
+  });
+
+  it('serializes stop and ensure for one environment, so a start after a stop wins', async () => {
+    const { service, us } = await make();
+    await service.ensure(owner, 'us-east-1');
+    us.ensureDelayMs = 20;
+    const key = { ownerId: owner.id, region: 'us-east-1' };
+    const stopping = service.stop(key);
+    await service.stop(key);
+    const starting = service.ensure(owner, 'us-east-1');
+    await Promise.all([stopping, starting]);
+    expect((await us.status(key)).state).toBe('running');
+    expect(us.calls.slice(-3)).toEqual([
+      'stop us-east-1/user-1',
+      'stop us-east-1/user-1',
+      'ensure us-east-1/user-1',
+    ]);
+  });
+
+  it('re-adopts what the backends list at reconcile', async () => {
+    const { service, us } = await make();
+    await us.ensure(service.spec(owner, 'us-east-1'));
+    expect(service.list()).toEqual([]);
+    const found = await service.reconcile();
+    expect(found.map((s) => [s.ownerId, s.state])).toEqual([['user-1', 'running']]);
+    const phases: string[] = [];
+    await service.ensure(owner, 'us-east-1', (p) => phases.push(p));
+    expect(phases).toEqual(['ready']);
+  });
+
+  it('passes die and OOM events on, and forgets that a dead environment runs', async () => {
+    const { service, us } = await make();
+    const changes: EnvironmentChange[] = [];
+    service.onChange((c) => changes.push(c));
+    await service.ensure(owner, 'us-east-1');
+    us.emit({ ownerId: owner.id, region: 'us-east-1', kind: 'oom', id: 'c1' });
+    us.die({ ownerId: owner.id, region: 'us-east-1' }, 'oom');
+    expect(changes).toEqual([
+      { ownerId: 'user-1', region: 'us-east-1', kind: 'oom', reason: 'oom' },
+      { ownerId: 'user-1', region: 'us-east-1', kind: 'stopped', reason: 'oom' },
+    ]);
+    const phases: string[] = [];
+    await service.ensure(owner, 'us-east-1', (p) => phases.push(p));
+    expect(phases).toEqual(['starting', 'ready']);
+    service.close();
+  });
+});
