@@ -122,7 +122,8 @@ export class EnvironmentService {
   ): Promise<EnvironmentStatus> {
     const key = { ownerId: owner.id, region };
     const cached = this.known.get(keyOf(key));
-    if (cached?.state === 'running') {
+    // Not while something else runs for it: a removal in progress may be about to end it.
+    if (cached?.state === 'running' && !this.queues.has(keyOf(key))) {
       onPhase('ready');
       return Promise.resolve(cached);
     }
@@ -155,6 +156,9 @@ export class EnvironmentService {
 
   /** Stops (never removes) the environment; its home is kept. */
   stop(key: EnvironmentKey): Promise<void> {
+    // From now on an ensure must queue behind the stop rather than trust the cached state.
+    const status = this.known.get(keyOf(key));
+    if (status?.state === 'running') this.known.set(keyOf(key), { ...status, state: 'stopped' });
     return this.serialize(key, async () => {
       await this.driver(key.region).stop(key);
       const status = this.known.get(keyOf(key));

@@ -9,49 +9,12 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../../../server/config.js';
-import { HomeService, type HomeVolumes } from '../../../../server/homes/home-service.js';
+import { HomeService } from '../../../../server/homes/home-service.js';
 import { SqliteStore } from '../../../../server/store/sqlite-store.js';
-import {
-  HomeVolumeError,
-  type EnvironmentKey,
-  type HomeErrorReason,
-  type HomeInfo,
-} from '../../../../sandbox/index.js';
+import { FakeHomeVolumes as FakeVolumes } from './fake-home-volumes.js';
 
 const MiB = 1024 ** 2;
 const dayMs = 86_400_000;
-
-class FakeVolumes implements HomeVolumes {
-  readonly sizes: number[] = [];
-  failWith: HomeErrorReason | undefined;
-  mounted = true;
-  homes = new Map<string, HomeInfo>();
-
-  async ensure(key: EnvironmentKey, sizeBytes: number) {
-    if (this.failWith)
-      throw new HomeVolumeError(this.failWith, `internal detail /srv/cove/homes (${this.failWith})`);
-    this.sizes.push(sizeBytes);
-    this.homes.set(key.ownerId + key.region, { ...key, sizeBytes, createdAt: 1, lastUsedAt: 1_000 });
-    return { hostPath: `/srv/homes/mnt/${key.region}_${key.ownerId}`, created: true };
-  }
-  async isMounted() {
-    return this.mounted;
-  }
-  async usage() {
-    return this.mounted ? { usedBytes: 10 * MiB, totalBytes: 90 * MiB, freeBytes: 80 * MiB } : undefined;
-  }
-  async info(key: EnvironmentKey) {
-    return this.homes.get(key.ownerId + key.region);
-  }
-  async list() {
-    return [...this.homes.values()];
-  }
-  async delete() {}
-  async markUsed() {}
-  async remountAll() {
-    return 0;
-  }
-}
 
 describe('HomeService', () => {
   let dir: string;
