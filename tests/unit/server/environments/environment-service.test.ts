@@ -100,6 +100,18 @@ describe('EnvironmentService', () => {
     ]);
   });
 
+  it('does not answer from memory while a stop is under way', async () => {
+    const { service, us } = await make();
+    await service.ensure(owner, 'us-east-1');
+    const key = { ownerId: owner.id, region: 'us-east-1' };
+    const stopping = service.stop(key);
+    const phases: string[] = [];
+    await service.ensure(owner, 'us-east-1', (p) => phases.push(p));
+    await stopping;
+    expect(phases).toEqual(['starting', 'ready']);
+    expect((await us.status(key)).state).toBe('running');
+  });
+
   it('re-adopts what the backends list at reconcile', async () => {
     const { service, us } = await make();
     await us.ensure(service.spec(owner, 'us-east-1'));
