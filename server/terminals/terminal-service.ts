@@ -87,6 +87,7 @@ export class TerminalService {
   private readonly timings: TerminalTimings;
   private readonly now: () => number;
   private closing = false;
+  private readonly orphanTimers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: TerminalServiceOptions) {
     const s = options.sandbox;
@@ -216,9 +217,33 @@ export class TerminalService {
     return this.sockets.size;
   }
 
+  /**
+   * After a restart the terminals are gone but their environments may still run: give each
+   * running environment without a terminal one grace period, then stop it (never remove it).
+   */
+  stopOrphansAfterGrace(): void {
+    for (const status of this.options.environments.list()) {
+      if (status.state !== 'running') continue;
+      const timer = setTimeout(() => {
+        this.orphanTimers.delete(timer);
+        if (this.closing || this.list(status.ownerId, status.region).length > 0) return;
+        this.options.environments.stop(status).catch((error: unknown) => {
+          this.options.log.warn(
+            { err: error, region: status.region },
+            'could not stop an environment left from before',
+          );
+        });
+      }, this.timings.graceMs);
+      timer.unref();
+      this.orphanTimers.add(timer);
+    }
+  }
+
   /** Server shutdown: sockets get 1001, shells are ended, environments are left running. */
   async shutdown(): Promise<void> {
     this.closing = true;
+    for (const timer of this.orphanTimers) clearTimeout(timer);
+    this.orphanTimers.clear();
     this.subscription.dispose();
     for (const socket of [...this.sockets])
       socket.close(CloseCode.goingAway, 'Cove is restarting. Reconnect in a moment.');
@@ -362,6 +387,8 @@ export default fp(
         })
         .catch((error: unknown) => app.log.warn({ err: error }, 'could not check a revoked user'));
     });
+    // Runs after the environments plugin's own onReady (registration order), i.e. after reconcile.
+    app.addHook('onReady', async () => service.stopOrphansAfterGrace());
     app.addHook('preClose', async () => {
       revoked.dispose();
       await service.shutdown();
