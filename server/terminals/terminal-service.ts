@@ -218,10 +218,12 @@ export class TerminalService {
   }
 
   /**
-   * After a restart the terminals are gone but their environments may still run: give each
-   * running environment without a terminal one grace period, then stop it (never remove it).
+   * After a restart the terminals are gone but their environments may still run: an environment
+   * still without a terminal after the idle timeout is stopped (never removed), as it would have
+   * been had the server stayed up. (Not the shorter grace: a server that shares its engine with
+   * others, as test servers do, must not stop their environments under them.)
    */
-  stopOrphansAfterGrace(): void {
+  stopOrphansWhenIdle(): void {
     for (const status of this.options.environments.list()) {
       if (status.state !== 'running') continue;
       const timer = setTimeout(() => {
@@ -233,7 +235,7 @@ export class TerminalService {
             'could not stop an environment left from before',
           );
         });
-      }, this.timings.graceMs);
+      }, this.timings.idleTimeoutMs);
       timer.unref();
       this.orphanTimers.add(timer);
     }
@@ -388,7 +390,7 @@ export default fp(
         .catch((error: unknown) => app.log.warn({ err: error }, 'could not check a revoked user'));
     });
     // Runs after the environments plugin's own onReady (registration order), i.e. after reconcile.
-    app.addHook('onReady', async () => service.stopOrphansAfterGrace());
+    app.addHook('onReady', async () => service.stopOrphansWhenIdle());
     app.addHook('preClose', async () => {
       revoked.dispose();
       await service.shutdown();
