@@ -13,6 +13,7 @@ export const maxInboundFrameBytes = 64 * 1024;
 export type ClientMessage =
   | { readonly type: 'hello'; readonly v: number; readonly cols: number; readonly rows: number }
   | { readonly type: 'resize'; readonly cols: number; readonly rows: number }
+  /** Cumulative: all output bytes the page has rendered since this socket opened (never a delta). */
   | { readonly type: 'ack'; readonly bytes: number }
   | { readonly type: 'ping' };
 
