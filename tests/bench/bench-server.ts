@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import type * as AppModule from '../../server/app.js';
 import type * as ConfigModule from '../../server/config.js';
 import type * as StoreModule from '../../server/store/sqlite-store.js';
+import type * as HomesModule from '../../server/homes/home-service.js';
 
 // The compiled server (npm run bench builds it first): what production runs, and its memory is
 // not inflated by transpiling TypeScript on the fly.
@@ -25,6 +26,9 @@ if (!existsSync(new URL('app.js', dist))) {
 const { buildApp } = (await import(new URL('app.js', dist).href)) as typeof AppModule;
 const { buildConfig } = (await import(new URL('config.js', dist).href)) as typeof ConfigModule;
 const { SqliteStore } = (await import(new URL('store/sqlite-store.js', dist).href)) as typeof StoreModule;
+const { loopHomeVolumesFor } = (await import(
+  new URL('homes/home-service.js', dist).href
+)) as typeof HomesModule;
 
 const userCount = Number(process.argv[2] ?? 8);
 const maxLifetimeMs = Number(process.argv[3] ?? 15 * 60_000);
@@ -33,10 +37,13 @@ const dir = mkdtempSync(join(tmpdir(), 'cove-bench-'));
 const store = new SqliteStore(join(dir, 'cove.db'));
 const config = buildConfig({
   logLevel: 'warn',
+  dataDir: dir,
   regions: [{ id: 'us-east-1', name: 'US East' }],
   sandbox: { graceS: 30 },
 });
-const app = await buildApp({ config, store });
+// Real loop-mounted homes as in production (`<dir>/homes`), deleted again in stop().
+const homeVolumes = loopHomeVolumesFor(config);
+const app = await buildApp({ config, store, ...(homeVolumes ? { homeVolumes } : {}) });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const users: { id: string; cookie: string }[] = [];
 for (let i = 0; i < userCount; i++) {
@@ -54,6 +61,8 @@ const stop = async (): Promise<void> => {
   await Promise.all(
     users.map((u) => driver.remove({ ownerId: u.id, region: 'us-east-1' }).catch(() => undefined)),
   );
+  for (const home of (await homeVolumes?.list()) ?? [])
+    await homeVolumes?.delete(home).catch(() => undefined);
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   process.exit(0);
