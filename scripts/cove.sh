@@ -66,8 +66,10 @@ case "${1:-}" in
     ensure_node
     ensure_npm_deps
     ensure_engine_and_images
-    npx tsx watch server/main.ts &
-    exec npx vite
+    # Pages rebuild on change (served by the server from dist/web); the server restarts on change.
+    npx vite build --watch --mode development >/dev/null &
+    trap 'kill %1 2>/dev/null' EXIT
+    npx tsx watch server/main.ts
     ;;
   test)
     ensure_node
