@@ -28,6 +28,7 @@ import terminalRoutes from './terminals/terminal-routes.js';
 import homeService, { type HomeVolumes } from './homes/home-service.js';
 import homeLifecycle from './homes/home-lifecycle.js';
 import homeRoutes from './homes/home-routes.js';
+import usageMeter from './usage/usage-meter.js';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -104,6 +105,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(terminalService);
   await app.register(homeLifecycle);
+  await app.register(usageMeter);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

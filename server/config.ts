@@ -208,6 +208,18 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    usage: Type.Object(
+      {
+        tickS: Type.Integer({
+          default: 60,
+          minimum: 1,
+          maximum: 3600,
+          description:
+            'How often shell time is counted and saved; a crash loses at most this much (COVE_USAGE_TICK_S)',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -239,6 +251,7 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_HOMES_ENABLED: { path: ['homes', 'enabled'], kind: 'bool' },
   COVE_HOMES_RESERVE_BYTES: { path: ['homes', 'reserveBytes'], kind: 'int' },
   COVE_HOMES_SWEEP_INTERVAL_S: { path: ['homes', 'sweepIntervalS'], kind: 'int' },
+  COVE_USAGE_TICK_S: { path: ['usage', 'tickS'], kind: 'int' },
 };
 
 /** Secrets and process settings that are not part of the config file. */

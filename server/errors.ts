@@ -178,4 +178,17 @@ export const errors = {
       400,
       'Deleting a home erases every file in it. To confirm, send {"confirm": "delete"} (type the word delete).',
     ),
+  /**
+   * 429, not 403: the refusal is temporary and ends at a known time, which Retry-After states;
+   * nothing about the user's rights changed.
+   */
+  usageQuotaExhausted: (
+    message: string,
+    usage: { usedS: number; limitS: number; resetsAt: string },
+    retryAfterS: number,
+  ) =>
+    new CoveError('COVE_ERR_USAGE_QUOTA_EXHAUSTED', 429, message, {
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterS))) },
+      details: usage,
+    }),
 } as const;

@@ -9,6 +9,7 @@ import { audit } from '../audit.js';
 import { errors } from '../errors.js';
 import { bulkUserCsvAnswerColumns } from '../protocol/api.js';
 import type { AccountRecord, PermissionSetRecord } from '../store/store.js';
+import type {} from '../usage/usage-meter.js';
 import { formatCsv } from './csv.js';
 import { Type } from '@sinclair/typebox';
 import {
@@ -81,7 +82,10 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
     '/api/portal',
     { onRequest: app.requireUser, schema: { response: { 200: PortalReply } } },
     async (request) => {
-      const access = await directory.effectiveAccess(actorId(request));
+      const [access, usage] = await Promise.all([
+        directory.effectiveAccess(actorId(request)),
+        app.usage.summary(actorId(request)),
+      ]);
       return {
         regions: app.config.regions.map((r) => ({ id: r.id, name: r.name })),
         defaultRegion: app.config.defaultRegion,
@@ -92,6 +96,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           permissionSetDescription: e.permissionSetDescription,
           sessionDurationS: e.sessionDurationS,
         })),
+        usage,
       };
     },
   );
@@ -205,6 +210,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
         await record(request, 'group.create', `group:${group.id}`, {
           name: group.name,
           ...(group.homeSizeBytes !== null ? { homeSizeBytes: group.homeSizeBytes } : {}),
+          ...(group.weeklyUsageLimitS !== null ? { weeklyUsageLimitS: group.weeklyUsageLimitS } : {}),
         });
         return reply.status(201).send(await groupView(group.id));
       },
@@ -221,6 +227,9 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           ...(before.name !== group.name ? { previousName: before.name } : {}),
           ...(before.description !== group.description ? { description: group.description } : {}),
           ...(before.homeSizeBytes !== group.homeSizeBytes ? { homeSizeBytes: group.homeSizeBytes } : {}),
+          ...(before.weeklyUsageLimitS !== group.weeklyUsageLimitS
+            ? { weeklyUsageLimitS: group.weeklyUsageLimitS }
+            : {}),
         });
         return groupView(group.id);
       },

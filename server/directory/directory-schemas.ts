@@ -20,7 +20,7 @@ import type {
   SetGroupMembersRequest,
   UpdateUserRequest,
 } from '../protocol/api.js';
-import { maxHomeSizeBytes, minHomeSizeBytes } from '../protocol/api.js';
+import { maxHomeSizeBytes, maxWeeklyUsageLimitS, minHomeSizeBytes } from '../protocol/api.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 100 });
 /** Loose here; the service checks the 12 digits and says so in words. */
@@ -78,18 +78,26 @@ export const InviteReply = Type.Object({ inviteUrl: Type.String() });
 export const CsvText = Type.String({ description: 'CSV text (text/csv)' });
 
 const HomeSize = Type.Integer({ minimum: minHomeSizeBytes, maximum: maxHomeSizeBytes });
+/** 0 is a real limit (no shell time), so it must validate as an integer before null could take it. */
+const WeeklyUsageLimit = Type.Integer({ minimum: 0, maximum: maxWeeklyUsageLimitS });
 
 export const AdminGroupSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
   description: Type.String(),
   homeSizeBytes: Nullable(Type.Integer()),
+  weeklyUsageLimitS: Nullable(Type.Integer()),
   members: Type.Array(Type.Object({ id: Type.String(), username: Type.String() })),
   createdAt: Time,
 });
 
 export const CreateGroupBody = Type.Object(
-  { name: Name, description: Type.Optional(Description), homeSizeBytes: Type.Optional(Nullable(HomeSize)) },
+  {
+    name: Name,
+    description: Type.Optional(Description),
+    homeSizeBytes: Type.Optional(Nullable(HomeSize)),
+    weeklyUsageLimitS: Type.Optional(Nullable(WeeklyUsageLimit)),
+  },
   { additionalProperties: false },
 );
 
@@ -98,6 +106,7 @@ export const UpdateGroupBody = Type.Object(
     name: Type.Optional(Name),
     description: Type.Optional(Description),
     homeSizeBytes: Type.Optional(Nullable(HomeSize)),
+    weeklyUsageLimitS: Type.Optional(Nullable(WeeklyUsageLimit)),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -217,6 +226,11 @@ export const PortalReply = Type.Object({
       sessionDurationS: Type.Integer(),
     }),
   ),
+  usage: Type.Object({
+    usedS: Type.Integer({ minimum: 0 }),
+    limitS: Nullable(Type.Integer({ minimum: 0 })),
+    resetsAt: Time,
+  }),
 });
 
 export const ErrorReply = Type.Object(

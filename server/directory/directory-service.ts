@@ -416,6 +416,7 @@ export class DirectoryService {
           name: g.name,
           description: g.description,
           homeSizeBytes: g.homeSizeBytes,
+          weeklyUsageLimitS: g.weeklyUsageLimitS,
           members,
           createdAt: iso(g.createdAt),
         };
@@ -433,13 +434,19 @@ export class DirectoryService {
     name: string;
     description?: string;
     homeSizeBytes?: number | null;
+    weeklyUsageLimitS?: number | null;
   }): Promise<GroupRecord> {
     const name = validateGroupName(input.name);
     const description = validateDescription(input.description ?? '', limits.groupDescriptionChars);
     return this.store.transaction(async () => {
       await this.assertGroupNameFree(name);
       return orConflict(
-        this.store.groups.create({ name, description, homeSizeBytes: input.homeSizeBytes ?? null }),
+        this.store.groups.create({
+          name,
+          description,
+          homeSizeBytes: input.homeSizeBytes ?? null,
+          weeklyUsageLimitS: input.weeklyUsageLimitS ?? null,
+        }),
         `A group named "${name}" already exists.`,
       );
     });
@@ -447,7 +454,12 @@ export class DirectoryService {
 
   async updateGroup(
     id: string,
-    patch: { name?: string; description?: string; homeSizeBytes?: number | null },
+    patch: {
+      name?: string;
+      description?: string;
+      homeSizeBytes?: number | null;
+      weeklyUsageLimitS?: number | null;
+    },
   ): Promise<GroupRecord> {
     const group = await this.getGroup(id);
     const name = patch.name === undefined ? undefined : validateGroupName(patch.name);
@@ -467,6 +479,7 @@ export class DirectoryService {
         ...(name !== undefined ? { name } : {}),
         ...(description !== undefined ? { description } : {}),
         ...(patch.homeSizeBytes !== undefined ? { homeSizeBytes: patch.homeSizeBytes } : {}),
+        ...(patch.weeklyUsageLimitS !== undefined ? { weeklyUsageLimitS: patch.weeklyUsageLimitS } : {}),
       }),
       `A group named "${name ?? ''}" already exists.`,
     );

@@ -51,6 +51,8 @@ export interface PortalResponse {
   readonly regions: readonly RegionInfo[];
   readonly defaultRegion?: string;
   readonly assignments: readonly PortalAssignment[];
+  /** The user's shell time this week. */
+  readonly usage: UsageView;
 }
 
 export interface MfaEnrollment {
@@ -127,6 +129,8 @@ export interface AdminGroup {
   readonly description: string;
   /** Size of members' new homes in bytes; null: the region's or the server's default. */
   readonly homeSizeBytes: number | null;
+  /** Shell time members may use per week; null: unlimited. */
+  readonly weeklyUsageLimitS: number | null;
   readonly members: readonly AdminGroupMember[];
   readonly createdAt: string;
 }
@@ -136,6 +140,8 @@ export interface CreateGroupRequest {
   readonly description?: string;
   /** At least `minHomeSizeBytes`; null or absent: the default. */
   readonly homeSizeBytes?: number | null;
+  /** 0 to `maxWeeklyUsageLimitS`; null or absent: unlimited. */
+  readonly weeklyUsageLimitS?: number | null;
 }
 
 /** Homes smaller than this are not worth creating (the config's floor too). */
@@ -282,4 +288,39 @@ export function formatHomeBytes(bytes: number): string {
   }
   const text = value >= 10 || unit === 0 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
   return `${text} ${units[unit]}`;
+}
+
+// ---- Usage quota ----
+
+/**
+ * Shell time this week (weeks start Monday 00:00 UTC). `limitS` null: unlimited. Time counts
+ * while any of the user's environments runs, once per user however many regions run.
+ */
+export interface UsageView {
+  readonly usedS: number;
+  readonly limitS: number | null;
+  /** When the count starts again from zero (next Monday 00:00 UTC), ISO 8601. */
+  readonly resetsAt: string;
+}
+
+/** A week: a larger limit could never run out. */
+export const maxWeeklyUsageLimitS = 7 * 24 * 3600;
+
+/** `3 h 12 min`, `50 h`, `45 min`: whole minutes, rounded down. */
+export function formatUsageDuration(seconds: number): string {
+  const minutes = Math.floor(Math.max(0, seconds) / 60);
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  if (h === 0) return `${m} min`;
+  return m === 0 ? `${h} h` : `${h} h ${m} min`;
+}
+
+const weekdayNames = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const monthNames = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** `Mon 30 Nov 2026 00:00 UTC`: the same words on the server and in the pages, whatever the locale. */
+export function formatUtcTime(time: number | string): string {
+  const d = new Date(time);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${weekdayNames[d.getUTCDay()] ?? ''} ${d.getUTCDate()} ${monthNames[d.getUTCMonth()] ?? ''} ${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
 }

@@ -85,4 +85,14 @@ export const migrations: readonly string[] = [
   /* 2: per-group home size (NULL: the region's or the default) */ `
   ALTER TABLE groups ADD COLUMN home_size_bytes INTEGER CHECK (home_size_bytes IS NULL OR home_size_bytes > 0);
   `,
+  /* 3: weekly usage quota per group (NULL: unlimited) and shell time used per user per week */ `
+  ALTER TABLE groups ADD COLUMN weekly_usage_limit_s INTEGER
+    CHECK (weekly_usage_limit_s IS NULL OR weekly_usage_limit_s >= 0);
+  CREATE TABLE usage (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    week_start INTEGER NOT NULL,
+    used_s INTEGER NOT NULL DEFAULT 0 CHECK (used_s >= 0),
+    PRIMARY KEY (user_id, week_start)
+  );
+  `,
 ];

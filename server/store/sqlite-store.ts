@@ -52,6 +52,7 @@ const toGroup = (r: Row): GroupRecord => ({
   name: r.name as string,
   description: r.description as string,
   homeSizeBytes: (r.home_size_bytes as number | null) ?? null,
+  weeklyUsageLimitS: (r.weekly_usage_limit_s as number | null) ?? null,
   createdAt: r.created_at as number,
 });
 
@@ -286,11 +287,13 @@ export class SqliteStore implements Store {
       this.run(() => {
         const id = randomUUID();
         this.exec(
-          'INSERT INTO groups (id, name, description, home_size_bytes, created_at) VALUES (?, ?, ?, ?, ?)',
+          `INSERT INTO groups (id, name, description, home_size_bytes, weekly_usage_limit_s, created_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
           id,
           g.name,
           g.description ?? '',
           g.homeSizeBytes ?? null,
+          g.weeklyUsageLimitS ?? null,
           this.now(),
         );
         return toGroup(this.one('SELECT * FROM groups WHERE id = ?', id) as Row);
@@ -306,6 +309,8 @@ export class SqliteStore implements Store {
           this.exec('UPDATE groups SET description = ? WHERE id = ?', patch.description, id);
         if (patch.homeSizeBytes !== undefined)
           this.exec('UPDATE groups SET home_size_bytes = ? WHERE id = ?', patch.homeSizeBytes, id);
+        if (patch.weeklyUsageLimitS !== undefined)
+          this.exec('UPDATE groups SET weekly_usage_limit_s = ? WHERE id = ?', patch.weeklyUsageLimitS, id);
         return this.maybe(this.one('SELECT * FROM groups WHERE id = ?', id), toGroup);
       }),
     delete: (id) =>
@@ -467,6 +472,27 @@ export class SqliteStore implements Store {
       this.run(() => {
         this.exec('DELETE FROM invites WHERE user_id = ?', userId);
       }),
+  };
+
+  readonly usage: Store['usage'] = {
+    add: (increments) =>
+      this.run(() =>
+        this.db.transaction(() => {
+          // Through SELECT: a user deleted since the tick has nothing to charge, and no FK error.
+          const upsert = this.db.prepare(
+            `INSERT INTO usage (user_id, week_start, used_s) SELECT id, ?, ? FROM users WHERE id = ?
+             ON CONFLICT (user_id, week_start) DO UPDATE SET used_s = used_s + excluded.used_s`,
+          );
+          for (const i of increments)
+            if (i.seconds > 0) upsert.run(i.weekStart, Math.round(i.seconds), i.userId);
+        })(),
+      ),
+    get: (userId, weekStart) =>
+      this.run(
+        () =>
+          (this.one('SELECT used_s FROM usage WHERE user_id = ? AND week_start = ?', userId, weekStart)
+            ?.used_s as number | undefined) ?? 0,
+      ),
   };
 
   readonly audit: Store['audit'] = {

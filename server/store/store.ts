@@ -38,6 +38,8 @@ export interface GroupRecord {
   readonly description: string;
   /** Size of new homes for members (the largest of a user's groups wins); null: not set. */
   readonly homeSizeBytes: number | null;
+  /** Shell time members may use per week (the most generous of a user's groups wins); null: unlimited. */
+  readonly weeklyUsageLimitS: number | null;
   readonly createdAt: number;
 }
 
@@ -136,15 +138,19 @@ export interface SessionRepository {
   deleteExpired(now: number): Promise<number>;
 }
 
+export interface GroupFields {
+  name: string;
+  description?: string;
+  homeSizeBytes?: number | null;
+  weeklyUsageLimitS?: number | null;
+}
+
 export interface GroupRepository {
-  create(group: { name: string; description?: string; homeSizeBytes?: number | null }): Promise<GroupRecord>;
+  create(group: GroupFields): Promise<GroupRecord>;
   get(id: string): Promise<GroupRecord | undefined>;
   getByName(name: string): Promise<GroupRecord | undefined>;
   list(): Promise<GroupRecord[]>;
-  update(
-    id: string,
-    patch: { name?: string; description?: string; homeSizeBytes?: number | null },
-  ): Promise<GroupRecord | undefined>;
+  update(id: string, patch: Partial<GroupFields>): Promise<GroupRecord | undefined>;
   delete(id: string): Promise<boolean>;
   members(groupId: string): Promise<string[]>;
   setMembers(groupId: string, userIds: readonly string[]): Promise<void>;
@@ -188,6 +194,20 @@ export interface InviteRepository {
   deleteForUser(userId: string): Promise<void>;
 }
 
+/** Shell time to add to one user's week; `weekStart` is that week's Monday 00:00 UTC (epoch ms). */
+export interface UsageIncrement {
+  readonly userId: string;
+  readonly weekStart: number;
+  readonly seconds: number;
+}
+
+export interface UsageRepository {
+  /** Adds every increment in one transaction; increments for users that no longer exist are dropped. */
+  add(increments: readonly UsageIncrement[]): Promise<void>;
+  /** Seconds used in the week starting at `weekStart`; 0 when nothing was recorded. */
+  get(userId: string, weekStart: number): Promise<number>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -201,6 +221,7 @@ export interface Store {
   readonly permissionSets: PermissionSetRepository;
   readonly assignments: AssignmentRepository;
   readonly invites: InviteRepository;
+  readonly usage: UsageRepository;
   readonly audit: AuditLog;
   /** Runs `fn` in one transaction (all or nothing). */
   transaction<T>(fn: () => Promise<T>): Promise<T>;

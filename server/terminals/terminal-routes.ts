@@ -18,6 +18,7 @@ import { terminalIdPattern } from './terminal-id.js';
 import { TerminalSocket } from './terminal-socket.js';
 import type { Terminal } from './terminal.js';
 import type {} from '../homes/home-service.js';
+import type {} from '../usage/usage-meter.js';
 
 const ErrorBody = Type.Object(
   { code: Type.String(), message: Type.String() },
@@ -133,6 +134,8 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
         if (!body.accountId || !body.permissionSet) throw noAccess();
         if (!(await hasAccess(app, user.id, body.accountId, body.permissionSet))) throw noAccess();
       }
+      // Before anything starts: an exhausted weekly quota refuses with the time it resets.
+      await app.usage.assertTimeLeft(user.id);
       // The home first: one that cannot be created (the host is out of space) is refused here
       // with its own status (507) instead of as a terminal that fails before its page attaches.
       if (app.hasDecorator('homes')) await app.homes.prepare({ ownerId: user.id, region });

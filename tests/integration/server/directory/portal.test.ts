@@ -79,6 +79,8 @@ describe('GET /api/portal', () => {
           sessionDurationS: 3600,
         },
       ],
+      // A group without a weekly limit: unlimited (tests/integration/server/usage covers limits).
+      usage: { usedS: 0, limitS: null, resetsAt: expect.any(String) },
     });
     // Role ARNs and policies are for the server, not the page.
     expect(response.body).not.toContain('arn:aws');
