@@ -254,6 +254,9 @@ export class ShellTab {
     switch (event.type) {
       case 'status':
         this.showProgress(phaseMessage(event.phase));
+        // The prompt is here: let the user type without clicking first (unless focus is elsewhere).
+        if (event.phase === 'ready' && !this.element.hidden && document.activeElement === document.body)
+          this.focus();
         break;
       case 'notice':
         if (event.kind === 'idle-warning') this.callbacks.onIdleWarning(this, event.message);
