@@ -1,12 +1,30 @@
-/** Groups: create, edit members, delete. Assign accounts to groups in the Assignments tab. */
-import type { AdminGroup } from '../../../server/protocol/api.js';
-import { deleteJson, errorMessage, postJson, putJson } from '../lib/api.js';
+/**
+ * Groups: create, edit members and the weekly shell time, delete. Assign accounts to groups in
+ * the Assignments tab.
+ */
+import { formatUsageDuration, maxWeeklyUsageLimitS, type AdminGroup } from '../../../server/protocol/api.js';
+import { deleteJson, errorMessage, patchJson, postJson, putJson } from '../lib/api.js';
 import { confirmDialog, openDialog } from '../lib/dialog.js';
 import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
 import { alertRegion, cell, field, table, type AdminTab } from './admin-ui.js';
 
 const gib = (bytes: number): string => `${Number((bytes / 1024 ** 3).toFixed(2))} GiB`;
+
+const hoursInput = (value = ''): HTMLInputElement =>
+  h('input', { type: 'number', min: '0', max: String(maxWeeklyUsageLimitS / 3600), step: '0.5', value });
+
+/** Hours typed by the administrator → the API's seconds; empty: unlimited (null). Throws on text. */
+function weeklyLimitFrom(input: HTMLInputElement): number | null {
+  const text = input.value.trim();
+  // A number field reads as empty when it holds something that is not a number: not "unlimited".
+  if (input.validity.badInput || (text !== '' && !Number.isFinite(Number(text))))
+    throw new Error('Enter the shell time as a number of hours, or leave it empty for unlimited.');
+  return text === '' ? null : Math.round(Number(text) * 3600);
+}
+
+const problem = (error: unknown): string =>
+  error instanceof Error && error.name === 'Error' ? error.message : errorMessage(error);
 
 export class GroupsTab implements AdminTab {
   readonly id = 'groups';
@@ -34,6 +52,7 @@ export class GroupsTab implements AdminTab {
     const name = h('input', { type: 'text', autocomplete: 'off', required: true });
     const description = h('input', { type: 'text', autocomplete: 'off' });
     const homeSize = h('input', { type: 'number', min: '0.0625', step: '0.25', inputmode: 'decimal' });
+    const weeklyHours = hoursInput();
     const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create group');
     const form = h(
       'form',
@@ -50,6 +69,12 @@ export class GroupsTab implements AdminTab {
           homeSize,
           "Members' new homes get this size; empty: the server's default.",
         ),
+        field(
+          'group-weekly-hours',
+          'Shell hours per week (optional)',
+          weeklyHours,
+          'Counts while a member’s environment runs; the most generous of their groups applies. Empty: unlimited.',
+        ),
       ),
       submit,
     );
@@ -57,19 +82,21 @@ export class GroupsTab implements AdminTab {
       event.preventDefault();
       void whileBusy(submit, async () => {
         try {
+          const weeklyUsageLimitS = weeklyLimitFrom(weeklyHours);
           await postJson('/api/admin/groups', {
             name: name.value.trim(),
             ...(description.value.trim() ? { description: description.value.trim() } : {}),
             ...(homeSize.value.trim()
               ? { homeSizeBytes: Math.round(Number(homeSize.value) * 1024 ** 3) }
               : {}),
+            ...(weeklyUsageLimitS !== null ? { weeklyUsageLimitS } : {}),
           });
           showAlert(alert, '');
           form.reset();
           await this.data.reload('groups');
           this.renderList();
         } catch (error) {
-          showAlert(alert, errorMessage(error));
+          showAlert(alert, problem(error));
         }
       });
     });
@@ -80,6 +107,8 @@ export class GroupsTab implements AdminTab {
     const rows = this.data.groups.map((group) => {
       const members = h('button', { type: 'button', class: 'btn btn-small' }, 'Edit members');
       members.addEventListener('click', () => this.editMembers(group));
+      const time = h('button', { type: 'button', class: 'btn btn-small' }, 'Edit shell time');
+      time.addEventListener('click', () => this.editShellTime(group));
       const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger' }, 'Delete');
       remove.addEventListener('click', () => {
         void (async () => {
@@ -109,12 +138,19 @@ export class GroupsTab implements AdminTab {
         cell(
           group.homeSizeBytes === null ? h('span', { class: 'muted' }, 'default') : gib(group.homeSizeBytes),
         ),
-        h('td', { class: 'actions' }, members, remove),
+        h(
+          'td',
+          { 'data-testid': 'weekly-limit' },
+          group.weeklyUsageLimitS === null
+            ? h('span', { class: 'muted' }, 'unlimited')
+            : `${formatUsageDuration(group.weeklyUsageLimitS)} / week`,
+        ),
+        h('td', { class: 'actions' }, members, time, remove),
       );
     });
     replaceChildren(
       this.list,
-      table(['Name', 'Description', 'Members', 'Home size', ''], rows, 'No groups yet.'),
+      table(['Name', 'Description', 'Members', 'Home size', 'Shell time', ''], rows, 'No groups yet.'),
     );
   }
 
@@ -158,6 +194,39 @@ export class GroupsTab implements AdminTab {
           this.renderList();
         } catch (error) {
           showAlert(alert, errorMessage(error));
+        }
+      });
+    });
+  }
+
+  private editShellTime(group: AdminGroup): void {
+    const alert = alertRegion();
+    const hours = hoursInput(group.weeklyUsageLimitS === null ? '' : String(group.weeklyUsageLimitS / 3600));
+    const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel');
+    const save = h('button', { type: 'button', class: 'btn btn-primary' }, 'Save');
+    const dialog = openDialog(
+      `Shell time of ${group.name}`,
+      alert,
+      field(
+        'group-weekly-hours-edit',
+        'Hours per week',
+        hours,
+        'Empty: unlimited. Members who used it up cannot open new shells until Monday 00:00 UTC; open ones keep running.',
+      ),
+      h('div', { class: 'dialog-actions' }, cancel, save),
+    );
+    cancel.addEventListener('click', () => dialog.close());
+    save.addEventListener('click', () => {
+      void whileBusy(save, async () => {
+        try {
+          await patchJson(`/api/admin/groups/${encodeURIComponent(group.id)}`, {
+            weeklyUsageLimitS: weeklyLimitFrom(hours),
+          });
+          dialog.close();
+          await this.data.reload('groups');
+          this.renderList();
+        } catch (error) {
+          showAlert(alert, problem(error));
         }
       });
     });

@@ -3,7 +3,15 @@
  * its permission sets underneath with "Open shell" and "Command line access"; a shell without
  * credentials; and the user's own security settings.
  */
-import type { Me, PortalAssignment, PortalResponse, RegionInfo } from '../../../server/protocol/api.js';
+import {
+  formatUsageDuration,
+  formatUtcTime,
+  type Me,
+  type PortalAssignment,
+  type PortalResponse,
+  type RegionInfo,
+  type UsageView,
+} from '../../../server/protocol/api.js';
 import { errorMessage, getJson } from '../lib/api.js';
 import { formatDuration, h, replaceChildren, showAlert } from '../lib/dom.js';
 import { SecuritySection } from './security-section.js';
@@ -48,14 +56,14 @@ export class PortalPage {
       saved && ids.includes(saved) ? saved : (portal.defaultRegion ?? ids[0] ?? '') || (ids[0] ?? '');
     replaceChildren(
       this.root,
-      this.renderHeading(),
+      this.renderHeading(portal.usage),
       this.renderAccounts(groupByAccount(portal.assignments)),
       this.renderNoCredentials(),
       new SecuritySection(this.me).render(),
     );
   }
 
-  private renderHeading(): HTMLElement {
+  private renderHeading(usage: UsageView | undefined): HTMLElement {
     const select = h(
       'select',
       { id: 'region', class: 'region-select', 'aria-label': 'Region for new shells' },
@@ -76,6 +84,7 @@ export class PortalPage {
         null,
         h('h1', null, 'AWS access portal'),
         h('p', null, 'Open a shell in an account you have access to.'),
+        renderShellTime(usage),
       ),
       h('label', { class: 'row', for: 'region' }, h('span', { class: 'label' }, 'Region'), select),
     );
@@ -224,6 +233,26 @@ export class PortalPage {
       ),
     );
   }
+}
+
+/** Nothing when unlimited: most servers have no quota and the line would only be noise. */
+function renderShellTime(usage: UsageView | undefined): HTMLElement | null {
+  if (!usage || usage.limitS === null) return null;
+  const exhausted = usage.usedS >= usage.limitS;
+  const text = `Shell time this week: ${formatUsageDuration(usage.usedS)} of ${formatUsageDuration(usage.limitS)}`;
+  return h(
+    'p',
+    {
+      class: 'shell-time',
+      style: exhausted ? 'margin-top:0.35rem;color:var(--danger)' : 'margin-top:0.35rem',
+      'data-testid': 'shell-time',
+      'data-exhausted': exhausted,
+      title: `Counts while your environments run; resets ${formatUtcTime(usage.resetsAt)}.`,
+    },
+    exhausted
+      ? `${text}. New shells can be opened again after ${formatUtcTime(usage.resetsAt)}; open ones keep running.`
+      : text,
+  );
 }
 
 function groupByAccount(assignments: readonly PortalAssignment[]): AccountGroup[] {
