@@ -27,6 +27,39 @@ if [ -n "${BASH_VERSION:-}" ]; then
   esac
 fi
 
+# Completion costs a login about as much as everything else together (bash-completion is ~2000
+# lines plus git's prompt library), so it loads on the first Tab instead: a default compspec
+# sources it and returns 124, which makes bash look the compspec up again and find the real one.
+# Shell variables and functions, not exported: every new bash sets this up again, once.
+if [ -n "${BASH_VERSION:-}" ] && [ -z "${__cove_completion:-}" ] && [ -z "${BASH_COMPLETION_VERSINFO:-}" ] \
+  && [ -r /usr/share/bash-completion/bash_completion ] && ! shopt -oq posix; then
+  __cove_completion=lazy
+  # What sourcing it would have switched on at once; kept so the shell behaves as before.
+  shopt -s extglob progcomp
+  __cove_load_completion() {
+    # No `complete -r -D` first: the library's own -D compspec replaces ours, and one allocated
+    # after ours was freed can land at the same address, which bash takes for "unchanged" and
+    # does not retry.
+    unset -f __cove_load_completion
+    __cove_completion=loaded
+    . /usr/share/bash-completion/bash_completion
+    # Bash retries only once, so also do now what the library's own -D would do next: load the
+    # command's completion file, unless the library already set one up for it.
+    if ! complete -p -- "${1:-}" >/dev/null 2>&1 && type _completion_loader >/dev/null 2>&1; then
+      _completion_loader "$@"
+    fi
+    return 124
+  }
+  complete -D -F __cove_load_completion
+  # bash-completion used to bring the git prompt helper along; a PS1 may call it before any Tab.
+  if ! type __git_ps1 >/dev/null 2>&1 && [ -r /usr/lib/git-core/git-sh-prompt ]; then
+    __git_ps1() {
+      unset -f __git_ps1
+      . /usr/lib/git-core/git-sh-prompt && __git_ps1 "$@"
+    }
+  fi
+fi
+
 # Exported so a nested shell does not repeat it; every new terminal (a fresh exec) shows it once.
 if [ -z "${COVE_MOTD_SHOWN:-}" ]; then
   COVE_MOTD_SHOWN=1
