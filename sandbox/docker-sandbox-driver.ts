@@ -4,6 +4,7 @@
  * and a restarted server sees exactly what is running.
  */
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { PassThrough, type Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -235,9 +236,11 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 
   async openShell(key: EnvironmentKey, options: ShellOptions): Promise<Shell> {
-    const container = await this.#running(key);
+    // No inspect first: every round trip here delays the prompt, and exec create itself says
+    // 404/409 when the container is missing or not running.
+    const container = this.#docker.getContainer(containerName(key));
     const marker = randomUUID();
-    const exec = await this.#call('exec', () =>
+    const exec = await this.#execCall(key, () =>
       container.exec({
         Cmd: [...options.cmd],
         User: SANDBOX_USER,
@@ -252,6 +255,8 @@ export class DockerSandboxDriver implements SandboxDriver {
     const stream = (await this.#call('exec start', () =>
       exec.start({ hijack: true, stdin: true, Tty: true }),
     )) as Duplex;
+    // Keystrokes are single bytes: over TCP (a remote engine) Nagle would hold them back.
+    (stream as Partial<Socket>).setNoDelay?.(true);
 
     // Listen before any await: a command that ends at once must still resolve `exited`.
     const exited = new Promise<number | null>((resolve) => {
@@ -274,9 +279,12 @@ export class DockerSandboxDriver implements SandboxDriver {
       }
     };
     try {
-      // Docker applies a TTY size only once the process runs; a resize sent earlier is lost.
-      await waitForExecStart(exec);
-      await resize(options.cols, options.rows);
+      // Docker applies a TTY size only once the process runs. Engines since 18.06 hold a resize
+      // until then, so it goes out at once; an older engine refuses it, and then we poll.
+      await exec.resize({ h: options.rows, w: options.cols }).catch(async () => {
+        await waitForExecStart(exec);
+        await resize(options.cols, options.rows);
+      });
     } catch (err) {
       stream.destroy();
       throw backendError(err, 'exec inspect');
@@ -435,6 +443,23 @@ export class DockerSandboxDriver implements SandboxDriver {
       );
     } catch (err) {
       this.#logger?.warn('could not kill timed-out exec', { error: String(err) });
+    }
+  }
+
+  /** An engine call on a container that must be running; 404/409 become NOT_RUNNING. */
+  async #execCall<T>(key: EnvironmentKey, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      const code = statusCode(err);
+      if (code === 404 || code === 409) {
+        throw new SandboxError(
+          'COVE_ERR_SANDBOX_NOT_RUNNING',
+          `environment ${containerName(key)} is not running`,
+          { cause: err },
+        );
+      }
+      throw backendError(err, 'exec');
     }
   }
 
