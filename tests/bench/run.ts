@@ -105,7 +105,9 @@ async function startServer(userCount: number): Promise<BenchServer> {
   const script = join(dir, 'bench-server.mjs');
   writeFileSync(script, outputText);
   const dist = new URL('../../dist/server/', import.meta.url).href;
-  const child = spawn(process.execPath, [script, String(userCount), String(15 * 60_000), dist], {
+  // BENCH_NODE_ARGS tries V8 flags on the server (e.g. --max-semi-space-size=2) without a code change.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, script, String(userCount), String(15 * 60_000), dist], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -252,7 +254,9 @@ async function echoLatencies(send: (t: string) => void, sink: Sink, count: numbe
 const throughputCommand = 'head -c 75000000 /dev/urandom | base64; echo __DO""NE__\r';
 
 async function main(): Promise<void> {
-  console.log(`Cove terminal benchmarks (runs=${runs}, image ${image})`);
+  console.log(
+    `Cove terminal benchmarks (runs=${runs}, image ${image}${process.env.BENCH_NODE_ARGS ? `, server node ${process.env.BENCH_NODE_ARGS}` : ''})`,
+  );
   const users = 6 + runs * 2;
   const server = await startServer(users);
   const pid = server.child.pid as number;
