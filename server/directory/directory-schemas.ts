@@ -78,8 +78,16 @@ export const InviteReply = Type.Object({ inviteUrl: Type.String() });
 export const CsvText = Type.String({ description: 'CSV text (text/csv)' });
 
 const HomeSize = Type.Integer({ minimum: minHomeSizeBytes, maximum: maxHomeSizeBytes });
-/** 0 is a real limit (no shell time), so it must validate as an integer before null could take it. */
-const WeeklyUsageLimit = Type.Integer({ minimum: 0, maximum: maxWeeklyUsageLimitS });
+/**
+ * One schema with a type list, not a union: with Fastify's type coercion a union would turn null
+ * into 0 (the integer branch) or 0 into null (the null branch), and 0 is a real limit (no shell
+ * time) while null is unlimited.
+ */
+const WeeklyUsageLimit = Type.Unsafe<number | null>({
+  type: ['integer', 'null'],
+  minimum: 0,
+  maximum: maxWeeklyUsageLimitS,
+});
 
 export const AdminGroupSchema = Type.Object({
   id: Type.String(),
@@ -96,7 +104,7 @@ export const CreateGroupBody = Type.Object(
     name: Name,
     description: Type.Optional(Description),
     homeSizeBytes: Type.Optional(Nullable(HomeSize)),
-    weeklyUsageLimitS: Type.Optional(Nullable(WeeklyUsageLimit)),
+    weeklyUsageLimitS: Type.Optional(WeeklyUsageLimit),
   },
   { additionalProperties: false },
 );
@@ -106,7 +114,7 @@ export const UpdateGroupBody = Type.Object(
     name: Type.Optional(Name),
     description: Type.Optional(Description),
     homeSizeBytes: Type.Optional(Nullable(HomeSize)),
-    weeklyUsageLimitS: Type.Optional(Nullable(WeeklyUsageLimit)),
+    weeklyUsageLimitS: Type.Optional(WeeklyUsageLimit),
   },
   { additionalProperties: false, minProperties: 1 },
 );

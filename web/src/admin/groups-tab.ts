@@ -143,14 +143,14 @@ export class GroupsTab implements AdminTab {
           { 'data-testid': 'weekly-limit' },
           group.weeklyUsageLimitS === null
             ? h('span', { class: 'muted' }, 'unlimited')
-            : `${formatUsageDuration(group.weeklyUsageLimitS)} / week`,
+            : formatUsageDuration(group.weeklyUsageLimitS),
         ),
         h('td', { class: 'actions' }, members, time, remove),
       );
     });
     replaceChildren(
       this.list,
-      table(['Name', 'Description', 'Members', 'Home size', 'Shell time', ''], rows, 'No groups yet.'),
+      table(['Name', 'Description', 'Members', 'Home size', 'Shell time / week', ''], rows, 'No groups yet.'),
     );
   }
 

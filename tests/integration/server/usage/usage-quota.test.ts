@@ -153,6 +153,10 @@ describe('weekly usage quota (real SQLite, fake driver, fake clock)', () => {
     // 0 is a real limit (no shell time), not "unset".
     const zero = await call('root', 'PATCH', `/api/admin/groups/${groupId}`, { weeklyUsageLimitS: 0 });
     expect(zero.json<AdminGroup>().weeklyUsageLimitS).toBe(0);
+    // And null is unlimited, not 0.
+    const cleared = await call('root', 'PATCH', `/api/admin/groups/${groupId}`, { weeklyUsageLimitS: null });
+    expect(cleared.json<AdminGroup>().weeklyUsageLimitS).toBeNull();
+    expect((await portalUsage('student')).limitS).toBeNull();
     const back = await call('root', 'PATCH', `/api/admin/groups/${groupId}`, { weeklyUsageLimitS: h });
     expect(back.json<AdminGroup>().weeklyUsageLimitS).toBe(h);
   });
