@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# End-to-end check of the docker-compose deployment, as root on a Docker host. Not part of
+# `npm test` (it builds an image and takes minutes):
+#
+#   bash tests/deploy/compose-smoke.sh
+#
+# Builds and starts the server with scripts/compose-up.sh (its own compose project, data
+# directory and loopback port), then through the HTTP API and the terminal WebSocket only: signs
+# in as admin, opens a terminal, runs `echo hi > ~/f; cat ~/f; df ~` and checks that the home is
+# the loop-mounted ext4 filesystem of the configured size (not an empty or overlay directory), and
+# that the file is still there after `docker-compose restart` and after `down` + `up` (a new
+# server container). Then takes everything down: the compose project, the environments it
+# started, the mounts under its data directory, the directory. Exits non-zero on any failure and
+# gives up after COVE_SMOKE_TIMEOUT_S (default 600) seconds, cleaning up either way.
+#
+# Variables: COVE_SMOKE_PORT (default 18080), COVE_SMOKE_TIMEOUT_S, COVE_SERVER_BASE (default
+# node:20-bookworm-slim when present, else the offline cove/node-base:20),
+# COVE_SMOKE_KEEP_IMAGE=0 to remove the server image afterwards (default: keep it, so the next
+# run reuses the build cache).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TIMEOUT_S=${COVE_SMOKE_TIMEOUT_S:-600}
+
+# Bounded in time: rerun under timeout(1); SIGTERM at the deadline still runs the cleanup trap.
+if [ -z "${COVE_SMOKE_BOUNDED:-}" ]; then
+  export COVE_SMOKE_BOUNDED=1
+  exec timeout --foreground -k 60 "$TIMEOUT_S" bash "${BASH_SOURCE[0]}" "$@"
+fi
+
+DOCKER=/usr/bin/docker
+PORT=${COVE_SMOKE_PORT:-18080}
+SIZE_BYTES=$((1024 ** 3))
+t0=$(date +%s)
+
+say() { printf '[smoke %3d s] %s\n' "$(($(date +%s) - t0))" "$*" >&2; }
+fail() {
+  say "FAIL: $*"
+  exit 1
+}
+
+[ "$(id -u)" = 0 ] || fail "run as root (the homes are loop mounts)"
+command -v docker-compose >/dev/null 2>&1 || fail "docker-compose is not installed (apt-get install docker-compose)"
+[ -d "$ROOT/node_modules/ws" ] || fail "run npm ci first (the client uses ws and tsx from node_modules)"
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  fail "127.0.0.1:$PORT is taken; set COVE_SMOKE_PORT to a free port"
+fi
+
+DATA_DIR=$(mktemp -d /var/lib/cove-smoke.XXXXXX)
+export COVE_DATA_DIR=$DATA_DIR
+export COVE_BIND=127.0.0.1
+export COVE_PORT=$PORT
+export COVE_PUBLIC_URL=http://127.0.0.1:$PORT
+export COVE_SERVER_IMAGE=cove/server:smoke
+export COMPOSE_PROJECT_NAME=covesmoke$$
+COVE_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+export COVE_ADMIN_PASSWORD
+export COVE_SMOKE_PASSWORD=$COVE_ADMIN_PASSWORD
+if [ -z "${COVE_SERVER_BASE:-}" ] && ! "$DOCKER" image inspect node:20-bookworm-slim >/dev/null 2>&1; then
+  export COVE_SERVER_BASE=cove/node-base:20
+fi
+compose=(docker-compose -f "$ROOT/docker-compose.yml" --project-directory "$ROOT")
+
+# Environments this deployment started: managed containers whose home lies under our data dir
+# (other Cove servers may share the engine; their containers are not ours to touch).
+our_environments() {
+  local id
+  for id in $("$DOCKER" ps -aq --filter label=cove.managed=true); do
+    if "$DOCKER" inspect -f '{{range .Mounts}}{{.Source}}{{"\n"}}{{end}}' "$id" 2>/dev/null |
+      grep -q "^$DATA_DIR/"; then
+      echo "$id"
+    fi
+  done
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  set +e
+  say "Cleaning up"
+  if [ "$status" != 0 ]; then
+    "${compose[@]}" logs --no-color --tail 60 >&2 2>/dev/null
+  fi
+  "${compose[@]}" down --remove-orphans >/dev/null 2>&1
+  for id in $(our_environments); do "$DOCKER" rm -f "$id" >/dev/null; done
+  # Deepest first: the homes, then the data directory's bind onto itself.
+  findmnt -R -n -l -o TARGET "$DATA_DIR" 2>/dev/null | sort -r | while read -r target; do
+    umount "$target" || umount -l "$target"
+  done
+  if findmnt -R -n "$DATA_DIR" >/dev/null 2>&1; then
+    say "mounts left under $DATA_DIR; not deleting it"
+    status=1
+  else
+    rm -rf "$DATA_DIR"
+  fi
+  if [ "${COVE_SMOKE_KEEP_IMAGE:-1}" = 0 ]; then "$DOCKER" rmi "$COVE_SERVER_IMAGE" >/dev/null 2>&1; fi
+  if [ "$status" = 0 ]; then say "PASS"; else say "exit $status"; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+client() {
+  (cd "$ROOT" && node_modules/.bin/tsx tests/deploy/compose-client.ts "$COVE_PUBLIC_URL" "$1")
+}
+# field '<json>' a.b: one value from the client's JSON line (objects as JSON).
+field() {
+  node -e '
+    const v = process.argv[2].split(".").reduce((o, k) => o?.[k], JSON.parse(process.argv[1]));
+    console.log(typeof v === "object" ? JSON.stringify(v) : (v ?? ""));
+  ' "$1" "$2"
+}
+
+say "Data dir $DATA_DIR, project $COMPOSE_PROJECT_NAME, $COVE_PUBLIC_URL"
+build_start=$(date +%s)
+bash "$ROOT/scripts/compose-up.sh" || fail "compose-up failed"
+say "compose-up (images, build, start, healthy) took $(($(date +%s) - build_start)) s"
+
+# 1. A new home: write a file and look at the filesystem the shell sees as ~.
+result=$(client 'echo hi > ~/f; cat ~/f; df -P -B1 ~ | tail -n 1; stat -f -c %T ~; mountpoint ~') ||
+  fail "first terminal"
+output=$(field "$result" output)
+say "first terminal: prompt $(field "$result" promptAfterOpenMs) ms after sign-in (phases $(field "$result" ms.phases))"
+printf '%s\n' "$output" | sed 's/^/    | /' >&2
+[ "$(printf '%s\n' "$output" | sed -n 1p)" = hi ] || fail "cat ~/f did not print hi"
+read -r fs total _ <<<"$(printf '%s\n' "$output" | sed -n 2p)"
+[[ $fs == /dev/loop* ]] || fail "the home is on $fs, not a loop device"
+# ext4 keeps some blocks for itself: the usable size is a little under the file's size.
+((total > SIZE_BYTES * 85 / 100 && total <= SIZE_BYTES)) || fail "the home is $total bytes, not about 1 GiB"
+[ "$(printf '%s\n' "$output" | sed -n 3p)" = ext2/ext3 ] || fail "the home is not ext4"
+printf '%s\n' "$output" | grep -q 'is a mountpoint' || fail "~ is not a mount point in the environment"
+
+# The engine (host side) sees the same filesystem: the environment's bind source is a loop mount.
+env_ids=$(our_environments)
+[ -n "$env_ids" ] || fail "no environment container with a home under $DATA_DIR"
+for id in $env_ids; do
+  source=$("$DOCKER" inspect -f '{{range .Mounts}}{{if eq .Destination "/home/cloudshell-user"}}{{.Source}}{{end}}{{end}}' "$id")
+  [ -n "$source" ] || fail "environment $id has no home bind"
+  [[ $(findmnt -n -o SOURCE --mountpoint "$source") == /dev/loop* ]] ||
+    fail "on the host, $source is not a loop mount"
+  [ "$(cat "$source/f")" = hi ] || fail "on the host, $source/f does not hold hi"
+done
+say "the home is a $((total / 1024 / 1024)) MiB ext4 loop mount, seen by the host engine"
+
+check_file_survives() {
+  local result output
+  result=$(client 'cat ~/f; df -P ~ | tail -n 1 | cut -d" " -f1') || fail "terminal after $1"
+  output=$(field "$result" output)
+  say "after $1: prompt $(field "$result" promptAfterOpenMs) ms after sign-in"
+  printf '%s\n' "$output" | sed 's/^/    | /' >&2
+  [ "$(printf '%s\n' "$output" | sed -n 1p)" = hi ] || fail "~/f is gone after $1"
+  [[ $(printf '%s\n' "$output" | sed -n 2p) == /dev/loop* ]] || fail "the home is not the loop mount after $1"
+}
+
+healthy() (
+  # A failed `exec` redirection ends a non-interactive shell: hence the subshell.
+  exec 3<>"/dev/tcp/127.0.0.1/$PORT" || exit 1
+  printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  IFS= read -r -t 5 status <&3 || exit 1
+  [[ $status == "HTTP/1."?" 200"* ]]
+)
+wait_healthy() {
+  local started=$SECONDS
+  for _ in $(seq 1 120); do
+    if healthy 2>/dev/null; then
+      say "healthy again $((SECONDS - started)) s after $1"
+      return 0
+    fi
+    sleep 1
+  done
+  fail "the server did not come back on $COVE_PUBLIC_URL after $1"
+}
+
+# 2. The server restarts (same container).
+"${compose[@]}" restart >/dev/null 2>&1 || fail "docker-compose restart"
+wait_healthy 'restart'
+check_file_survives 'docker-compose restart'
+
+# 3. A new server container (an upgrade does this): the homes are still mounted on the host and
+# the new container's rshared bind must carry them.
+"${compose[@]}" down >/dev/null 2>&1 || fail "docker-compose down"
+"${compose[@]}" up -d >/dev/null 2>&1 || fail "docker-compose up"
+wait_healthy 'down + up'
+check_file_survives 'docker-compose down + up'
+
+say "all checks passed in $(($(date +%s) - t0)) s"
