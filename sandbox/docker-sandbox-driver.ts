@@ -9,7 +9,15 @@ import { stat } from 'node:fs/promises';
 import { PassThrough, type Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+
+import {
+  HttpDockerEngine,
+  type DockerEngine,
+  type DockerEngineContainer,
+  type DockerEngineExec,
+  type HttpDockerEngineOptions,
+} from './http-docker-engine.js';
 
 import { buildContainerSpec, SANDBOX_HOME, SANDBOX_USER, specHash } from './container-spec.js';
 import { containerName, keyFromLabels, LABEL_SPEC_HASH, MANAGED_LABEL_FILTER } from './names.js';
@@ -45,8 +53,11 @@ export interface DockerConnectionOptions {
 }
 
 export interface DockerSandboxDriverOptions {
-  /** A ready client (tests, shared pools); otherwise one is made from `connection`. */
-  readonly docker?: Docker;
+  /**
+   * A ready client (tests may pass dockerode); otherwise a light HttpDockerEngine is made from
+   * `connection`.
+   */
+  readonly docker?: DockerEngine;
   readonly connection?: DockerConnectionOptions;
   readonly logger?: SandboxLogger;
   /**
@@ -110,7 +121,7 @@ exit 0
 `;
 
 export class DockerSandboxDriver implements SandboxDriver {
-  readonly #docker: Docker;
+  readonly #docker: DockerEngine;
   readonly #logger: SandboxLogger | undefined;
   readonly #verifyHostPaths: boolean;
   readonly #stopTimeoutS: number;
@@ -118,14 +129,14 @@ export class DockerSandboxDriver implements SandboxDriver {
   readonly #ensuring = new Map<string, Promise<EnvironmentStatus>>();
 
   constructor(options: DockerSandboxDriverOptions = {}) {
-    this.#docker = options.docker ?? new Docker(toDockerodeOptions(options.connection));
+    this.#docker = options.docker ?? new HttpDockerEngine(toEngineOptions(options.connection));
     this.#logger = options.logger;
     this.#verifyHostPaths = options.verifyHostPaths ?? true;
     this.#stopTimeoutS = options.stopTimeoutS ?? 3;
   }
 
   /** The underlying client, for callers that need an engine call this contract does not cover. */
-  get docker(): Docker {
+  get docker(): DockerEngine {
     return this.#docker;
   }
 
@@ -361,7 +372,7 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 
   async #runCollect(
-    container: Docker.Container,
+    container: DockerEngineContainer,
     cmd: readonly string[],
     options: ExecOptions,
   ): Promise<ExecResult> {
@@ -434,7 +445,7 @@ export class DockerSandboxDriver implements SandboxDriver {
     };
   }
 
-  async #killMarked(container: Docker.Container, marker: string, user: string): Promise<void> {
+  async #killMarked(container: DockerEngineContainer, marker: string, user: string): Promise<void> {
     try {
       await this.#runCollect(
         container,
@@ -463,7 +474,7 @@ export class DockerSandboxDriver implements SandboxDriver {
     }
   }
 
-  async #running(key: EnvironmentKey): Promise<Docker.Container> {
+  async #running(key: EnvironmentKey): Promise<DockerEngineContainer> {
     const name = containerName(key);
     const info = await this.#inspect(name);
     if (!info || !info.State.Running) {
@@ -539,7 +550,7 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 }
 
-function toDockerodeOptions(connection: DockerConnectionOptions = {}): Docker.DockerOptions {
+function toEngineOptions(connection: DockerConnectionOptions = {}): HttpDockerEngineOptions {
   if (connection.host !== undefined) {
     const tls = connection.ca !== undefined || connection.cert !== undefined;
     return {
@@ -593,7 +604,7 @@ function toEnvList(env: Readonly<Record<string, string | undefined>>): string[] 
     .map(([name, value]) => `${name}=${value}`);
 }
 
-async function waitForExecStart(exec: Docker.Exec): Promise<void> {
+async function waitForExecStart(exec: DockerEngineExec): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const info = await exec.inspect();
     if (info.Running || info.Pid > 0 || info.ExitCode !== null) {
@@ -604,7 +615,7 @@ async function waitForExecStart(exec: Docker.Exec): Promise<void> {
 }
 
 /** The stream ends a moment before the engine records the exit code. */
-async function waitForExecEnd(exec: Docker.Exec): Promise<number | null> {
+async function waitForExecEnd(exec: DockerEngineExec): Promise<number | null> {
   for (let i = 0; i < 100; i++) {
     const info = await exec.inspect();
     if (!info.Running) {
