@@ -16,7 +16,7 @@ die() {
   exit 1
 }
 
-case "$(printf '%s' "${COVE_HOMES_ENABLED:-true}" | tr 'A-Z' 'a-z')" in
+case "$(printf '%s' "${COVE_HOMES_ENABLED:-true}" | tr '[:upper:]' '[:lower:]')" in
   0 | false | no | off) exec "$@" ;;
 esac
 

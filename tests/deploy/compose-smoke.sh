@@ -73,11 +73,32 @@ our_environments() {
   done
 }
 
+# Long steps run in the background and are waited for: bash runs a trap only once the foreground
+# command ends, so the deadline's SIGTERM would otherwise wait for a hung step.
+child=
+step() {
+  local rc=0
+  "$@" &
+  child=$!
+  wait "$child" || rc=$?
+  child=
+  return "$rc"
+}
+kill_tree() {
+  local pid=$1 sub
+  for sub in $(ps -o pid= --ppid "$pid" 2>/dev/null); do kill_tree "$sub"; done
+  kill "$pid" 2>/dev/null
+}
+
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   set +e
   say "Cleaning up"
+  if [ -n "$child" ]; then
+    kill_tree "$child"
+    wait "$child" 2>/dev/null
+  fi
   if [ "$status" != 0 ]; then
     "${compose[@]}" logs --no-color --tail 60 >&2 2>/dev/null
   fi
@@ -93,6 +114,7 @@ cleanup() {
   else
     rm -rf "$DATA_DIR"
   fi
+  rm -f "$DATA_DIR.client.json"
   if [ "${COVE_SMOKE_KEEP_IMAGE:-1}" = 0 ]; then "$DOCKER" rmi "$COVE_SERVER_IMAGE" >/dev/null 2>&1; fi
   if [ "$status" = 0 ]; then say "PASS"; else say "exit $status"; fi
   exit "$status"
@@ -101,8 +123,17 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
+# The client's JSON line lands in $result. Not run in $(...): bash would hold the deadline's trap
+# until a command substitution ends.
+result=
 client() {
-  (cd "$ROOT" && node_modules/.bin/tsx tests/deploy/compose-client.ts "$COVE_PUBLIC_URL" "$1")
+  local out=$DATA_DIR.client.json
+  step "$ROOT/node_modules/.bin/tsx" "$ROOT/tests/deploy/compose-client.ts" "$COVE_PUBLIC_URL" "$1" >"$out" || {
+    rm -f "$out"
+    return 1
+  }
+  result=$(<"$out")
+  rm -f "$out"
 }
 # field '<json>' a.b: one value from the client's JSON line (objects as JSON).
 field() {
@@ -114,12 +145,11 @@ field() {
 
 say "Data dir $DATA_DIR, project $COMPOSE_PROJECT_NAME, $COVE_PUBLIC_URL"
 build_start=$(date +%s)
-bash "$ROOT/scripts/compose-up.sh" || fail "compose-up failed"
+step bash "$ROOT/scripts/compose-up.sh" || fail "compose-up failed"
 say "compose-up (images, build, start, healthy) took $(($(date +%s) - build_start)) s"
 
 # 1. A new home: write a file and look at the filesystem the shell sees as ~.
-result=$(client 'echo hi > ~/f; cat ~/f; df -P -B1 ~ | tail -n 1; stat -f -c %T ~; mountpoint ~') ||
-  fail "first terminal"
+client 'echo hi > ~/f; cat ~/f; df -P -B1 ~ | tail -n 1; stat -f -c %T ~; mountpoint ~' || fail "first terminal"
 output=$(field "$result" output)
 say "first terminal: prompt $(field "$result" promptAfterOpenMs) ms after sign-in (phases $(field "$result" ms.phases))"
 printf '%s\n' "$output" | sed 's/^/    | /' >&2
@@ -144,12 +174,12 @@ done
 say "the home is a $((total / 1024 / 1024)) MiB ext4 loop mount, seen by the host engine"
 
 check_file_survives() {
-  local result output
-  result=$(client 'cat ~/f; df -P ~ | tail -n 1 | cut -d" " -f1') || fail "terminal after $1"
+  local output
+  client 'cat ~/f; df -P ~ | tail -n 1 | cut -d" " -f1' || fail "terminal after $1"
   output=$(field "$result" output)
-  say "after $1: prompt $(field "$result" promptAfterOpenMs) ms after sign-in"
+  say "after $1: prompt $(field "$result" promptAfterOpenMs) ms after sign-in (phases $(field "$result" ms.phases))"
   printf '%s\n' "$output" | sed 's/^/    | /' >&2
-  [ "$(printf '%s\n' "$output" | sed -n 1p)" = hi ] || fail "~/f is gone after $1"
+  [ "$(printf '%s\n' "$output" | sed -n 1p)" = hi ] || fail "the file f in the home is gone after $1"
   [[ $(printf '%s\n' "$output" | sed -n 2p) == /dev/loop* ]] || fail "the home is not the loop mount after $1"
 }
 
@@ -173,14 +203,14 @@ wait_healthy() {
 }
 
 # 2. The server restarts (same container).
-"${compose[@]}" restart >/dev/null 2>&1 || fail "docker-compose restart"
+step "${compose[@]}" restart >/dev/null 2>&1 || fail "docker-compose restart"
 wait_healthy 'restart'
 check_file_survives 'docker-compose restart'
 
 # 3. A new server container (an upgrade does this): the homes are still mounted on the host and
 # the new container's rshared bind must carry them.
-"${compose[@]}" down >/dev/null 2>&1 || fail "docker-compose down"
-"${compose[@]}" up -d >/dev/null 2>&1 || fail "docker-compose up"
+step "${compose[@]}" down >/dev/null 2>&1 || fail "docker-compose down"
+step "${compose[@]}" up -d >/dev/null 2>&1 || fail "docker-compose up"
 wait_healthy 'down + up'
 check_file_survives 'docker-compose down + up'
 
