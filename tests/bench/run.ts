@@ -116,6 +116,8 @@ async function startServer(userCount: number): Promise<BenchServer> {
     // The server's own log lines share stdout; ours is the one with the port.
     rl.on('line', (text) => {
       if (text.startsWith('{"port"')) resolve(text);
+      // Warnings and errors only (the server logs at warn): a failed step needs its reason.
+      else process.stderr.write(`server: ${text}\n`);
     });
     child.once('exit', (code) => reject(new Error(`bench server exited (${code})`)));
   });
