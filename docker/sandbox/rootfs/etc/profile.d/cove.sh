@@ -37,14 +37,13 @@ if [ -n "${BASH_VERSION:-}" ] && [ -z "${__cove_completion:-}" ] && [ -z "${BASH
   # What sourcing it would have switched on at once; kept so the shell behaves as before.
   shopt -s extglob progcomp
   __cove_load_completion() {
-    # No `complete -r -D` first: the library's own -D compspec replaces ours, and one allocated
-    # after ours was freed can land at the same address, which bash takes for "unchanged" and
-    # does not retry.
+    # Ours is left for the library's own -D to replace: removing it first (`complete -r -D`)
+    # stopped bash 5.2 from retrying at all.
     unset -f __cove_load_completion
     __cove_completion=loaded
     . /usr/share/bash-completion/bash_completion
-    # Bash retries only once, so also do now what the library's own -D would do next: load the
-    # command's completion file, unless the library already set one up for it.
+    # Bash 5.2 retried only once here, so also do what the library's -D would do on the next
+    # retry: load the command's completion file, unless the library already set one up for it.
     if ! complete -p -- "${1:-}" >/dev/null 2>&1 && type _completion_loader >/dev/null 2>&1; then
       _completion_loader "$@"
     fi
