@@ -4,7 +4,7 @@ import { deleteJson, errorMessage, patchJson, postJson } from '../lib/api.js';
 import { confirmDialog, openDialog } from '../lib/dialog.js';
 import { formatTime, h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
-import { alertRegion, cell, field, table, type AdminTab } from './admin-ui.js';
+import { alertRegion, cell, field, table, type AdminTab, actThenRefresh } from './admin-ui.js';
 
 export class AccountsTab implements AdminTab {
   readonly id = 'accounts';
@@ -136,14 +136,10 @@ export class AccountsTab implements AdminTab {
     });
   }
 
-  private async act(task: () => Promise<unknown>): Promise<void> {
-    try {
-      await task();
-      showAlert(this.alert, '');
-    } catch (error) {
-      showAlert(this.alert, errorMessage(error));
-    }
-    await this.data.reload('accounts');
-    this.renderList();
+  private act(task: () => Promise<unknown>): Promise<void> {
+    return actThenRefresh(this.alert, task, async () => {
+      await this.data.reload('accounts');
+      this.renderList();
+    });
   }
 }

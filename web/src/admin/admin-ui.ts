@@ -1,6 +1,7 @@
 /** Small building blocks the admin tabs share: tables, form fields, the one-time invite link box. */
 import { copyText } from '../lib/clipboard.js';
-import { h, type Children } from '../lib/dom.js';
+import { errorMessage } from '../lib/api.js';
+import { h, showAlert, type Children } from '../lib/dom.js';
 
 export interface AdminTab {
   readonly id: string;
@@ -85,4 +86,22 @@ export function inviteBox(username: string, url: string, what = 'Invite link'): 
 
 export function badge(text: string, kind: 'ok' | 'warn' | 'off' | '' = ''): HTMLElement {
   return h('span', { class: kind ? `badge badge-${kind}` : 'badge' }, text);
+}
+
+/**
+ * Runs one admin action from a list row: shows its error in the tab's alert (or clears it), then
+ * reloads what the action may have changed and redraws, whether it worked or not.
+ */
+export async function actThenRefresh(
+  alert: HTMLElement,
+  task: () => Promise<unknown>,
+  refresh: () => Promise<void>,
+): Promise<void> {
+  try {
+    await task();
+    showAlert(alert, '');
+  } catch (error) {
+    showAlert(alert, errorMessage(error));
+  }
+  await refresh();
 }

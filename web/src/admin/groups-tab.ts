@@ -7,7 +7,7 @@ import { deleteJson, errorMessage, patchJson, postJson, putJson } from '../lib/a
 import { confirmDialog, openDialog } from '../lib/dialog.js';
 import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
-import { alertRegion, cell, field, table, type AdminTab } from './admin-ui.js';
+import { alertRegion, cell, field, table, type AdminTab, actThenRefresh } from './admin-ui.js';
 
 const gib = (bytes: number): string => `${Number((bytes / 1024 ** 3).toFixed(2))} GiB`;
 
@@ -232,14 +232,10 @@ export class GroupsTab implements AdminTab {
     });
   }
 
-  private async act(task: () => Promise<unknown>): Promise<void> {
-    try {
-      await task();
-      showAlert(this.alert, '');
-    } catch (error) {
-      showAlert(this.alert, errorMessage(error));
-    }
-    await this.data.reload('groups');
-    this.renderList();
+  private act(task: () => Promise<unknown>): Promise<void> {
+    return actThenRefresh(this.alert, task, async () => {
+      await this.data.reload('groups');
+      this.renderList();
+    });
   }
 }

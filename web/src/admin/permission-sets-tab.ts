@@ -4,7 +4,7 @@ import { deleteJson, errorMessage, patchJson, postJson } from '../lib/api.js';
 import { confirmDialog } from '../lib/dialog.js';
 import { formatDuration, h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
-import { alertRegion, cell, field, table, type AdminTab } from './admin-ui.js';
+import { alertRegion, cell, field, table, type AdminTab, actThenRefresh } from './admin-ui.js';
 
 const defaultTemplate = 'arn:aws:iam::{accountId}:role/Cove-{name}';
 
@@ -168,15 +168,11 @@ export class PermissionSetsTab implements AdminTab {
     );
   }
 
-  private async act(task: () => Promise<unknown>): Promise<void> {
-    try {
-      await task();
-      showAlert(this.alert, '');
-    } catch (error) {
-      showAlert(this.alert, errorMessage(error));
-    }
-    await this.data.reload('permissionSets');
-    this.renderList();
+  private act(task: () => Promise<unknown>): Promise<void> {
+    return actThenRefresh(this.alert, task, async () => {
+      await this.data.reload('permissionSets');
+      this.renderList();
+    });
   }
 }
 

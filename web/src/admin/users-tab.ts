@@ -4,7 +4,16 @@ import { deleteJson, errorMessage, patchJson, postJson, request } from '../lib/a
 import { confirmDialog } from '../lib/dialog.js';
 import { formatTime, h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
-import { alertRegion, badge, cell, field, inviteBox, table, type AdminTab } from './admin-ui.js';
+import {
+  alertRegion,
+  badge,
+  cell,
+  field,
+  inviteBox,
+  table,
+  type AdminTab,
+  actThenRefresh,
+} from './admin-ui.js';
 
 export class UsersTab implements AdminTab {
   readonly id = 'users';
@@ -229,15 +238,11 @@ export class UsersTab implements AdminTab {
   }
 
   /** Runs a change, shows its error inline, and re-reads the list either way. */
-  private async act(task: () => Promise<unknown>): Promise<void> {
-    try {
-      await task();
-      showAlert(this.alert, '');
-    } catch (error) {
-      showAlert(this.alert, errorMessage(error));
-    }
-    await this.data.reload('users');
-    this.renderList();
+  private act(task: () => Promise<unknown>): Promise<void> {
+    return actThenRefresh(this.alert, task, async () => {
+      await this.data.reload('users');
+      this.renderList();
+    });
   }
 
   private bulkCard(): HTMLElement {
