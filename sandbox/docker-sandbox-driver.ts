@@ -312,8 +312,12 @@ export class DockerSandboxDriver implements SandboxDriver {
           },
         );
       } catch (err) {
-        // The container may already be gone, which ends the shell just as well.
-        this.#logger?.warn('shell kill exec failed', { error: String(err) });
+        // A stopped or removed container (404/409) has ended the shell just as well.
+        const notRunning =
+          statusCode(err) === 404 ||
+          statusCode(err) === 409 ||
+          (err instanceof SandboxError && err.code === 'COVE_ERR_SANDBOX_NOT_RUNNING');
+        if (!notRunning) this.#logger?.warn('shell kill exec failed', { error: String(err) });
       }
       await Promise.race([exited, sleep(3_000)]);
       stream.destroy();
