@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppDependencies } from '../../server/app.js';
 import { bootstrap } from '../../server/bootstrap.js';
@@ -107,3 +107,22 @@ export function launchChromium(): Promise<Browser> {
 
 export const desktop = { width: 1280, height: 860 };
 export const phone = { width: 390, height: 844 };
+
+/**
+ * A browser context already signed in as a new user (session made directly, not through the
+ * login page): for tests about what comes after sign-in.
+ */
+export async function signedInContext(
+  cove: CoveServer,
+  browser: Browser,
+  username: string,
+  viewport = { width: 1200, height: 800 },
+): Promise<{ userId: string; context: BrowserContext }> {
+  const user = await cove.store.users.create({ username });
+  const { token } = await cove.app.sessions.create(user.id, 'full');
+  const context = await browser.newContext({ viewport });
+  await context.addCookies([
+    { name: 'cove_session', value: token, url: cove.origin, httpOnly: true, sameSite: 'Lax' },
+  ]);
+  return { userId: user.id, context };
+}

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoopHomeVolumes } from '../../sandbox/home-volumes.js';
-import { launchChromium, startCove, type CoveServer } from './cove-server.js';
+import { launchChromium, signedInContext, startCove, type CoveServer } from './cove-server.js';
 import { ShellPage } from './models/shell-page.js';
 
 const region = 'us-east-1';
@@ -39,13 +39,7 @@ describe('home usage in the shell page', () => {
       homeVolumes: volumes,
     }));
     browser = await launchChromium();
-    const user = await cove.store.users.create({ username: `home-e2e-${process.pid}` });
-    ownerId = user.id;
-    const { token } = await cove.app.sessions.create(user.id, 'full');
-    context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-    await context.addCookies([
-      { name: 'cove_session', value: token, url: cove.origin, httpOnly: true, sameSite: 'Lax' },
-    ]);
+    ({ userId: ownerId, context } = await signedInContext(cove, browser, `home-e2e-${process.pid}`));
     shell = new ShellPage(await context.newPage(), cove.origin);
   });
 

@@ -4,7 +4,7 @@
  */
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, startCove, type CoveServer } from './cove-server.js';
+import { launchChromium, signedInContext, startCove, type CoveServer } from './cove-server.js';
 import { ShellPage } from './models/shell-page.js';
 
 const region = 'us-east-1';
@@ -19,13 +19,7 @@ describe('shell page', () => {
   beforeAll(async () => {
     cove = await startCove({ logLevel: 'warn' });
     browser = await launchChromium();
-    const user = await cove.store.users.create({ username: `shell-e2e-${process.pid}` });
-    ownerId = user.id;
-    const { token } = await cove.app.sessions.create(user.id, 'full');
-    context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-    await context.addCookies([
-      { name: 'cove_session', value: token, url: cove.origin, httpOnly: true, sameSite: 'Lax' },
-    ]);
+    ({ userId: ownerId, context } = await signedInContext(cove, browser, `shell-e2e-${process.pid}`));
     shell = new ShellPage(await context.newPage(), cove.origin);
   });
 
