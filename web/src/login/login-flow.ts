@@ -149,10 +149,7 @@ export class LoginFlow {
     );
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      if (!/^\d{6}$/.test(code.value)) {
-        showAlert(alert, 'Enter the 6 digits your authenticator app shows.');
-        return;
-      }
+      if (!isSixDigits(code.value, alert)) return;
       void whileBusy(submit, async () => {
         try {
           await postJson('/api/auth/mfa', { code: code.value }, noRedirect);
@@ -275,10 +272,7 @@ export class LoginFlow {
     );
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      if (!/^\d{6}$/.test(code.value)) {
-        showAlert(alert, 'Enter the 6 digits your authenticator app shows.');
-        return;
-      }
+      if (!isSixDigits(code.value, alert)) return;
       void whileBusy(submit, async () => {
         try {
           await postJson('/api/auth/mfa/enroll/verify', { code: code.value }, noRedirect);
@@ -479,4 +473,11 @@ function checkNewPassword(password: string, confirm: string): string | undefined
 function retryAfter(error: ApiError): number {
   const fromBody = error.details.retryAfterS;
   return error.retryAfterS ?? (typeof fromBody === 'number' ? fromBody : 30);
+}
+
+/** A TOTP code is exactly six digits; anything else is answered here, without a round trip. */
+function isSixDigits(value: string, alert: HTMLElement): boolean {
+  if (/^\d{6}$/.test(value)) return true;
+  showAlert(alert, 'Enter the 6 digits your authenticator app shows.');
+  return false;
 }
