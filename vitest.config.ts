@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: fast unit tests with fakes, integration tests against real services
-// (Docker, SQLite files, S3 on loopback), and browser tests in a real Chromium.
+// Fast unit tests with fakes, integration tests against real services (Docker, SQLite files, S3
+// on loopback), browser tests in a real Chromium, and fault tests that restart the Cove server or
+// the Docker engine: those run last and alone (groupOrder), since they disturb everything else.
 export default defineConfig({
   test: {
     projects: [
@@ -30,6 +31,17 @@ export default defineConfig({
           testTimeout: 90_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'faults',
+          include: ['tests/faults/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
