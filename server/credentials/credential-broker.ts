@@ -1,0 +1,48 @@
+/**
+ * The seam between "who may use which role" (directory) and "how temporary AWS credentials are
+ * made" (STS). `StsCredentialBroker` implements it against any STS-compatible endpoint; delivery
+ * into containers and the portal's command line access only ever call `issue`.
+ */
+
+/** Temporary credentials exactly as STS returns them. Never logged, never written to disk. */
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken: string;
+  readonly expiration: Date;
+}
+
+/** Everything AssumeRole needs for one user × account × permission set. */
+export interface CredentialRequest {
+  /** Immutable user id: the cache key, so one user's credentials never reach another. */
+  readonly userId: string;
+  /** Becomes RoleSessionName and SourceIdentity (sanitized to STS's rules) and a session tag. */
+  readonly username: string;
+  /** Group names, passed as a session tag. */
+  readonly groups: readonly string[];
+  readonly accountId: string;
+  readonly accountName: string;
+  readonly permissionSet: string;
+  readonly roleArn: string;
+  /** The permission set's session duration; capped at what the role allows. */
+  readonly sessionDurationS: number;
+  /** Inline session policy (JSON), if the permission set has one. */
+  readonly sessionPolicy: string | null;
+}
+
+export interface IssuedCredentials {
+  readonly credentials: AwsCredentials;
+  /** Something the user should read, e.g. "the role allows 1 h, not 8 h: issued for 1 h". */
+  readonly notice?: string;
+}
+
+export interface CredentialBroker {
+  /**
+   * Cached per (userId, accountId, permissionSet), refreshed a few minutes before expiry,
+   * single-flight per key. Rejects with a CoveError whose message the user may read
+   * (e.g. `could not assume role X in account Y: AccessDenied`).
+   */
+  issue(request: CredentialRequest): Promise<IssuedCredentials>;
+  /** Drops cached credentials of these users (access removed, user disabled). */
+  forget(userIds: readonly string[]): void;
+}
