@@ -1,0 +1,136 @@
+/**
+ * File transfer API (issue 6) shared by the server and the shell page. Pure types and constants:
+ * no node:*, no DOM. The bytes never pass through Cove: the page PUTs to / GETs from presigned S3
+ * URLs, and the server moves them between S3 and the container through a helper running as the user.
+ *
+ * Routes (all need a full session; POST/DELETE need the Cove Origin and a JSON body):
+ * - `POST /api/environments/:region/uploads` {@link UploadRequest} → {@link UploadResponse}
+ * - `POST /api/environments/:region/uploads/:id/complete` {@link CompleteUploadRequest} → {@link CompleteUploadResponse}
+ * - `DELETE /api/environments/:region/uploads/:id` → 204 (cancel: aborts the multipart upload, deletes staging)
+ * - `POST /api/environments/:region/downloads` {@link DownloadRequest} → {@link DownloadResponse}
+ * - `GET /api/environments/:region/files?dir=~` → {@link FileListing}
+ */
+
+/** Longest file name in bytes (UTF-8), as on ext4. */
+export const maxFileNameBytes = 255;
+
+export interface UploadFileRequest {
+  /** A plain file name: no `/`, NUL, control characters, not `.` or `..`, at most 255 UTF-8 bytes. */
+  readonly name: string;
+  /** Exact size in bytes; S3 and the helper refuse any other number of bytes. */
+  readonly size: number;
+}
+
+/** What to do when the target already holds a file of that name. */
+export type UploadConflict = 'keep-both' | 'replace';
+
+export interface UploadRequest {
+  /** Target folder: `~`, `~/sub/dir`, a path relative to `~`, or an absolute path inside `$HOME`. */
+  readonly dir: string;
+  readonly files: readonly UploadFileRequest[];
+  /** Default `keep-both`: an existing file stays and the new one is saved as `name (1)`. */
+  readonly onConflict?: UploadConflict;
+}
+
+/** A file below the multipart threshold: one presigned PUT with exactly `size` bytes. */
+export interface SingleUpload {
+  readonly id: string;
+  readonly name: string;
+  readonly url: string;
+}
+
+export interface UploadPartUrl {
+  /** 1-based. */
+  readonly partNumber: number;
+  readonly url: string;
+}
+
+/**
+ * A file above the threshold: PUT bytes `[(partNumber-1)*partSize, min(partNumber*partSize, size))`
+ * to each part's URL (in parallel, retried per part), keep each response's `ETag` header, and send
+ * them all to `complete`.
+ */
+export interface MultipartUpload {
+  readonly id: string;
+  readonly name: string;
+  readonly partSize: number;
+  readonly parts: readonly UploadPartUrl[];
+}
+
+export type UploadTicket = SingleUpload | MultipartUpload;
+
+export function isMultipartUpload(ticket: UploadTicket): ticket is MultipartUpload {
+  return 'parts' in ticket;
+}
+
+export interface UploadResponse {
+  /** One ticket per requested file, in the same order. */
+  readonly uploads: readonly UploadTicket[];
+  /** When the presigned URLs stop working (ISO 8601). */
+  readonly expiresAt: string;
+}
+
+export interface CompletedPart {
+  readonly partNumber: number;
+  /** The `ETag` response header of that part's PUT, quotes included or not. */
+  readonly etag: string;
+}
+
+export interface CompleteUploadRequest {
+  /** Required for multipart uploads, absent for single PUTs. */
+  readonly parts?: readonly CompletedPart[];
+}
+
+export interface CompleteUploadResponse {
+  /** Where the file landed, as the user sees it, e.g. `~/data (1).csv`. */
+  readonly path: string;
+  readonly size: number;
+  /** Hex SHA-256 of the bytes written, computed inside the container. */
+  readonly sha256: string;
+}
+
+export interface DownloadRequest {
+  /** Relative to `~` or absolute inside `$HOME`. A directory comes as a `.tar.gz`. */
+  readonly path: string;
+}
+
+export interface DownloadResponse {
+  /** Presigned GET with a safe `Content-Disposition: attachment`. */
+  readonly url: string;
+  /** The file name the browser saves as (`<dir>.tar.gz` for a directory). */
+  readonly name: string;
+  readonly size: number;
+}
+
+export interface FileEntry {
+  readonly name: string;
+  readonly type: 'file' | 'dir' | 'symlink' | 'other';
+  /** Bytes; 0 for directories. */
+  readonly size: number;
+  /** Last modification, ISO 8601. */
+  readonly modifiedAt: string;
+}
+
+export interface FileListing {
+  /** The listed folder as the user sees it, e.g. `~/projects`. */
+  readonly dir: string;
+  readonly entries: readonly FileEntry[];
+  /** True when the folder has more entries than were returned. */
+  readonly truncated: boolean;
+}
+
+/** Error codes of this area a page may want to tell apart. */
+export const FileErrorCode = {
+  /** Bad name or path (400); `reason` says which rule. */
+  invalidName: 'COVE_ERR_FILES_INVALID_NAME',
+  invalidPath: 'COVE_ERR_FILES_INVALID_PATH',
+  /** Over the per-file limit (413; `limitBytes`). */
+  tooLarge: 'COVE_ERR_FILES_TOO_LARGE',
+  /** Not enough free space in the home (507; `freeBytes`, `neededBytes`). */
+  homeFull: 'COVE_ERR_FILES_HOME_FULL',
+  notFound: 'COVE_ERR_FILES_NOT_FOUND',
+  /** The bytes in S3 are not what was declared (400). */
+  sizeMismatch: 'COVE_ERR_FILES_SIZE_MISMATCH',
+  /** S3 or the staging bucket cannot be used right now (503). */
+  unavailable: 'COVE_ERR_FILES_UNAVAILABLE',
+} as const;
