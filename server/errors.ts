@@ -191,4 +191,29 @@ export const errors = {
       headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterS))) },
       details: usage,
     }),
+  /** The same body for an unknown and an unassigned account × permission set: no enumeration. */
+  credentialsNoAccess: () =>
+    new CoveError(
+      'COVE_ERR_CREDENTIALS_ACCESS',
+      403,
+      'You do not have that account and permission set. Pick one from the portal.',
+    ),
+  /**
+   * STS refused the user's own assignment. Names only the role's name (never its ARN) and the AWS
+   * error code (never STS's message, which carries the server's ARN).
+   */
+  credentialsAssumeRole: (roleName: string, accountId: string, awsCode: string, cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_CREDENTIALS_ASSUME_ROLE',
+      403,
+      `could not assume role ${roleName} in account ${accountId}: ${awsCode}. Ask your administrator to check the role and its trust policy.`,
+      { cause },
+    ),
+  credentialsUnavailable: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_CREDENTIALS_UNAVAILABLE',
+      503,
+      'AWS credentials are unavailable right now (STS did not answer). Your shell still works; try again in a minute.',
+      { cause },
+    ),
 } as const;
