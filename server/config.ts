@@ -31,6 +31,35 @@ const Region = Type.Object(
     homeSizeBytes: Type.Optional(
       Type.Integer({ minimum: 64 * 1024 * 1024, description: 'Home size in this region' }),
     ),
+    s3: Type.Optional(
+      Type.Object(
+        {
+          bucket: Type.String({
+            minLength: 3,
+            maxLength: 63,
+            description: 'Staging bucket for file transfer',
+          }),
+          prefix: Type.String({
+            default: 'cove-staging/',
+            description: 'Key prefix of staging objects (keys are {prefix}{userId}/{transferId})',
+          }),
+          endpoint: Type.Optional(
+            Type.String({ description: 'S3-compatible endpoint URL (MinIO, Ceph); default AWS' }),
+          ),
+          forcePathStyle: Type.Optional(
+            Type.Boolean({ description: 'Path-style URLs (http://host/bucket/key), as MinIO usually needs' }),
+          ),
+          region: Type.Optional(
+            Type.String({ description: "The bucket's region; default this region's id" }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "S3 staging for upload/download in this region; credentials from the server's default AWS chain. None: the embedded S3",
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -208,6 +237,58 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    files: Type.Object(
+      {
+        maxFileBytes: Type.Integer({
+          default: 1024 ** 3,
+          minimum: 1,
+          description: 'Largest file a user may upload or download (COVE_FILES_MAX_FILE_BYTES)',
+        }),
+        multipartThresholdBytes: Type.Integer({
+          default: 16 * 1024 ** 2,
+          minimum: 5 * 1024 ** 2,
+          description: 'Files above this size are uploaded in parts (COVE_FILES_MULTIPART_THRESHOLD_BYTES)',
+        }),
+        partSizeBytes: Type.Integer({
+          default: 16 * 1024 ** 2,
+          minimum: 5 * 1024 ** 2,
+          maximum: 5 * 1024 ** 3,
+          description:
+            'Size of each part of a multipart transfer; S3 needs at least 5 MiB (COVE_FILES_PART_SIZE_BYTES)',
+        }),
+        presignExpiryS: Type.Integer({
+          default: 900,
+          minimum: 60,
+          maximum: 7 * 86_400,
+          description: 'How long presigned upload and download URLs work (COVE_FILES_PRESIGN_EXPIRY_S)',
+        }),
+        stagingRetentionS: Type.Integer({
+          default: 86_400,
+          minimum: 600,
+          description:
+            'Staging objects and unfinished multipart uploads older than this are deleted (COVE_FILES_STAGING_RETENTION_S)',
+        }),
+        sweepIntervalS: Type.Integer({
+          default: 3600,
+          minimum: 10,
+          description: 'How often the staging sweep runs (it also runs at start)',
+        }),
+        s3TimeoutMs: Type.Integer({
+          default: 5000,
+          minimum: 100,
+          description:
+            'Connect and response timeout of S3 calls, so a dead S3 gives a 503 quickly (COVE_FILES_S3_TIMEOUT_MS)',
+        }),
+        embeddedS3Port: Type.Integer({
+          default: 0,
+          minimum: 0,
+          maximum: 65535,
+          description:
+            'Port of the embedded S3 on 127.0.0.1 when no region configures S3; 0 picks a free one (COVE_FILES_EMBEDDED_S3_PORT)',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     usage: Type.Object(
       {
         tickS: Type.Integer({
@@ -252,6 +333,13 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_HOMES_RESERVE_BYTES: { path: ['homes', 'reserveBytes'], kind: 'int' },
   COVE_HOMES_SWEEP_INTERVAL_S: { path: ['homes', 'sweepIntervalS'], kind: 'int' },
   COVE_USAGE_TICK_S: { path: ['usage', 'tickS'], kind: 'int' },
+  COVE_FILES_MAX_FILE_BYTES: { path: ['files', 'maxFileBytes'], kind: 'int' },
+  COVE_FILES_MULTIPART_THRESHOLD_BYTES: { path: ['files', 'multipartThresholdBytes'], kind: 'int' },
+  COVE_FILES_PART_SIZE_BYTES: { path: ['files', 'partSizeBytes'], kind: 'int' },
+  COVE_FILES_PRESIGN_EXPIRY_S: { path: ['files', 'presignExpiryS'], kind: 'int' },
+  COVE_FILES_STAGING_RETENTION_S: { path: ['files', 'stagingRetentionS'], kind: 'int' },
+  COVE_FILES_S3_TIMEOUT_MS: { path: ['files', 's3TimeoutMs'], kind: 'int' },
+  COVE_FILES_EMBEDDED_S3_PORT: { path: ['files', 'embeddedS3Port'], kind: 'int' },
 };
 
 /** Secrets and process settings that are not part of the config file. */
@@ -361,6 +449,9 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     );
   if (config.sandbox.idleWarningS >= config.sandbox.idleTimeoutS)
     problems.push('sandbox.idleWarningS: must be shorter than sandbox.idleTimeoutS');
+  // S3 allows at most 10,000 parts per multipart upload.
+  if (Math.ceil(config.files.maxFileBytes / config.files.partSizeBytes) > 10_000)
+    problems.push('files.partSizeBytes: too small for files.maxFileBytes (S3 allows at most 10000 parts)');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
