@@ -134,6 +134,13 @@ export const ConfigSchema = Type.Object(
           description: 'First backoff; doubles per further failure',
         }),
         throttleMaxDelayS: Type.Integer({ default: 900, minimum: 1, description: 'Longest backoff' }),
+        sessionRecheckS: Type.Integer({
+          default: 30,
+          minimum: 1,
+          maximum: 60,
+          description:
+            'How often open terminals re-check their session, user and access; an ended one closes within this (COVE_AUTH_SESSION_RECHECK_S)',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -321,6 +328,7 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_AUTH_INVITE_TTL_S: { path: ['auth', 'inviteTtlS'], kind: 'int' },
   COVE_AUTH_ARGON2_MEMORY_KIB: { path: ['auth', 'argon2MemoryKiB'], kind: 'int' },
   COVE_AUTH_ARGON2_TIME_COST: { path: ['auth', 'argon2TimeCost'], kind: 'int' },
+  COVE_AUTH_SESSION_RECHECK_S: { path: ['auth', 'sessionRecheckS'], kind: 'int' },
   COVE_REGIONS: { path: ['regions'], kind: 'json' },
   COVE_DEFAULT_REGION: { path: ['defaultRegion'], kind: 'string' },
   COVE_SANDBOX_IMAGE: { path: ['sandbox', 'image'], kind: 'string' },

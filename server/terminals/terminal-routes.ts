@@ -16,6 +16,7 @@ import { CloseCode } from '../protocol/terminal-wire.js';
 import { resolveEffectiveAccess } from '../directory/effective-access.js';
 import { terminalIdPattern } from './terminal-id.js';
 import { TerminalSocket } from './terminal-socket.js';
+import { SessionWatcher } from '../auth/session-watcher.js';
 import type { Terminal } from './terminal.js';
 import type {} from '../homes/home-service.js';
 import type {} from '../usage/usage-meter.js';
@@ -104,6 +105,25 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
     socket.setTimeout(upgradeTimeoutMs, () => socket.destroy());
   });
   const regionIds = app.config.regions.map((r) => r.id);
+
+  // The backstop behind the revocation events: an ended session, a disabled user or a removed
+  // assignment closes the socket within one interval even when no event reached this process.
+  const watcher = new SessionWatcher({
+    store: app.store,
+    now: app.now,
+    intervalMs: app.config.auth.sessionRecheckS * 1000,
+    hasAccess: (userId, accountId, permissionSet) => hasAccess(app, userId, accountId, permissionSet),
+    onError: (error) => app.log.warn({ err: error }, 'terminal session re-check failed'),
+  });
+  const accessChanged = app.hasDecorator('directory')
+    ? app.directory.onAccessChanged(
+        (change) => void watcher.recheck('all' in change ? undefined : change.userIds),
+      )
+    : undefined;
+  app.addHook('onClose', async () => {
+    accessChanged?.dispose();
+    watcher.dispose();
+  });
 
   const checkRegion = (region: string): void => {
     if (!regionIds.includes(region))
@@ -205,6 +225,18 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
         onError: (error, what) => request.log.debug({ err: error, what }, 'terminal socket problem'),
       });
       app.terminals.track(connection, principal.session.expiresAt);
+      const watch = watcher.watch({
+        sessionIdHash: principal.session.idHash,
+        userId: principal.user.id,
+        ...(terminal.accountId ? { accountId: terminal.accountId } : {}),
+        ...(terminal.permissionSet ? { permissionSet: terminal.permissionSet } : {}),
+        end: (code, reason) => {
+          connection.close(code, reason);
+          // Access to the account is gone: the shell goes too (its credentials would be refused).
+          if (code === CloseCode.forbidden) terminal.close('revoked', null, reason);
+        },
+      });
+      connection.onClosed(() => watch.dispose());
       if (!connection.start()) socket.close(CloseCode.notFound, 'No such terminal. Open a new one.');
     },
   );
