@@ -36,13 +36,24 @@ export interface IssuedCredentials {
   readonly notice?: string;
 }
 
+export interface IssueOptions {
+  /**
+   * Serve from the cache only when the credentials stay valid at least this much longer (on top
+   * of the broker's own refresh margin, `sts.refreshBeforeS`); else fetch new ones. Container
+   * delivery asks for more than 15 min: the SDKs refetch on every call below that. A role whose
+   * sessions are shorter than this still gets its freshly issued credentials.
+   */
+  readonly minRemainingS?: number;
+}
+
 export interface CredentialBroker {
   /**
    * Cached per (userId, accountId, permissionSet), refreshed a few minutes before expiry,
-   * single-flight per key. Rejects with a CoveError whose message the user may read
-   * (e.g. `could not assume role X in account Y: AccessDenied`).
+   * single-flight per key. Rejects with a CoveError whose message the user may read:
+   * `COVE_ERR_CREDENTIALS_ASSUME_ROLE` (403, `could not assume role X in account Y: AccessDenied`)
+   * or `COVE_ERR_CREDENTIALS_UNAVAILABLE` (503, STS did not answer after retries).
    */
-  issue(request: CredentialRequest): Promise<IssuedCredentials>;
+  issue(request: CredentialRequest, options?: IssueOptions): Promise<IssuedCredentials>;
   /** Drops cached credentials of these users (access removed, user disabled). */
   forget(userIds: readonly string[]): void;
 }
