@@ -1,7 +1,8 @@
 /**
  * The status line's home usage (`212 MB / 1 GB`, the expiry date in its tooltip), refreshed every
- * 30 s and at once when asked (after a notice, a restart or a delete), plus the Actions menu's
- * two environment actions: Restart environment and Delete home (type "delete" to confirm).
+ * 30 s and at once when asked (after a notice, a restart or a delete), plus the Actions menu:
+ * Upload file and Download file (handed to the page's transfers), Restart environment and Delete
+ * home (type "delete" to confirm).
  */
 import { formatHomeBytes, type EnvironmentInfo } from '../../../server/protocol/api.js';
 import { errorMessage, getJson, postJson, request } from '../lib/api.js';
@@ -62,6 +63,8 @@ export interface EnvironmentActionsHooks {
   /** The environment's terminals are gone (restart or delete): drop the tabs, open a fresh one. */
   onReset(message: string): void;
   onError(message: string): void;
+  /** Upload file… and Download file… (the shell page's TransferActions). */
+  readonly transfers?: { upload(): void; download(): void };
 }
 
 /** The Actions menu button and its popup. */
@@ -129,6 +132,20 @@ export function environmentActions(region: string, hooks: EnvironmentActionsHook
     confirmDeleteHome(base, hooks);
   });
 
+  const transfers = hooks.transfers;
+  if (transfers) {
+    const item = (label: string, testId: string, run: () => void) => {
+      const onclick = () => {
+        close();
+        run();
+      };
+      return h('button', { type: 'button', role: 'menuitem', 'data-testid': testId, onclick }, label);
+    };
+    menu.append(
+      item('Upload file…', 'upload-file', () => transfers.upload()),
+      item('Download file…', 'download-file', () => transfers.download()),
+    );
+  }
   menu.append(restart, remove);
   const wrapper = h('div', { class: 'shell-actions' }, toggle, menu);
   return wrapper;

@@ -12,6 +12,7 @@ import { mountHeader } from '../lib/header.js';
 import { environmentActions, HomeStatus } from './home-status.js';
 import { identityLabel } from './shell-logic.js';
 import { ShellTab, type ConnectionState, type TabBinding } from './shell-tab.js';
+import { TransferActions } from './transfer-actions.js';
 
 interface TerminalInfo {
   readonly terminalId: string;
@@ -53,9 +54,14 @@ const statusNotice = el('span', 'shell-status-item shell-status-notice');
 statusNotice.dataset.testid = 'shell-notice';
 const homeStatus = new HomeStatus(region);
 status.append(statusRegion, statusIdentity, homeStatus.element, statusConnection, statusNotice);
+const transfers = new TransferActions(region, panels, {
+  onFinished: () => void homeStatus.refresh(),
+  focusTerminal: () => active?.focus(),
+});
 tabBar.append(
   addButton,
   environmentActions(region, {
+    transfers,
     // The server closed every terminal here: replace them with one fresh terminal.
     onReset: (message) => {
       const binding = active?.binding ?? firstBinding;
