@@ -402,7 +402,22 @@ export class DockerSandboxDriver implements SandboxDriver {
     const stderr: Buffer[] = [];
     const outSink = new PassThrough();
     const errSink = new PassThrough();
-    outSink.on('data', (chunk: Buffer) => stdout.push(chunk));
+    const target = options.stdout;
+    let waitingForDrain = false;
+    outSink.on('data', (chunk: Buffer) => {
+      if (!target) {
+        stdout.push(chunk);
+        return;
+      }
+      if (!target.write(chunk) && !waitingForDrain) {
+        waitingForDrain = true;
+        stream.pause();
+        target.once('drain', () => {
+          waitingForDrain = false;
+          stream.resume();
+        });
+      }
+    });
     errSink.on('data', (chunk: Buffer) => stderr.push(chunk));
     this.#docker.modem.demuxStream(stream, outSink, errSink);
 

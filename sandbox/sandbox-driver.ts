@@ -89,6 +89,12 @@ export interface ExecOptions {
   readonly workingDir?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly stdin?: Buffer | NodeJS.ReadableStream;
+  /**
+   * Receives stdout as it arrives (then `ExecResult.stdout` is empty), for output too large to
+   * hold in memory. Backpressure reaches the process: the exec is not read while this stream's
+   * buffer is full. The caller ends it after the call resolves.
+   */
+  readonly stdout?: NodeJS.WritableStream;
   /** On expiry the process is killed and the call rejects with `COVE_ERR_SANDBOX_EXEC_TIMEOUT`. */
   readonly timeoutMs?: number;
 }
