@@ -308,6 +308,52 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    sts: Type.Object(
+      {
+        endpoint: Type.String({
+          default: '',
+          pattern: '^(https?://.+)?$',
+          description:
+            "STS endpoint URL; empty = AWS's endpoint for sts.region. Any STS-compatible endpoint works (COVE_STS_ENDPOINT)",
+        }),
+        region: Type.String({
+          default: 'us-east-1',
+          minLength: 1,
+          description: 'Region STS is called (and requests signed) in (COVE_STS_REGION)',
+        }),
+        refreshBeforeS: Type.Integer({
+          default: 300,
+          minimum: 60,
+          maximum: 1800,
+          description:
+            'Fetch new credentials when cached ones have less than this left; shells ask for more themselves (COVE_STS_REFRESH_BEFORE_S)',
+        }),
+        requestTimeoutMs: Type.Integer({
+          default: 3000,
+          minimum: 100,
+          maximum: 30_000,
+          description: 'Give up on one STS request after this long (COVE_STS_REQUEST_TIMEOUT_MS)',
+        }),
+        maxAttempts: Type.Integer({
+          default: 4,
+          minimum: 1,
+          maximum: 10,
+          description: 'Attempts per issue on throttling, 5xx or network errors, counting the first',
+        }),
+        retryBudgetMs: Type.Integer({
+          default: 8000,
+          minimum: 100,
+          maximum: 60_000,
+          description: 'No retry starts after this long since the first attempt (COVE_STS_RETRY_BUDGET_MS)',
+        }),
+      },
+      {
+        default: {},
+        additionalProperties: false,
+        description:
+          "AssumeRole for users' credentials; the server's own AWS identity comes from the AWS SDK's default chain",
+      },
+    ),
   },
   { additionalProperties: false },
 );
@@ -341,6 +387,11 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_HOMES_RESERVE_BYTES: { path: ['homes', 'reserveBytes'], kind: 'int' },
   COVE_HOMES_SWEEP_INTERVAL_S: { path: ['homes', 'sweepIntervalS'], kind: 'int' },
   COVE_USAGE_TICK_S: { path: ['usage', 'tickS'], kind: 'int' },
+  COVE_STS_ENDPOINT: { path: ['sts', 'endpoint'], kind: 'string' },
+  COVE_STS_REGION: { path: ['sts', 'region'], kind: 'string' },
+  COVE_STS_REFRESH_BEFORE_S: { path: ['sts', 'refreshBeforeS'], kind: 'int' },
+  COVE_STS_REQUEST_TIMEOUT_MS: { path: ['sts', 'requestTimeoutMs'], kind: 'int' },
+  COVE_STS_RETRY_BUDGET_MS: { path: ['sts', 'retryBudgetMs'], kind: 'int' },
   COVE_FILES_MAX_FILE_BYTES: { path: ['files', 'maxFileBytes'], kind: 'int' },
   COVE_FILES_MULTIPART_THRESHOLD_BYTES: { path: ['files', 'multipartThresholdBytes'], kind: 'int' },
   COVE_FILES_PART_SIZE_BYTES: { path: ['files', 'partSizeBytes'], kind: 'int' },
