@@ -95,4 +95,14 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (user_id, week_start)
   );
   `,
+  /* 4: terminals that outlive a server restart (the binding is never taken from the container) */ `
+  CREATE TABLE terminals (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    region TEXT NOT NULL,
+    account_id TEXT,
+    permission_set TEXT,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];

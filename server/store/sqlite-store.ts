@@ -495,6 +495,36 @@ export class SqliteStore implements Store {
       ),
   };
 
+  readonly terminals: Store['terminals'] = {
+    save: (t) =>
+      this.run(() => {
+        this.exec(
+          'INSERT INTO terminals (id, owner_id, region, account_id, permission_set, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+          t.id,
+          t.ownerId,
+          t.region,
+          t.accountId ?? null,
+          t.permissionSet ?? null,
+          t.createdAt,
+        );
+      }),
+    delete: (id) =>
+      this.run(() => {
+        this.exec('DELETE FROM terminals WHERE id = ?', id);
+      }),
+    list: () =>
+      this.run(() =>
+        this.all('SELECT * FROM terminals ORDER BY created_at').map((row) => ({
+          id: row.id as string,
+          ownerId: row.owner_id as string,
+          region: row.region as string,
+          ...(row.account_id ? { accountId: row.account_id as string } : {}),
+          ...(row.permission_set ? { permissionSet: row.permission_set as string } : {}),
+          createdAt: row.created_at as number,
+        })),
+      ),
+  };
+
   readonly audit: Store['audit'] = {
     append: (e) =>
       this.run(() => {

@@ -208,6 +208,23 @@ export interface UsageRepository {
   get(userId: string, weekStart: number): Promise<number>;
 }
 
+/** A terminal that must survive a server restart (its shell lives on in a session holder). */
+export interface TerminalRecord {
+  readonly id: string;
+  readonly ownerId: string;
+  readonly region: string;
+  readonly accountId?: string;
+  readonly permissionSet?: string;
+  readonly createdAt: number;
+}
+
+export interface TerminalRepository {
+  /** Records a new terminal; the id is unique. */
+  save(record: TerminalRecord): Promise<void>;
+  delete(id: string): Promise<void>;
+  list(): Promise<TerminalRecord[]>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -222,6 +239,7 @@ export interface Store {
   readonly assignments: AssignmentRepository;
   readonly invites: InviteRepository;
   readonly usage: UsageRepository;
+  readonly terminals: TerminalRepository;
   readonly audit: AuditLog;
   /** Runs `fn` in one transaction (all or nothing). */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
