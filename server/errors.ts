@@ -216,4 +216,115 @@ export const errors = {
       'AWS credentials are unavailable right now (STS did not answer). Your shell still works; try again in a minute.',
       { cause },
     ),
+  // ---- Files (upload/download through S3) ----
+  filesInvalidName: (reason: string) =>
+    new CoveError(
+      'COVE_ERR_FILES_INVALID_NAME',
+      400,
+      `That file name cannot be used: ${reason}. Rename the file and try again.`,
+      { details: { reason } },
+    ),
+  filesInvalidPath: (reason: string) =>
+    new CoveError(
+      'COVE_ERR_FILES_INVALID_PATH',
+      400,
+      `That path cannot be used: ${reason}. Give a path inside your home, such as ~/data or ~/notes.txt.`,
+      { details: { reason } },
+    ),
+  filesNotFound: (path: string) =>
+    new CoveError('COVE_ERR_FILES_NOT_FOUND', 404, `${path} does not exist in your home. Check the path.`),
+  filesNotAFolder: (path: string) =>
+    new CoveError('COVE_ERR_FILES_NOT_A_FOLDER', 400, `${path} is not a folder. Pick a folder in your home.`),
+  filesNotAFile: (path: string) =>
+    new CoveError(
+      'COVE_ERR_FILES_NOT_A_FILE',
+      400,
+      `${path} is not a regular file (a device, socket or pipe cannot be downloaded).`,
+    ),
+  filesSymlink: (path: string) =>
+    new CoveError(
+      'COVE_ERR_FILES_SYMLINK',
+      400,
+      `${path} is a symbolic link, or leads outside your home. Pick the real folder or file instead.`,
+    ),
+  filesPermission: (path: string) =>
+    new CoveError(
+      'COVE_ERR_FILES_PERMISSION',
+      403,
+      `You cannot read or write ${path} (check its permissions with ls -l).`,
+    ),
+  filesExists: (message: string) => new CoveError('COVE_ERR_FILES_EXISTS', 409, message),
+  filesTooLarge: (limitBytes: number, limitText: string) =>
+    new CoveError(
+      'COVE_ERR_FILES_TOO_LARGE',
+      413,
+      `Files can be at most ${limitText}. Split the file (for example with split -b) or compress it.`,
+      { details: { limitBytes } },
+    ),
+  filesHomeFull: (freeBytes: number, neededBytes: number, freeText: string, neededText: string) =>
+    new CoveError(
+      'COVE_ERR_FILES_HOME_FULL',
+      507,
+      `Not enough space in your home: ${freeText} free, the files need ${neededText}. Delete files you no longer need and try again.`,
+      { details: { freeBytes, neededBytes } },
+    ),
+  filesHomeFilledUp: () =>
+    new CoveError(
+      'COVE_ERR_FILES_HOME_FULL',
+      507,
+      'Your home filled up while the file was being saved; nothing was saved. Delete files you no longer need and upload again.',
+    ),
+  filesSizeMismatch: (declaredBytes: number, actualBytes: number) =>
+    new CoveError(
+      'COVE_ERR_FILES_SIZE_MISMATCH',
+      400,
+      `The upload holds ${actualBytes} bytes but ${declaredBytes} were announced; nothing was saved. Upload the file again.`,
+      { details: { declaredBytes, actualBytes } },
+    ),
+  filesPartsInvalid: (reason: string) =>
+    new CoveError(
+      'COVE_ERR_FILES_PARTS_INVALID',
+      400,
+      `The upload's parts do not match: ${reason}. Upload the file again.`,
+    ),
+  /** Identical for an unknown id and another user's: ids are not for probing. */
+  filesUploadNotFound: () =>
+    new CoveError(
+      'COVE_ERR_FILES_UPLOAD_NOT_FOUND',
+      404,
+      'That upload does not exist, was cancelled or has already finished. Start the upload again.',
+    ),
+  filesUploadBusy: () =>
+    new CoveError(
+      'COVE_ERR_FILES_UPLOAD_BUSY',
+      409,
+      'That upload is already being saved. Wait for it to finish.',
+    ),
+  filesTooManyUploads: (limit: number) =>
+    new CoveError(
+      'COVE_ERR_FILES_TOO_MANY_UPLOADS',
+      429,
+      `You have ${limit} unfinished uploads. Finish or cancel some before starting more.`,
+    ),
+  filesUnavailable: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_FILES_UNAVAILABLE',
+      503,
+      'File transfer is unavailable right now; your terminal is not affected. Try again in a minute.',
+      { cause },
+    ),
+  filesMisconfigured: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_FILES_MISCONFIGURED',
+      503,
+      'File transfer is not set up correctly on this server; your terminal is not affected. Tell your administrator (the server log says what to fix).',
+      { cause },
+    ),
+  filesFailed: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_FILES_FAILED',
+      500,
+      'The file could not be transferred; nothing was saved. Try again; if it keeps happening, tell your administrator.',
+      { cause },
+    ),
 } as const;
