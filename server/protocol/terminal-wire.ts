@@ -19,7 +19,14 @@ export type ClientMessage =
 
 export type TerminalPhase = 'creating' | 'starting' | 'attaching' | 'ready' | 'reconnecting' | 'closed';
 
-export type NoticeKind = 'idle-warning' | 'home-nearly-full' | 'credentials' | 'session-expiring' | 'info';
+export type NoticeKind =
+  | 'idle-warning'
+  | 'home-nearly-full'
+  | 'credentials'
+  | 'session-expiring'
+  | 'info'
+  /** A file was uploaded into or downloaded from the home (`uploaded ~/data.csv (12.3 MB)`). */
+  | 'file-transfer';
 
 export type ServerEvent =
   | { readonly type: 'status'; readonly phase: TerminalPhase; readonly message?: string }
