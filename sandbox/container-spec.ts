@@ -58,6 +58,8 @@ export function specHash(spec: EnvironmentSpec): string {
     credentialsHostDir: spec.credentialsHostDir ?? null,
     env: sortedEntries(spec.env ?? {}),
     networkMode: spec.networkMode ?? DEFAULT_NETWORK_MODE,
+    // Only when set, so environments without one keep their hash.
+    ...(spec.runtime !== undefined && { runtime: spec.runtime }),
   };
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 12);
 }
@@ -123,6 +125,8 @@ export function buildContainerSpec(spec: EnvironmentSpec): Docker.ContainerCreat
       Devices: [],
       IpcMode: 'private',
       NetworkMode: spec.networkMode ?? DEFAULT_NETWORK_MODE,
+      // gVisor (runsc) or another OCI runtime the engine knows; the engine's default otherwise.
+      ...(spec.runtime !== undefined && { Runtime: spec.runtime }),
       RestartPolicy: { Name: 'no' },
       AutoRemove: false,
       LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },

@@ -21,6 +21,7 @@ import {
 
 import { buildContainerSpec, SANDBOX_HOME, SANDBOX_USER, specHash } from './container-spec.js';
 import { containerName, keyFromLabels, LABEL_SPEC_HASH, MANAGED_LABEL_FILTER } from './names.js';
+import { regionNetworkName, regionNetworkOptions, regionNetworkProblems } from './region-network.js';
 import type {
   Disposable,
   EnvironmentEvent,
@@ -176,6 +177,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       }
       if (!info) {
         await this.#verifyPaths(spec);
+        await this.#ensureRegionNetwork(spec);
         try {
           await this.#docker.createContainer(options);
           this.#logger?.info('environment created', { name });
@@ -560,6 +562,41 @@ export class DockerSandboxDriver implements SandboxDriver {
     }
   }
 
+  /**
+   * The region's own network (region-network.ts), made on first use. Looked up before every
+   * create rather than remembered: a network removed meanwhile would otherwise fail the create
+   * with a 404 that reads like a missing image. One that exists must have Cove's settings.
+   */
+  async #ensureRegionNetwork(spec: EnvironmentSpec): Promise<void> {
+    const name = regionNetworkName(spec.region);
+    if (spec.networkMode !== name) return;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const problems = regionNetworkProblems(await this.#docker.getNetwork(name).inspect(), spec.region);
+        if (problems.length > 0) {
+          throw new SandboxError(
+            'COVE_ERR_SANDBOX_NETWORK',
+            `${problems.join('; ')}: remove it, Cove remakes it`,
+          );
+        }
+        return;
+      } catch (err) {
+        if (statusCode(err) !== 404) throw backendError(err, 'network inspect');
+      }
+      try {
+        await this.#docker.createNetwork(regionNetworkOptions(spec.region));
+        this.#logger?.info('region network created', { name });
+      } catch (err) {
+        // 409: another process made it first; look again.
+        if (statusCode(err) !== 409) {
+          const message = `cannot create network ${name}: ${String(err)}`;
+          throw new SandboxError('COVE_ERR_SANDBOX_NETWORK', message, { cause: err });
+        }
+      }
+    }
+    throw new SandboxError('COVE_ERR_SANDBOX_NETWORK', `network ${name} kept changing under us`);
+  }
+
   async #call<T>(what: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
@@ -751,6 +788,13 @@ function backendError(err: unknown, what: string): SandboxError {
 }
 
 function mapCreateError(err: unknown, spec: EnvironmentSpec): SandboxError {
+  if (spec.runtime !== undefined && /unknown runtime/i.test(String(err))) {
+    return new SandboxError(
+      'COVE_ERR_SANDBOX_RUNTIME_MISSING',
+      `the engine has no runtime ${JSON.stringify(spec.runtime)}; add it to daemon.json "runtimes" (see docs/hardening.md) or remove it from the region`,
+      { cause: err },
+    );
+  }
   if (statusCode(err) === 404) {
     return new SandboxError(
       'COVE_ERR_SANDBOX_IMAGE_MISSING',

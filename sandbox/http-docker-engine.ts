@@ -26,6 +26,10 @@ export interface DockerEngine {
   }): Promise<Docker.ContainerInfo[]>;
   getEvents(options: Docker.GetEventsOptions): Promise<NodeJS.ReadableStream>;
   ping(): Promise<unknown>;
+  /** Engine, containerd and runc versions (the version gate, engine-version.ts). */
+  version(): Promise<Docker.DockerVersion>;
+  createNetwork(options: Docker.NetworkCreateOptions): Promise<unknown>;
+  getNetwork(id: string): { inspect(): Promise<Docker.NetworkInspectInfo> };
   readonly modem: { demuxStream(stream: NodeJS.ReadableStream, stdout: Writable, stderr: Writable): void };
 }
 
@@ -154,6 +158,20 @@ export class HttpDockerEngine implements DockerEngine {
 
   ping(): Promise<unknown> {
     return this.#text({ method: 'GET', path: '/_ping', ok: [200] });
+  }
+
+  version(): Promise<Docker.DockerVersion> {
+    return this.#json({ method: 'GET', path: '/version', ok: [200] });
+  }
+
+  createNetwork(options: Docker.NetworkCreateOptions): Promise<unknown> {
+    return this.#json({ method: 'POST', path: '/networks/create', body: options, ok: [201] });
+  }
+
+  getNetwork(id: string): { inspect(): Promise<Docker.NetworkInspectInfo> } {
+    return {
+      inspect: () => this.#json({ method: 'GET', path: `/networks/${encodeURIComponent(id)}`, ok: [200] }),
+    };
   }
 
   #exec(id: string): DockerEngineExec {

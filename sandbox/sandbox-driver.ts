@@ -43,8 +43,13 @@ export interface EnvironmentSpec extends EnvironmentKey {
   readonly credentialsHostDir?: string;
   /** Extra environment variables for PID 1 (never secrets: they show in `docker inspect`). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Docker network to attach to (`bridge` when absent; `none` for no network at all). */
+  /**
+   * Docker network to attach to (`bridge` when absent; `none` for no network at all). The
+   * region's own network (`cove-<region>`, region-network.ts) is created by `ensure` if missing.
+   */
   readonly networkMode?: string;
+  /** OCI runtime for the container (e.g. `runsc` for gVisor); the engine's default when absent. */
+  readonly runtime?: string;
 }
 
 export type EnvironmentState = 'running' | 'stopped' | 'missing';

@@ -15,6 +15,10 @@ export type SandboxErrorCode =
   | 'COVE_ERR_SANDBOX_NOT_RUNNING'
   /** An exec did not finish within its timeout and was killed. */
   | 'COVE_ERR_SANDBOX_EXEC_TIMEOUT'
+  /** The region's network is missing and cannot be made, or exists with looser settings. */
+  | 'COVE_ERR_SANDBOX_NETWORK'
+  /** The container runtime the region asks for (e.g. runsc) is not configured in the engine. */
+  | 'COVE_ERR_SANDBOX_RUNTIME_MISSING'
   /** The spec cannot be turned into a container (bad env var name, bad limits). */
   | 'COVE_ERR_SANDBOX_BAD_SPEC'
   /** Anything else the backend refused. */

@@ -22,6 +22,8 @@ const representative: EnvironmentSpec = {
     COVE_IDENTITY: 'no AWS credentials',
     AWS_REGION: 'eu-west-1',
   },
+  // The region's own icc-off network behind Cove's egress firewall (region-network.ts).
+  networkMode: 'cove-eu-west-1',
 };
 
 describe('buildContainerSpec', () => {
@@ -46,7 +48,7 @@ describe('buildContainerSpec', () => {
         'cove.managed': 'true',
         'cove.owner': OWNER,
         'cove.region': 'eu-west-1',
-        'cove.spec-hash': '8e5b04c1690a',
+        'cove.spec-hash': 'a3f95a5e5fe1',
       },
       AttachStdin: false,
       AttachStdout: false,
@@ -86,7 +88,7 @@ describe('buildContainerSpec', () => {
         Binds: [],
         Devices: [],
         IpcMode: 'private',
-        NetworkMode: 'bridge',
+        NetworkMode: 'cove-eu-west-1',
         RestartPolicy: { Name: 'no' },
         AutoRemove: false,
         LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
@@ -104,6 +106,19 @@ describe('buildContainerSpec', () => {
       '/var/tmp': 'rw,nosuid,nodev,size=16m,mode=1777',
       '/home/cloudshell-user': 'rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0700',
     });
+  });
+
+  it('runs the container under the region runtime (gVisor) when one is set, and only then', () => {
+    const built = buildContainerSpec({ ...representative, runtime: 'runsc' });
+    expect(built).toEqual({
+      ...buildContainerSpec(representative),
+      Labels: {
+        ...buildContainerSpec(representative).Labels,
+        'cove.spec-hash': specHash({ ...representative, runtime: 'runsc' }),
+      },
+      HostConfig: { ...buildContainerSpec(representative).HostConfig, Runtime: 'runsc' },
+    });
+    expect(buildContainerSpec(representative).HostConfig).not.toHaveProperty('Runtime');
   });
 
   it('never lets the spec override HOME or USER, but lets it choose LANG', () => {
@@ -163,9 +178,10 @@ describe('specHash', () => {
       image: 'cove/sandbox:latest',
       region: 'eu-west-1',
       ownerId: OWNER,
+      networkMode: 'cove-eu-west-1',
     };
-    expect(specHash(representative)).toBe('8e5b04c1690a');
-    expect(specHash(reordered)).toBe('8e5b04c1690a');
+    expect(specHash(representative)).toBe('a3f95a5e5fe1');
+    expect(specHash(reordered)).toBe('a3f95a5e5fe1');
   });
 
   it('changes with anything that shapes the container', () => {
@@ -180,6 +196,7 @@ describe('specHash', () => {
       { ...representative, credentialsHostDir: '/elsewhere' },
       { ...representative, env: { ...representative.env, COVE_IDENTITY: '123456789012 / ReadOnlyAccess' } },
       { ...representative, networkMode: 'none' },
+      { ...representative, runtime: 'runsc' },
       { ...representative, ownerId: 'someone-else' },
     ];
     const hashes = new Set(variants.map((v) => specHash(v)));
@@ -188,7 +205,12 @@ describe('specHash', () => {
   });
 
   it('treats the default network mode like an explicit bridge', () => {
-    expect(specHash({ ...representative, networkMode: 'bridge' })).toBe(specHash(representative));
+    const { networkMode: _network, ...onDefault } = representative;
+    expect(specHash({ ...onDefault, networkMode: 'bridge' })).toBe(specHash(onDefault));
+  });
+
+  it('keeps the hash of environments without a runtime, and changes it with one', () => {
+    expect(specHash({ ...representative, runtime: 'runsc' })).not.toBe(specHash(representative));
   });
 });
 
