@@ -308,6 +308,25 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    terminals: Type.Object(
+      {
+        mirrorScrollbackLines: Type.Integer({
+          default: 1000,
+          minimum: 0,
+          maximum: 100_000,
+          description:
+            'Scrollback lines each live terminal keeps on the server to repaint a page that reattaches (about 1 MB at 80 columns) (COVE_TERMINALS_MIRROR_SCROLLBACK_LINES)',
+        }),
+        heartbeatS: Type.Integer({
+          default: 15,
+          minimum: 0,
+          maximum: 300,
+          description:
+            'WebSocket ping interval; a socket that misses one is closed, so half-open ones go within two intervals; 0 turns it off (COVE_TERMINALS_HEARTBEAT_S)',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     sts: Type.Object(
       {
         endpoint: Type.String({
@@ -387,6 +406,8 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_HOMES_RESERVE_BYTES: { path: ['homes', 'reserveBytes'], kind: 'int' },
   COVE_HOMES_SWEEP_INTERVAL_S: { path: ['homes', 'sweepIntervalS'], kind: 'int' },
   COVE_USAGE_TICK_S: { path: ['usage', 'tickS'], kind: 'int' },
+  COVE_TERMINALS_MIRROR_SCROLLBACK_LINES: { path: ['terminals', 'mirrorScrollbackLines'], kind: 'int' },
+  COVE_TERMINALS_HEARTBEAT_S: { path: ['terminals', 'heartbeatS'], kind: 'int' },
   COVE_STS_ENDPOINT: { path: ['sts', 'endpoint'], kind: 'string' },
   COVE_STS_REGION: { path: ['sts', 'region'], kind: 'string' },
   COVE_STS_REFRESH_BEFORE_S: { path: ['sts', 'refreshBeforeS'], kind: 'int' },
