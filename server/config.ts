@@ -8,6 +8,9 @@ import { resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
+/** Cove may manage the host firewall only as root on Linux. */
+const linuxRoot = process.platform === 'linux' && process.getuid?.() === 0;
+
 const Region = Type.Object(
   {
     id: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$', description: 'Region id such as eu-west-1' }),
@@ -226,6 +229,12 @@ export const ConfigSchema = Type.Object(
           description:
             'Free space the host must keep after creating a new home; existing homes may grow into it (COVE_HOMES_RESERVE_BYTES)',
         }),
+        ownerUid: Type.Integer({
+          default: 1000,
+          minimum: 1,
+          description:
+            'Host uid that owns new homes: 1000, or the mapped uid under the engine\'s userns-remap (101000 for "default"; docs/hardening.md) (COVE_HOMES_OWNER_UID)',
+        }),
         sweepIntervalS: Type.Integer({
           default: 86_400,
           minimum: 60,
@@ -371,6 +380,36 @@ export const ConfigSchema = Type.Object(
         additionalProperties: false,
         description:
           "AssumeRole for users' credentials; the server's own AWS identity comes from the AWS SDK's default chain",
+      },
+    ),
+    security: Type.Object(
+      {
+        egressPolicy: Type.Union(
+          ['enforce', 'warn', 'off'].map((mode) => Type.Literal(mode)),
+          {
+            default: linuxRoot ? 'enforce' : 'warn',
+            description:
+              'Firewall rules that keep environments off the host, the metadata service, other containers and private ranges: enforce (install, check, refuse to start environments without them), warn (install and check, only log), off. Default enforce on Linux as root, else warn (COVE_SECURITY_EGRESS_POLICY)',
+          },
+        ),
+        versionGate: Type.Union(
+          ['warn', 'refuse'].map((mode) => Type.Literal(mode)),
+          {
+            default: 'warn',
+            description:
+              'When the engine, containerd or runc is older than the releases fixing known escapes: warn in the log, or refuse to start environments (COVE_SECURITY_VERSION_GATE)',
+          },
+        ),
+        versionGateAccept: Type.Array(Type.String({ pattern: '^(engine|containerd|runc) \\S+$' }), {
+          default: [],
+          description:
+            'Builds an operator has checked carry the fixes though their version says otherwise, as "<component> <exact reported or package version>", e.g. "runc 1.1.5+ds1-1+deb12u9"',
+        }),
+      },
+      {
+        default: {},
+        additionalProperties: false,
+        description: 'Sandbox hardening checks (docs/hardening.md)',
       },
     ),
   },
