@@ -29,6 +29,9 @@ import homeService, { type HomeVolumes } from './homes/home-service.js';
 import homeLifecycle from './homes/home-lifecycle.js';
 import homeRoutes from './homes/home-routes.js';
 import usageMeter from './usage/usage-meter.js';
+import credentialService from './credentials/credential-service.js';
+import credentialRoutes from './credentials/credential-routes.js';
+import type { CredentialBroker } from './credentials/credential-broker.js';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -48,6 +51,8 @@ export interface AppDependencies {
    * environment gets a throwaway home. Tests pass their own root so they can clean it up.
    */
   readonly homeVolumes?: HomeVolumes;
+  /** Issues users' AWS credentials; default an StsCredentialBroker from `config.sts`. */
+  readonly credentialBroker?: CredentialBroker;
 }
 
 declare module 'fastify' {
@@ -95,6 +100,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     now,
   });
   await app.register(directoryService);
+  await app.register(credentialService, deps.credentialBroker ? { broker: deps.credentialBroker } : {});
 
   // Homes before environments: every existing home is mounted before any container is adopted.
   await app.register(homeService, deps.homeVolumes ? { volumes: deps.homeVolumes } : {});
@@ -119,6 +125,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(directoryRoutes);
   await app.register(terminalRoutes);
   await app.register(homeRoutes);
+  await app.register(credentialRoutes);
   await app.register(webPages, deps.webRoot ? { root: deps.webRoot } : {});
   return app;
 }
