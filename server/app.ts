@@ -32,6 +32,7 @@ import usageMeter from './usage/usage-meter.js';
 import credentialService from './credentials/credential-service.js';
 import credentialRoutes from './credentials/credential-routes.js';
 import type { CredentialBroker } from './credentials/credential-broker.js';
+import credentialDelivery from './credentials/credential-delivery.js';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -109,7 +110,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     driverFactory: deps.driverFactory ?? dockerDriverFactory,
     ...(homes ? { homes } : {}),
   });
-  await app.register(terminalService);
+  await app.register(terminalService, {
+    // Late-bound: delivery needs the terminals, and each shell's variables need delivery.
+    shellEnv: async (owner, region, binding, terminalId) =>
+      app.hasDecorator('credentialDelivery')
+        ? app.credentialDelivery.shellEnv(owner, region, binding, terminalId)
+        : {},
+  });
+  // Needs the broker (app.credentials); without it shells simply get no AWS credentials.
+  if (app.hasDecorator('credentials')) await app.register(credentialDelivery);
   await app.register(homeLifecycle);
   await app.register(usageMeter);
 

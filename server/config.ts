@@ -336,6 +336,32 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    credentials: Type.Object(
+      {
+        accessRecheckS: Type.Integer({
+          default: 60,
+          minimum: 1,
+          maximum: 60,
+          description:
+            'How long the credentials endpoint trusts an access check before asking the directory again; a removed assignment or disabled user gets 403 within this (COVE_CREDENTIALS_ACCESS_RECHECK_S)',
+        }),
+        minRemainingS: Type.Integer({
+          default: 16 * 60,
+          minimum: 16 * 60,
+          maximum: 3600,
+          description:
+            'Credentials handed to shells have at least this long left; the SDKs refetch on every call below 15 minutes (COVE_CREDENTIALS_MIN_REMAINING_S)',
+        }),
+        shellStartWaitMs: Type.Integer({
+          default: 3000,
+          minimum: 0,
+          maximum: 30_000,
+          description:
+            'Longest a new shell waits for its profiles and a first credentials fetch before its prompt appears',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     sts: Type.Object(
       {
         endpoint: Type.String({
@@ -452,6 +478,8 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_STS_REFRESH_BEFORE_S: { path: ['sts', 'refreshBeforeS'], kind: 'int' },
   COVE_STS_REQUEST_TIMEOUT_MS: { path: ['sts', 'requestTimeoutMs'], kind: 'int' },
   COVE_STS_RETRY_BUDGET_MS: { path: ['sts', 'retryBudgetMs'], kind: 'int' },
+  COVE_CREDENTIALS_ACCESS_RECHECK_S: { path: ['credentials', 'accessRecheckS'], kind: 'int' },
+  COVE_CREDENTIALS_MIN_REMAINING_S: { path: ['credentials', 'minRemainingS'], kind: 'int' },
   COVE_FILES_MAX_FILE_BYTES: { path: ['files', 'maxFileBytes'], kind: 'int' },
   COVE_FILES_MULTIPART_THRESHOLD_BYTES: { path: ['files', 'multipartThresholdBytes'], kind: 'int' },
   COVE_FILES_PART_SIZE_BYTES: { path: ['files', 'partSizeBytes'], kind: 'int' },

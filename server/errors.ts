@@ -216,6 +216,26 @@ export const errors = {
       'AWS credentials are unavailable right now (STS did not answer). Your shell still works; try again in a minute.',
       { cause },
     ),
+  /** The in-container endpoint got no token (the SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN). */
+  credentialsTokenMissing: () =>
+    new CoveError(
+      'COVE_ERR_CREDENTIALS_TOKEN_MISSING',
+      401,
+      'No credentials token was sent. Use the AWS CLI or an SDK inside a Cove tab; they send it for you.',
+    ),
+  /** One answer for a forged, foreign, old (before a restart) or closed-tab token. */
+  credentialsTokenInvalid: () =>
+    new CoveError(
+      'COVE_ERR_CREDENTIALS_TOKEN_INVALID',
+      403,
+      'This credentials token is not valid here (its tab closed or the environment restarted). Open a new tab.',
+    ),
+  credentialsNoAccount: () =>
+    new CoveError(
+      'COVE_ERR_CREDENTIALS_NO_ACCOUNT',
+      403,
+      'This tab has no AWS account. Open one from the portal with an account, or use a profile: aws --profile <name>.',
+    ),
   // ---- Files (upload/download through S3) ----
   filesInvalidName: (reason: string) =>
     new CoveError(

@@ -53,6 +53,12 @@ export interface EnvironmentChange extends EnvironmentKey {
   readonly reason: string;
 }
 
+/**
+ * Host-side preparation before a container is created or started (the credentials socket
+ * directory); what it returns goes into the spec.
+ */
+export type StartHook = (key: EnvironmentKey) => Promise<Pick<EnvironmentSpec, 'credentialsHostDir'>>;
+
 /** What a task run by `exclusive` may do to its environment. */
 export interface ExclusiveEnvironment {
   status(): Promise<EnvironmentStatus>;
@@ -67,6 +73,8 @@ export class EnvironmentService {
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly listeners = new Set<(change: EnvironmentChange) => void>();
   private readonly subscriptions: Disposable[] = [];
+  private readonly startHooks = new Set<StartHook>();
+  private readonly removedListeners = new Set<(key: EnvironmentKey) => void>();
 
   constructor(private readonly options: EnvironmentServiceOptions) {}
 
@@ -94,7 +102,12 @@ export class EnvironmentService {
     return [...this.known.values()];
   }
 
-  spec(owner: EnvironmentOwner, region: string, homeHostPath?: string): EnvironmentSpec {
+  spec(
+    owner: EnvironmentOwner,
+    region: string,
+    homeHostPath?: string,
+    credentialsHostDir?: string,
+  ): EnvironmentSpec {
     const { sandbox } = this.options.config;
     return {
       ownerId: owner.id,
@@ -107,6 +120,7 @@ export class EnvironmentService {
         tmpSizeBytes: sandbox.tmpSizeBytes,
       },
       ...(homeHostPath ? { homeHostPath } : {}),
+      ...(credentialsHostDir ? { credentialsHostDir } : {}),
       env: { COVE_USER: owner.username, COVE_REGION: region, AWS_REGION: region, AWS_DEFAULT_REGION: region },
     };
   }
@@ -137,7 +151,9 @@ export class EnvironmentService {
       const current = await driver.status(key);
       if (current.state !== 'running') onPhase(current.state === 'missing' ? 'creating' : 'starting');
       const home = this.options.homes ? await this.options.homes.ensure(key) : undefined;
-      const status = await driver.ensure(this.spec(owner, region, home?.hostPath));
+      let credentialsHostDir: string | undefined;
+      for (const hook of this.startHooks) credentialsHostDir ??= (await hook(key)).credentialsHostDir;
+      const status = await driver.ensure(this.spec(owner, region, home?.hostPath, credentialsHostDir));
       this.known.set(keyOf(key), status);
       onPhase('ready');
       return status;
@@ -185,6 +201,7 @@ export class EnvironmentService {
         remove: async () => {
           await this.driver(key.region).remove(key);
           this.known.delete(keyOf(key));
+          for (const listener of this.removedListeners) listener(key);
         },
       }),
     );
@@ -217,6 +234,18 @@ export class EnvironmentService {
   onChange(listener: (change: EnvironmentChange) => void): Disposable {
     this.listeners.add(listener);
     return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  /** Runs before every container create or start (not for one already known to run). */
+  onStarting(hook: StartHook): Disposable {
+    this.startHooks.add(hook);
+    return { dispose: () => this.startHooks.delete(hook) };
+  }
+
+  /** Called after an environment's container was removed (its home may remain). */
+  onRemoved(listener: (key: EnvironmentKey) => void): Disposable {
+    this.removedListeners.add(listener);
+    return { dispose: () => this.removedListeners.delete(listener) };
   }
 
   /** Reachability of every region's backend, for /readyz. */
