@@ -16,6 +16,7 @@ import { errorMessage, getJson } from '../lib/api.js';
 import { formatDuration, h, replaceChildren, showAlert } from '../lib/dom.js';
 import { SecuritySection } from './security-section.js';
 import { shellUrl } from './shell-links.js';
+import { openCliAccess } from './cli-access.js';
 
 const regionKey = 'cove.region';
 
@@ -187,7 +188,7 @@ export class PortalPage {
       { type: 'button', class: 'btn btn-small', 'data-testid': 'cli-access' },
       'Command line access',
     );
-    cli.addEventListener('click', () => showCliDialog(set));
+    cli.addEventListener('click', () => void openCliAccess(set, this.region));
     return h(
       'li',
       { class: 'permission-set', 'data-permission-set': set.permissionSet, 'data-testid': 'permission-set' },
@@ -276,25 +277,4 @@ function initials(name: string): string {
     .split(/[\s_-]+/)
     .filter(Boolean);
   return ((words[0]?.[0] ?? '') + (words[1]?.[0] ?? '')).toUpperCase() || '#';
-}
-
-function showCliDialog(set: PortalAssignment): void {
-  const close = h('button', { type: 'button', class: 'btn btn-primary' }, 'Close');
-  const dialog = h(
-    'dialog',
-    { 'aria-labelledby': 'cli-title', 'data-testid': 'cli-dialog' },
-    h('h2', { id: 'cli-title' }, 'Command line access'),
-    h('p', null, `${set.accountName} (${set.accountId}) · ${set.permissionSet}`),
-    h(
-      'p',
-      { class: 'muted' },
-      'Copyable temporary credentials for your own terminal arrive in a later release of Cove. ' +
-        'Until then, use Open shell: shells opened for this account already have these credentials.',
-    ),
-    h('div', { class: 'dialog-actions' }, close),
-  );
-  close.addEventListener('click', () => dialog.close());
-  dialog.addEventListener('close', () => dialog.remove());
-  document.body.append(dialog);
-  dialog.showModal();
 }

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDirectory } from '../../../../server/directory/seed.js';
 import { StsCredentialBroker } from '../../../../server/credentials/sts-credential-broker.js';
+import type { CredentialService } from '../../../../server/credentials/credential-service.js';
 import type { CliCredentialsResponse } from '../../../../server/protocol/credentials.js';
 import { createTestApp, type TestApp } from '../../../helpers/test-app.js';
 import { LOCAL_STS_CALLER, startLocalSts, type LocalSts } from '../../../helpers/local-sts.js';
@@ -242,8 +243,9 @@ describe('POST /api/credentials', () => {
       accountId: prod,
       permissionSet: 'Billing',
     });
-    const first = await t.app.credentials.forAssignment(dave, prod, 'Billing', { minRemainingS: 16 * 60 });
-    const again = await t.app.credentials.forAssignment(dave, prod, 'billing', { minRemainingS: 16 * 60 });
+    const credentials: CredentialService = t.app.credentials;
+    const first = await credentials.forAssignment(dave, prod, 'Billing', { minRemainingS: 16 * 60 });
+    const again = await credentials.forAssignment(dave, prod, 'billing', { minRemainingS: 16 * 60 });
     expect(again.credentials.accessKeyId).toBe(first.credentials.accessKeyId);
     const entries = (await t.store.audit.list({ action: 'credentials.issue', limit: 100 })).filter(
       (e) => e.actorId === dave,
