@@ -16,8 +16,11 @@ export const SANDBOX_USER_NAME = 'cloudshell-user';
 export const SANDBOX_HOME = '/home/cloudshell-user';
 export const SANDBOX_CREDENTIALS_DIR = '/run/cove';
 export const SANDBOX_HOSTNAME = 'cove';
-/** PID 1 is Docker's init (tini) reaping zombies; this is what it keeps alive. */
-export const KEEP_ALIVE_CMD: readonly string[] = ['sleep', 'infinity'];
+/**
+ * PID 1 is Docker's init (tini) reaping zombies; this runs under it, keeps the credentials
+ * forwarder alive (docker/sandbox/rootfs/usr/local/bin/cove-init) and lives until the stop.
+ */
+export const KEEP_ALIVE_CMD: readonly string[] = ['/usr/local/bin/cove-init'];
 export const DEFAULT_NETWORK_MODE = 'bridge';
 
 const MIB = 1024 * 1024;
@@ -37,7 +40,7 @@ export const VAR_TMP_SIZE_BYTES = 16 * MIB;
  * Bumped whenever buildContainerSpec changes what it produces, so existing containers get a new
  * spec hash and are recreated when next started.
  */
-export const CONTAINER_SPEC_VERSION = 1;
+export const CONTAINER_SPEC_VERSION = 2;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -43,12 +43,12 @@ describe('buildContainerSpec', () => {
         'LANG=C.UTF-8',
         'USER=cloudshell-user',
       ],
-      Cmd: ['sleep', 'infinity'],
+      Cmd: ['/usr/local/bin/cove-init'],
       Labels: {
         'cove.managed': 'true',
         'cove.owner': OWNER,
         'cove.region': 'eu-west-1',
-        'cove.spec-hash': 'a3f95a5e5fe1',
+        'cove.spec-hash': '05d1d579d83c',
       },
       AttachStdin: false,
       AttachStdout: false,
@@ -180,8 +180,8 @@ describe('specHash', () => {
       ownerId: OWNER,
       networkMode: 'cove-eu-west-1',
     };
-    expect(specHash(representative)).toBe('a3f95a5e5fe1');
-    expect(specHash(reordered)).toBe('a3f95a5e5fe1');
+    expect(specHash(representative)).toBe('05d1d579d83c');
+    expect(specHash(reordered)).toBe('05d1d579d83c');
   });
 
   it('changes with anything that shapes the container', () => {

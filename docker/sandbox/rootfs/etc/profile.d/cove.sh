@@ -67,6 +67,13 @@ if [ -z "${COVE_MOTD_SHOWN:-}" ]; then
     "${COVE_USER:-$(id -un 2>/dev/null || echo cloudshell-user)}" \
     "${COVE_REGION:-${AWS_REGION:-unknown}}"
   printf '  identity: %s\n' "${COVE_IDENTITY:-no AWS credentials}"
+  if [ -z "${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]; then
+    printf '  No AWS credentials in this tab. Open one from the portal with an account to get them.\n'
+  fi
+  # Why credentials could not be had when the tab opened (e.g. the role refused AssumeRole).
+  if [ -n "${COVE_CREDENTIALS_NOTICE:-}" ]; then
+    printf '  \033[33mcredentials: %s\033[0m\n' "$COVE_CREDENTIALS_NOTICE"
+  fi
   printf '  Only files under %s persist; everything else resets when the environment restarts.\n\n' \
     "${HOME:-/home/cloudshell-user}"
 fi
