@@ -23,6 +23,7 @@ import environmentService, {
   type HomesProvider,
 } from './environments/environment-service.js';
 import { dockerDriverFactory } from './environments/docker-driver-factory.js';
+import { sandboxGuardFor, type SandboxGuard } from './environments/sandbox-guard.js';
 import terminalService from './terminals/terminal-service.js';
 import terminalRoutes from './terminals/terminal-routes.js';
 import homeService, { type HomeVolumes } from './homes/home-service.js';
@@ -52,6 +53,11 @@ export interface AppDependencies {
    * environment gets a throwaway home. Tests pass their own root so they can clean it up.
    */
   readonly homeVolumes?: HomeVolumes;
+  /**
+   * Egress firewall and engine version gate checked before environments start; by default built
+   * from config when the Docker backend is used, none with a test's fake backend; null: none.
+   */
+  readonly sandboxGuard?: SandboxGuard | null;
   /** Issues users' AWS credentials; default an StsCredentialBroker from `config.sts`. */
   readonly credentialBroker?: CredentialBroker;
 }
@@ -106,9 +112,16 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // Homes before environments: every existing home is mounted before any container is adopted.
   await app.register(homeService, deps.homeVolumes ? { volumes: deps.homeVolumes } : {});
   const homes = deps.homes ?? (app.homes.enabled ? app.homes : undefined);
+  const guard =
+    deps.sandboxGuard === undefined
+      ? deps.driverFactory
+        ? undefined
+        : sandboxGuardFor(config, app.log.child({ component: 'sandbox-guard' }))
+      : (deps.sandboxGuard ?? undefined);
   await app.register(environmentService, {
     driverFactory: deps.driverFactory ?? dockerDriverFactory,
     ...(homes ? { homes } : {}),
+    ...(guard ? { guard } : {}),
   });
   await app.register(terminalService, {
     // Late-bound: delivery needs the terminals, and each shell's variables need delivery.
@@ -124,8 +137,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    const [storeOk, dockerOk] = await Promise.all([store.ping(), app.environments.ping()]);
-    const checks = { store: storeOk, docker: dockerOk };
+    const [storeOk, dockerOk, networkOk] = await Promise.all([
+      store.ping(),
+      app.environments.ping(),
+      guard ? guard.networkReady() : true,
+    ]);
+    const checks = { store: storeOk, docker: dockerOk, network: networkOk };
     const ready = Object.values(checks).every(Boolean);
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', checks });
   });

@@ -347,4 +347,18 @@ export const errors = {
       'The file could not be transferred; nothing was saved. Try again; if it keeps happening, tell your administrator.',
       { cause },
     ),
+  /** The egress firewall (sandbox/egress-policy.ts) is missing and could not be put back. */
+  environmentNetworkPolicy: () =>
+    new CoveError(
+      'COVE_ERR_ENVIRONMENT_NETWORK_POLICY',
+      503,
+      "Cove's network protection for containers is not in place, so no environment is started. An administrator must fix it: the server log lists the missing firewall rules (see docs/hardening.md).",
+    ),
+  /** `security.versionGate: refuse` and the engine, containerd or runc lacks known escape fixes. */
+  environmentEngineOutdated: () =>
+    new CoveError(
+      'COVE_ERR_ENVIRONMENT_ENGINE_OUTDATED',
+      503,
+      "Cove's container engine is older than the releases that fix known container escapes, so no environment is started. An administrator must update Docker, containerd or runc (the server log names which).",
+    ),
 } as const;

@@ -20,6 +20,9 @@ import type {
   Shell,
   ShellOptions,
 } from '../../sandbox/sandbox-driver.js';
+import { regionNetworkName } from '../../sandbox/region-network.js';
+import { DockerSandboxDriver } from '../../sandbox/docker-sandbox-driver.js';
+import type { SandboxGuard } from './sandbox-guard.js';
 
 export type EnvironmentPhase = 'creating' | 'starting' | 'ready';
 
@@ -44,6 +47,8 @@ export interface EnvironmentServiceOptions {
   readonly driverFactory: DriverFactory;
   readonly log: FastifyBaseLogger;
   readonly homes?: HomesProvider;
+  /** Firewall and engine-version checks that must pass before an environment starts. */
+  readonly guard?: SandboxGuard;
 }
 
 /** `stopped`: the environment ended by itself; `oom`: a process in it was killed for memory. */
@@ -109,9 +114,13 @@ export class EnvironmentService {
     credentialsHostDir?: string,
   ): EnvironmentSpec {
     const { sandbox } = this.options.config;
+    const runtime = this.options.config.regions.find((r) => r.id === region)?.runtime;
     return {
       ownerId: owner.id,
       region,
+      // The region's icc-off network behind Cove's egress firewall; its own runtime if it has one.
+      networkMode: regionNetworkName(region),
+      ...(runtime ? { runtime } : {}),
       image: sandbox.image,
       limits: {
         pidsLimit: sandbox.pidsLimit,
@@ -149,6 +158,7 @@ export class EnvironmentService {
       }
       const driver = this.driver(region);
       const current = await driver.status(key);
+      if (current.state !== 'running') await this.options.guard?.assertCanStart(region);
       if (current.state !== 'running') onPhase(current.state === 'missing' ? 'creating' : 'starting');
       const home = this.options.homes ? await this.options.homes.ensure(key) : undefined;
       let credentialsHostDir: string | undefined;
@@ -312,6 +322,7 @@ declare module 'fastify' {
 export interface EnvironmentPluginOptions {
   readonly driverFactory: DriverFactory;
   readonly homes?: HomesProvider;
+  readonly guard?: SandboxGuard;
 }
 
 export default fp(
@@ -321,8 +332,13 @@ export default fp(
       driverFactory: opts.driverFactory,
       log: app.log.child({ component: 'environments' }),
       ...(opts.homes ? { homes: opts.homes } : {}),
+      ...(opts.guard ? { guard: opts.guard } : {}),
     });
     await service.init();
+    await opts.guard?.init((region) => {
+      const driver = service.driver(region);
+      return driver instanceof DockerSandboxDriver ? driver.docker.version() : undefined;
+    });
     app.decorate('environments', service);
     app.addHook('onReady', async () => {
       const found = await service.reconcile();

@@ -207,6 +207,8 @@ export function loopHomeVolumesFor(config: Config, now?: () => number): LoopHome
   return new LoopHomeVolumes({
     root: join(resolve(config.dataDir), 'homes'),
     reserveBytes: config.homes.reserveBytes,
+    // The mapped uid under the engine's userns-remap (docs/hardening.md), else 1000.
+    ownerUid: config.homes.ownerUid,
     ...(now ? { now } : {}),
   });
 }

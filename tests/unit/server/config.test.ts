@@ -24,6 +24,11 @@ describe('buildConfig', () => {
     expect(config.auth.sessionTtlS).toBe(8 * 3600);
     expect(config.regions).toEqual([{ id: 'us-east-1', name: 'US East (N. Virginia)' }]);
     expect(config.defaultRegion).toBe('us-east-1');
+    expect(config.security).toEqual({
+      egressPolicy: process.platform === 'linux' && process.getuid?.() === 0 ? 'enforce' : 'warn',
+      versionGate: 'warn',
+      versionGateAccept: [],
+    });
     expect(config.sandbox).toMatchObject({
       pidsLimit: 512,
       memoryBytes: 2 * 1024 ** 3,
@@ -35,6 +40,7 @@ describe('buildConfig', () => {
       retentionDays: 120,
       enabled: true,
       reserveBytes: 1024 ** 3,
+      ownerUid: 1000,
       sweepIntervalS: 86_400,
       sweepDelayS: 300,
       usageCheckIntervalS: 45,

@@ -49,6 +49,7 @@ describe('EnvironmentService', () => {
     expect(us.specs[0]).toEqual({
       ownerId: 'user-1',
       region: 'us-east-1',
+      networkMode: 'cove-us-east-1',
       image: 'cove/sandbox:latest',
       limits: {
         pidsLimit: 100,
