@@ -74,6 +74,12 @@ export interface DockerSandboxDriverOptions {
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
 const SHELL_MARKER_ENV = 'COVE_SHELL_ID';
+
+/** The session holder in the image (docker/sandbox/rootfs/usr/local/bin/cove-terminal). */
+const HOLDER_COMMAND = '/usr/local/bin/cove-terminal';
+const HOLDER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const HOLDER_DETACHED = 254;
+const HOLDER_GONE = 253;
 const EXEC_MARKER_ENV = 'COVE_EXEC_ID';
 
 /**
@@ -253,12 +259,30 @@ export class DockerSandboxDriver implements SandboxDriver {
     // 404/409 when the container is missing or not running.
     const container = this.#docker.getContainer(containerName(key));
     const marker = randomUUID();
+    const holder = options.holder;
+    if (holder && !HOLDER_NAME.test(holder.name)) {
+      throw new SandboxError(
+        'COVE_ERR_SANDBOX_BACKEND',
+        `invalid holder name ${JSON.stringify(holder.name)}`,
+      );
+    }
+    const perShell = { ...options.env };
     const exec = await this.#execCall(key, () =>
       container.exec({
-        Cmd: [...options.cmd],
+        Cmd: holder
+          ? [HOLDER_COMMAND, holder.create ? 'attach' : 'reattach', holder.name, ...options.cmd]
+          : [...options.cmd],
         User: SANDBOX_USER,
         WorkingDir: options.workingDir ?? SANDBOX_HOME,
-        Env: toEnvList({ TERM: 'xterm-256color', ...options.env, [SHELL_MARKER_ENV]: marker }),
+        // A held shell's variables travel by name to the holder, which gives them to that shell
+        // alone; the marker is for unheld shells, whose kill finds them by it.
+        Env: holder
+          ? toEnvList({
+              TERM: 'xterm-256color',
+              ...perShell,
+              COVE_TERMINAL_VARS: Object.keys(perShell).join(' '),
+            })
+          : toEnvList({ TERM: 'xterm-256color', ...perShell, [SHELL_MARKER_ENV]: marker }),
         AttachStdin: true,
         AttachStdout: true,
         AttachStderr: true,
@@ -272,12 +296,23 @@ export class DockerSandboxDriver implements SandboxDriver {
     (stream as Partial<Socket>).setNoDelay?.(true);
 
     // Listen before any await: a command that ends at once must still resolve `exited`.
+    let onDetached: () => void = () => {};
+    const detached = holder ? new Promise<void>((resolve) => (onDetached = resolve)) : undefined;
     const exited = new Promise<number | null>((resolve) => {
       let done = false;
       const finish = (): void => {
         if (done) return;
         done = true;
-        void waitForExecEnd(exec).then(resolve, () => resolve(null));
+        void waitForExecEnd(exec).then(
+          (code) => {
+            if (!holder) return resolve(code);
+            // The holder exits 254 when the shell lives on, 253 when there was none to reattach;
+            // an unknown code (engine gone, client still running) means the shell may live on.
+            if (code === HOLDER_DETACHED || code === null) onDetached();
+            else resolve(code === HOLDER_GONE ? null : code);
+          },
+          () => (holder ? onDetached() : resolve(null)),
+        );
       };
       stream.once('end', finish);
       stream.once('close', finish);
@@ -303,6 +338,18 @@ export class DockerSandboxDriver implements SandboxDriver {
       throw backendError(err, 'exec inspect');
     }
 
+    const killHeld = async (name: string): Promise<void> => {
+      try {
+        await this.#runCollect(container, [HOLDER_COMMAND, 'kill', name], {
+          user: SANDBOX_USER,
+          timeoutMs: 10_000,
+        });
+      } catch (err) {
+        if (!isNotRunning(err)) this.#logger?.warn('held shell kill failed', { error: String(err) });
+      }
+      stream.destroy();
+    };
+
     const killSession = async (): Promise<void> => {
       try {
         await this.#runCollect(
@@ -325,7 +372,25 @@ export class DockerSandboxDriver implements SandboxDriver {
       stream.destroy();
     };
 
+    if (holder) {
+      return {
+        stream,
+        resize,
+        exited,
+        kill: () => killHeld(holder.name),
+        ...(detached && { detached }),
+      };
+    }
     return { stream, resize, exited, kill: killSession };
+  }
+
+  async listHeldShells(key: EnvironmentKey): Promise<string[]> {
+    const result = await this.exec(key, [HOLDER_COMMAND, 'list'], { timeoutMs: 10_000 });
+    return result.stdout
+      .toString('utf8')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((name) => HOLDER_NAME.test(name));
   }
 
   async exec(key: EnvironmentKey, cmd: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -761,6 +826,14 @@ function statusCode(err: unknown): number | undefined {
     return typeof code === 'number' ? code : undefined;
   }
   return undefined;
+}
+
+function isNotRunning(err: unknown): boolean {
+  return (
+    statusCode(err) === 404 ||
+    statusCode(err) === 409 ||
+    (err instanceof SandboxError && err.code === 'COVE_ERR_SANDBOX_NOT_RUNNING')
+  );
 }
 
 function isConnectionError(err: unknown): boolean {

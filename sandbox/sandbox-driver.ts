@@ -70,6 +70,14 @@ export interface ShellOptions {
   readonly cols: number;
   readonly rows: number;
   readonly workingDir?: string;
+  /**
+   * Run the shell under a session holder in the environment, so it outlives this stream, the
+   * server and a backend restart; only `kill()` or the shell's own exit ends it. `name` is the
+   * holder's name (`[A-Za-z0-9_-]{1,64}`); `create: false` only reattaches (other clients of the
+   * held shell are detached) and never starts a new shell: `exited` then resolves with null at
+   * once when there is none. `env` reaches a newly created shell only, never other held shells.
+   */
+  readonly holder?: { readonly name: string; readonly create: boolean };
 }
 
 export interface Shell {
@@ -80,6 +88,11 @@ export interface Shell {
   readonly exited: Promise<number | null>;
   /** Ends the process (not just the stream): a disconnected exec otherwise lives on. */
   kill(): Promise<void>;
+  /**
+   * Held shells only: resolves when this stream ended while the held shell lives on (the backend
+   * restarted, another client took over); `exited` then stays pending. Reattach with `openShell`.
+   */
+  readonly detached?: Promise<void>;
 }
 
 export interface ExecResult {
@@ -126,6 +139,12 @@ export interface SandboxDriver {
   list(): Promise<EnvironmentStatus[]>;
   openShell(key: EnvironmentKey, options: ShellOptions): Promise<Shell>;
   exec(key: EnvironmentKey, cmd: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Names of the held shells alive in a running environment (see `ShellOptions.holder`); rejects
+   * with `COVE_ERR_SANDBOX_NOT_RUNNING` when it is not running. Names come from inside the
+   * environment, where its user can make up any: treat them as claims to check, never as facts.
+   */
+  listHeldShells(key: EnvironmentKey): Promise<string[]>;
   /** Cheap reachability probe for /readyz. */
   ping(): Promise<boolean>;
   /**

@@ -72,6 +72,29 @@ export interface ExclusiveEnvironment {
 
 const keyOf = (key: EnvironmentKey): string => `${key.region}\u0000${key.ownerId}`;
 
+/** Bounds on backend calls, so a hung engine fails requests instead of holding them forever. */
+const pingTimeoutMs = 2_000;
+const statusTimeoutMs = 5_000;
+const shellTimeoutMs = 10_000;
+
+/** Rejects with `COVE_ERR_SANDBOX_UNAVAILABLE` when `call` takes longer than `ms`. */
+function bounded<T>(call: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          Object.assign(new Error(`the environment backend did not answer in ${ms} ms (${what})`), {
+            code: 'COVE_ERR_SANDBOX_UNAVAILABLE',
+          }),
+        ),
+      ms,
+    );
+    timer.unref();
+  });
+  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+}
+
 export class EnvironmentService {
   private readonly drivers = new Map<string, SandboxDriver>();
   private readonly known = new Map<string, EnvironmentStatus>();
@@ -157,7 +180,7 @@ export class EnvironmentService {
         return again;
       }
       const driver = this.driver(region);
-      const current = await driver.status(key);
+      const current = await bounded(driver.status(key), statusTimeoutMs, 'read the environment');
       if (current.state !== 'running') await this.options.guard?.assertCanStart(region);
       if (current.state !== 'running') onPhase(current.state === 'missing' ? 'creating' : 'starting');
       const home = this.options.homes ? await this.options.homes.ensure(key) : undefined;
@@ -173,11 +196,21 @@ export class EnvironmentService {
   /** Opens a shell; when the environment turned out not to be running, forgets the cache entry. */
   async openShell(key: EnvironmentKey, options: ShellOptions): Promise<Shell> {
     try {
-      return await this.driver(key.region).openShell(key, options);
+      return await bounded(this.driver(key.region).openShell(key, options), shellTimeoutMs, 'open a shell');
     } catch (error) {
       this.known.delete(keyOf(key));
       throw error;
     }
+  }
+
+  /** Names of the held shells alive in a running environment (claims made inside it). */
+  listHeldShells(key: EnvironmentKey): Promise<string[]> {
+    return bounded(this.driver(key.region).listHeldShells(key), shellTimeoutMs, 'list held shells');
+  }
+
+  /** Whether one region's backend answers now (bounded: a hung engine counts as down). */
+  async reachable(region: string): Promise<boolean> {
+    return bounded(this.driver(region).ping(), pingTimeoutMs, 'ping').catch(() => false);
   }
 
   /** Stops (never removes) the environment; its home is kept. */
@@ -235,7 +268,11 @@ export class EnvironmentService {
 
   /** Fresh status from the backend (also refreshes what the server knows). */
   async status(key: EnvironmentKey): Promise<EnvironmentStatus> {
-    const status = await this.driver(key.region).status(key);
+    const status = await bounded(
+      this.driver(key.region).status(key),
+      statusTimeoutMs,
+      'read the environment',
+    );
     this.known.set(keyOf(key), status);
     return status;
   }
@@ -260,14 +297,7 @@ export class EnvironmentService {
 
   /** Reachability of every region's backend, for /readyz. */
   async ping(): Promise<boolean> {
-    const results = await Promise.all(
-      [...this.drivers.values()].map((driver) =>
-        Promise.race([
-          driver.ping().catch(() => false),
-          new Promise<boolean>((resolve) => setTimeout(resolve, 2000, false).unref()),
-        ]),
-      ),
-    );
+    const results = await Promise.all([...this.drivers.keys()].map((region) => this.reachable(region)));
     return results.every(Boolean);
   }
 

@@ -16,6 +16,7 @@ import { CloseCode } from '../protocol/terminal-wire.js';
 import { resolveEffectiveAccess } from '../directory/effective-access.js';
 import { terminalIdPattern } from './terminal-id.js';
 import { TerminalSocket } from './terminal-socket.js';
+import { terminalErrors } from './terminal-service.js';
 import { SessionWatcher } from '../auth/session-watcher.js';
 import type { Terminal } from './terminal.js';
 import type {} from '../homes/home-service.js';
@@ -154,6 +155,8 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
         if (!body.accountId || !body.permissionSet) throw noAccess();
         if (!(await hasAccess(app, user.id, body.accountId, body.permissionSet))) throw noAccess();
       }
+      // An engine that is down (or restarting) is said at once, not after a shell fails to open.
+      if (!(await app.environments.reachable(region))) throw terminalErrors.backendUnavailable(region);
       // Before anything starts: an exhausted weekly quota refuses with the time it resets.
       await app.usage.assertTimeLeft(user.id);
       // The home first: one that cannot be created (the host is out of space) is refused here
@@ -222,6 +225,7 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
       const connection = new TerminalSocket(socket, terminal, {
         sessionIdHash: principal.session.idHash,
         userId: principal.user.id,
+        heartbeatMs: app.config.terminals.heartbeatS * 1000,
         onError: (error, what) => request.log.debug({ err: error, what }, 'terminal socket problem'),
       });
       app.terminals.track(connection, principal.session.expiresAt);

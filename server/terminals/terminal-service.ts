@@ -2,9 +2,16 @@
  * Terminals in memory, keyed by an unguessable id and bound to their owner: looking up another
  * user's id behaves exactly like a missing one. Creating a terminal starts its environment in
  * the background (the page follows the phases over the WebSocket) and opens `bash -l` with a TTY
- * through the driver. When a user's last terminal in a region is gone, the environment is stopped
- * (never removed). Sockets are tracked by session so a revoked or expired session closes them
- * with 4401.
+ * under a session holder in the environment (named after the terminal id) through the driver.
+ * When a user's last terminal in a region is gone, the environment is stopped (never removed).
+ * Sockets are tracked by session so a revoked or expired session closes them with 4401.
+ *
+ * Surviving restarts: each terminal is recorded in the store (id, owner, region, binding). A
+ * server shutdown leaves the shells running; the next start re-adopts every recorded terminal
+ * whose holder still runs in its (running) environment. A held shell the store does not know
+ * (made up inside the container) is never adopted, and the binding always comes from the store.
+ * When a shell's stream is lost while its holder lives on (engine restart), the terminal reopens
+ * it with backoff; its pages get 4503 meanwhile and reconnect.
  */
 import fp from 'fastify-plugin';
 import type { FastifyBaseLogger } from 'fastify';
@@ -17,7 +24,8 @@ import type {
   EnvironmentService,
   EnvironmentPhase,
 } from '../environments/environment-service.js';
-import type { Disposable } from '../../sandbox/sandbox-driver.js';
+import type { Disposable, Shell } from '../../sandbox/sandbox-driver.js';
+import type { TerminalRecord, TerminalRepository } from '../store/store.js';
 import { Terminal, type CloseReason, type TerminalTimings } from './terminal.js';
 import { terminalId } from './terminal-id.js';
 import type { TerminalSocket } from './terminal-socket.js';
@@ -41,7 +49,9 @@ export interface TerminalServiceOptions {
   readonly log: FastifyBaseLogger;
   readonly now?: () => number;
   readonly shellEnv?: ShellEnvProvider;
-  readonly replayBytes?: number;
+  /** Where terminals are recorded so they survive a restart; in memory only when absent. */
+  readonly records?: TerminalRepository;
+  readonly mirrorScrollbackLines?: number;
 }
 
 export const shellCommand = ['bash', '-l'] as const;
@@ -51,6 +61,10 @@ const userMessages: Record<string, string> = {
     'The environment image is not installed on this Cove server. Ask your administrator to build it.',
   COVE_ERR_SANDBOX_UNAVAILABLE: 'Cove cannot reach the environment backend right now. Try again in a minute.',
 };
+
+/** Reopening a lost shell: first retry soon, then at most this far apart. */
+const reopenFirstDelayMs = 250;
+const reopenMaxDelayMs = 5_000;
 
 export const terminalErrors = {
   limit: (max: number, region: string) =>
@@ -66,12 +80,19 @@ export const terminalErrors = {
       404,
       'That terminal does not exist (it may have closed). Open a new one.',
     ),
+  backendUnavailable: (region: string) =>
+    new CoveError(
+      'COVE_ERR_ENVIRONMENT_UNAVAILABLE',
+      503,
+      `Cove cannot reach the environment backend in ${region} right now. Your open shells keep running; try again in a minute.`,
+      { details: { region } },
+    ),
 } as const;
 
 const environmentStoppedMessage = (reason: string): string =>
   reason === 'oom'
-    ? 'Your environment stopped (out of memory). Open a new tab to restart it; your home is kept.'
-    : 'Your environment stopped. Open a new tab to restart it; your home is kept.';
+    ? 'Your environment stopped (out of memory). Restart it to continue; your home is kept.'
+    : 'Your environment stopped. Restart it to continue; your home is kept.';
 
 /** The environment being ready is not the terminal being ready: its shell is still to open. */
 const reportPhase = (terminal: Terminal, phase: EnvironmentPhase): void =>
@@ -88,6 +109,7 @@ export class TerminalService {
   private readonly now: () => number;
   private closing = false;
   private readonly orphanTimers = new Set<NodeJS.Timeout>();
+  private readonly reopenTimers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: TerminalServiceOptions) {
     const s = options.sandbox;
@@ -105,25 +127,107 @@ export class TerminalService {
   create(owner: EnvironmentOwner, region: string, binding: TerminalBinding = {}): Terminal {
     const max = this.options.sandbox.maxTerminalsPerUser;
     if (this.list(owner.id, region).length >= max) throw terminalErrors.limit(max, region);
-    const id = terminalId.generate();
-    const terminal = new Terminal({
-      id,
+    const terminal = this.register({
+      id: terminalId.generate(),
       ownerId: owner.id,
       region,
       ...binding,
-      timings: this.timings,
-      now: this.now,
-      ...(this.options.replayBytes ? { replayBytes: this.options.replayBytes } : {}),
-      onClosed: (t) => this.onTerminalClosed(t),
-      onAttached: (t) => this.emit(this.attachedListeners, t),
-      onError: (error, what) =>
-        this.options.log.warn({ err: error, terminalId: id, what }, 'terminal problem'),
+      createdAt: this.now(),
     });
-    this.terminals.set(id, terminal);
     this.owners.set(owner.id, owner);
+    this.persist(terminal);
     void this.start(terminal, owner, binding);
     this.emit(this.openedListeners, terminal);
     return terminal;
+  }
+
+  /** Is this the owner's live terminal in `region`? Cheap (memory only); false for anyone else's. */
+  isLive(ownerId: string, region: string, id: string): boolean {
+    const terminal = this.get(ownerId, id);
+    return terminal !== undefined && terminal.region === region;
+  }
+
+  private register(record: TerminalRecord): Terminal {
+    const terminal = new Terminal({
+      id: record.id,
+      ownerId: record.ownerId,
+      region: record.region,
+      ...(record.accountId ? { accountId: record.accountId } : {}),
+      ...(record.permissionSet ? { permissionSet: record.permissionSet } : {}),
+      createdAt: record.createdAt,
+      timings: this.timings,
+      now: this.now,
+      ...(this.options.mirrorScrollbackLines
+        ? { mirrorScrollbackLines: this.options.mirrorScrollbackLines }
+        : {}),
+      onClosed: (t) => this.onTerminalClosed(t),
+      onAttached: (t) => this.emit(this.attachedListeners, t),
+      onError: (error, what) =>
+        this.options.log.warn({ err: error, terminalId: record.id, what }, 'terminal problem'),
+    });
+    this.terminals.set(record.id, terminal);
+    return terminal;
+  }
+
+  private persist(terminal: Terminal): void {
+    this.options.records
+      ?.save({
+        id: terminal.id,
+        ownerId: terminal.ownerId,
+        region: terminal.region,
+        ...(terminal.accountId ? { accountId: terminal.accountId } : {}),
+        ...(terminal.permissionSet ? { permissionSet: terminal.permissionSet } : {}),
+        createdAt: terminal.createdAt,
+      })
+      .catch((error: unknown) =>
+        this.options.log.warn({ err: error, terminalId: terminal.id }, 'could not record a terminal'),
+      );
+  }
+
+  /**
+   * After a restart: re-adopts every recorded terminal whose held shell still runs in its
+   * running environment, and forgets the rest. Returns how many were adopted.
+   */
+  async adopt(): Promise<number> {
+    const records = this.options.records;
+    if (!records) return 0;
+    const byEnvironment = new Map<string, TerminalRecord[]>();
+    for (const record of await records.list()) {
+      const key = `${record.region}\u0000${record.ownerId}`;
+      byEnvironment.set(key, [...(byEnvironment.get(key) ?? []), record]);
+    }
+    const running = new Set(
+      this.options.environments
+        .list()
+        .filter((s) => s.state === 'running')
+        .map((s) => `${s.region}\u0000${s.ownerId}`),
+    );
+    let adopted = 0;
+    for (const [key, group] of byEnvironment) {
+      const first = group[0] as TerminalRecord;
+      let held: string[] = [];
+      if (running.has(key) && this.options.environments.hasRegion(first.region)) {
+        try {
+          held = await this.options.environments.listHeldShells({
+            ownerId: first.ownerId,
+            region: first.region,
+          });
+        } catch (error) {
+          this.options.log.warn({ err: error, region: first.region }, 'could not list held shells');
+        }
+      }
+      for (const record of group) {
+        if (!held.includes(record.id) || this.terminals.has(record.id)) {
+          await records.delete(record.id).catch(() => undefined);
+          continue;
+        }
+        const terminal = this.register(record);
+        terminal.setPhase('reconnecting');
+        this.reopen(terminal);
+        adopted++;
+      }
+    }
+    return adopted;
   }
 
   /** Called for every new terminal (e.g. to record that the home is in use). */
@@ -241,16 +345,19 @@ export class TerminalService {
     }
   }
 
-  /** Server shutdown: sockets get 1001, shells are ended, environments are left running. */
+  /**
+   * Server shutdown: sockets get 1001 (pages reconnect), shells keep running in their holders
+   * and stay recorded for the next start; environments are left running.
+   */
   async shutdown(): Promise<void> {
     this.closing = true;
-    for (const timer of this.orphanTimers) clearTimeout(timer);
+    for (const timer of [...this.orphanTimers, ...this.reopenTimers]) clearTimeout(timer);
     this.orphanTimers.clear();
+    this.reopenTimers.clear();
     this.subscription.dispose();
     for (const socket of [...this.sockets])
       socket.close(CloseCode.goingAway, 'Cove is restarting. Reconnect in a moment.');
-    const all = [...this.terminals.values()];
-    for (const terminal of all) terminal.close('shutdown', null);
+    for (const terminal of this.terminals.values()) terminal.release();
     this.terminals.clear();
   }
 
@@ -267,7 +374,13 @@ export class TerminalService {
           ? await this.options.shellEnv(owner, terminal.region, binding, terminal.id)
           : {}),
       };
-      const shellOptions = { cmd: [...shellCommand], env, cols: 80, rows: 24 };
+      const shellOptions = {
+        cmd: [...shellCommand],
+        env,
+        cols: 80,
+        rows: 24,
+        holder: { name: terminal.id, create: true },
+      };
       let shell;
       try {
         shell = await this.options.environments.openShell(key, shellOptions);
@@ -279,11 +392,7 @@ export class TerminalService {
         );
         shell = await this.options.environments.openShell(key, shellOptions);
       }
-      terminal.shellOpened(shell);
-      void shell.exited.then(
-        (code) => this.onShellExit(terminal, code),
-        () => this.onShellExit(terminal, null),
-      );
+      this.wire(terminal, shell);
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
       this.options.log.error(
@@ -299,6 +408,64 @@ export class TerminalService {
       terminal.notify({ type: 'error', code: coded?.code ?? 'COVE_ERR_ENVIRONMENT_UNAVAILABLE', message });
       terminal.close('failed', null);
     }
+  }
+
+  private wire(terminal: Terminal, shell: Shell): void {
+    terminal.shellOpened(shell);
+    void shell.exited.then(
+      (code) => this.onShellExit(terminal, code),
+      () => this.onShellExit(terminal, null),
+    );
+    void shell.detached?.then(() => {
+      if (terminal.closed || this.closing) return;
+      this.options.log.info({ terminalId: terminal.id }, 'terminal stream lost; reopening its held shell');
+      terminal.shellLost(shell);
+      this.reopen(terminal);
+    });
+  }
+
+  /**
+   * Opens a terminal's held shell again (after a restart or a lost stream), never a new one:
+   * retries with backoff while the backend is unreachable, gives up when the environment or the
+   * held shell is gone, or when the terminal closes meanwhile (grace, user).
+   */
+  private reopen(terminal: Terminal, attempt = 0): void {
+    const key = { ownerId: terminal.ownerId, region: terminal.region };
+    const delayMs = attempt === 0 ? 0 : Math.min(reopenMaxDelayMs, reopenFirstDelayMs * 2 ** (attempt - 1));
+    const timer = setTimeout(() => {
+      this.reopenTimers.delete(timer);
+      if (terminal.closed || this.closing) return;
+      this.options.environments
+        .openShell(key, {
+          cmd: [...shellCommand],
+          cols: 80,
+          rows: 24,
+          holder: { name: terminal.id, create: false },
+        })
+        .then(
+          (shell) => {
+            if (this.closing) {
+              shell.stream.destroy();
+              return;
+            }
+            this.wire(terminal, shell);
+          },
+          (error: unknown) => {
+            if (terminal.closed || this.closing) return;
+            if ((error as { code?: string }).code === 'COVE_ERR_SANDBOX_NOT_RUNNING') {
+              terminal.close('environment-stopped', null, environmentStoppedMessage('died'));
+              return;
+            }
+            this.options.log.warn(
+              { err: error, terminalId: terminal.id, attempt },
+              'could not reopen a held shell; retrying',
+            );
+            this.reopen(terminal, attempt + 1);
+          },
+        );
+    }, delayMs);
+    timer.unref();
+    this.reopenTimers.add(timer);
   }
 
   /**
@@ -346,6 +513,11 @@ export class TerminalService {
 
   private onTerminalClosed(terminal: Terminal): void {
     this.terminals.delete(terminal.id);
+    this.options.records
+      ?.delete(terminal.id)
+      .catch((error: unknown) =>
+        this.options.log.warn({ err: error, terminalId: terminal.id }, 'could not forget a terminal'),
+      );
     if (this.closing) return;
     if (this.list(terminal.ownerId, terminal.region).length > 0) return;
     if (terminal.exitInfo?.reason === 'environment-stopped') return;
@@ -376,6 +548,8 @@ export default fp(
       sandbox: app.config.sandbox,
       log: app.log.child({ component: 'terminals' }),
       now: app.now,
+      records: app.store.terminals,
+      mirrorScrollbackLines: app.config.terminals.mirrorScrollbackLines,
       ...(opts.shellEnv ? { shellEnv: opts.shellEnv } : {}),
     });
     app.decorate('terminals', service);
@@ -390,7 +564,14 @@ export default fp(
         .catch((error: unknown) => app.log.warn({ err: error }, 'could not check a revoked user'));
     });
     // Runs after the environments plugin's own onReady (registration order), i.e. after reconcile.
-    app.addHook('onReady', async () => service.stopOrphansWhenIdle());
+    app.addHook('onReady', async () => {
+      const adopted = await service.adopt().catch((error: unknown) => {
+        app.log.warn({ err: error }, 'could not re-adopt terminals');
+        return 0;
+      });
+      if (adopted > 0) app.log.info({ terminals: adopted }, 'terminals re-adopted');
+      service.stopOrphansWhenIdle();
+    });
     app.addHook('preClose', async () => {
       revoked.dispose();
       await service.shutdown();

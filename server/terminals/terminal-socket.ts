@@ -4,6 +4,10 @@
  * through the coalescer under watermark flow control. A bad control message gets an `error` event
  * and changes nothing else; an input flood closes with 4429. Frame size (1009) and UTF-8 validity
  * of text frames (1007) are enforced by `ws` itself (maxPayload, UTF-8 validation).
+ *
+ * Heartbeat: a WebSocket ping every interval; a socket that answered none of the last one is
+ * half-open (a laptop that slept, a dropped route) and is terminated, so its terminal detaches
+ * and its grace period starts. The page pings too (`{"type":"ping"}`) to find the same from its end.
  */
 import type { WebSocket, RawData } from 'ws';
 import { CloseCode, parseClientMessage, type ServerEvent } from '../protocol/terminal-wire.js';
@@ -19,6 +23,8 @@ export interface TerminalSocketOptions {
   /** Who opened it, so a revoked or expired session can close it. */
   readonly sessionIdHash: string;
   readonly userId: string;
+  /** WebSocket ping interval; 0 turns the heartbeat off. */
+  readonly heartbeatMs?: number;
   readonly onError?: (error: unknown, what: string) => void;
 }
 
@@ -41,6 +47,8 @@ export class TerminalSocket implements TerminalConnection {
   private lastAck = 0;
   private open = true;
   private readonly closeListeners = new Set<() => void>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private answered = true;
 
   constructor(
     private readonly ws: WebSocket,
@@ -54,8 +62,8 @@ export class TerminalSocket implements TerminalConnection {
       highWatermarkBytes: options.highWatermarkBytes ?? defaultFlowWatermarks.highWatermarkBytes,
       lowWatermarkBytes: options.lowWatermarkBytes ?? defaultFlowWatermarks.lowWatermarkBytes,
       bufferedAmount: () => ws.bufferedAmount + this.coalescer.queuedBytes,
-      pause: () => terminal.pauseOutput(),
-      resume: () => terminal.resumeOutput(),
+      pause: () => terminal.pauseOutput(this),
+      resume: () => terminal.resumeOutput(this),
     });
     this.coalescer = new OutputCoalescer(
       (frame, done) => {
@@ -70,6 +78,25 @@ export class TerminalSocket implements TerminalConnection {
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.onClose());
     ws.on('error', (error) => options.onError?.(error, 'websocket'));
+    ws.on('pong', () => (this.answered = true));
+    if (options.heartbeatMs) {
+      this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs);
+      this.heartbeat.unref();
+    }
+  }
+
+  private beat(): void {
+    if (!this.answered) {
+      this.ws.terminate();
+      this.onClose();
+      return;
+    }
+    this.answered = false;
+    try {
+      this.ws.ping();
+    } catch (error) {
+      this.options.onError?.(error, 'websocket ping');
+    }
   }
 
   /** Binds to the terminal (the page gets the phase and the replay). False when it is closed. */
@@ -160,6 +187,7 @@ export class TerminalSocket implements TerminalConnection {
   private onClose(): void {
     if (!this.open) return;
     this.open = false;
+    clearInterval(this.heartbeat);
     this.coalescer.close();
     this.flow.release();
     this.terminal.detach(this);

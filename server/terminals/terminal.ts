@@ -1,12 +1,16 @@
 /**
- * One shell in an environment (a tab). It outlives its WebSocket: while detached it keeps reading
- * output into a bounded replay buffer, and it is killed when the grace period ends, after the idle
- * timeout (no input; output does not count), at its maximum age, or when its shell exits.
- * Every timer, listener and the shell itself are owned here and disposed in `close`.
+ * One shell in an environment (a tab). It outlives its WebSockets: while no page is attached it
+ * keeps reading output into its screen mirror, and it is killed when the grace period ends, after
+ * the idle timeout (no input; output does not count), at its maximum age, or when its shell exits.
+ * Several pages may attach at once (mirrored output, input from any, the latest resize wins).
+ * The shell lives in a session holder, so losing its stream (engine restart) only means opening
+ * it again, and a server shutdown `release`s it without killing it.
+ * Every timer, listener and the shell's stream are owned here and disposed in `close`/`release`.
  */
 import type { Shell } from '../../sandbox/sandbox-driver.js';
 import type { ServerEvent, TerminalPhase } from '../protocol/terminal-wire.js';
-import { ReplayBuffer } from './replay-buffer.js';
+import { CloseCode } from '../protocol/terminal-wire.js';
+import { ScreenMirror } from './screen-mirror.js';
 import { TerminalStateMachine, type TerminalState } from './terminal-state.js';
 
 /** The page side of a terminal: one WebSocket, or a fake in tests. */
@@ -45,11 +49,14 @@ export interface TerminalInit {
   readonly accountId?: string;
   readonly permissionSet?: string;
   readonly timings: TerminalTimings;
-  readonly replayBytes?: number;
+  /** Scrollback lines the screen mirror keeps (its memory bound). */
+  readonly mirrorScrollbackLines?: number;
+  /** Creation time, when re-adopted after a restart. */
+  readonly createdAt?: number;
   readonly now?: () => number;
   /** Called once, after the terminal has closed. */
   readonly onClosed?: (terminal: Terminal) => void;
-  /** Called each time a page attaches (after it got the phase and the replay). */
+  /** Called each time a page attaches (after it got the phase; its screen follows). */
   readonly onAttached?: (terminal: Terminal) => void;
   readonly onError?: (error: unknown, what: string) => void;
 }
@@ -71,10 +78,12 @@ export class Terminal {
   readonly createdAt: number;
 
   private readonly machine = new TerminalStateMachine();
-  private readonly replay: ReplayBuffer;
+  private readonly mirror: ScreenMirror;
   private readonly now: () => number;
   private shell: Shell | undefined;
-  private connection: TerminalConnection | undefined;
+  /** Attached pages; a page is `priming` until it got the mirror's snapshot (live output waits). */
+  private readonly connections = new Map<TerminalConnection, Buffer[] | undefined>();
+  private readonly pausers = new Set<unknown>();
   private phase: TerminalPhase = 'starting';
   private size = { cols: 80, rows: 24 };
   private earlyInput: Buffer[] = [];
@@ -84,8 +93,8 @@ export class Terminal {
   private graceTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly ageTimer: NodeJS.Timeout;
-  private outputPaused = false;
   private exit: { code: number | null; reason: CloseReason } | undefined;
+  private released = false;
 
   constructor(private readonly init: TerminalInit) {
     this.id = init.id;
@@ -94,10 +103,16 @@ export class Terminal {
     this.accountId = init.accountId;
     this.permissionSet = init.permissionSet;
     this.now = init.now ?? Date.now;
-    this.createdAt = this.now();
-    this.lastInputAt = this.createdAt;
-    this.replay = new ReplayBuffer(init.replayBytes);
-    this.ageTimer = setTimeout(() => this.close('max-age', null), init.timings.maxAgeMs);
+    this.createdAt = init.createdAt ?? this.now();
+    this.lastInputAt = this.now();
+    this.mirror = new ScreenMirror({
+      cols: this.size.cols,
+      rows: this.size.rows,
+      scrollbackLines: init.mirrorScrollbackLines ?? 1000,
+      onBacklog: (behind) => (behind ? this.pauseOutput(this.mirror) : this.resumeOutput(this.mirror)),
+    });
+    const ageLeftMs = Math.max(0, init.timings.maxAgeMs - (this.now() - this.createdAt));
+    this.ageTimer = setTimeout(() => this.close('max-age', null), ageLeftMs);
     this.ageTimer.unref();
     this.scheduleIdle(init.timings.idleTimeoutMs - init.timings.idleWarningMs);
     this.startGrace();
@@ -108,75 +123,106 @@ export class Terminal {
   }
 
   get attached(): boolean {
-    return this.connection !== undefined;
+    return this.connections.size > 0;
+  }
+
+  get attachedCount(): number {
+    return this.connections.size;
   }
 
   get closed(): boolean {
     return this.machine.state === 'closed';
   }
 
+  /** The shell's stream is open (false while starting or reattaching after a backend restart). */
+  get live(): boolean {
+    return this.shell !== undefined && !this.closed;
+  }
+
   /** Reports a start-up phase (creating, starting, ready) to the page. */
   setPhase(phase: TerminalPhase): void {
     if (this.closed) return;
     this.phase = phase;
-    this.connection?.event({ type: 'status', phase });
+    this.broadcast({ type: 'status', phase });
   }
 
   /**
-   * Binds a connection; a previous one is closed (one page drives a terminal at a time). The new
-   * page gets the current phase and the replay buffer, so it repaints recent output.
+   * Adds a page. It gets the current phase, then the mirror's screen and scrollback, then live
+   * output; pages already attached are unaffected (several may watch one terminal).
    */
   attach(connection: TerminalConnection): boolean {
-    if (this.closed) return false;
-    const previous = this.connection;
-    if (previous) {
-      this.connection = undefined;
-      previous.close(1000, 'This terminal was opened in another window.');
-    }
-    this.connection = connection;
+    if (this.closed || this.released) return false;
+    this.connections.set(connection, []);
     this.clearGrace();
     if (this.machine.state === 'detached') this.machine.moveTo('attached');
-    connection.event({ type: 'status', phase: this.machine.state === 'starting' ? this.phase : 'ready' });
-    const replay = this.replay.snapshot();
-    if (replay.length > 0) connection.output(replay);
+    connection.event({ type: 'status', phase: this.shell ? 'ready' : this.phase });
+    // Hold the shell while the snapshot is made (milliseconds), so what queues meanwhile stays
+    // small and still goes through the page's flow control.
+    const priming = {};
+    this.pauseOutput(priming);
+    void this.mirror.snapshot().then((screen) => {
+      const queued = this.connections.get(connection);
+      if (queued) {
+        this.connections.set(connection, undefined);
+        if (screen.length > 0) connection.output(screen);
+        for (const chunk of queued) connection.output(chunk);
+      }
+      this.resumeOutput(priming);
+    });
     this.init.onAttached?.(this);
     return true;
   }
 
-  /** Unbinds `connection` if it is the current one; the grace period starts. */
+  /** Removes `connection`; when it was the last page, the grace period starts. */
   detach(connection: TerminalConnection): void {
-    if (this.connection !== connection) return;
-    this.connection = undefined;
-    this.resumeOutput();
+    if (!this.connections.delete(connection)) return;
+    this.resumeOutput(connection);
+    if (this.connections.size > 0 || this.closed) return;
     if (this.machine.state === 'attached') this.machine.moveTo('detached');
-    if (!this.closed) this.startGrace();
+    if (!this.released) this.startGrace();
   }
 
   /**
-   * The shell is open: wire its output, replay early input, apply the latest size. Its exit is
-   * the owner's to watch (it may mean the whole environment stopped).
+   * The shell is open (first time, or again after its stream was lost): wire its output, send
+   * early input, apply the latest size. Its exit is the owner's to watch.
    */
   shellOpened(shell: Shell): void {
-    if (this.closed) {
-      void shell.kill().catch((error: unknown) => this.init.onError?.(error, 'kill shell'));
+    if (this.closed || this.released) {
+      if (this.closed) void shell.kill().catch((error: unknown) => this.init.onError?.(error, 'kill shell'));
+      else shell.stream.destroy();
       return;
     }
     this.shell = shell;
-    this.machine.moveTo(this.connection ? 'attached' : 'detached');
+    if (this.machine.state === 'starting') this.machine.moveTo(this.attached ? 'attached' : 'detached');
     this.phase = 'ready';
-    this.connection?.event({ type: 'status', phase: 'ready' });
+    this.broadcast({ type: 'status', phase: 'ready' });
     shell.stream.on('data', (chunk: Buffer) => {
-      this.replay.push(chunk);
-      this.connection?.output(chunk);
+      this.mirror.write(chunk);
+      for (const [connection, queued] of this.connections) {
+        if (queued) queued.push(chunk);
+        else connection.output(chunk);
+      }
     });
     shell.stream.on('error', (error: unknown) => this.init.onError?.(error, 'shell stream'));
-    if (this.outputPaused) shell.stream.pause();
+    if (this.pausers.size > 0) shell.stream.pause();
     for (const chunk of this.earlyInput) shell.stream.write(chunk);
     this.earlyInput = [];
     this.earlyInputBytes = 0;
     void shell
       .resize(this.size.cols, this.size.rows)
       .catch((error: unknown) => this.init.onError?.(error, 'resize'));
+  }
+
+  /**
+   * The shell's stream ended but the shell lives on in its holder (the engine restarted): pages
+   * are told to come back later (4503) and the owner opens the shell again.
+   */
+  shellLost(shell: Shell): void {
+    if (this.shell !== shell || this.closed) return;
+    this.dropShell();
+    this.phase = 'reconnecting';
+    for (const connection of [...this.connections.keys()])
+      connection.close(CloseCode.backendUnavailable, 'Reconnecting to your shell. Try again in a moment.');
   }
 
   input(data: Buffer): void {
@@ -195,59 +241,90 @@ export class Terminal {
   resize(cols: number, rows: number): void {
     if (this.closed) return;
     this.size = { cols, rows };
+    this.mirror.resize(cols, rows);
     if (this.shell)
       void this.shell.resize(cols, rows).catch((error: unknown) => this.init.onError?.(error, 'resize'));
   }
 
-  /** Flow control: stop reading the shell's output (the backend then blocks the process). */
-  pauseOutput(): void {
-    this.outputPaused = true;
+  /**
+   * Flow control: stop reading the shell's output (the backend then blocks the process) while
+   * any page, or the mirror, is behind. `by` is whoever asks; each must resume for itself.
+   */
+  pauseOutput(by: unknown = this): void {
+    this.pausers.add(by);
     this.shell?.stream.pause();
   }
 
-  resumeOutput(): void {
-    this.outputPaused = false;
+  resumeOutput(by: unknown = this): void {
+    if (!this.pausers.delete(by) || this.pausers.size > 0) return;
     this.shell?.stream.resume();
   }
 
-  /** Sends an event to the attached page, if any. */
+  /** Sends an event to every attached page. */
   notify(event: ServerEvent): void {
-    this.connection?.event(event);
+    this.broadcast(event);
   }
 
   /**
-   * Closes for good: tells the page why, closes its socket, kills the shell (an exec's shell
-   * does not end when its client goes away). Idempotent.
+   * Closes for good: tells the pages why, closes their sockets, ends the shell and its holder
+   * (an exec's shell does not end when its client goes away). Idempotent.
    */
   close(reason: CloseReason, code: number | null, notice?: string): void {
     if (this.closed) return;
     this.machine.moveTo('closed');
     this.exit = { code, reason };
-    clearTimeout(this.ageTimer);
-    clearTimeout(this.idleTimer);
-    this.clearGrace();
-    const connection = this.connection;
-    this.connection = undefined;
-    if (connection) {
+    this.clearTimers();
+    const connections = [...this.connections.keys()];
+    this.connections.clear();
+    for (const connection of connections) {
       if (notice) connection.event({ type: 'notice', kind: 'info', message: notice });
       connection.event({ type: 'exit', code, reason });
       connection.close(1000, reason === 'exit' ? 'The shell exited.' : 'The terminal was closed.');
     }
-    this.replay.clear();
     this.earlyInput = [];
+    this.mirror.dispose();
+    const shell = this.dropShell();
+    if (shell && reason !== 'exit')
+      void shell.kill().catch((error: unknown) => this.init.onError?.(error, 'kill shell'));
+    this.init.onClosed?.(this);
+  }
+
+  /**
+   * Server shutdown: lets go of the shell without ending it (it lives on in its holder and is
+   * re-adopted at the next start). Pages are the owner's to close. Idempotent.
+   */
+  release(): void {
+    if (this.closed || this.released) return;
+    this.released = true;
+    this.clearTimers();
+    this.connections.clear();
+    this.mirror.dispose();
+    this.dropShell()?.stream.destroy();
+  }
+
+  get exitInfo(): { code: number | null; reason: CloseReason } | undefined {
+    return this.exit;
+  }
+
+  private broadcast(event: ServerEvent): void {
+    for (const connection of this.connections.keys()) connection.event(event);
+  }
+
+  /** Unhooks the current shell's stream and forgets it; returns it. */
+  private dropShell(): Shell | undefined {
     const shell = this.shell;
     this.shell = undefined;
     if (shell) {
       shell.stream.removeAllListeners('data');
       shell.stream.resume();
-      if (reason !== 'exit')
-        void shell.kill().catch((error: unknown) => this.init.onError?.(error, 'kill shell'));
     }
-    this.init.onClosed?.(this);
+    return shell;
   }
 
-  get exitInfo(): { code: number | null; reason: CloseReason } | undefined {
-    return this.exit;
+  private clearTimers(): void {
+    clearTimeout(this.ageTimer);
+    clearTimeout(this.idleTimer);
+    this.clearGrace();
   }
 
   private startGrace(): void {
@@ -281,7 +358,7 @@ export class Terminal {
       if (!this.idleWarned) {
         this.idleWarned = true;
         const closesInS = Math.ceil((idleTimeoutMs - idleFor) / 1000);
-        this.connection?.event({
+        this.broadcast({
           type: 'notice',
           kind: 'idle-warning',
           message: `This terminal closes in ${minutes(closesInS * 1000)} without input. Press a key to keep it open.`,

@@ -37,11 +37,22 @@ export class FakeShell implements Shell {
   readonly exited = new Promise<number | null>((resolve) => {
     this.finish = resolve;
   });
+  private lose: () => void = () => {};
+  /** Held shells only (options.holder), like the real driver. */
+  readonly detached: Promise<void> | undefined;
 
   constructor(
     readonly key: EnvironmentKey,
     readonly options: ShellOptions,
-  ) {}
+  ) {
+    this.detached = options.holder ? new Promise<void>((resolve) => (this.lose = resolve)) : undefined;
+  }
+
+  /** Simulates a dropped backend stream while the held shell lives on. */
+  dropStream(): void {
+    this.stream.push(null);
+    this.lose();
+  }
 
   async resize(cols: number, rows: number): Promise<void> {
     this.resizes.push({ cols, rows });
@@ -65,6 +76,8 @@ export class FakeSandboxDriver implements SandboxDriver {
   readonly specs: EnvironmentSpec[] = [];
   readonly shells: FakeShell[] = [];
   readonly calls: string[] = [];
+  /** Held shells alive per environment (name → the shell that created it). */
+  readonly held = new Map<string, Set<string>>();
   /** Delay of ensure, to see phases and races. */
   ensureDelayMs = 0;
   failEnsure: Error | undefined;
@@ -112,6 +125,16 @@ export class FakeSandboxDriver implements SandboxDriver {
       throw Object.assign(new Error('not running'), { code: 'COVE_ERR_SANDBOX_NOT_RUNNING' });
     }
     const shell = new FakeShell(key, options);
+    if (options.holder) {
+      const names = this.held.get(id(key)) ?? new Set<string>();
+      this.held.set(id(key), names);
+      const name = options.holder.name;
+      if (!options.holder.create && !names.has(name)) shell.exit(null);
+      else {
+        names.add(name);
+        void shell.exited.then(() => names.delete(name));
+      }
+    }
     this.shells.push(shell);
     for (const waiter of this.shellWaiters.splice(0)) waiter(shell);
     return shell;
@@ -126,8 +149,14 @@ export class FakeSandboxDriver implements SandboxDriver {
     return { exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   }
 
+  async listHeldShells(key: EnvironmentKey): Promise<string[]> {
+    return [...(this.held.get(id(key)) ?? [])];
+  }
+
+  reachable = true;
+
   async ping(): Promise<boolean> {
-    return true;
+    return this.reachable;
   }
 
   onEnvironmentEvent(listener: (event: EnvironmentEvent) => void): Disposable {

@@ -42,11 +42,6 @@ function make(overrides: Partial<typeof timings> = {}) {
   return { terminal, closed };
 }
 
-/** Stream 'data' events arrive on a later tick, which fake timers do not drive. */
-const ticks = async (n = 3) => {
-  for (let i = 0; i < n; i++) await new Promise((resolve) => process.nextTick(resolve));
-};
-
 const opened = () => new FakeShell(key, { cmd: ['bash', '-l'], cols: 80, rows: 24 });
 
 describe('Terminal', () => {
@@ -91,20 +86,26 @@ describe('Terminal', () => {
     expect(shell.resizes.at(-1)).toEqual({ cols: 100, rows: 30 });
   });
 
-  it('replays recent output to a page that reattaches, and the old page is closed when a new one attaches', async () => {
+  it('repaints the screen for a page that (re)attaches, and mirrors output to every attached page', async () => {
+    vi.useRealTimers();
     const { terminal } = make();
     const first = new RecordingConnection();
     terminal.attach(first);
     const shell = opened();
     terminal.shellOpened(shell);
     shell.stream.push(Buffer.from('$ echo hi\r\nhi\r\n'));
-    await ticks();
-    expect(first.text).toBe('$ echo hi\r\nhi\r\n');
+    await vi.waitFor(() => expect(first.text).toBe('$ echo hi\r\nhi\r\n'));
     const second = new RecordingConnection();
     terminal.attach(second);
-    expect(first.closedWith?.code).toBe(1000);
-    expect(second.text).toBe('$ echo hi\r\nhi\r\n');
+    await vi.waitFor(() => expect(second.text).toContain('hi\r\n'));
+    expect(first.closedWith).toBeUndefined();
     expect(second.events[0]).toEqual({ type: 'status', phase: 'ready' });
+    shell.stream.push(Buffer.from('both\r\n'));
+    await vi.waitFor(() => expect(second.text).toContain('both'));
+    expect(first.text).toContain('both');
+    terminal.input(Buffer.from('x'));
+    expect(shell.stream.input).toBe('x');
+    terminal.close('closed', null);
   });
 
   it('kills a detached shell when the grace period ends, not before', () => {
@@ -179,13 +180,18 @@ describe('Terminal', () => {
     expect(terminal.exitInfo?.reason).toBe('max-age');
   });
 
-  it('pauses and resumes the shell stream for flow control, and resumes when the page goes away', () => {
+  it('pauses and resumes the shell stream for flow control, and resumes when the page goes away', async () => {
+    vi.useRealTimers();
     const { terminal } = make();
     const page = new RecordingConnection();
     terminal.attach(page);
     const shell = opened();
     terminal.shellOpened(shell);
-    terminal.pauseOutput();
+    // Held only while the page's first screen is made.
+    await vi.waitFor(() => expect(shell.stream.isPaused()).toBe(false));
+    terminal.pauseOutput(page);
+    terminal.pauseOutput(terminal);
+    terminal.resumeOutput(terminal);
     expect(shell.stream.isPaused()).toBe(true);
     terminal.detach(page);
     expect(shell.stream.isPaused()).toBe(false);
