@@ -34,6 +34,31 @@ const Region = Type.Object(
     homeSizeBytes: Type.Optional(
       Type.Integer({ minimum: 64 * 1024 * 1024, description: 'Home size in this region' }),
     ),
+    network: Type.Optional(
+      Type.Object(
+        {
+          allow: Type.Array(
+            Type.String({
+              pattern: '^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$',
+              description: 'IPv4 CIDR such as 10.20.0.0/16',
+            }),
+            {
+              default: [],
+              description:
+                'Private or reserved IPv4 ranges environments of this region may reach anyway (an internal API, a proxy); everything else private stays blocked',
+            },
+          ),
+        },
+        { additionalProperties: false, description: 'Egress exceptions for this region (docs/hardening.md)' },
+      ),
+    ),
+    runtime: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'OCI runtime for environments of this region, e.g. runsc (gVisor); it must be in the engine\'s daemon.json "runtimes". Default the engine\'s (runc)',
+      }),
+    ),
     s3: Type.Optional(
       Type.Object(
         {
@@ -469,6 +494,9 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_HOMES_RETENTION_DAYS: { path: ['homes', 'retentionDays'], kind: 'int' },
   COVE_HOMES_ENABLED: { path: ['homes', 'enabled'], kind: 'bool' },
   COVE_HOMES_RESERVE_BYTES: { path: ['homes', 'reserveBytes'], kind: 'int' },
+  COVE_HOMES_OWNER_UID: { path: ['homes', 'ownerUid'], kind: 'int' },
+  COVE_SECURITY_EGRESS_POLICY: { path: ['security', 'egressPolicy'], kind: 'string' },
+  COVE_SECURITY_VERSION_GATE: { path: ['security', 'versionGate'], kind: 'string' },
   COVE_HOMES_SWEEP_INTERVAL_S: { path: ['homes', 'sweepIntervalS'], kind: 'int' },
   COVE_USAGE_TICK_S: { path: ['usage', 'tickS'], kind: 'int' },
   COVE_TERMINALS_MIRROR_SCROLLBACK_LINES: { path: ['terminals', 'mirrorScrollbackLines'], kind: 'int' },
