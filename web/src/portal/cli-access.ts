@@ -12,7 +12,13 @@ import { errorMessage, postJson } from '../lib/api.js';
 import { copyText } from '../lib/clipboard.js';
 import { openDialog } from '../lib/dialog.js';
 import { h, replaceChildren, showAlert } from '../lib/dom.js';
-import { bashExports, credentialsFileBlock, powerShellLines, timeLeft } from './cli-access-text.js';
+import {
+  bashExports,
+  credentialsFileBlock,
+  powerShellLines,
+  profileName,
+  timeLeft,
+} from './cli-access-text.js';
 
 /** Opens the panel for one assignment and fetches its credentials. */
 export async function openCliAccess(set: PortalAssignment, region: string): Promise<void> {
@@ -69,7 +75,7 @@ export async function openCliAccess(set: PortalAssignment, region: string): Prom
     block(
       'file',
       'AWS credentials file',
-      'Add to ~/.aws/credentials (%USERPROFILE%\\.aws\\credentials on Windows), then use --profile:',
+      `Add to ~/.aws/credentials (%USERPROFILE%\\.aws\\credentials on Windows), then run aws --profile ${profileName(set.accountId, set.permissionSet)} …`,
       credentialsFileBlock(credentials, set.accountId, set.permissionSet),
     ),
   );
