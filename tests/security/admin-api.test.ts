@@ -103,7 +103,7 @@ async function snapshot(): Promise<string> {
 }
 
 describe('I02: admin routes need an administrator', () => {
-  it('answers 401 without a session, on every admin route, and changes nothing', async () => {
+  it('I02 answers 401 without a session, on every admin route, and changes nothing', async () => {
     const before = await snapshot();
     for (const [method, url, body] of routes()) {
       const response = await call(ctx.t, method as 'GET', url, { cookie: undefined, body });
@@ -113,7 +113,7 @@ describe('I02: admin routes need an administrator', () => {
     expect(await snapshot()).toBe(before);
   });
 
-  it('answers 403 to a signed-in non-admin, on every admin route, and changes nothing', async () => {
+  it('I02 answers 403 to a signed-in non-admin, on every admin route, and changes nothing', async () => {
     const before = await snapshot();
     for (const [method, url, body] of routes()) {
       const response = await call(ctx.t, method as 'GET', url, { cookie: userCookie, body });
@@ -126,7 +126,7 @@ describe('I02: admin routes need an administrator', () => {
     expect(await snapshot()).toBe(before);
   });
 
-  it('refuses a non-admin before looking at the body: a bad body still gets 403, not 400', async () => {
+  it('I02 refuses a non-admin before looking at the body: a bad body still gets 403, not 400', async () => {
     const response = await call(ctx.t, 'POST', '/api/admin/users', {
       cookie: userCookie,
       body: { username: 42, extra: true },
@@ -134,7 +134,7 @@ describe('I02: admin routes need an administrator', () => {
     expect(response.statusCode).toBe(403);
   });
 
-  it('A03: answers 401 to a password-ok, MFA-pending session on every admin route and the portal', async () => {
+  it('A03 answers 401 to a password-ok, MFA-pending session on every admin route and the portal', async () => {
     const before = await snapshot();
     for (const [method, url, body] of [
       ...routes(),
@@ -146,7 +146,7 @@ describe('I02: admin routes need an administrator', () => {
     expect(await snapshot()).toBe(before);
   });
 
-  it('still works for the admin afterwards (the guards did not break the routes)', async () => {
+  it('I02 still works for the admin afterwards (the guards did not break the routes)', async () => {
     expect((await api('GET', '/api/admin/users')).statusCode).toBe(200);
     expect((await api('GET', '/api/admin/audit')).statusCode).toBe(200);
   });
@@ -171,16 +171,19 @@ describe('H07: CSRF on admin routes', () => {
     expect(await ctx.t.store.users.getByUsername('csrf-made')).toBeUndefined();
   });
 
-  it.each(['text/plain', 'application/x-www-form-urlencoded'])('refuses a %s body with 415', async (type) => {
-    const response = await ctx.t.app.inject({
-      method: 'POST',
-      url: '/api/admin/users',
-      headers: { cookie: ctx.adminCookie, origin, 'content-type': type },
-      payload: 'username=csrf-form',
-    });
-    expect(response.statusCode).toBe(415);
-    expect(await ctx.t.store.users.getByUsername('csrf-form')).toBeUndefined();
-  });
+  it.each(['text/plain', 'application/x-www-form-urlencoded'])(
+    'H07 refuses a %s body with 415',
+    async (type) => {
+      const response = await ctx.t.app.inject({
+        method: 'POST',
+        url: '/api/admin/users',
+        headers: { cookie: ctx.adminCookie, origin, 'content-type': type },
+        payload: 'username=csrf-form',
+      });
+      expect(response.statusCode).toBe(415);
+      expect(await ctx.t.store.users.getByUsername('csrf-form')).toBeUndefined();
+    },
+  );
 });
 
 describe('database failure', () => {

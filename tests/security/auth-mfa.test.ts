@@ -17,7 +17,7 @@ describe('A02 TOTP codes work once', () => {
   });
   afterAll(() => t.close());
 
-  it('a code that finished one sign-in is refused in a second sign-in within its window', async () => {
+  it('A02 a code that finished one sign-in is refused in a second sign-in within its window', async () => {
     const code = t.codeNow(secret);
     const first = await t.post('/api/auth/mfa', { code }, t.cookieOf(await t.login('mallory-target')));
     expect(first.statusCode).toBe(200);
@@ -28,7 +28,7 @@ describe('A02 TOTP codes work once', () => {
     expect(t.cookieOf(second)).toBeUndefined();
   });
 
-  it('two concurrent sign-ins with one code: exactly one succeeds, the other is told the code was used', async () => {
+  it('A02 two concurrent sign-ins with one code: exactly one succeeds, the other is told the code was used', async () => {
     t.clock.advance(90_000);
     const a = t.cookieOf(await t.login('mallory-target'));
     const b = t.cookieOf(await t.login('mallory-target'));
@@ -43,7 +43,7 @@ describe('A02 TOTP codes work once', () => {
     expect(loser?.json()).toMatchObject({ code: 'COVE_ERR_AUTH_MFA_REPLAYED' });
   });
 
-  it('an older code is refused once a newer one was used', async () => {
+  it('A02 an older code is refused once a newer one was used', async () => {
     t.clock.advance(90_000);
     const older = t.codeNow(secret);
     t.clock.advance(30_000);
@@ -70,7 +70,7 @@ describe('A03 a pending-MFA session', () => {
   });
   afterAll(() => t.close());
 
-  it('gets 401 on every route but the code check and logout', async () => {
+  it('A03 gets 401 on every route but the code check and logout', async () => {
     const calls: Array<[string, string, unknown]> = [
       ['GET', '/api/me', undefined],
       ['GET', '/api/test/guarded', undefined],
@@ -103,7 +103,7 @@ describe('A03 a pending-MFA session', () => {
     expect(user?.totpPendingSecret).toBeNull();
   });
 
-  it('after 5 wrong codes is gone, and the right code no longer helps', async () => {
+  it('A03 after 5 wrong codes is gone, and the right code no longer helps', async () => {
     const bad = t.codeNow(secret) === '000000' ? '999999' : '000000';
     const codes: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -121,7 +121,7 @@ describe('A03 a pending-MFA session', () => {
     expect(ok.statusCode).toBe(200);
   });
 
-  it('malformed codes count as wrong ones and never crash', async () => {
+  it('A03 malformed codes count as wrong ones and never crash', async () => {
     t.clock.advance(60_000);
     const cookie = t.cookieOf(await t.login('peggy'));
     for (const code of ['12345', '1234567', 'abcdef', ' ', '１２３４５６']) {
@@ -130,7 +130,7 @@ describe('A03 a pending-MFA session', () => {
     }
   });
 
-  it('expires after the pending lifetime', async () => {
+  it('A03 expires after the pending lifetime', async () => {
     t.clock.advance(60_000);
     const cookie = t.cookieOf(await t.login('peggy'));
     t.clock.advance(t.config.auth.mfaPendingTtlS * 1000 + 1);

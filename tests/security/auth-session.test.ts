@@ -18,7 +18,7 @@ describe('A04 session fixation', () => {
   });
   afterAll(() => t.close());
 
-  it('a planted cookie value is replaced at sign-in and never becomes signed in', async () => {
+  it('A04 a planted cookie value is replaced at sign-in and never becomes signed in', async () => {
     const planted = randomBytes(32).toString('base64url');
     const res = await t.login('amy', testPassword, planted);
     const issued = t.cookieOf(res);
@@ -28,14 +28,14 @@ describe('A04 session fixation', () => {
     expect((await t.get('/api/me', issued)).statusCode).toBe(200);
   });
 
-  it('a planted live session (the attacker’s own) is destroyed by the victim’s sign-in', async () => {
+  it('A04 a planted live session (the attacker’s own) is destroyed by the victim’s sign-in', async () => {
     const attackers = await t.signIn('amy');
     const res = await t.login('amy', testPassword, attackers);
     expect(t.cookieOf(res)).not.toBe(attackers);
     expect((await t.get('/api/me', attackers)).statusCode).toBe(401);
   });
 
-  it('the cookie value changes at the password step and again at the TOTP step', async () => {
+  it('A04 the cookie value changes at the password step and again at the TOTP step', async () => {
     const planted = randomBytes(32).toString('base64url');
     const login = await t.login('bob', testPassword, planted);
     const pending = t.cookieOf(login) as string;
@@ -56,7 +56,7 @@ describe('A05 logout', () => {
   });
   afterAll(() => t.close());
 
-  it('ends the session for every tab; the replayed cookie is 401; a later rotation cannot revive it', async () => {
+  it('A05 ends the session for every tab; the replayed cookie is 401; a later rotation cannot revive it', async () => {
     const cookie = await t.signIn('carl');
     const hashes: string[] = [];
     const sub = t.app.sessions.onRevoked((ids) => hashes.push(...ids));
@@ -76,7 +76,7 @@ describe('A05 logout', () => {
     expect((await t.get('/api/me', cookie)).statusCode).toBe(401);
   });
 
-  it('a password change in flight when logout lands does not hand out a new session', async () => {
+  it('A05 a password change in flight when logout lands does not hand out a new session', async () => {
     const cookie = await t.signIn('carl');
     // Hold the change between its password check and its session work until logout is done.
     const users = t.store.users;
@@ -108,7 +108,7 @@ describe('A05 logout', () => {
 });
 
 describe('A08 cookie attributes', () => {
-  it('over http: cove_session, HttpOnly, SameSite=Lax, Path=/, no Domain', async () => {
+  it('A08 over http: cove_session, HttpOnly, SameSite=Lax, Path=/, no Domain', async () => {
     const t = await startAuthApp();
     try {
       await t.createUser('dana');
@@ -125,7 +125,7 @@ describe('A08 cookie attributes', () => {
     }
   });
 
-  it('over https: __Host- prefix and Secure', async () => {
+  it('A08 over https: __Host- prefix and Secure', async () => {
     const t = await startAuthApp({ publicUrl: 'https://cove.example.com' });
     try {
       await t.createUser('dana');
@@ -152,7 +152,7 @@ describe('A08 cookie attributes', () => {
     }
   });
 
-  it('a pending-MFA cookie lives only as long as the pending step', async () => {
+  it('A08 a pending-MFA cookie lives only as long as the pending step', async () => {
     const t = await startAuthApp();
     try {
       const user = await t.createUser('eve');
@@ -192,7 +192,7 @@ describe('H07 CSRF on the auth routes', () => {
   ];
 
   for (const [name, headers, status] of cases) {
-    it(`login refused: ${name}`, async () => {
+    it(`H07 login refused: ${name}`, async () => {
       const withOrigin =
         'origin' in headers || 'referer' in headers || status === 403
           ? headers
@@ -207,7 +207,7 @@ describe('H07 CSRF on the auth routes', () => {
       expect(t.cookieOf(res)).toBeUndefined();
     });
 
-    it(`logout refused, session kept: ${name}`, async () => {
+    it(`H07 logout refused, session kept: ${name}`, async () => {
       const cookie = await t.signIn('fay');
       const withOrigin =
         'origin' in headers || 'referer' in headers || status === 403
@@ -224,7 +224,7 @@ describe('H07 CSRF on the auth routes', () => {
     });
   }
 
-  it('password change from a foreign origin is refused and the password stays', async () => {
+  it('H07 password change from a foreign origin is refused and the password stays', async () => {
     const cookie = await t.signIn('fay');
     const res = await t.app.inject({
       method: 'POST',

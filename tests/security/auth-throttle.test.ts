@@ -18,7 +18,7 @@ describe('A01 sign-in throttling', () => {
   });
   afterAll(() => t.close());
 
-  it('20 wrong passwords → 429 with Retry-After; the owner gets in once the backoff has passed', async () => {
+  it('A01 20 wrong passwords → 429 with Retry-After; the owner gets in once the backoff has passed', async () => {
     const statuses: number[] = [];
     let retryAfter = '';
     for (let i = 0; i < 20; i++) {
@@ -55,7 +55,7 @@ describe('A01 sign-in throttling', () => {
     expect(t.cookieOf(ok)).toBeDefined();
   });
 
-  it('backs off exponentially up to the maximum, and never locks out for good', async () => {
+  it('A01 backs off exponentially up to the maximum, and never locks out for good', async () => {
     await t.createUser('wendy');
     const delays: number[] = [];
     for (let round = 0; round < 8; round++) {
@@ -80,7 +80,7 @@ describe('A01 sign-in throttling', () => {
     expect((await t.login('wendy')).statusCode).toBe(200);
   });
 
-  it('throttles unknown user names exactly like real ones (no account discovery)', async () => {
+  it('A01 throttles unknown user names exactly like real ones (no account discovery)', async () => {
     const seq = async (username: string, ip: string) => {
       const out: string[] = [];
       for (let i = 0; i < 7; i++) {
@@ -97,7 +97,7 @@ describe('A01 sign-in throttling', () => {
     expect(await seq('xavier', '192.0.2.10')).toEqual(await seq('no-such-user-xyz', '192.0.2.11'));
   });
 
-  it('throttles one IP trying many accounts (200 users × 3 passwords), not other IPs', async () => {
+  it('A01 throttles one IP trying many accounts (200 users × 3 passwords), not other IPs', async () => {
     const passwordHash = await hash(testPassword, { algorithm: 2, memoryCost: 1024, timeCost: 1 });
     for (let i = 0; i < 200; i++) await t.store.users.create({ username: `student${i}`, passwordHash });
     const attacker = '203.0.113.99';
@@ -142,7 +142,7 @@ describe('A01 sign-in throttling', () => {
     expect(elsewhere.statusCode).toBe(200);
   });
 
-  it('takes similar time for an unknown user as for a wrong password', async () => {
+  it('A01 takes similar time for an unknown user as for a wrong password', async () => {
     // Real argon2 cost here: the dummy hash must cost what a real one does.
     const timed = await startAuthApp({
       auth: {

@@ -38,7 +38,7 @@ describe('homes: capacity, ownership and admin access', () => {
     await server?.destroy();
   });
 
-  it('refuses a new home with 507 COVE_ERR_HOME_CAPACITY, creating nothing, while existing homes keep working', async () => {
+  it('F08 refuses a new home with 507 COVE_ERR_HOME_CAPACITY, creating nothing, while existing homes keep working', async () => {
     const refused = await server.request(bob, 'POST', `/api/environments/${regionA}/terminals`, {});
     expect(refused.statusCode).toBe(507);
     expect(refused.json()).toEqual({
@@ -57,7 +57,7 @@ describe('homes: capacity, ownership and admin access', () => {
     shell.close();
   });
 
-  it("answers only with the caller's own environment and home; another user's stays untouched", async () => {
+  it("I02 answers only with the caller's own environment and home; another user's stays untouched", async () => {
     const mine = await server.request(alice, 'GET', `/api/environments/${regionA}`);
     expect(mine.json<{ home: unknown }>().home).not.toBeNull();
     const theirs = await server.request(bob, 'GET', `/api/environments/${regionA}`);
@@ -71,7 +71,7 @@ describe('homes: capacity, ownership and admin access', () => {
     expect(await server.volumes.exists({ ownerId: alice.id, region: regionA })).toBe(true);
   });
 
-  it('refuses malformed and unknown regions with 400 and the allowed list', async () => {
+  it('H05 refuses malformed and unknown regions with 400 and the allowed list', async () => {
     for (const region of ['xx-fake-1', 'us-east-1%2F..%2Fx', 'US-EAST-1']) {
       const response = await server.request(alice, 'GET', `/api/environments/${region}`);
       expect(response.statusCode).toBe(400);
@@ -79,7 +79,7 @@ describe('homes: capacity, ownership and admin access', () => {
     }
   });
 
-  it('keeps the admin home routes to admins, and the admin delete needs the confirmation too', async () => {
+  it('I02 keeps the admin home routes to admins, and the admin delete needs the confirmation too', async () => {
     expect((await server.request(alice, 'GET', '/api/admin/homes')).statusCode).toBe(403);
     const forbidden = await server.request(alice, 'DELETE', `/api/admin/homes/${alice.id}/${regionA}`, {
       confirm: 'delete',

@@ -75,7 +75,7 @@ describe('terminal WebSocket (W)', () => {
   const ready = (client: TerminalTestClient) =>
     client.waitFor(() => client.events.some((e) => e.type === 'status' && e.phase === 'ready'), 'ready');
 
-  it('W01: no cookie, an expired or forged cookie, and an MFA-pending cookie get HTTP 401 before 101 and start nothing', async () => {
+  it('W01 no cookie, an expired or forged cookie, and an MFA-pending cookie get HTTP 401 before 101 and start nothing', async () => {
     const id = await create('a');
     const callsBefore = driver.calls.length;
     const user = await store.users.create({ username: 'sec-pending' });
@@ -87,7 +87,7 @@ describe('terminal WebSocket (W)', () => {
     expect(driver.calls.length).toBe(callsBefore);
   });
 
-  it('W02: only the exact configured Origin passes; every other one is 403 before 101', async () => {
+  it('W02 only the exact configured Origin passes; every other one is 403 before 101', async () => {
     const id = await create('a');
     for (const bad of [
       'https://evil.example',
@@ -107,7 +107,7 @@ describe('terminal WebSocket (W)', () => {
     }
   });
 
-  it('W03: tokens in the query string are ignored (401 without the cookie) and never logged', async () => {
+  it('W03 tokens in the query string are ignored (401 without the cookie) and never logged', async () => {
     const id = await create('a');
     const token = (cookies.a as string).split('=')[1] as string;
     for (const query of [`?token=${token}`, `?access_token=${token}`, `?cove_session=${token}`]) {
@@ -118,7 +118,7 @@ describe('terminal WebSocket (W)', () => {
     expect(logs.filter((line) => line.includes(token))).toEqual([]);
   });
 
-  it('W04: junk control frames get error events; the keystroke stream and other sessions are unaffected', async () => {
+  it('W04 junk control frames get error events; the keystroke stream and other sessions are unaffected', async () => {
     const id = await create('a');
     const client = await connect('a', id);
     await ready(client);
@@ -148,7 +148,7 @@ describe('terminal WebSocket (W)', () => {
     other.close();
   });
 
-  it('W05: out-of-range or non-integer sizes never reach the driver', async () => {
+  it('W05 out-of-range or non-integer sizes never reach the driver', async () => {
     const id = await create('a');
     const client = await connect('a', id);
     await ready(client);
@@ -179,7 +179,7 @@ describe('terminal WebSocket (W)', () => {
     client.close();
   });
 
-  it('W06: a text frame with invalid UTF-8 closes with 1007; the server stays up and a reconnect works', async () => {
+  it('W06 a text frame with invalid UTF-8 closes with 1007; the server stays up and a reconnect works', async () => {
     const id = await create('a');
     const client = await connect('a', id);
     client.ws.send(Buffer.from([0xc3, 0x28]), { binary: false });
@@ -190,7 +190,7 @@ describe('terminal WebSocket (W)', () => {
     again.close();
   });
 
-  it('W07: a 10 MB frame closes with 1009 without the server keeping it; 60 KiB frames are fine', async () => {
+  it('W07 a 10 MB frame closes with 1009 without the server keeping it; 60 KiB frames are fine', async () => {
     const id = await create('c');
     const ok = await connect('c', id);
     for (let i = 0; i < 5; i++) ok.send(Buffer.alloc(60 * 1024, 0x61));
@@ -204,7 +204,7 @@ describe('terminal WebSocket (W)', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(40 * 1024 * 1024);
   });
 
-  it("W08: an input flood closes with 4429 while another user's echo stays fine", async () => {
+  it("W08 an input flood closes with 4429 while another user's echo stays fine", async () => {
     const victim = await connect('b', await create('b'));
     await ready(victim);
     const flooder = await connect('c', await create('c'));
@@ -218,7 +218,7 @@ describe('terminal WebSocket (W)', () => {
     victim.close();
   });
 
-  it("W11: malformed ids are 400 (414 when huge), another user's id behaves like a missing one, the 11th shell is refused and closing one frees a slot", async () => {
+  it("W11 malformed ids are 400 (414 when huge), another user's id behaves like a missing one, the 11th shell is refused and closing one frees a slot", async () => {
     for (const bad of ['%2e%2e%2f', '..%2F..%2Ffoo', 'AAAA']) {
       const result = await TerminalTestClient.open(url(bad), { origin, cookie: cookies.a as string });
       expect(isRefusal(result) && result.status, bad).toBe(400);
