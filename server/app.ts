@@ -34,6 +34,8 @@ import credentialService from './credentials/credential-service.js';
 import credentialRoutes from './credentials/credential-routes.js';
 import type { CredentialBroker } from './credentials/credential-broker.js';
 import credentialDelivery from './credentials/credential-delivery.js';
+import fileService from './files/file-service.js';
+import fileRoutes from './files/file-routes.js';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -134,6 +136,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   if (app.hasDecorator('credentials')) await app.register(credentialDelivery);
   await app.register(homeLifecycle);
   await app.register(usageMeter);
+  await app.register(fileService);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
@@ -152,6 +155,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(terminalRoutes);
   await app.register(homeRoutes);
   await app.register(credentialRoutes);
+  await app.register(fileRoutes);
   await app.register(webPages, deps.webRoot ? { root: deps.webRoot } : {});
   return app;
 }

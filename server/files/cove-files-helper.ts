@@ -1,0 +1,176 @@
+/**
+ * Runs the `cove-files` helper (docker/sandbox/rootfs/usr/local/bin/cove-files) in a user's
+ * environment through the driver's exec, always as the environment user, and turns its one-line
+ * JSON errors into coded errors. The server never resolves a path inside the container: it passes
+ * the user's path to the helper, which walks it with directory descriptors and O_NOFOLLOW.
+ */
+import type { EnvironmentKey, ExecOptions, ExecResult } from '../../sandbox/sandbox-driver.js';
+import type { CoveError } from '../errors.js';
+import { errors } from '../errors.js';
+import type { FileEntry, FileListing } from '../protocol/files.js';
+
+export const helperCommand = '/usr/local/bin/cove-files';
+/** The environment user; the helper refuses to run as root anyway. */
+export const helperUser = '1000:1000';
+
+export type Exec = (key: EnvironmentKey, cmd: readonly string[], options: ExecOptions) => Promise<ExecResult>;
+
+export interface CheckedDir {
+  readonly dir: string;
+  readonly freeBytes: number;
+}
+
+export interface WrittenFile {
+  readonly path: string;
+  readonly name: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export interface PathInfo {
+  readonly path: string;
+  readonly name: string;
+  readonly type: 'file' | 'dir' | 'other';
+  readonly size: number;
+}
+
+export interface StreamedOut {
+  readonly size: number;
+  readonly sha256: string;
+}
+
+interface HelperFailure {
+  readonly error: string;
+  readonly message: string;
+}
+
+/** The helper said no: `code` is its error code, `message` is for logs only. */
+export class HelperError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HelperError';
+  }
+}
+
+function lastJsonLine(buffer: Buffer): unknown {
+  const lines = buffer.toString('utf8').trim().split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      return JSON.parse(lines[i] ?? '') as unknown;
+    } catch {
+      // not JSON: keep looking
+    }
+  }
+  return undefined;
+}
+
+function isFailure(value: unknown): value is HelperFailure {
+  return typeof value === 'object' && value !== null && typeof (value as HelperFailure).error === 'string';
+}
+
+/** Maps a helper error to what the user reads; `shown` is the path as the user typed it. */
+export function helperErrorToCove(error: HelperError, shown: string): CoveError {
+  switch (error.code) {
+    case 'invalid-name':
+      return errors.filesInvalidName(error.message);
+    case 'invalid-path':
+    case 'outside-home':
+      return error.message.includes('symbolic link')
+        ? errors.filesSymlink(shown)
+        : errors.filesInvalidPath(error.message);
+    case 'not-found':
+      return errors.filesNotFound(shown);
+    case 'not-a-directory':
+      return errors.filesNotAFolder(shown);
+    case 'not-a-file':
+      return errors.filesNotAFile(shown);
+    case 'symlink':
+      return errors.filesSymlink(shown);
+    case 'permission':
+      return errors.filesPermission(shown);
+    case 'no-space':
+      return errors.filesHomeFilledUp();
+    case 'exists':
+      return errors.filesExists(`${shown}: ${error.message}. Rename the file and try again.`);
+    default:
+      return errors.filesFailed(error);
+  }
+}
+
+export class CoveFilesHelper {
+  constructor(private readonly exec: Exec) {}
+
+  async checkDir(key: EnvironmentKey, dir: string): Promise<CheckedDir> {
+    return this.json<CheckedDir>(key, ['check-dir', dir], { timeoutMs: 20_000 });
+  }
+
+  async stat(key: EnvironmentKey, path: string): Promise<PathInfo> {
+    return this.json<PathInfo>(key, ['stat', path], { timeoutMs: 20_000 });
+  }
+
+  async list(key: EnvironmentKey, dir: string, maxEntries: number): Promise<FileListing> {
+    const listing = await this.json<{ dir: string; entries: FileEntry[]; truncated: boolean }>(
+      key,
+      ['ls', dir, '--max-entries', String(maxEntries)],
+      { timeoutMs: 20_000 },
+    );
+    return listing;
+  }
+
+  /** Streams `input` (exactly `size` bytes) into `dir/name`; the helper writes atomically. */
+  async write(
+    key: EnvironmentKey,
+    dir: string,
+    name: string,
+    size: number,
+    input: NodeJS.ReadableStream,
+    options: { replace: boolean; timeoutMs: number },
+  ): Promise<WrittenFile> {
+    return this.json<WrittenFile>(
+      key,
+      ['write', dir, name, String(size), options.replace ? '--replace' : '--keep-both'],
+      { stdin: input, timeoutMs: options.timeoutMs },
+    );
+  }
+
+  /** Streams a file (`read`) or a folder as .tar.gz (`tar`) into `output`; the caller ends it. */
+  async streamOut(
+    key: EnvironmentKey,
+    kind: 'read' | 'tar',
+    path: string,
+    output: NodeJS.WritableStream,
+    options: { maxBytes: number; timeoutMs: number },
+  ): Promise<StreamedOut> {
+    const result = await this.run(key, [kind, path, '--max-bytes', String(options.maxBytes)], {
+      stdout: output,
+      timeoutMs: options.timeoutMs,
+    });
+    const summary = lastJsonLine(result.stderr) as StreamedOut | undefined;
+    if (!summary || typeof summary.size !== 'number')
+      throw new HelperError('failed', 'the helper printed no summary');
+    return summary;
+  }
+
+  private async json<T>(key: EnvironmentKey, args: readonly string[], options: ExecOptions): Promise<T> {
+    const result = await this.run(key, args, options);
+    const value = lastJsonLine(result.stdout);
+    if (typeof value !== 'object' || value === null)
+      throw new HelperError('failed', `cove-files ${args[0] ?? ''} printed no JSON`);
+    return value as T;
+  }
+
+  private async run(key: EnvironmentKey, args: readonly string[], options: ExecOptions): Promise<ExecResult> {
+    const result = await this.exec(key, [helperCommand, ...args], { ...options, user: helperUser });
+    if (result.exitCode === 0) return result;
+    const failure = lastJsonLine(result.stderr);
+    if (isFailure(failure)) throw new HelperError(failure.error, failure.message);
+    // 126/127: no helper in this image (an old image still running).
+    throw new HelperError(
+      'failed',
+      `cove-files ${args[0] ?? ''} exited with ${result.exitCode}: ${result.stderr.toString('utf8').slice(-300)}`,
+    );
+  }
+}

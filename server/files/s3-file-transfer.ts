@@ -1,0 +1,544 @@
+/**
+ * File transfer through a staging S3 bucket (`app.files`). The bytes never pass through Cove's
+ * HTTP server: the page PUTs to presigned URLs, then the server streams the object from S3 into
+ * the container through the `cove-files` helper (as the user), and the other way for downloads.
+ *
+ * Every size check happens before anything moves: the per-file limit, then the home's free space
+ * (minus what this user's unfinished uploads there already claim). The declared size is then
+ * enforced three times: the presigned PUT signs Content-Length, HeadObject must show it, and the
+ * helper refuses more or fewer bytes. Staging objects are deleted after use, also on failure;
+ * the sweep (staging-sweep.ts) removes what a crash left behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { PassThrough, Writable, type Readable } from 'node:stream';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../config.js';
+import { CoveError, errors } from '../errors.js';
+import type { EnvironmentOwner } from '../environments/environment-service.js';
+import { formatHomeBytes } from '../protocol/api.js';
+import type {
+  CompleteUploadRequest,
+  CompleteUploadResponse,
+  DownloadResponse,
+  FileListing,
+  UploadRequest,
+  UploadResponse,
+  UploadTicket,
+} from '../protocol/files.js';
+import { contentDisposition } from './content-disposition.js';
+import type { CoveFilesHelper } from './cove-files-helper.js';
+import { HelperError, helperErrorToCove } from './cove-files-helper.js';
+import { fileNameProblem, isHomePath, parseHomePath, type HomePath } from './file-names.js';
+
+/** One region's staging bucket. */
+export interface StagingBucket {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly prefix: string;
+  /** For S3s without AbortMultipartUpload (the embedded s3rver). */
+  readonly removeMultipartUpload?: (uploadId: string) => Promise<void>;
+}
+
+export interface S3ClientSettings {
+  readonly region: string;
+  readonly endpoint?: string;
+  readonly forcePathStyle?: boolean;
+  readonly credentials?: { accessKeyId: string; secretAccessKey: string };
+  readonly timeoutMs: number;
+}
+
+/**
+ * The only way Cove makes S3 clients. The checksum settings are not optional: with the SDK's
+ * defaults s3rver stores corrupted objects, and presigned PUTs carry a checksum of an empty body.
+ */
+export function createS3Client(settings: S3ClientSettings): S3Client {
+  return new S3Client({
+    region: settings.region,
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    ...(settings.forcePathStyle !== undefined ? { forcePathStyle: settings.forcePathStyle } : {}),
+    ...(settings.credentials ? { credentials: settings.credentials } : {}),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 2,
+    // Idle timeouts, not totals: a 1 GiB stream is fine as long as bytes keep moving.
+    requestHandler: { connectionTimeout: settings.timeoutMs, requestTimeout: settings.timeoutMs },
+  });
+}
+
+interface UploadRecord {
+  readonly id: string;
+  readonly ownerId: string;
+  readonly region: string;
+  readonly dir: HomePath;
+  readonly name: string;
+  readonly size: number;
+  readonly key: string;
+  readonly replace: boolean;
+  readonly createdAt: number;
+  readonly multipart?: { readonly uploadId: string; readonly partCount: number };
+  completing: boolean;
+}
+
+export interface TransferDone {
+  readonly direction: 'upload' | 'download';
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export interface S3FileTransferOptions {
+  readonly config: Pick<Config, 'files' | 'regions'>;
+  readonly staging: ReadonlyMap<string, StagingBucket>;
+  readonly helper: CoveFilesHelper;
+  /** Gets the user's environment running (the helper runs in it). */
+  readonly ensure: (owner: EnvironmentOwner, region: string) => Promise<unknown>;
+  readonly log: FastifyBaseLogger;
+  readonly now?: () => number;
+}
+
+/** Bounds the records one user can leave pending (they hold memory until swept). */
+const maxPendingPerUser = 200;
+/** A known-good S3 answers uploads without another round trip for this long. */
+const reachableCacheMs = 10_000;
+/** The slowest transfer speed the exec timeouts allow, in bytes per second. */
+const minBytesPerS = 2 * 1024 * 1024;
+
+interface SdkError {
+  name?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+export class S3FileTransfer {
+  private readonly records = new Map<string, UploadRecord>();
+  /** Region → why file transfer is off there (a misconfigured bucket). */
+  private readonly disabled = new Map<string, string[]>();
+  private readonly reachableUntil = new Map<string, number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: S3FileTransferOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Turns file transfer off (or back on with `undefined`) in a region, after a failed check. */
+  setProblems(region: string, problems: readonly string[] | undefined): void {
+    if (problems && problems.length > 0) this.disabled.set(region, [...problems]);
+    else this.disabled.delete(region);
+  }
+
+  problems(region: string): readonly string[] | undefined {
+    return this.disabled.get(region);
+  }
+
+  async createUploads(
+    owner: EnvironmentOwner,
+    region: string,
+    request: UploadRequest,
+  ): Promise<UploadResponse> {
+    const { files } = this.options.config;
+    const dir = parseHomePath(request.dir);
+    if (!isHomePath(dir)) throw errors.filesInvalidPath(dir.problem);
+    for (const file of request.files) {
+      const problem = fileNameProblem(file.name);
+      if (problem) throw errors.filesInvalidName(problem);
+      if (file.size > files.maxFileBytes)
+        throw errors.filesTooLarge(files.maxFileBytes, formatHomeBytes(files.maxFileBytes));
+    }
+    const pending = [...this.records.values()].filter((r) => r.ownerId === owner.id);
+    if (pending.length + request.files.length > maxPendingPerUser)
+      throw errors.filesTooManyUploads(maxPendingPerUser);
+    const staging = await this.usableStaging(region);
+
+    await this.ensure(owner, region);
+    const key = { ownerId: owner.id, region };
+    const checked = await this.helperCall(dir.display, () => this.options.helper.checkDir(key, dir.display));
+    const claimed = pending.filter((r) => r.region === region).reduce((sum, r) => sum + r.size, 0);
+    const needed = request.files.reduce((sum, f) => sum + f.size, 0);
+    const free = Math.max(0, checked.freeBytes - claimed);
+    if (needed > free)
+      throw errors.filesHomeFull(free, needed, formatHomeBytes(free), formatHomeBytes(needed));
+
+    const expiresIn = files.presignExpiryS;
+    const uploads: UploadTicket[] = [];
+    for (const file of request.files) {
+      const id = randomBytes(16).toString('base64url');
+      const objectKey = `${staging.prefix}${owner.id}/${id}`;
+      const base = {
+        id,
+        ownerId: owner.id,
+        region,
+        dir,
+        name: file.name,
+        size: file.size,
+        key: objectKey,
+        replace: request.onConflict === 'replace',
+        createdAt: this.now(),
+        completing: false,
+      };
+      if (file.size <= files.multipartThresholdBytes) {
+        // Content-Length is signed: S3 refuses a PUT of any other size.
+        const url = await getSignedUrl(
+          staging.client,
+          new PutObjectCommand({ Bucket: staging.bucket, Key: objectKey, ContentLength: file.size }),
+          { expiresIn, signableHeaders: new Set(['content-length']) },
+        );
+        this.records.set(id, base);
+        uploads.push({ id, name: file.name, url });
+        continue;
+      }
+      const created = await this.s3(() =>
+        staging.client.send(
+          new CreateMultipartUploadCommand({ Bucket: staging.bucket, Key: objectKey }),
+          this.signal(),
+        ),
+      );
+      const uploadId = created.UploadId;
+      if (!uploadId) throw errors.filesUnavailable(new Error('CreateMultipartUpload returned no UploadId'));
+      const partSize = files.partSizeBytes;
+      const partCount = Math.ceil(file.size / partSize);
+      const parts = [];
+      for (let partNumber = 1; partNumber <= partCount; partNumber++) {
+        const length = Math.min(partSize, file.size - (partNumber - 1) * partSize);
+        const url = await getSignedUrl(
+          staging.client,
+          new UploadPartCommand({
+            Bucket: staging.bucket,
+            Key: objectKey,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            ContentLength: length,
+          }),
+          { expiresIn, signableHeaders: new Set(['content-length']) },
+        );
+        parts.push({ partNumber, url });
+      }
+      this.records.set(id, { ...base, multipart: { uploadId, partCount } });
+      uploads.push({ id, name: file.name, partSize, parts });
+    }
+    return { uploads, expiresAt: new Date(this.now() + expiresIn * 1000).toISOString() };
+  }
+
+  /** Moves the uploaded object into the home; the staging object is gone afterwards either way. */
+  async completeUpload(
+    owner: EnvironmentOwner,
+    region: string,
+    id: string,
+    request: CompleteUploadRequest,
+  ): Promise<CompleteUploadResponse> {
+    const record = this.ownRecord(owner, region, id);
+    if (record.completing) throw errors.filesUploadBusy();
+    record.completing = true;
+    const staging = await this.usableStaging(region).catch((error: unknown) => {
+      record.completing = false;
+      throw error;
+    });
+    let assembled = !record.multipart;
+    try {
+      if (record.multipart) {
+        const parts = [...(request.parts ?? [])].sort((a, b) => a.partNumber - b.partNumber);
+        if (parts.length !== record.multipart.partCount || parts.some((p, i) => p.partNumber !== i + 1))
+          throw errors.filesPartsInvalid(
+            `expected parts 1 to ${record.multipart.partCount}, each once, got ${parts.length}`,
+          );
+        await this.s3(() =>
+          staging.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: staging.bucket,
+              Key: record.key,
+              UploadId: record.multipart?.uploadId,
+              MultipartUpload: {
+                Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: normalizeEtag(p.etag) })),
+              },
+            }),
+            this.signal(60_000),
+          ),
+        );
+        assembled = true;
+      }
+      const head = await this.s3(() =>
+        staging.client.send(
+          new HeadObjectCommand({ Bucket: staging.bucket, Key: record.key }),
+          this.signal(),
+        ),
+      ).catch((error: unknown) => {
+        if (error instanceof CoveError && error.code === 'COVE_ERR_FILES_NOT_STAGED')
+          throw errors.filesSizeMismatch(record.size, 0);
+        throw error;
+      });
+      if (head.ContentLength !== record.size)
+        throw errors.filesSizeMismatch(record.size, head.ContentLength ?? 0);
+
+      await this.ensure(owner, region);
+      const object = await this.s3(() =>
+        staging.client.send(new GetObjectCommand({ Bucket: staging.bucket, Key: record.key }), this.signal()),
+      );
+      const body = object.Body as Readable | undefined;
+      if (!body) throw errors.filesUnavailable(new Error('GetObject returned no body'));
+      const key = { ownerId: owner.id, region };
+      const written = await this.helperCall(record.dir.display, () =>
+        this.options.helper.write(key, record.dir.display, record.name, record.size, body, {
+          replace: record.replace,
+          timeoutMs: this.execTimeoutMs(record.size),
+        }),
+      ).finally(() => body.destroy());
+      return { path: written.path, size: written.size, sha256: written.sha256 };
+    } finally {
+      this.records.delete(id);
+      await this.dropStaging(staging, record, assembled);
+    }
+  }
+
+  /** Cancels an upload: aborts the multipart upload and deletes what was staged. */
+  async cancelUpload(owner: EnvironmentOwner, region: string, id: string): Promise<void> {
+    const record = this.ownRecord(owner, region, id);
+    if (record.completing) throw errors.filesUploadBusy();
+    this.records.delete(id);
+    const staging = this.options.staging.get(region);
+    if (staging) await this.dropStaging(staging, record, false);
+  }
+
+  /** Streams a file (or a folder as .tar.gz) from the home to S3 and returns a presigned GET. */
+  async download(
+    owner: EnvironmentOwner,
+    region: string,
+    rawPath: string,
+  ): Promise<DownloadResponse & TransferDone> {
+    const { files } = this.options.config;
+    const path = parseHomePath(rawPath);
+    if (!isHomePath(path)) throw errors.filesInvalidPath(path.problem);
+    const staging = await this.usableStaging(region);
+    await this.ensure(owner, region);
+    const key = { ownerId: owner.id, region };
+    const info = await this.helperCall(path.display, () => this.options.helper.stat(key, path.display));
+    if (info.type === 'other') throw errors.filesNotAFile(info.path);
+    if (info.type === 'file' && info.size > files.maxFileBytes)
+      throw errors.filesTooLarge(files.maxFileBytes, formatHomeBytes(files.maxFileBytes));
+    const kind = info.type === 'file' ? 'read' : 'tar';
+    const name = kind === 'read' ? info.name : `${info.name}.tar.gz`;
+    const objectKey = `${staging.prefix}${owner.id}/${randomBytes(16).toString('base64url')}`;
+
+    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const upload = new Upload({
+      client: staging.client,
+      params: { Bucket: staging.bucket, Key: objectKey, Body: body, ContentType: 'application/octet-stream' },
+      partSize: files.partSizeBytes,
+      queueSize: 4,
+      leavePartsOnError: false,
+    });
+    // If S3 fails mid-way the helper's output is thrown away, so the exec ends instead of stalling.
+    let uploadFailed = false;
+    const sink = new Writable({
+      highWaterMark: 1024 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        if (uploadFailed || body.destroyed || body.write(chunk)) return callback();
+        const done = (): void => {
+          body.off('drain', done);
+          body.off('close', done);
+          callback();
+        };
+        body.once('drain', done);
+        body.once('close', done);
+      },
+    });
+    const uploading = upload.done().catch((error: unknown) => {
+      uploadFailed = true;
+      body.destroy();
+      throw error;
+    });
+    let streamed;
+    try {
+      streamed = await this.helperCall(info.path, () =>
+        this.options.helper.streamOut(key, kind, info.path, sink, {
+          maxBytes: files.maxFileBytes,
+          timeoutMs: this.execTimeoutMs(kind === 'read' ? info.size : files.maxFileBytes),
+        }),
+      );
+      body.end();
+      await this.s3(() => uploading);
+    } catch (error) {
+      body.destroy();
+      await upload.abort().catch(() => undefined);
+      await uploading.catch(() => undefined);
+      await this.deleteObject(staging, objectKey);
+      throw error instanceof HelperError && error.code === 'too-large'
+        ? errors.filesTooLarge(files.maxFileBytes, formatHomeBytes(files.maxFileBytes))
+        : error;
+    }
+    const expiresIn = files.presignExpiryS;
+    const url = await getSignedUrl(
+      staging.client,
+      new GetObjectCommand({
+        Bucket: staging.bucket,
+        Key: objectKey,
+        ResponseContentDisposition: contentDisposition(name),
+        ResponseContentType: kind === 'read' ? 'application/octet-stream' : 'application/gzip',
+      }),
+      { expiresIn },
+    );
+    // The object is of no use once the URL expires; the sweep covers a restart in between.
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        void this.deleteObject(staging, objectKey);
+      },
+      (expiresIn + 60) * 1000,
+    );
+    timer.unref();
+    this.timers.add(timer);
+    return {
+      url,
+      name,
+      size: streamed.size,
+      direction: 'download',
+      path: info.path,
+      sha256: streamed.sha256,
+    };
+  }
+
+  async list(
+    owner: EnvironmentOwner,
+    region: string,
+    rawDir: string,
+    maxEntries = 1000,
+  ): Promise<FileListing> {
+    const dir = parseHomePath(rawDir);
+    if (!isHomePath(dir)) throw errors.filesInvalidPath(dir.problem);
+    await this.ensure(owner, region);
+    const key = { ownerId: owner.id, region };
+    return this.helperCall(dir.display, () => this.options.helper.list(key, dir.display, maxEntries));
+  }
+
+  /** Drops upload records older than `olderThanMs` (their staging objects go with the bucket sweep). */
+  async forgetStale(olderThanMs: number): Promise<number> {
+    let dropped = 0;
+    for (const record of [...this.records.values()]) {
+      if (record.createdAt >= olderThanMs || record.completing) continue;
+      this.records.delete(record.id);
+      const staging = this.options.staging.get(record.region);
+      if (staging) await this.dropStaging(staging, record, false);
+      dropped++;
+    }
+    return dropped;
+  }
+
+  pendingUploads(): number {
+    return this.records.size;
+  }
+
+  close(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private ownRecord(owner: EnvironmentOwner, region: string, id: string): UploadRecord {
+    const record = this.records.get(id);
+    // Another user's id answers exactly like an unknown one.
+    if (!record || record.ownerId !== owner.id || record.region !== region)
+      throw errors.filesUploadNotFound();
+    return record;
+  }
+
+  /** The region's bucket, when transfer is on there and S3 answers. */
+  private async usableStaging(region: string): Promise<StagingBucket> {
+    const staging = this.options.staging.get(region);
+    if (!staging) throw errors.filesMisconfigured(new Error(`no staging bucket for region ${region}`));
+    const problems = this.disabled.get(region);
+    if (problems) throw errors.filesMisconfigured(new Error(problems.join('; ')));
+    if ((this.reachableUntil.get(region) ?? 0) > this.now()) return staging;
+    await this.s3(() =>
+      staging.client.send(new HeadBucketCommand({ Bucket: staging.bucket }), this.signal()),
+    );
+    this.reachableUntil.set(region, this.now() + reachableCacheMs);
+    return staging;
+  }
+
+  private async ensure(owner: EnvironmentOwner, region: string): Promise<void> {
+    await this.options.ensure(owner, region);
+  }
+
+  private signal(timeoutMs = this.options.config.files.s3TimeoutMs): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(timeoutMs) };
+  }
+
+  private execTimeoutMs(bytes: number): number {
+    return 60_000 + Math.ceil((bytes / minBytesPerS) * 1000);
+  }
+
+  /** Runs an S3 call; S3's own failures become 503s that say the terminal is fine. */
+  private async s3<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof CoveError) throw error;
+      const sdk = error as SdkError;
+      const status = sdk.$metadata?.httpStatusCode;
+      if (status === 404 || sdk.name === 'NotFound' || sdk.name === 'NoSuchKey')
+        throw new CoveError('COVE_ERR_FILES_NOT_STAGED', 404, 'The upload did not arrive.', { cause: error });
+      if (status === 403 || status === 401) throw errors.filesMisconfigured(error);
+      if (sdk.name === 'InvalidPart' || sdk.name === 'InvalidPartOrder' || sdk.name === 'EntityTooSmall')
+        throw errors.filesPartsInvalid('S3 refused the list of parts');
+      this.reachableUntil.clear();
+      throw errors.filesUnavailable(error);
+    }
+  }
+
+  private async helperCall<T>(shown: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof HelperError) throw helperErrorToCove(error, shown);
+      throw error;
+    }
+  }
+
+  private async dropStaging(staging: StagingBucket, record: UploadRecord, assembled: boolean): Promise<void> {
+    if (record.multipart && !assembled) {
+      try {
+        await staging.client.send(
+          new AbortMultipartUploadCommand({
+            Bucket: staging.bucket,
+            Key: record.key,
+            UploadId: record.multipart.uploadId,
+          }),
+          this.signal(),
+        );
+      } catch (error) {
+        if (staging.removeMultipartUpload) await staging.removeMultipartUpload(record.multipart.uploadId);
+        else
+          this.options.log.warn(
+            { err: error, region: record.region },
+            'could not abort a multipart upload; the sweep will',
+          );
+      }
+    }
+    await this.deleteObject(staging, record.key);
+  }
+
+  private async deleteObject(staging: StagingBucket, key: string): Promise<void> {
+    try {
+      await staging.client.send(new DeleteObjectCommand({ Bucket: staging.bucket, Key: key }), this.signal());
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'could not delete a staging object; the sweep will');
+    }
+  }
+}
+
+/** Browsers read the ETag header with its quotes; S3 wants them. */
+function normalizeEtag(etag: string): string {
+  const bare = etag.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
+  return `"${bare}"`;
+}
