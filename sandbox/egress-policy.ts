@@ -125,11 +125,24 @@ export function desiredEgressRules(input: EgressPolicyInput): FamilyRules[] {
 /**
  * The iptables-restore input that makes `rules` true in one transaction: declaring a chain with
  * --noflush empties it, stale copies of our jumps are deleted, and each jump goes in first.
+ * `foreign` exceptions (another Cove's regions on this host, see `isForeignException`) are kept,
+ * just before the first refusal.
  */
-export function restoreScript(rules: FamilyRules, existingJumps: Readonly<Record<string, number>>): string {
+export function restoreScript(
+  rules: FamilyRules,
+  existingJumps: Readonly<Record<string, number>>,
+  foreign: readonly string[] = [],
+): string {
   const lines = ['*filter'];
   for (const chain of Object.keys(rules.chains)) lines.push(`:${chain} - [0:0]`);
-  for (const chainRules of Object.values(rules.chains)) lines.push(...chainRules);
+  for (const [chain, chainRules] of Object.entries(rules.chains)) {
+    if (chain !== EGRESS_CHAIN || foreign.length === 0) {
+      lines.push(...chainRules);
+      continue;
+    }
+    const firstRefusal = chainRules.findIndex((rule) => rule.includes(' -j REJECT'));
+    lines.push(...chainRules.slice(0, firstRefusal), ...foreign, ...chainRules.slice(firstRefusal));
+  }
   for (const { chain, rule } of rules.jumps) {
     const spec = rule.slice(`-A ${chain} `.length);
     for (let i = 0; i < (existingJumps[rule] ?? 0); i++) lines.push(`-D ${chain} ${spec}`);
@@ -178,14 +191,28 @@ export interface EgressPolicy {
   check(): Promise<string[]>;
 }
 
+const EXCEPTION = /^-A COVE-EGRESS -d \S+ -i (cove-br-[0-9a-f]{7}) -j RETURN$/;
+
 export class IptablesEgressPolicy implements EgressPolicy {
   readonly rules: readonly FamilyRules[];
+  readonly #ownBridges: ReadonlySet<string>;
 
   constructor(
     input: EgressPolicyInput,
     private readonly runner: IptablesRunner = new ExecIptablesRunner(),
   ) {
     this.rules = desiredEgressRules(input);
+    this.#ownBridges = new Set(input.regions.map((region) => regionBridgeName(region.id)));
+  }
+
+  /**
+   * An exception for a bridge that is not one of this config's regions: another Cove on the same
+   * host (a second instance, a test run) with regions of its own. It only concerns that bridge's
+   * containers, so it is left alone rather than fought over; anything else unknown is reported.
+   */
+  isForeignException(rule: string): boolean {
+    const bridge = EXCEPTION.exec(rule)?.[1];
+    return bridge !== undefined && !this.#ownBridges.has(bridge);
   }
 
   async install(): Promise<void> {
@@ -195,8 +222,12 @@ export class IptablesEgressPolicy implements EgressPolicy {
       for (const { chain, rule } of family.jumps) {
         existing[rule] = (await this.list(family, chain))?.filter((line) => line === rule).length ?? 0;
       }
+      const foreign =
+        family.family === 'ipv4'
+          ? ((await this.list(family, EGRESS_CHAIN)) ?? []).filter((rule) => this.isForeignException(rule))
+          : [];
       const binary = family.family === 'ipv4' ? 'iptables-restore' : 'ip6tables-restore';
-      const result = await this.runner.run(binary, ['--noflush'], restoreScript(family, existing));
+      const result = await this.runner.run(binary, ['--noflush'], restoreScript(family, existing, foreign));
       if (result.code !== 0) {
         throw new Error(`${binary} failed: ${(result.stderr || result.stdout).trim()}`);
       }
@@ -213,11 +244,12 @@ export class IptablesEgressPolicy implements EgressPolicy {
     const problems: string[] = [];
     const tool = family.family === 'ipv4' ? 'iptables' : 'ip6tables';
     for (const [chain, wanted] of Object.entries(family.chains)) {
-      const actual = await this.list(family, chain);
-      if (actual === undefined) {
+      const listed = await this.list(family, chain);
+      if (listed === undefined) {
         problems.push(`the ${tool} chain ${chain} is missing`);
         continue;
       }
+      const actual = listed.filter((rule) => !this.isForeignException(rule));
       const missing = wanted.filter((rule) => !actual.includes(rule));
       const extra = actual.filter((rule) => !wanted.includes(rule));
       if (missing.length > 0) problems.push(`${tool} chain ${chain} lacks: ${missing.join('; ')}`);

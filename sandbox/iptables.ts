@@ -45,7 +45,9 @@ export class ExecIptablesRunner implements IptablesRunner {
           resolve({ code, stdout: withoutWarnings(stdout), stderr: withoutWarnings(stderr) });
         },
       );
-      child.stdin?.end(stdin ?? '');
+      // The tool may exit before reading (a bad option): that is its exit code's story, not EPIPE's.
+      child.stdin?.on('error', () => {});
+      child.stdin?.end(stdin);
     });
   }
 }

@@ -283,3 +283,35 @@ describe('region networks', () => {
     ]);
   });
 });
+
+describe('another Cove on the same host', () => {
+  it("keeps and tolerates exceptions for bridges that are not this config's regions", async () => {
+    const fake = new FakeIptables();
+    const other = new IptablesEgressPolicy(
+      { regions: [{ id: 'eu-west-1', allow: ['10.9.0.0/16'] }], resolvers: [], ipv6: false },
+      fake,
+    );
+    await other.install();
+    const mine = new IptablesEgressPolicy(
+      { regions: [{ id: 'us-east-1', allow: [] }], resolvers: [], ipv6: false },
+      fake,
+    );
+    const foreign = `-A COVE-EGRESS -d 10.9.0.0/16 -i ${regionBridgeName('eu-west-1')} -j RETURN`;
+    expect(mine.isForeignException(foreign)).toBe(true);
+    expect(other.isForeignException(foreign)).toBe(false);
+    expect(await mine.check()).toEqual([]);
+    // An exception for one of my own bridges that my config does not list is tampering.
+    fake.tables.ipv4
+      .get('COVE-EGRESS')!
+      .splice(1, 0, `-A COVE-EGRESS -d 10.8.0.0/16 -i ${regionBridgeName('us-east-1')} -j RETURN`);
+    expect(await mine.check()).toEqual([
+      `iptables chain COVE-EGRESS has rules Cove did not put there: -A COVE-EGRESS -d 10.8.0.0/16 -i ${regionBridgeName('us-east-1')} -j RETURN`,
+    ]);
+    await mine.install();
+    const chain = fake.tables.ipv4.get('COVE-EGRESS')!;
+    expect(chain).toContain(foreign);
+    expect(chain.indexOf(foreign)).toBeLessThan(chain.findIndex((rule) => rule.includes('REJECT')));
+    expect(await mine.check()).toEqual([]);
+    expect(await other.check()).toEqual([]);
+  });
+});
