@@ -156,7 +156,7 @@ describe('POST /api/credentials', () => {
     expect(sts.requests.length).toBe(before);
   });
 
-  it('a removed assignment is refused at once', async () => {
+  it('a removed assignment is refused at once, and its cached credentials are dropped', async () => {
     const { directory } = t.app;
     const carol = await createUser(t, 'carol');
     const assignment = await directory.createAssignment({
@@ -166,11 +166,24 @@ describe('POST /api/credentials', () => {
       permissionSet: 'ReadOnlyAccess',
     });
     const cookie = await signIn(t, carol);
-    expect((await post(cookie, { accountId: dev, permissionSet: 'ReadOnlyAccess' })).statusCode).toBe(200);
+    const before = await post(cookie, { accountId: dev, permissionSet: 'ReadOnlyAccess' });
+    expect(before.statusCode).toBe(200);
     await directory.deleteAssignment(assignment.id);
     const after = await post(cookie, { accountId: dev, permissionSet: 'ReadOnlyAccess' });
     expect(after.statusCode).toBe(403);
     expect(after.json<{ code: string }>().code).toBe('COVE_ERR_CREDENTIALS_ACCESS');
+
+    // Assigned again within the panel's 5 minutes: new credentials, not the ones from before.
+    await directory.createAssignment({
+      principalType: 'user',
+      principalId: carol,
+      accountId: dev,
+      permissionSet: 'ReadOnlyAccess',
+    });
+    const again = await post(cookie, { accountId: dev, permissionSet: 'ReadOnlyAccess' });
+    expect(again.json<CliCredentialsResponse>().accessKeyId).not.toBe(
+      before.json<CliCredentialsResponse>().accessKeyId,
+    );
   });
 
   it('AccessDenied from STS: a clear 403 naming the role and account, no ARN', async () => {
