@@ -358,6 +358,13 @@ export const ConfigSchema = Type.Object(
           description:
             'WebSocket ping interval; a socket that misses one is closed, so half-open ones go within two intervals; 0 turns it off (COVE_TERMINALS_HEARTBEAT_S)',
         }),
+        maxSocketsPerUser: Type.Integer({
+          default: 40,
+          minimum: 1,
+          maximum: 1000,
+          description:
+            'Open terminal WebSockets one user may hold at once, over all terminals, tabs and regions; one more closes with 4429 (COVE_TERMINALS_MAX_SOCKETS_PER_USER)',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -501,6 +508,7 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_USAGE_TICK_S: { path: ['usage', 'tickS'], kind: 'int' },
   COVE_TERMINALS_MIRROR_SCROLLBACK_LINES: { path: ['terminals', 'mirrorScrollbackLines'], kind: 'int' },
   COVE_TERMINALS_HEARTBEAT_S: { path: ['terminals', 'heartbeatS'], kind: 'int' },
+  COVE_TERMINALS_MAX_SOCKETS_PER_USER: { path: ['terminals', 'maxSocketsPerUser'], kind: 'int' },
   COVE_STS_ENDPOINT: { path: ['sts', 'endpoint'], kind: 'string' },
   COVE_STS_REGION: { path: ['sts', 'region'], kind: 'string' },
   COVE_STS_REFRESH_BEFORE_S: { path: ['sts', 'refreshBeforeS'], kind: 'int' },
