@@ -143,12 +143,13 @@ const writeConfigScript = `set -eu
 f="$HOME/.aws/config"
 if [ -L "$f" ]; then f=$(readlink -f "$f"); fi
 d=$(dirname "$f")
-if [ -e "$f" ]; then cur=$(sha256sum <"$f" | cut -c1-64); else cur=absent; fi
-[ "$cur" = "$1" ] || exit ${changedUnderUs}
 [ -d "$d" ] || mkdir -m 0700 -p "$d"
 t="$d/.config.cove-$$"
 trap 'rm -f "$t"' EXIT
+# All of stdin first: exiting before reading it would break the server's pipe.
 cat >"$t"
+if [ -e "$f" ]; then cur=$(sha256sum <"$f" | cut -c1-64); else cur=absent; fi
+[ "$cur" = "$1" ] || exit ${changedUnderUs}
 if [ -e "$f" ]; then chmod --reference="$f" "$t"; else chmod 0600 "$t"; fi
 mv -f "$t" "$f"
 trap - EXIT`;
