@@ -17,7 +17,6 @@ import { isRefusal, TerminalTestClient } from '../../../unit/server/terminals/ws
 
 const origin = 'http://127.0.0.1:8080';
 const region = 'us-east-1';
-const prompt = /\$ $/;
 
 describe('terminals on Docker', () => {
   let dir: string;
@@ -82,7 +81,7 @@ describe('terminals on Docker', () => {
   const shell = async (who: string) => {
     const id = await create(who);
     const client = await connect(who, id);
-    await client.waitForText(prompt, 20_000);
+    await client.waitForPrompt(20_000);
     return { id, client };
   };
 
@@ -90,23 +89,23 @@ describe('terminals on Docker', () => {
     const { client } = await shell('alice');
     expect(client.events).toContainEqual({ type: 'status', phase: 'ready' });
     client.send('echo $((6*7))\r');
-    await client.waitForText(/\r42\r\n/);
+    await client.waitForScreen(/^42$/m);
   });
 
   it('applies resize (seen by stty size), and a bad resize gets an error event while the shell still echoes', async () => {
     const { client } = await shell('alice');
     client.control({ type: 'resize', cols: 123, rows: 45 });
     await new Promise((r) => setTimeout(r, 200));
-    client.send('stty size\r');
-    await client.waitForText(/\r45 123\r\n/);
+    client.send('echo size-$(stty size)\r');
+    await client.waitForScreen(/^size-45 123$/m);
     client.control({ type: 'resize', cols: 0, rows: -1 });
     const error = await client.waitForEvent('error');
     expect(error.code).toBe('COVE_ERR_TERMINAL_BAD_MESSAGE');
     client.clearOutput();
     client.send('echo still-$((1+1))\r');
-    await client.waitForText('still-2');
-    client.send('stty size\r');
-    await client.waitForText(/\r45 123\r\n/);
+    await client.waitForScreen('still-2');
+    client.send('echo again-$(stty size)\r');
+    await client.waitForScreen(/^again-45 123$/m);
   });
 
   it('refuses a wrong Origin (403) and a missing cookie (401) before the upgrade', async () => {
@@ -129,7 +128,7 @@ describe('terminals on Docker', () => {
     expect(a).toEqual(b);
     expect(intruder.text).toBe('');
     owner.send('echo bob-$((2*3))\r');
-    await owner.waitForText('bob-6');
+    await owner.waitForScreen('bob-6');
   });
 
   it('closes a frame over 64 KiB with 1009', async () => {
@@ -142,7 +141,8 @@ describe('terminals on Docker', () => {
   it('keeps server memory flat while a client stops reading during `yes`, and Ctrl-C works once it reads again', async () => {
     const { client } = await shell('carol');
     client.send('yes\r');
-    await client.waitFor(() => client.received > 1024 * 1024, 'a megabyte of yes');
+    // The holder (tmux) sends screen updates, not every byte, when output outruns the page.
+    await client.waitFor(() => client.received > 32 * 1024, 'a flood of yes');
     const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     socket.pause();
     await new Promise((r) => setTimeout(r, 1000));
@@ -156,10 +156,11 @@ describe('terminals on Docker', () => {
     const started = performance.now();
     client.send('\x03');
     client.send('echo done-$((40+2))\r');
-    await client.waitForText('done-42', 10_000);
+    await client.waitForScreen('done-42', 10_000);
     const ctrlCMs = performance.now() - started;
     expect(growth).toBeLessThan(5 * 1024 * 1024);
-    expect(ctrlCMs).toBeLessThan(2000);
+    // Generous: after a flood the holder first repaints the screen.
+    expect(ctrlCMs).toBeLessThan(5000);
   });
 
   it('refuses the 11th terminal with a clear message', async () => {
@@ -208,8 +209,8 @@ describe('terminals on Docker', () => {
     const { id, client } = await shell('frank');
     // A second terminal keeps the environment running so the first shell's fate can be checked.
     await shell('frank');
-    client.send('echo $$ > /tmp/first.pid\r');
-    await client.waitForText(/\$ $/);
+    client.send('echo $$ > /tmp/first.pid; echo saved-pid\r');
+    await client.waitForScreen(/^saved-pid$/m);
     client.close();
     await client.closed;
     const terminals: TerminalService = app.terminals;

@@ -1,8 +1,12 @@
 /**
  * A terminal WebSocket client for tests: speaks the wire protocol, records output and events,
  * acknowledges rendered bytes (unless told not to) and waits for text or events with a deadline.
+ * Output also goes through a headless xterm.js, so a test can look at the screen as a user sees
+ * it (`waitForScreen`): a shell under a session holder reaches the page as screen updates, not
+ * as the shell's own bytes.
  */
 import WebSocket from 'ws';
+import headless from '@xterm/headless';
 import type { ServerEvent } from '../../../../server/protocol/terminal-wire.js';
 
 export interface Refusal {
@@ -26,14 +30,19 @@ export class TerminalTestClient {
   autoAck: boolean;
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters = new Set<() => void>();
+  private readonly terminal: InstanceType<typeof headless.Terminal>;
 
   private constructor(
     readonly ws: WebSocket,
     autoAck: boolean,
+    size: { cols: number; rows: number },
   ) {
     this.autoAck = autoAck;
+    this.terminal = new headless.Terminal({ ...size, scrollback: 2000, allowProposedApi: true });
+    ws.on('close', () => this.terminal.dispose());
     ws.on('message', (data: Buffer, isBinary) => {
       if (isBinary) {
+        this.terminal.write(data);
         this.chunks.push(data);
         this.retained += data.length;
         // Floods would make every check O(total output): keep the last MiB, enough for any assertion.
@@ -71,7 +80,9 @@ export class TerminalTestClient {
         });
       });
       ws.once('open', () => {
-        const client = new TerminalTestClient(ws, options.autoAck ?? true);
+        const size =
+          options.hello === false ? { cols: 80, rows: 24 } : (options.hello ?? { cols: 80, rows: 24 });
+        const client = new TerminalTestClient(ws, options.autoAck ?? true, size);
         if (options.hello !== false)
           client.control({ type: 'hello', v: 1, ...(options.hello ?? { cols: 80, rows: 24 }) });
         resolve(client);
@@ -90,6 +101,26 @@ export class TerminalTestClient {
 
   get text(): string {
     return Buffer.concat(this.chunks).toString('utf8');
+  }
+
+  /** The screen and scrollback as text, one line per row, trailing blanks trimmed. */
+  get screen(): string {
+    const buffer = this.terminal.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? '');
+    return lines.join('\n').replace(/\n+$/, '');
+  }
+
+  /** Waits until the screen (as a user sees it) matches. */
+  waitForScreen(pattern: string | RegExp, timeoutMs?: number): Promise<void> {
+    const matches = () =>
+      typeof pattern === 'string' ? this.screen.includes(pattern) : pattern.test(this.screen);
+    return this.waitFor(matches, `screen ${String(pattern)}`, timeoutMs);
+  }
+
+  /** Waits for a shell prompt (`$`) on the last line of the screen. */
+  waitForPrompt(timeoutMs?: number): Promise<void> {
+    return this.waitForScreen(/\$\s*$/, timeoutMs);
   }
 
   clearOutput(): void {
@@ -123,7 +154,9 @@ export class TerminalTestClient {
       const timer = setTimeout(() => {
         done();
         reject(
-          new Error(`timed out waiting for ${what}; output so far: ${JSON.stringify(this.text.slice(-500))}`),
+          new Error(
+            `timed out waiting for ${what}; output so far: ${JSON.stringify(this.text.slice(-500))}; screen: ${JSON.stringify(this.screen.slice(-500))}`,
+          ),
         );
       }, timeoutMs);
       const waiter = () => {

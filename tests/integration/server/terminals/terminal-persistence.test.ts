@@ -1,0 +1,192 @@
+/**
+ * Terminals that survive, against the real Docker engine: shells under the cove-terminal holder,
+ * the server's screen mirror, several sockets on one terminal, grace expiry ending the holder,
+ * and a server restart (a second app on the same database) re-adopting a running shell.
+ * Users are fresh per run; their containers are removed in afterAll.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../../../server/app.js';
+import { buildConfig } from '../../../../server/config.js';
+import { SqliteStore } from '../../../../server/store/sqlite-store.js';
+import { TerminalTestClient } from '../../../unit/server/terminals/ws-test-client.js';
+
+const origin = 'http://127.0.0.1:8080';
+const region = 'us-east-1';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('terminals that survive (Docker)', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let app: FastifyInstance;
+  let base: string;
+  const cookies: Record<string, string> = {};
+  const userIds: string[] = [];
+  const clients: TerminalTestClient[] = [];
+
+  const config = () =>
+    buildConfig({
+      logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+      regions: [{ id: region, name: 'US East' }],
+      homes: { enabled: false },
+      sandbox: { graceS: 3, memoryBytes: 256 * 1024 ** 2 },
+    });
+
+  const start = async (): Promise<void> => {
+    app = await buildApp({ config: config(), store });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  };
+
+  const signIn = async (name: string): Promise<string> => {
+    const user = await store.users.create({ username: `${name}-${process.pid}-${Date.now() % 100000}` });
+    userIds.push(user.id);
+    const { token } = await app.sessions.create(user.id, 'full');
+    cookies[name] = `cove_session=${token}`;
+    return user.id;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cove-terminal-persist-'));
+    store = new SqliteStore(join(dir, 'cove.db'));
+    await start();
+  });
+
+  afterAll(async () => {
+    for (const client of clients) client.ws.terminate();
+    const driver = app?.environments.driver(region);
+    await app?.close();
+    await Promise.all(userIds.map((ownerId) => driver?.remove({ ownerId, region }).catch(() => undefined)));
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const create = async (who: string): Promise<string> => {
+    const response = await app.inject({
+      method: 'POST',
+      url: `/api/environments/${region}/terminals`,
+      headers: { origin, cookie: cookies[who] as string, 'content-type': 'application/json' },
+      payload: '{}',
+    });
+    expect(response.statusCode, response.body).toBe(201);
+    return (response.json() as { terminalId: string }).terminalId;
+  };
+  const connect = async (who: string, id: string) => {
+    const client = await TerminalTestClient.connect(
+      `ws://${base}/api/environments/${region}/terminals/${id}/ws`,
+      { origin, cookie: cookies[who] as string, hello: { cols: 100, rows: 30 } },
+    );
+    clients.push(client);
+    return client;
+  };
+  const shell = async (who: string) => {
+    const id = await create(who);
+    const client = await connect(who, id);
+    await client.waitForPrompt(20_000);
+    return { id, client };
+  };
+  const inContainer = async (ownerId: string, script: string): Promise<string> =>
+    (await app.environments.driver(region).exec({ ownerId, region }, ['sh', '-c', script])).stdout.toString();
+
+  it('a dropped socket reattaches to the same shell and screen, with the output printed while away', async () => {
+    await signIn('ana');
+    const { id, client } = await shell('ana');
+    client.send('for i in $(seq 1 40); do echo line-$i; sleep 0.05; done; echo fin-$((40+2))\r');
+    await client.waitForScreen(/^line-3$/m);
+    client.ws.terminate();
+    await client.closed;
+    // Within the grace period (3 s here).
+    await sleep(1500);
+    const again = await connect('ana', id);
+    await again.waitForScreen(/^fin-42$/m, 10_000);
+    for (const n of [1, 20, 40]) expect(again.screen).toMatch(new RegExp(`^line-${n}$`, 'm'));
+    // Nothing doubled: the page got one repaint of the screen and scrollback, not a replay on top.
+    expect(again.screen.match(/^line-20$/gm)).toHaveLength(1);
+    again.send('echo same-$((1+1))\r');
+    await again.waitForScreen(/^same-2$/m);
+  });
+
+  it('several sockets on one terminal all see its output, and input from any reaches it', async () => {
+    await signIn('ben');
+    const { id, client: first } = await shell('ben');
+    const second = await connect('ben', id);
+    await second.waitForPrompt(10_000);
+    second.send('echo from-second-$((3*3))\r');
+    await first.waitForScreen(/^from-second-9$/m);
+    await second.waitForScreen(/^from-second-9$/m);
+    first.send('echo from-first-$((4*4))\r');
+    await second.waitForScreen(/^from-first-16$/m);
+    expect(first.ws.readyState).toBe(first.ws.OPEN);
+  });
+
+  it('gives each terminal its own variables: nothing leaks between terminals of one environment', async () => {
+    await signIn('cleo');
+    const a = await shell('cleo');
+    const b = await shell('cleo');
+    a.client.send('echo "id-[$COVE_TERMINAL_ID]"\r');
+    b.client.send('echo "id-[$COVE_TERMINAL_ID]"\r');
+    await a.client.waitForScreen(`id-[${a.id}]`);
+    await b.client.waitForScreen(`id-[${b.id}]`);
+    expect(b.client.screen).not.toContain(a.id);
+  });
+
+  it('ends the held shell and every process of it when the grace period expires', async () => {
+    const ownerId = await signIn('dan');
+    const { id, client } = await shell('dan');
+    // A second terminal keeps the environment running so the first one's processes can be seen.
+    await shell('dan');
+    client.send('sleep 1234 & echo bg-$((5+5))\r');
+    await client.waitForScreen(/^bg-10$/m);
+    expect(await inContainer(ownerId, 'cove-terminal list')).toContain(id);
+    expect(await inContainer(ownerId, 'ps -eo args')).toContain('sleep 1234');
+    client.ws.terminate();
+    await client.closed;
+    const deadline = Date.now() + 15_000;
+    let left = 'unknown';
+    while (Date.now() < deadline) {
+      await sleep(500);
+      left = await inContainer(ownerId, 'cove-terminal list; ps -eo args | grep -c "[s]leep 1234"');
+      if (!left.includes(id) && left.trim().endsWith('\n0')) break;
+    }
+    expect(left.includes(id)).toBe(false);
+    // The other terminal's holder is still listed; no `sleep 1234` is left.
+    expect(left.trim().split('\n').at(-1)).toBe('0');
+    expect(app.terminals.isLive(ownerId, region, id)).toBe(false);
+  });
+
+  it('after a server restart the same terminal id reattaches and a job started before it finishes', async () => {
+    const ownerId = await signIn('eve');
+    const { id, client } = await shell('eve');
+    client.send('sleep 4; echo done-$((6*7))\r');
+    await sleep(300);
+    await app.close();
+    expect((await client.closed).code).toBe(1001);
+    await start();
+    // Sessions live in the store, so the cookie still works; the terminal was re-adopted.
+    expect(app.terminals.isLive(ownerId, region, id)).toBe(true);
+    expect(app.terminals.isLive('someone-else', region, id)).toBe(false);
+    const again = await connect('eve', id);
+    await again.waitForScreen(/^done-42$/m, 15_000);
+    again.send('echo after-$((2+3))\r');
+    await again.waitForScreen(/^after-5$/m);
+  });
+
+  it('never adopts a held shell the store does not know, even one named like a terminal id', async () => {
+    const ownerId = await signIn('fay');
+    await shell('fay');
+    const forged = 'AAAAAAAAAAAAAAAAAAAAAA';
+    await inContainer(
+      ownerId,
+      `cove-terminal attach ${forged} sleep 600 </dev/null >/dev/null 2>&1 & sleep 1; true`,
+    );
+    await app.close();
+    await start();
+    expect(app.terminals.isLive(ownerId, region, forged)).toBe(false);
+    const probe = await connect('fay', forged);
+    expect((await probe.closed).code).toBe(4404);
+  });
+});
