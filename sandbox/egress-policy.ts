@@ -217,14 +217,15 @@ export class IptablesEgressPolicy implements EgressPolicy {
 
   async install(): Promise<void> {
     for (const family of this.rules) {
-      if ((await this.checkFamily(family)).length === 0) continue;
+      const table = await this.table(family);
+      if (this.problemsIn(family, table).length === 0) continue;
       const existing: Record<string, number> = {};
       for (const { chain, rule } of family.jumps) {
-        existing[rule] = (await this.list(family, chain))?.filter((line) => line === rule).length ?? 0;
+        existing[rule] = (table.get(chain) ?? []).filter((line) => line === rule).length;
       }
       const foreign =
         family.family === 'ipv4'
-          ? ((await this.list(family, EGRESS_CHAIN)) ?? []).filter((rule) => this.isForeignException(rule))
+          ? (table.get(EGRESS_CHAIN) ?? []).filter((rule) => this.isForeignException(rule))
           : [];
       const binary = family.family === 'ipv4' ? 'iptables-restore' : 'ip6tables-restore';
       const result = await this.runner.run(binary, ['--noflush'], restoreScript(family, existing, foreign));
@@ -236,15 +237,15 @@ export class IptablesEgressPolicy implements EgressPolicy {
 
   async check(): Promise<string[]> {
     const problems: string[] = [];
-    for (const family of this.rules) problems.push(...(await this.checkFamily(family)));
+    for (const family of this.rules) problems.push(...this.problemsIn(family, await this.table(family)));
     return problems;
   }
 
-  private async checkFamily(family: FamilyRules): Promise<string[]> {
+  private problemsIn(family: FamilyRules, table: ReadonlyMap<string, readonly string[]>): string[] {
     const problems: string[] = [];
     const tool = family.family === 'ipv4' ? 'iptables' : 'ip6tables';
     for (const [chain, wanted] of Object.entries(family.chains)) {
-      const listed = await this.list(family, chain);
+      const listed = table.get(chain);
       if (listed === undefined) {
         problems.push(`the ${tool} chain ${chain} is missing`);
         continue;
@@ -259,7 +260,7 @@ export class IptablesEgressPolicy implements EgressPolicy {
         problems.push(`${tool} chain ${chain} has its rules in the wrong order`);
     }
     for (const { chain, rule } of family.jumps) {
-      const actual = await this.list(family, chain);
+      const actual = table.get(chain);
       if (actual === undefined) {
         problems.push(
           chain === 'DOCKER-USER'
@@ -277,13 +278,22 @@ export class IptablesEgressPolicy implements EgressPolicy {
     return problems;
   }
 
-  /** The chain's `-A` lines, or undefined when the chain does not exist. */
-  private async list(family: FamilyRules, chain: string): Promise<string[] | undefined> {
-    const result = await this.runner.run(family.family === 'ipv4' ? 'iptables' : 'ip6tables', ['-S', chain]);
-    if (result.code !== 0) return undefined;
-    return result.stdout
-      .split('\n')
-      .map((line) => line.trim())
-      .filter((line) => line.startsWith(`-A ${chain} `));
+  /**
+   * Every chain of the filter table with its `-A` lines, from one `iptables -S` (one call per
+   * family keeps the check before each environment start cheap). A chain that does not exist is
+   * absent from the map.
+   */
+  private async table(family: FamilyRules): Promise<Map<string, string[]>> {
+    const tool = family.family === 'ipv4' ? 'iptables' : 'ip6tables';
+    const result = await this.runner.run(tool, ['-S']);
+    if (result.code !== 0) throw new Error(`${tool} -S failed: ${(result.stderr || result.stdout).trim()}`);
+    const chains = new Map<string, string[]>();
+    for (const line of result.stdout.split('\n').map((l) => l.trim())) {
+      const [flag, chain] = line.split(' ');
+      if (!chain) continue;
+      if (flag === '-P' || flag === '-N') chains.set(chain, chains.get(chain) ?? []);
+      else if (flag === '-A') (chains.get(chain) ?? chains.set(chain, []).get(chain)!).push(line);
+    }
+    return chains;
   }
 }

@@ -173,9 +173,12 @@ class FakeIptables implements IptablesRunner {
       }
       return { code: 0, stdout: '', stderr: '' };
     }
-    const chain = table.get(args[1]!);
-    if (!chain) return { code: 1, stdout: '', stderr: 'No chain/target/match by that name.' };
-    return { code: 0, stdout: [`-N ${args[1]}`, ...chain].join('\n') + '\n', stderr: '' };
+    expect(args).toEqual(['-S']);
+    const lines = [...table].flatMap(([name, rules]) => [
+      ['INPUT', 'FORWARD', 'OUTPUT'].includes(name) ? `-P ${name} ACCEPT` : `-N ${name}`,
+      ...rules,
+    ]);
+    return { code: 0, stdout: lines.join('\n') + '\n', stderr: '' };
   }
 }
 
