@@ -117,11 +117,15 @@ function removeTab(tab: ShellTab): void {
   }
 }
 
-function showGone(tab: ShellTab, message: string): void {
+function showGone(tab: ShellTab, message: string, stopped = false): void {
   const box = el('div', 'shell-gone');
+  box.dataset.testid = 'shell-gone';
   box.append(el('span', '', `${message} `));
-  const again = el('button', 'btn btn-primary', 'Open a new terminal');
+  // A stopped environment took every tab with it: Restart starts it again (the home is kept).
+  const again = el('button', 'btn btn-primary', stopped ? 'Restart' : 'Open a new terminal');
+  again.dataset.testid = stopped ? 'restart-stopped' : 'open-new';
   again.addEventListener('click', () => {
+    if (stopped) for (const { tab: other } of [...tabs]) if (other.state === 'closed') removeTab(other);
     removeTab(tab);
     void openNew(tab.binding);
   });

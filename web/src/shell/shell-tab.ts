@@ -31,12 +31,22 @@ export interface TabCallbacks {
   onState(tab: ShellTab, state: ConnectionState, message?: string): void;
   onIdleWarning(tab: ShellTab, message: string | undefined): void;
   onNotice(tab: ShellTab, message: string): void;
-  /** The terminal is gone on the server (closed, expired grace): offer a new one. */
-  onGone(tab: ShellTab, message: string): void;
+  /**
+   * The terminal is gone on the server (closed, expired grace): offer a new one. `stopped`: its
+   * whole environment stopped (out of memory, exited), so the offer is to restart it.
+   */
+  onGone(tab: ShellTab, message: string, stopped?: boolean): void;
 }
 
 /** A user gesture this recent allows a program's OSC 52 clipboard write. */
 const gestureWindowMs = 5_000;
+
+/**
+ * The page's half of the heartbeat: a ping this often, and a socket with no pong for
+ * `deadAfterMs` is taken as dead (a half-open connection never closes by itself) and replaced.
+ */
+const pingEveryMs = 10_000;
+const deadAfterMs = 25_000;
 
 export class ShellTab {
   readonly term: Terminal;
@@ -53,6 +63,10 @@ export class ShellTab {
   private ended = false;
   private hadConnection = false;
   private readonly overlay: HTMLElement;
+  private heartbeat: number | undefined;
+  private lastPongAt = 0;
+  private exitReason: string | undefined;
+  private lastNotice: string | undefined;
 
   constructor(
     readonly region: string,
@@ -131,6 +145,7 @@ export class ShellTab {
   dispose(): void {
     this.ended = true;
     window.clearTimeout(this.reconnectTimer);
+    window.clearInterval(this.heartbeat);
     this.ws?.close(1000);
     this.term.dispose();
     this.element.remove();
@@ -229,11 +244,26 @@ export class ShellTab {
     ws.addEventListener('open', () => {
       opened = true;
       this.attempt = 0;
-      // The server repaints from its replay buffer; start from a clean screen to avoid doubling.
+      // The server repaints the screen and scrollback from its mirror: start from a clean
+      // terminal so nothing is doubled. Until then the old screen stays (no blank flash).
       if (this.hadConnection) this.term.reset();
       this.hadConnection = true;
       ws.send(JSON.stringify({ type: 'hello', v: 1, cols: this.term.cols, rows: this.term.rows }));
       this.setState('connected');
+      this.lastPongAt = performance.now();
+      window.clearInterval(this.heartbeat);
+      this.heartbeat = window.setInterval(() => {
+        if (this.ws !== ws) return;
+        if (performance.now() - this.lastPongAt > deadAfterMs) {
+          // Half-open: no close event will come in time. Stop listening and reconnect now.
+          window.clearInterval(this.heartbeat);
+          this.ws = undefined;
+          ws.close();
+          this.onClose(1006, 'no answer from the server', true);
+          return;
+        }
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ping' }));
+      }, pingEveryMs);
     });
     ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
       if (typeof event.data === 'string') {
@@ -247,7 +277,12 @@ export class ShellTab {
           ws.send(JSON.stringify({ type: 'ack', bytes: total }));
       });
     });
-    ws.addEventListener('close', (event) => this.onClose(event.code, event.reason, opened));
+    ws.addEventListener('close', (event) => {
+      // A socket given up on by the heartbeat has been replaced already.
+      if (this.ws !== ws) return;
+      window.clearInterval(this.heartbeat);
+      this.onClose(event.code, event.reason, opened);
+    });
   }
 
   private onEvent(event: ServerEvent): void {
@@ -260,19 +295,24 @@ export class ShellTab {
         break;
       case 'notice':
         if (event.kind === 'idle-warning') this.callbacks.onIdleWarning(this, event.message);
-        else this.callbacks.onNotice(this, event.message);
+        else {
+          this.lastNotice = event.message;
+          this.callbacks.onNotice(this, event.message);
+        }
         break;
       case 'error':
         this.callbacks.onNotice(this, event.message);
         break;
       case 'exit':
         this.ended = true;
+        this.exitReason = event.reason;
         this.showProgress(undefined);
         this.term.write(
           `\r\n\x1b[2m[${event.reason === 'exit' ? `exited with code ${event.code ?? '?'}` : `closed: ${event.reason ?? 'ended'}`}]\x1b[0m\r\n`,
         );
         break;
       case 'pong':
+        this.lastPongAt = performance.now();
         break;
     }
   }
@@ -280,7 +320,12 @@ export class ShellTab {
   private onClose(code: number, reason: string, opened: boolean): void {
     if (this.ended && code === 1000) {
       this.setState('closed');
-      this.callbacks.onGone(this, 'This terminal has ended.');
+      const stopped = this.exitReason === 'environment-stopped';
+      this.callbacks.onGone(
+        this,
+        stopped ? (this.lastNotice ?? 'Your environment stopped.') : 'This terminal has ended.',
+        stopped,
+      );
       return;
     }
     if (this.ended) return;
