@@ -106,6 +106,8 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
     socket.setTimeout(upgradeTimeoutMs, () => socket.destroy());
   });
   const regionIds = app.config.regions.map((r) => r.id);
+  const { maxSocketsPerUser } = app.config.terminals;
+  const socketsPerUser = new Map<string, number>();
 
   // The backstop behind the revocation events: an ended session, a disabled user or a removed
   // assignment closes the socket within one interval even when no event reached this process.
@@ -217,6 +219,23 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
     (socket, request) => {
       const principal = request.principal as NonNullable<FastifyRequest['principal']>;
       const { region, id } = request.params as { region: string; id: string };
+      // A page opens one socket per tab; hundreds at once are a script holding server memory.
+      // Counted before the id is looked up, so a flood of foreign or missing ids is capped too.
+      const userId = principal.user.id;
+      const open = socketsPerUser.get(userId) ?? 0;
+      if (open >= maxSocketsPerUser) {
+        socket.close(
+          CloseCode.rateLimited,
+          `Too many open terminal connections (${maxSocketsPerUser}). Close some tabs and reconnect.`,
+        );
+        return;
+      }
+      socketsPerUser.set(userId, open + 1);
+      socket.once('close', () => {
+        const left = (socketsPerUser.get(userId) ?? 1) - 1;
+        if (left > 0) socketsPerUser.set(userId, left);
+        else socketsPerUser.delete(userId);
+      });
       const terminal = app.terminals.get(principal.user.id, id);
       if (!terminal || terminal.region !== region) {
         socket.close(CloseCode.notFound, 'No such terminal. Open a new one.');
