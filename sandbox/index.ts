@@ -44,3 +44,27 @@ export {
   type HomeUsage,
   type HomeVolumeOptions,
 } from './home-volumes.js';
+export {
+  BLOCKED_IPV4,
+  desiredEgressRules,
+  EGRESS_CHAIN,
+  HOST_CHAIN,
+  IptablesEgressPolicy,
+  resolversFrom,
+  type EgressPolicy,
+  type EgressPolicyInput,
+  type EgressPolicyMode,
+} from './egress-policy.js';
+export {
+  BRIDGE_PREFIX,
+  regionBridgeName,
+  regionNetworkName,
+  regionNetworkOptions,
+} from './region-network.js';
+export {
+  ENGINE_ADVISORIES,
+  engineVersionsFrom,
+  evaluateEngineVersions,
+  type EngineFinding,
+  type EngineVersions,
+} from './engine-version.js';
