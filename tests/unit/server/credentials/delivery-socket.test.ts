@@ -25,7 +25,7 @@ import {
   type CredentialSource,
   type LiveTerminal,
 } from '../../../../server/credentials/credential-delivery.js';
-import { CoveError, errors } from '../../../../server/errors.js';
+import { errors, type CoveError } from '../../../../server/errors.js';
 import type { AccessChange } from '../../../../server/directory/directory-service.js';
 import type { EffectiveAccessEntry } from '../../../../server/directory/effective-access.js';
 import type { ServerEvent } from '../../../../server/protocol/terminal-wire.js';
