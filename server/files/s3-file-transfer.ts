@@ -283,18 +283,24 @@ export class S3FileTransfer {
         throw errors.filesSizeMismatch(record.size, head.ContentLength ?? 0);
 
       await this.ensure(owner, region);
-      const object = await this.s3(() =>
-        staging.client.send(new GetObjectCommand({ Bucket: staging.bucket, Key: record.key }), this.signal()),
-      );
+      const object = await this.s3(() => this.getObject(staging, record.key));
       const body = object.Body as Readable | undefined;
       if (!body) throw errors.filesUnavailable(new Error('GetObject returned no body'));
+      let bodyFailed: unknown;
+      body.once('error', (error) => (bodyFailed = error));
       const key = { ownerId: owner.id, region };
       const written = await this.helperCall(record.dir.display, () =>
         this.options.helper.write(key, record.dir.display, record.name, record.size, body, {
           replace: record.replace,
           timeoutMs: this.execTimeoutMs(record.size),
         }),
-      ).finally(() => body.destroy());
+      )
+        .catch((error: unknown) => {
+          // S3 broke off mid-stream: the helper saw too few bytes and removed its temp file.
+          if (bodyFailed !== undefined) throw errors.filesUnavailable(bodyFailed);
+          throw error instanceof CoveError ? error : errors.filesFailed(error);
+        })
+        .finally(() => body.destroy());
       return { path: written.path, size: written.size, sha256: written.sha256 };
     } finally {
       this.records.delete(id);
@@ -464,6 +470,22 @@ export class S3FileTransfer {
     );
     this.reachableUntil.set(region, this.now() + reachableCacheMs);
     return staging;
+  }
+
+  /**
+   * GetObject with a deadline for the answer only: an abort signal would also cut the body
+   * stream, which may take minutes for a large file.
+   */
+  private async getObject(staging: StagingBucket, key: string) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.config.files.s3TimeoutMs);
+    try {
+      return await staging.client.send(new GetObjectCommand({ Bucket: staging.bucket, Key: key }), {
+        abortSignal: controller.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async ensure(owner: EnvironmentOwner, region: string): Promise<void> {
