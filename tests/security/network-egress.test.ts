@@ -240,7 +240,7 @@ describe('network isolation of environments', () => {
     // The network carries no IPv6 at all.
     const net = await docker.getNetwork(regionNetworkName(locked)).inspect();
     expect(net.EnableIPv6).toBe(false);
-    expect(net.Options['com.docker.network.bridge.enable_icc']).toBe('false');
+    expect(net.Options?.['com.docker.network.bridge.enable_icc']).toBe('false');
   });
 
   it('C06 no Docker socket; the host is closed on every address and port (gateway, eth0, our server, 22, 2375, 2376, 5432)', async () => {

@@ -154,7 +154,7 @@ describe('C09 docker-bench style audit of a real user container', () => {
   });
   it('C09 5.25 no-new-privileges', () => expect(host().SecurityOpt).toContain('no-new-privileges:true'));
   it('C09 5.21 default seccomp profile kept (not unconfined)', () =>
-    expect((host().SecurityOpt ?? []).some((o) => /seccomp[:=]unconfined/.test(o))).toBe(false));
+    expect((host().SecurityOpt ?? []).some((o: string) => /seccomp[:=]unconfined/.test(o))).toBe(false));
   it('C09 5.28 pids limit', () => expect(host().PidsLimit).toBeGreaterThan(0));
   it('C09 5.10 memory limit, no extra swap', () => {
     expect(host().Memory).toBeGreaterThan(0);
@@ -181,8 +181,8 @@ describe('C09 docker-bench style audit of a real user container', () => {
   it('C09 5.20 no host UTS namespace', () => expect(host().UTSMode ?? '').toBe(''));
   it('C09 5.30 no --userns=host', () => expect(host().UsernsMode ?? '').toBe(''));
   it('C09 log size capped', () => {
-    expect(host().LogConfig.Type).toBe('json-file');
-    expect(host().LogConfig.Config).toMatchObject({ 'max-size': '1m', 'max-file': '1' });
+    expect(host().LogConfig?.Type).toBe('json-file');
+    expect(host().LogConfig?.Config).toMatchObject({ 'max-size': '1m', 'max-file': '1' });
   });
   it('C09 5.14 restart policy: none (Cove starts environments on demand)', () =>
     expect(host().RestartPolicy?.Name).toBe('no'));
