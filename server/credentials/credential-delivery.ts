@@ -299,10 +299,16 @@ export class CredentialDelivery {
           ),
       );
     }
+    // A slow STS or engine delays the prompt by at most this; the work itself carries on.
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(work),
-      new Promise((resolveWait) => setTimeout(resolveWait, this.options.shellStartWaitMs).unref()),
+      new Promise((resolveWait) => {
+        timer = setTimeout(resolveWait, this.options.shellStartWaitMs);
+        timer.unref();
+      }),
     ]);
+    clearTimeout(timer);
     return { ...env };
   }
 

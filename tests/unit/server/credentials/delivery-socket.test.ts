@@ -123,7 +123,7 @@ describe('credential delivery (socket answers)', () => {
     },
   };
 
-  const make = (): CredentialDelivery => {
+  const make = (keyFromDisk = false): CredentialDelivery => {
     const made = new CredentialDelivery({
       dataDir,
       accessRecheckS: 60,
@@ -152,7 +152,7 @@ describe('credential delivery (socket answers)', () => {
       },
       log: pino({ level: 'info' }, { write: (line: string) => logs.push(line) }),
       now: () => now,
-      tokenKey: randomBytes(32),
+      ...(keyFromDisk ? {} : { tokenKey: randomBytes(32) }),
     });
     deliveries.push(made);
     return made;
@@ -363,6 +363,18 @@ describe('credential delivery (socket answers)', () => {
     await openTerminal(bob, 14, {});
     expect(statSync(join(homes, bob.ownerId, '.aws', 'config')).mode & 0o777).toBe(0o600);
     expect(statSync(join(homes, bob.ownerId, '.aws')).mode & 0o777).toBe(0o700);
+  });
+
+  it('keeps serving a surviving terminal after a server restart: same key from disk, socket listened again', async () => {
+    delivery = make(true);
+    const { env, socket } = await openTerminal(alice, 15);
+    const token = env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
+    expect((await ask(socket, '/v1/credentials', token)).status).toBe(200);
+    await delivery.close();
+    await expect(ask(socket, '/v1/credentials', token)).rejects.toThrow();
+    delivery = make(true);
+    await delivery.adoptAll();
+    expect((await ask(socket, '/v1/credentials', token)).status).toBe(200);
   });
 
   it('never logs a token or a secret', () => {
