@@ -1,0 +1,249 @@
+/**
+ * File transfer benchmark, run by `npm run bench` after the terminal benchmarks (alone:
+ * `npx tsc -b server && npx tsx tests/bench/transfer.ts`). A 200 MB file goes through Cove as the
+ * shell page sends it (presign, PUTs of the parts 4 at a time, complete: until the file is in
+ * `$HOME`) and back (download request, then a GET of the presigned URL), next to a plain S3 PUT
+ * and GET of the same bytes against the same S3 as the baseline. Median of `runs` with min–max.
+ * The server is a child process (bench-server.ts) with its defaults: the embedded S3 on loopback
+ * and a real loop-mounted home.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import ts from 'typescript';
+import {
+  isMultipartUpload,
+  type CompleteUploadResponse,
+  type DownloadResponse,
+  type UploadResponse,
+} from '../../server/protocol/files.js';
+
+const region = 'us-east-1';
+const fileBytes = 200 * 1e6;
+const partConcurrency = 4;
+
+export interface TransferRow {
+  readonly name: string;
+  readonly cove: string;
+  readonly baseline: string;
+  readonly target: string;
+}
+
+const now = () => performance.now();
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+const fmt = (xs: number[]) =>
+  `${median(xs).toFixed(1)} MB/s (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}, n=${xs.length})`;
+const mbPerS = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly origin: string;
+  readonly cookie: string;
+}
+
+/** bench-server.ts as plain JavaScript on the compiled server, as tests/bench/run.ts runs it. */
+async function startServer(): Promise<Server> {
+  const source = readFileSync(new URL('bench-server.ts', import.meta.url), 'utf8');
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'cove-bench-transfer-'));
+  const script = join(dir, 'bench-server.mjs');
+  writeFileSync(script, outputText);
+  const dist = new URL('../../dist/server/', import.meta.url).href;
+  const child = spawn(process.execPath, [script, '1', String(15 * 60_000), dist], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    rl.on('line', (text) => {
+      if (text.startsWith('{"port"')) resolve(text);
+      else process.stderr.write(`server: ${text}\n`);
+    });
+    child.once('exit', (code) => reject(new Error(`bench server exited (${code})`)));
+  });
+  const info = JSON.parse(line) as { port: number; origin: string; users: { cookie: string }[] };
+  return { child, port: info.port, origin: info.origin, cookie: info.users[0]?.cookie ?? '' };
+}
+
+async function stopServer(server: Server): Promise<void> {
+  server.child.stdin?.end();
+  await new Promise((resolve) => {
+    if (server.child.exitCode !== null) resolve(undefined);
+    server.child.once('exit', resolve);
+    setTimeout(resolve, 20_000).unref();
+  });
+}
+
+/** A Cove API call as the page makes it (session cookie, the Cove Origin, a JSON body). */
+async function api<T>(server: Server, path: string, body: unknown): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/api/environments/${region}${path}`, {
+    method: 'POST',
+    headers: { origin: server.origin, cookie: server.cookie, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+async function put(url: string, body: Buffer): Promise<string> {
+  // A Buffer is a Uint8Array; the DOM typings only want to hear that its memory is not shared.
+  const response = await fetch(url, { method: 'PUT', body: body as Uint8Array<ArrayBuffer> });
+  if (!response.ok) throw new Error(`PUT: HTTP ${response.status} ${await response.text()}`);
+  return response.headers.get('etag') ?? '';
+}
+
+/** Reads a body to its end, keeping only the count (a 200 MB download is not held in memory). */
+async function drain(body: ReadableStream<Uint8Array>): Promise<number> {
+  const reader = body.getReader();
+  let bytes = 0;
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+    bytes += chunk.value.byteLength;
+  return bytes;
+}
+
+/** Presign → PUT(s), 4 parts at a time → complete (returns once the file is in `$HOME`). */
+async function coveUpload(server: Server, name: string, file: Buffer): Promise<CompleteUploadResponse> {
+  const { uploads } = await api<UploadResponse>(server, '/uploads', {
+    dir: '~',
+    files: [{ name, size: file.length }],
+  });
+  const ticket = uploads[0];
+  if (!ticket) throw new Error('no upload ticket');
+  if (!isMultipartUpload(ticket)) {
+    await put(ticket.url, file);
+    return api(server, `/uploads/${ticket.id}/complete`, {});
+  }
+  const queue = [...ticket.parts];
+  const parts: { partNumber: number; etag: string }[] = [];
+  const worker = async () => {
+    for (let part = queue.shift(); part; part = queue.shift()) {
+      const start = (part.partNumber - 1) * ticket.partSize;
+      const etag = await put(part.url, file.subarray(start, Math.min(file.length, start + ticket.partSize)));
+      parts.push({ partNumber: part.partNumber, etag });
+    }
+  };
+  await Promise.all(Array.from({ length: partConcurrency }, worker));
+  parts.sort((a, b) => a.partNumber - b.partNumber);
+  return api(server, `/uploads/${ticket.id}/complete`, { parts });
+}
+
+/** Download request (the server copies the file out of the home into S3), then the GET. */
+async function coveDownload(server: Server, path: string): Promise<{ url: string; bytes: number }> {
+  const { url } = await api<DownloadResponse>(server, '/downloads', { path });
+  const response = await fetch(url);
+  if (!response.ok || !response.body) throw new Error(`GET: HTTP ${response.status}`);
+  return { url, bytes: await drain(response.body) };
+}
+
+/** The S3 behind Cove's URLs (path style: /bucket/key), for the baseline. */
+function s3From(url: string): { client: S3Client; bucket: string } {
+  const parsed = new URL(url);
+  const bucket = decodeURIComponent(parsed.pathname.split('/')[1] ?? '');
+  const client = new S3Client({
+    endpoint: parsed.origin,
+    region,
+    forcePathStyle: true,
+    // The embedded S3 (s3rver) takes any key; the SDK's default checksums corrupt its objects.
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return { client, bucket };
+}
+
+export async function benchTransfers(runs: number): Promise<TransferRow[]> {
+  console.log(`\nFile transfer (200 MB, runs=${runs})`);
+  const file = randomBytes(fileBytes);
+  const sha256 = createHash('sha256').update(file).digest('hex');
+  // One name per run (3 × 200 MB fits the 1 GiB home): no replace, which needs room for two copies.
+  const name = 'bench-200mb';
+  const server = await startServer();
+  const up: number[] = [];
+  const down: number[] = [];
+  const baseUp: number[] = [];
+  const baseDown: number[] = [];
+  let s3: { client: S3Client; bucket: string } | undefined;
+  const baselineKey = `bench-baseline-${process.pid}`;
+  try {
+    // The environment (container and home) exists before anything is timed.
+    const created = await fetch(`http://127.0.0.1:${server.port}/api/environments/${region}/terminals`, {
+      method: 'POST',
+      headers: { origin: server.origin, cookie: server.cookie, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    if (created.status !== 201) throw new Error(`terminal create: HTTP ${created.status}`);
+
+    for (let r = 0; r < runs; r++) {
+      let t0 = now();
+      const saved = await coveUpload(server, `${name}-${r}`, file);
+      up.push(mbPerS(file.length, now() - t0));
+      if (saved.sha256 !== sha256 || saved.size !== file.length) throw new Error('the uploaded file differs');
+
+      t0 = now();
+      const fetched = await coveDownload(server, `~/${name}-${r}`);
+      down.push(mbPerS(fetched.bytes, now() - t0));
+      if (fetched.bytes !== file.length) throw new Error(`downloaded ${fetched.bytes} bytes`);
+
+      s3 ??= s3From(fetched.url);
+      t0 = now();
+      await s3.client.send(
+        new PutObjectCommand({ Bucket: s3.bucket, Key: baselineKey, Body: file, ContentLength: file.length }),
+      );
+      baseUp.push(mbPerS(file.length, now() - t0));
+      t0 = now();
+      const object = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: baselineKey }));
+      if (!object.Body) throw new Error('GetObject: no body');
+      const bytes = await drain(object.Body.transformToWebStream());
+      baseDown.push(mbPerS(bytes, now() - t0));
+      console.log(
+        `  run ${r + 1}: upload ${up.at(-1)?.toFixed(1)} MB/s (S3 PUT ${baseUp.at(-1)?.toFixed(1)}), download ${down.at(-1)?.toFixed(1)} MB/s (S3 GET ${baseDown.at(-1)?.toFixed(1)})`,
+      );
+    }
+  } finally {
+    await s3?.client
+      .send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: baselineKey }))
+      .catch(() => undefined);
+    s3?.client.destroy();
+    await stopServer(server);
+  }
+  const ratio = (a: number[], b: number[]) => `${Math.round((median(a) / median(b)) * 100)} % of baseline`;
+  return [
+    {
+      name: 'upload 200 MB (presign → PUTs → in $HOME)',
+      cove: fmt(up),
+      baseline: `S3 PUT ${fmt(baseUp)}`,
+      target: `≥ 70 % (${ratio(up, baseUp)})`,
+    },
+    {
+      name: 'download 200 MB (request → GET)',
+      cove: fmt(down),
+      baseline: `S3 GET ${fmt(baseDown)}`,
+      target: `≥ 70 % (${ratio(down, baseDown)})`,
+    },
+  ];
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  benchTransfers(Number(process.env.BENCH_RUNS ?? 3)).then(
+    (rows) => {
+      console.table(rows);
+      process.exit(0);
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
