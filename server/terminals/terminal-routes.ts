@@ -26,7 +26,8 @@ const ErrorBody = Type.Object(
   { code: Type.String(), message: Type.String() },
   { additionalProperties: true },
 );
-const RegionParams = Type.Object({ region: Type.String({ minLength: 1, maxLength: 64 }) });
+// An empty region is let through to `checkRegion`, so it too gets the list of allowed ones.
+const RegionParams = Type.Object({ region: Type.String({ maxLength: 64 }) });
 const TerminalParams = Type.Object({
   region: Type.String({ minLength: 1, maxLength: 64 }),
   id: Type.String({ pattern: terminalIdPattern }),
