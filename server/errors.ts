@@ -340,6 +340,13 @@ export const errors = {
       'File transfer is not set up correctly on this server; your terminal is not affected. Tell your administrator (the server log says what to fix).',
       { cause },
     ),
+  filesEnvironmentUnavailable: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_FILES_ENVIRONMENT_UNAVAILABLE',
+      503,
+      'Cove cannot reach your environment to move the file right now; nothing was saved. Try again in a minute.',
+      { cause },
+    ),
   filesFailed: (cause?: unknown) =>
     new CoveError(
       'COVE_ERR_FILES_FAILED',

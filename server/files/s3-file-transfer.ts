@@ -489,7 +489,11 @@ export class S3FileTransfer {
   }
 
   private async ensure(owner: EnvironmentOwner, region: string): Promise<void> {
-    await this.options.ensure(owner, region);
+    try {
+      await this.options.ensure(owner, region);
+    } catch (error) {
+      throw error instanceof CoveError ? error : errors.filesEnvironmentUnavailable(error);
+    }
   }
 
   private signal(timeoutMs = this.options.config.files.s3TimeoutMs): { abortSignal: AbortSignal } {
@@ -523,6 +527,8 @@ export class S3FileTransfer {
       return await call();
     } catch (error) {
       if (error instanceof HelperError) throw helperErrorToCove(error, shown);
+      // The driver's errors (engine gone, container stopped, exec timed out) are not the user's.
+      if ((error as Error).name === 'SandboxError') throw errors.filesEnvironmentUnavailable(error);
       throw error;
     }
   }
