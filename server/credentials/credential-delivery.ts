@@ -153,7 +153,8 @@ if [ -e "$f" ]; then cur=$(sha256sum <"$f" | cut -c1-64); else cur=absent; fi
 if [ -e "$f" ]; then chmod --reference="$f" "$t"; else chmod 0600 "$t"; fi
 mv -f "$t" "$f"
 trap - EXIT`;
-const readConfigScript = 'cat "$HOME/.aws/config" 2>/dev/null || true';
+/** One byte saying whether the file exists (`1`/`0`), then its content: one exec, not two. */
+const readConfigScript = 'f="$HOME/.aws/config"; if [ -e "$f" ]; then printf 1; cat "$f"; else printf 0; fi';
 
 export class CredentialDelivery {
   private readonly root: string;
@@ -163,6 +164,7 @@ export class CredentialDelivery {
   private readonly accessChecks = new Map<string, AccessCheck>();
   private readonly pendingNotices = new Map<string, { event: ServerEvent; at: number }>();
   private readonly subscriptions: Disposable[] = [];
+  private readonly background = new Set<Promise<unknown>>();
   private readonly now: () => number;
   private closing = false;
 
@@ -268,12 +270,14 @@ export class CredentialDelivery {
       this.options.log.warn({ region, terminalId }, 'no running container known: shell gets no credentials');
       return env;
     }
+    const started = this.now();
     const token = this.tokens.issue(incarnation, terminalId);
     env.COVE_CREDENTIALS_TOKEN = token;
 
-    const work: Promise<unknown>[] = [
-      this.writeProfiles(key).catch((error: unknown) => this.profileFailed(error)),
-    ];
+    // Not awaited: two execs cost a loaded machine a second or more of prompt time, and the block
+    // is already there from earlier tabs in all but a brand-new home.
+    this.track(this.writeProfiles(key).catch((error: unknown) => this.profileFailed(error)));
+    const work: Promise<unknown>[] = [];
     if (binding.accountId && binding.permissionSet) {
       env.AWS_CONTAINER_CREDENTIALS_FULL_URI = CONTAINER_CREDENTIALS_URI;
       env.AWS_CONTAINER_AUTHORIZATION_TOKEN = token;
@@ -309,6 +313,7 @@ export class CredentialDelivery {
       }),
     ]);
     clearTimeout(timer);
+    this.options.log.debug({ terminalId, ms: this.now() - started }, 'shell credentials prepared');
     return { ...env };
   }
 
@@ -346,6 +351,7 @@ export class CredentialDelivery {
   async close(): Promise<void> {
     this.closing = true;
     for (const subscription of this.subscriptions.splice(0)) subscription.dispose();
+    await Promise.all(this.background);
     const listeners = [...this.listeners.values()];
     this.listeners.clear();
     // The directories stay: running containers keep them mounted, and the next start listens again.
@@ -355,6 +361,17 @@ export class CredentialDelivery {
         await l.server?.close();
       }),
     );
+  }
+
+  /** Work that outlives the call that started it; close() waits for it. */
+  private track(work: Promise<unknown>): void {
+    this.background.add(work);
+    void work.finally(() => this.background.delete(work));
+  }
+
+  /** Profile writes still running (tests wait for them). */
+  settled(): Promise<unknown> {
+    return Promise.all(this.background);
   }
 
   private incarnation(key: EnvironmentKey): ContainerIncarnation | undefined {
@@ -409,11 +426,13 @@ export class CredentialDelivery {
       this.options.environments.exec(key, cmd, { timeoutMs: execTimeoutMs, ...options });
     for (let attempt = 0; attempt < 3 && !this.closing; attempt++) {
       const read = await exec(['sh', '-c', readConfigScript]);
+      const exists = read.stdout.subarray(0, 1).toString() === '1';
+      const content = read.stdout.subarray(1);
       // latin1 both ways: every byte of the user's part comes back exactly as it was.
-      const existing = read.stdout.toString('latin1');
+      const existing = content.toString('latin1');
       const next = rewriteAwsConfig(existing, profiles);
       if (next === existing) return;
-      const expected = existing === '' ? await this.existsOrAbsent(exec) : sha256(read.stdout);
+      const expected = exists ? sha256(content) : 'absent';
       const write = await exec(['sh', '-c', writeConfigScript, 'cove-profiles', expected], {
         stdin: Buffer.from(next, 'latin1'),
       });
@@ -421,16 +440,6 @@ export class CredentialDelivery {
       if (write.exitCode !== changedUnderUs)
         throw new Error(`profile write exited ${write.exitCode}: ${write.stderr.toString().slice(0, 200)}`);
     }
-  }
-
-  /** An empty read is either no file or an empty one; the write script must know which. */
-  private async existsOrAbsent(exec: (cmd: readonly string[]) => Promise<ExecResult>): Promise<string> {
-    const probe = await exec([
-      'sh',
-      '-c',
-      'f="$HOME/.aws/config"; [ -e "$f" ] && echo present || echo absent',
-    ]);
-    return probe.stdout.toString().trim() === 'present' ? sha256(Buffer.alloc(0)) : 'absent';
   }
 
   private profileFailed(error: unknown): void {

@@ -87,7 +87,7 @@ beforeAll(async () => {
   sts = await startLocalSts();
   t = await createTestApp(
     {
-      logLevel: 'info',
+      logLevel: process.env.TEST_LOG_LEVEL ?? 'info',
       regions: [{ id: region, name: 'Europe (Ireland)' }],
       homes: { enabled: false },
       sandbox: { graceS: 5, memoryBytes: 512 * 1024 ** 2 },
@@ -148,6 +148,7 @@ describe('credentials in a real shell', () => {
 
   it('serves every other assignment as a named profile, in a tab with or without an account', async () => {
     const shell = await openShell('alice');
+    await t.app.credentialDelivery.settled();
     expect(shell.text).toContain('No AWS credentials in this tab. Open one from the portal');
     expect(await capture(shell, 'env | grep -c ^AWS_CONTAINER_ || true')).toBe('0');
     const config = await capture(shell, 'grep "^\\[profile" ~/.aws/config | tr "\\n" " "');
@@ -240,6 +241,11 @@ describe('credentials in a real shell', () => {
     expect(secrets.length).toBeGreaterThan(6);
     const leaks = (text: string) => secrets.filter((s) => text.includes(s));
     const logs = t.logs.join('');
+    // With TEST_LOG_LEVEL=debug: what delivery adds to each tab's start (profiles + first fetch).
+    const prepared = t.logs
+      .filter((line) => line.includes('"msg":"shell credentials prepared"'))
+      .map((line) => (JSON.parse(line) as { ms: number }).ms);
+    if (prepared.length > 0) console.log(`shell credentials prepared (ms): ${prepared.join(', ')}`);
     expect(leaks(logs)).toEqual([]);
     expect(logs).not.toMatch(/\b(ASIA|AKIA)[A-Z0-9]{12,}/);
 

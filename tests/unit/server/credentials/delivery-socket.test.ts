@@ -351,6 +351,8 @@ describe('credential delivery (socket answers)', () => {
     writeFileSync(join(home, '.aws', 'config'), mine);
     chmodSync(join(home, '.aws', 'config'), 0o640);
     await openTerminal(alice, 13, {});
+    // The block is written in the background, so a prompt never waits for it.
+    await delivery.settled();
     const written = readFileSync(join(home, '.aws', 'config'), 'latin1');
     expect(written.startsWith(mine)).toBe(true);
     expect(written).toContain('[profile prod-admin]\r\nregion = eu-west-1\r\n');
@@ -361,6 +363,7 @@ describe('credential delivery (socket answers)', () => {
     expect(statSync(join(home, '.aws', 'config')).mode & 0o777).toBe(0o640);
     // A new file in a new home is private.
     await openTerminal(bob, 14, {});
+    await delivery.settled();
     expect(statSync(join(homes, bob.ownerId, '.aws', 'config')).mode & 0o777).toBe(0o600);
     expect(statSync(join(homes, bob.ownerId, '.aws')).mode & 0o777).toBe(0o700);
   });
