@@ -10,7 +10,7 @@ import { connect as tcpConnect } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode } from '../../server/protocol/terminal-wire.js';
-import { isRefusal, TerminalTestClient } from '../unit/server/terminals/ws-test-client.js';
+import { TerminalTestClient } from '../unit/server/terminals/ws-test-client.js';
 import { HomeTestServer, MiB, regionA } from '../integration/server/homes/home-test-server.js';
 import { origin, ready, startSecurityRig, type RigUser, type SecurityRig } from './security-rig.js';
 
@@ -176,7 +176,7 @@ describe('W08 upgrade floods (fake sandbox driver)', () => {
       ),
     );
     const statuses = new Set(
-      outcomes.map((o) => (o instanceof TerminalTestClient ? 101 : isRefusal(o) ? o.status : -1)),
+      outcomes.map((o) => (o instanceof TerminalTestClient ? 101 : o instanceof Error ? -1 : o.status)),
     );
     expect([...statuses]).toEqual([401]);
     expect(rig.driver.calls.length).toBe(callsBefore);
