@@ -34,6 +34,7 @@ import type {
   Shell,
   ShellOptions,
 } from './sandbox-driver.js';
+import { HolderOutputFilter } from './holder-output-filter.js';
 import { SandboxError } from './sandbox-error.js';
 
 export interface SandboxLogger {
@@ -80,6 +81,8 @@ const HOLDER_COMMAND = '/usr/local/bin/cove-terminal';
 const HOLDER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const HOLDER_DETACHED = 254;
 const HOLDER_GONE = 253;
+/** The shell ended with a code the holder cannot pass on (253-255): ask with `exit-code`. */
+const HOLDER_ASK_CODE = 255;
 const EXEC_MARKER_ENV = 'COVE_EXEC_ID';
 
 /**
@@ -289,12 +292,25 @@ export class DockerSandboxDriver implements SandboxDriver {
         Tty: true,
       }),
     );
-    const stream = (await this.#call('exec start', () =>
+    const raw = (await this.#call('exec start', () =>
       exec.start({ hijack: true, stdin: true, Tty: true }),
     )) as Duplex;
     // Keystrokes are single bytes: over TCP (a remote engine) Nagle would hold them back.
-    (stream as Partial<Socket>).setNoDelay?.(true);
+    (raw as Partial<Socket>).setNoDelay?.(true);
+    const stream = holder ? new HolderOutputFilter(raw) : raw;
 
+    const heldExitCode = async (name: string): Promise<number | null> => {
+      try {
+        const result = await this.#runCollect(container, [HOLDER_COMMAND, 'exit-code', name], {
+          user: SANDBOX_USER,
+          timeoutMs: 10_000,
+        });
+        const text = result.stdout.toString('utf8').trim();
+        return /^\d{1,3}$/.test(text) ? Number(text) : null;
+      } catch {
+        return null;
+      }
+    };
     // Listen before any await: a command that ends at once must still resolve `exited`.
     let onDetached: () => void = () => {};
     const detached = holder ? new Promise<void>((resolve) => (onDetached = resolve)) : undefined;
@@ -309,14 +325,15 @@ export class DockerSandboxDriver implements SandboxDriver {
             // The holder exits 254 when the shell lives on, 253 when there was none to reattach;
             // an unknown code (engine gone, client still running) means the shell may live on.
             if (code === HOLDER_DETACHED || code === null) onDetached();
+            else if (code === HOLDER_ASK_CODE) void heldExitCode(holder.name).then(resolve);
             else resolve(code === HOLDER_GONE ? null : code);
           },
           () => (holder ? onDetached() : resolve(null)),
         );
       };
-      stream.once('end', finish);
-      stream.once('close', finish);
-      stream.once('error', finish);
+      raw.once('end', finish);
+      raw.once('close', finish);
+      raw.once('error', finish);
     });
 
     const resize = async (cols: number, rows: number): Promise<void> => {
