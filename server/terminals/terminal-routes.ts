@@ -57,6 +57,28 @@ const noAccess = () =>
     'You do not have that account and permission set. Pick one from the portal.',
   );
 
+/**
+ * The disk under the data directory is full (a home's metadata, the database): said as such with
+ * 507, not as an internal error, so the user knows it is the server and open terminals carry on.
+ */
+const hostFull = (cause: unknown) =>
+  new CoveError(
+    'COVE_ERR_TERMINAL_HOST_FULL',
+    507,
+    'The server is out of disk space, so no new terminal can open. Your open terminals keep working; ask your administrator.',
+    { cause },
+  );
+
+function isDiskFull(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const { code, cause } = current as { code?: unknown; cause?: unknown };
+    if (code === 'ENOSPC' || code === 'SQLITE_FULL') return true;
+    current = cause;
+  }
+  return false;
+}
+
 interface DirectoryAccess {
   accessFor(userId: string, accountId: string, permissionSetName: string): Promise<unknown>;
 }
@@ -164,7 +186,10 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
       await app.usage.assertTimeLeft(user.id);
       // The home first: one that cannot be created (the host is out of space) is refused here
       // with its own status (507) instead of as a terminal that fails before its page attaches.
-      if (app.hasDecorator('homes')) await app.homes.prepare({ ownerId: user.id, region });
+      if (app.hasDecorator('homes'))
+        await app.homes.prepare({ ownerId: user.id, region }).catch((error: unknown) => {
+          throw isDiskFull(error) ? hostFull(error) : error;
+        });
       const terminal = app.terminals.create({ id: user.id, username: user.username }, region, {
         ...(body.accountId ? { accountId: body.accountId } : {}),
         ...(body.permissionSet ? { permissionSet: body.permissionSet } : {}),
