@@ -13,6 +13,7 @@
  * When a shell's stream is lost while its holder lives on (engine restart), the terminal reopens
  * it with backoff; its pages get 4503 meanwhile and reconnect.
  */
+import { resolve } from 'node:path';
 import fp from 'fastify-plugin';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
@@ -28,6 +29,7 @@ import type { Disposable, Shell } from '../../sandbox/sandbox-driver.js';
 import type { TerminalRecord, TerminalRepository } from '../store/store.js';
 import { Terminal, type CloseReason, type TerminalTimings } from './terminal.js';
 import { terminalId } from './terminal-id.js';
+import { ScreenSnapshotFiles } from './screen-snapshot-files.js';
 import type { TerminalSocket } from './terminal-socket.js';
 
 export interface TerminalBinding {
@@ -52,6 +54,8 @@ export interface TerminalServiceOptions {
   /** Where terminals are recorded so they survive a restart; in memory only when absent. */
   readonly records?: TerminalRepository;
   readonly mirrorScrollbackLines?: number;
+  /** Where screens wait across a graceful restart; not kept when absent. */
+  readonly screens?: ScreenSnapshotFiles;
 }
 
 export const shellCommand = ['bash', '-l'] as const;
@@ -222,11 +226,17 @@ export class TerminalService {
           continue;
         }
         const terminal = this.register(record);
+        const screen = await this.options.screens?.take(record.id).catch(() => undefined);
+        if (screen) terminal.restoreScreen(screen);
         terminal.setPhase('reconnecting');
         this.reopen(terminal);
         adopted++;
       }
     }
+    // Screens of terminals that did not survive are nobody's any more.
+    await this.options.screens
+      ?.clear()
+      .catch((error: unknown) => this.options.log.warn({ err: error }, 'could not delete saved screens'));
     return adopted;
   }
 
@@ -357,8 +367,25 @@ export class TerminalService {
     this.subscription.dispose();
     for (const socket of [...this.sockets])
       socket.close(CloseCode.goingAway, 'Cove is restarting. Reconnect in a moment.');
+    await this.saveScreens();
     for (const terminal of this.terminals.values()) terminal.release();
     this.terminals.clear();
+  }
+
+  /** Writes every live terminal's screen for the next start (see ScreenSnapshotFiles). */
+  private async saveScreens(): Promise<void> {
+    const screens = this.options.screens;
+    if (!screens) return;
+    await Promise.all(
+      [...this.terminals.values()].map(async (terminal) => {
+        try {
+          const screen = await terminal.saveScreen();
+          if (screen) await screens.save(terminal.id, screen);
+        } catch (error) {
+          this.options.log.warn({ err: error, terminalId: terminal.id }, 'could not save a screen');
+        }
+      }),
+    );
   }
 
   private async start(terminal: Terminal, owner: EnvironmentOwner, binding: TerminalBinding): Promise<void> {
@@ -550,6 +577,7 @@ export default fp(
       now: app.now,
       records: app.store.terminals,
       mirrorScrollbackLines: app.config.terminals.mirrorScrollbackLines,
+      screens: new ScreenSnapshotFiles(resolve(app.config.dataDir, 'run', 'screens')),
       ...(opts.shellEnv ? { shellEnv: opts.shellEnv } : {}),
     });
     app.decorate('terminals', service);

@@ -61,6 +61,17 @@ export interface TerminalInit {
   readonly onError?: (error: unknown, what: string) => void;
 }
 
+/** A terminal's screen kept across a server restart (see `Terminal.saveScreen`). */
+export interface SavedScreen {
+  readonly cols: number;
+  readonly rows: number;
+  /** The mirror's serialized screen and scrollback. */
+  readonly data: Buffer;
+}
+
+/** Pauses the shell while its screen is saved for a restart. */
+const savingScreen = Symbol('saving screen');
+
 /** Input typed while the shell is still starting is kept, up to this much. */
 const maxEarlyInputBytes = 64 * 1024;
 
@@ -171,6 +182,26 @@ export class Terminal {
     });
     this.init.onAttached?.(this);
     return true;
+  }
+
+  /**
+   * The screen and scrollback as they are now, with the size they were drawn at, for a restart
+   * (see `restoreScreen`). Stops reading the shell first, so nothing arrives after the picture is
+   * taken that the next server would then miss; `release` follows.
+   */
+  async saveScreen(): Promise<SavedScreen | undefined> {
+    if (this.closed || this.released) return undefined;
+    this.pauseOutput(savingScreen);
+    const data = await this.mirror.snapshot();
+    return data.length > 0 ? { cols: this.size.cols, rows: this.size.rows, data } : undefined;
+  }
+
+  /** Paints a screen saved by the previous server before anything else reaches the mirror. */
+  restoreScreen(screen: SavedScreen): void {
+    if (this.closed || this.released) return;
+    this.size = { cols: screen.cols, rows: screen.rows };
+    this.mirror.resize(screen.cols, screen.rows);
+    this.mirror.write(screen.data);
   }
 
   /** Removes `connection`; when it was the last page, the grace period starts. */
