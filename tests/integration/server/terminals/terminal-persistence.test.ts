@@ -1,12 +1,14 @@
 /**
- * Terminals that survive, against the real Docker engine: shells under the cove-terminal holder,
- * the server's screen mirror, several sockets on one terminal, grace expiry ending the holder,
- * and a server restart (a second app on the same database) re-adopting a running shell.
+ * Terminals that survive, against the real Docker engine: shells under the cove-terminal holder
+ * (dtach), the server's screen mirror, several sockets on one terminal, grace expiry ending the
+ * holder, a server restart (a second app on the same database) re-adopting a running shell with
+ * its screen, a flood reaching the page whole, and stale holder clients not piling up.
  * Users are fresh per run; their containers are removed in afterAll.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -32,6 +34,7 @@ describe('terminals that survive (Docker)', () => {
     buildConfig({
       logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
       regions: [{ id: region, name: 'US East' }],
+      dataDir: dir,
       homes: { enabled: false },
       sandbox: { graceS: 3, memoryBytes: 256 * 1024 ** 2 },
     });
@@ -179,14 +182,113 @@ describe('terminals that survive (Docker)', () => {
     const ownerId = await signIn('fay');
     await shell('fay');
     const forged = 'AAAAAAAAAAAAAAAAAAAAAA';
+    // Made the way a user could: a dtach of their own on a socket where the holder keeps its own.
     await inContainer(
       ownerId,
-      `cove-terminal attach ${forged} sleep 600 </dev/null >/dev/null 2>&1 & sleep 1; true`,
+      `dtach -n /tmp/cove-terminals/${forged}.sock -E sleep 600 </dev/null >/dev/null 2>&1; sleep 0.3`,
     );
+    expect(await inContainer(ownerId, 'cove-terminal list')).toContain(forged);
     await app.close();
     await start();
     expect(app.terminals.isLive(ownerId, region, forged)).toBe(false);
     const probe = await connect('fay', forged);
     expect((await probe.closed).code).toBe(4404);
+  });
+
+  it('a flood reaches the page complete: every byte of seq 1 200000, the last lines in order', async () => {
+    await signIn('gil');
+    const { client } = await shell('gil');
+    const before = client.received;
+    client.send('seq 1 200000; echo flood-$((1+1))\r');
+    await client.waitForScreen(/^flood-2$/m, 120_000);
+    let expected = 0;
+    for (let i = 1; i <= 200_000; i++) expected += String(i).length + 2; // digits, \r\n
+    // The echo of the command line and the prompt come on top; nothing may be missing.
+    expect(client.received - before).toBeGreaterThanOrEqual(expected);
+    expect(client.received - before).toBeLessThan(expected + 4096);
+    const numbers = client.screen
+      .split('\n')
+      .filter((line) => /^\d+$/.test(line))
+      .map(Number);
+    expect(numbers.at(-1)).toBe(200_000);
+    expect(numbers.length).toBeGreaterThan(1000);
+    const tail = numbers.slice(-1000);
+    expect(tail.every((n, i) => n === 200_000 - 999 + i)).toBe(true);
+  });
+
+  it('ends stale holder clients: after 3 reattaches one dtach client is left, on the same shell', async () => {
+    const ownerId = await signIn('hal');
+    await shell('hal');
+    const key = { ownerId, region };
+    const name = `stale-${process.pid}`;
+    const open = (create: boolean) =>
+      app.environments.openShell(key, {
+        cmd: ['bash', '--norc'],
+        cols: 80,
+        rows: 24,
+        holder: { name, create },
+      });
+    const pids: string[] = [];
+    const readPid = async (held: Awaited<ReturnType<typeof open>>): Promise<string> => {
+      let out = '';
+      held.stream.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      held.stream.write('echo "pid=[$$]"\r');
+      const deadline = Date.now() + 10_000;
+      while (!/pid=\[(\d+)\]/.test(out) && Date.now() < deadline) await sleep(50);
+      return /pid=\[(\d+)\]/.exec(out)?.[1] ?? 'none';
+    };
+    let held = await open(true);
+    pids.push(await readPid(held));
+    for (let i = 0; i < 3; i++) {
+      // A dropped stream: Docker leaves the exec's process (the dtach client) running.
+      held.stream.destroy();
+      held = await open(false);
+      pids.push(await readPid(held));
+    }
+    expect(new Set(pids).size).toBe(1);
+    expect(pids[0]).toMatch(/^\d+$/);
+    const clients = await inContainer(
+      ownerId,
+      `ps -eo args | grep -c "^/usr/bin/dtach -a /tmp/cove-terminals/${name}.sock"`,
+    );
+    expect(clients.trim()).toBe('1');
+    await held.kill();
+    const left = await inContainer(
+      ownerId,
+      `ps -eo args | grep -c "[c]ove-terminals/${name}"; cove-terminal list`,
+    );
+    expect(left.split('\n')[0]).toBe('0');
+    expect(left).not.toContain(name);
+  });
+
+  it('a graceful restart restores the exact screen and scrollback from the saved snapshot', async () => {
+    const ownerId = await signIn('ivy');
+    const { id, client } = await shell('ivy');
+    client.send(
+      "for i in $(seq 1 60); do printf '\\033[3%dmrow-%02d\\033[0m\\n' $((i%7)) $i; done; echo end-$((9*9))\r",
+    );
+    await client.waitForScreen(/^end-81$/m);
+    await client.waitForPrompt();
+    await sleep(300);
+    const before = client.screen;
+    await app.close();
+    expect((await client.closed).code).toBe(1001);
+    const screens = join(dir, 'run', 'screens');
+    expect(statSync(screens).mode & 0o777).toBe(0o700);
+    // Every live terminal of this server is saved; this one's file is named by its id's hash.
+    const file = join(screens, createHash('sha256').update(id).digest('hex'));
+    expect(readdirSync(screens)).toContain(basename(file));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file).toString('latin1')).not.toContain(id);
+    await start();
+    // Taken at adoption and deleted, the rest too: the output lives on disk only while Cove is down.
+    expect(existsSync(file)).toBe(false);
+    expect(readdirSync(screens)).toHaveLength(0);
+    expect(app.terminals.isLive(ownerId, region, id)).toBe(true);
+    const again = await connect('ivy', id);
+    await again.waitFor(() => again.screen === before, 'the screen from before the restart', 10_000);
+    for (const n of ['01', '30', '60']) expect(again.screen).toContain(`row-${n}`);
+    again.send('echo back-$((5*5))\r');
+    await again.waitForScreen(/^back-25$/m);
   });
 });
