@@ -67,7 +67,7 @@ async function openShell(
 }
 
 /** Runs a command and returns what it printed between two markers (one line of output). */
-async function capture(client: TerminalTestClient, command: string, timeoutMs = 30_000): Promise<string> {
+async function capture(client: TerminalTestClient, command: string, timeoutMs = 60_000): Promise<string> {
   const tag = Math.random().toString(36).slice(2, 8);
   client.clearOutput();
   client.send(`echo "<${tag}<$(${command})>${tag}>"\r`);
@@ -131,7 +131,8 @@ afterAll(async () => {
   await sts?.close();
 }, 60_000);
 
-describe('credentials in a real shell', () => {
+// The CLI and boto3 take seconds to start on a busy shared machine; several run per test.
+describe('credentials in a real shell', { timeout: 240_000 }, () => {
   it('serves the shell through the container provider with exactly what the local STS issued for that user', async () => {
     const shell = await openShell('alice', { accountId: prod, permissionSet: 'AdministratorAccess' });
     expect(shell.text).toContain('identity: AdministratorAccess @ Prod (111122223333)');
@@ -256,7 +257,10 @@ describe('credentials in a real shell', () => {
       if (status.state !== 'running' || !status.id) continue;
       let inspect: string;
       try {
-        inspect = execFileSync('/usr/bin/docker', ['inspect', status.id], { encoding: 'utf8' });
+        inspect = execFileSync('/usr/bin/docker', ['inspect', status.id], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
       } catch {
         continue; // removed since the status was read
       }
@@ -266,7 +270,10 @@ describe('credentials in a real shell', () => {
       for (const execId of execIds) {
         let exec: string;
         try {
-          exec = execFileSync('/usr/bin/docker', ['inspect', execId], { encoding: 'utf8' });
+          exec = execFileSync('/usr/bin/docker', ['inspect', execId], {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'ignore'],
+          });
         } catch {
           continue; // an exec that ended is forgotten by the engine
         }
