@@ -112,8 +112,6 @@ export interface S3FileTransferOptions {
 
 /** Bounds the records one user can leave pending (they hold memory until swept). */
 const maxPendingPerUser = 200;
-/** A known-good S3 answers uploads without another round trip for this long. */
-const reachableCacheMs = 10_000;
 /** The slowest transfer speed the exec timeouts allow, in bytes per second. */
 const minBytesPerS = 2 * 1024 * 1024;
 
@@ -126,7 +124,6 @@ export class S3FileTransfer {
   private readonly records = new Map<string, UploadRecord>();
   /** Region → why file transfer is off there (a misconfigured bucket). */
   private readonly disabled = new Map<string, string[]>();
-  private readonly reachableUntil = new Map<string, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly now: () => number;
 
@@ -517,7 +514,6 @@ export class S3FileTransfer {
       if (status === 403 || status === 401) throw errors.filesMisconfigured(error);
       if (sdk.name === 'InvalidPart' || sdk.name === 'InvalidPartOrder' || sdk.name === 'EntityTooSmall')
         throw errors.filesPartsInvalid('S3 refused the list of parts');
-      this.reachableUntil.clear();
       throw errors.filesUnavailable(error);
     }
   }
@@ -526,7 +522,10 @@ export class S3FileTransfer {
     try {
       return await call();
     } catch (error) {
-      if (error instanceof HelperError) throw helperErrorToCove(error, shown);
+      if (error instanceof HelperError) {
+        if (error.code === 'failed') this.options.log.warn({ helper: error.message }, 'cove-files failed');
+        throw helperErrorToCove(error, shown);
+      }
       // The driver's errors (engine gone, container stopped, exec timed out) are not the user's.
       if ((error as Error).name === 'SandboxError') throw errors.filesEnvironmentUnavailable(error);
       throw error;
