@@ -461,11 +461,10 @@ export class S3FileTransfer {
     if (!staging) throw errors.filesMisconfigured(new Error(`no staging bucket for region ${region}`));
     const problems = this.disabled.get(region);
     if (problems) throw errors.filesMisconfigured(new Error(problems.join('; ')));
-    if ((this.reachableUntil.get(region) ?? 0) > this.now()) return staging;
+    // Every time: presigning a single PUT needs no S3 call, so this is what notices S3 is down.
     await this.s3(() =>
       staging.client.send(new HeadBucketCommand({ Bucket: staging.bucket }), this.signal()),
     );
-    this.reachableUntil.set(region, this.now() + reachableCacheMs);
     return staging;
   }
 
