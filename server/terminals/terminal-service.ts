@@ -69,6 +69,8 @@ const userMessages: Record<string, string> = {
 /** Reopening a lost shell: first retry soon, then at most this far apart. */
 const reopenFirstDelayMs = 250;
 const reopenMaxDelayMs = 5_000;
+/** How long a shell killed by a signal waits for its environment's death to show in the engine. */
+const deathSettleMs = 1_000;
 
 export const terminalErrors = {
   limit: (max: number, region: string) =>
@@ -506,10 +508,14 @@ export class TerminalService {
       return;
     }
     try {
-      const status = await this.options.environments.status({
-        ownerId: terminal.ownerId,
-        region: terminal.region,
-      });
+      const key = { ownerId: terminal.ownerId, region: terminal.region };
+      let status = await this.options.environments.status(key);
+      // A killed container's execs end a moment before the engine reports it stopped: look again.
+      if (status.state === 'running') {
+        await new Promise((resolve) => setTimeout(resolve, deathSettleMs).unref());
+        if (terminal.closed) return;
+        status = await this.options.environments.status(key);
+      }
       if (status.state !== 'running') {
         terminal.close('environment-stopped', code, environmentStoppedMessage(status.stopReason ?? 'died'));
         return;
