@@ -1,0 +1,111 @@
+/**
+ * F07 in a real Chromium against a real Cove and real containers: a reload gives back the same
+ * screen and shell; a dropped connection (the server side of the socket cut, as a network loss
+ * looks to the page) shows "Reconnecting…" over the old screen, then resumes with the output
+ * printed meanwhile; a terminal deleted behind the page's back is offered again as a new one.
+ */
+import type { Browser, BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, signedInContext, startCove, type CoveServer } from './cove-server.js';
+import { ShellPage } from './models/shell-page.js';
+
+const region = 'us-east-1';
+
+describe('shell page reconnects (F07)', () => {
+  let cove: CoveServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let shell: ShellPage;
+  let ownerId: string;
+
+  beforeAll(async () => {
+    cove = await startCove({ logLevel: 'warn', homes: { enabled: false } });
+    browser = await launchChromium();
+    ({ userId: ownerId, context } = await signedInContext(
+      cove,
+      browser,
+      `reconnect-e2e-${process.pid}-${Date.now() % 100000}`,
+    ));
+    shell = new ShellPage(await context.newPage(), cove.origin);
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    const driver = cove?.app.environments.driver(region);
+    await cove?.close();
+    await driver?.remove({ ownerId, region }).catch(() => undefined);
+  });
+
+  const connectionState = () => shell.page.getByTestId('connection-state').innerText();
+  const activeTerminalId = async () =>
+    (await shell.page.locator('.shell-tab-panel:not([hidden])').getAttribute('data-terminal-id')) ?? '';
+  /** A number only the shell computes, so the typed command line never matches the output. */
+  const unique = () => 1000 + Math.floor(Math.random() * 9000);
+
+  it('a reload shows the same screen and the same shell', async () => {
+    await shell.goto(region);
+    await shell.waitForPrompt(30_000);
+    const id = await activeTerminalId();
+    const n = unique();
+    await shell.run(`echo before-$((${n}+1)); X=kept-$((${n}+2))`);
+    await shell.waitForText(new RegExp(`^before-${n + 1}$`, 'm'));
+
+    await shell.page.reload();
+    await shell.waitForText(new RegExp(`^before-${n + 1}$`, 'm'));
+    expect(await activeTerminalId()).toBe(id);
+    expect(await shell.tabCount()).toBe(1);
+    // The same shell: a variable set before the reload is still there.
+    await shell.run('echo "after-[$X]"');
+    await shell.waitForText(new RegExp(`^after-\\[kept-${n + 2}\\]$`, 'm'));
+  });
+
+  it('a dropped connection shows Reconnecting… over the old screen, then the output printed meanwhile', async () => {
+    const n = unique();
+    await shell.run(`echo shown-$((${n}+1)); sleep 2; echo away-$((${n}+2))`);
+    await shell.waitForText(new RegExp(`^shown-${n + 1}$`, 'm'));
+    await shell.page.waitForTimeout(300);
+    // What a network loss looks like to the page: its socket dies without a close frame.
+    for (const client of cove.app.websocketServer.clients) client.terminate();
+
+    const deadline = Date.now() + 10_000;
+    let state = await connectionState();
+    while (state !== 'Reconnecting…' && Date.now() < deadline) {
+      await shell.page.waitForTimeout(20);
+      state = await connectionState();
+    }
+    expect(state).toBe('Reconnecting…');
+    // The screen is kept while reconnecting, not cleared.
+    expect(await shell.text()).toMatch(new RegExp(`^shown-${n + 1}$`, 'm'));
+
+    await shell.waitForText(new RegExp(`^away-${n + 2}$`, 'm'));
+    const text = await shell.text();
+    // One repaint, not the old screen plus a replay on top of it.
+    expect(text.match(new RegExp(`^shown-${n + 1}$`, 'gm'))).toHaveLength(1);
+    expect(await connectionState()).toBe('Connected');
+    await shell.run('echo resumed-$((2+3))');
+    await shell.waitForText(/^resumed-5$/m);
+  });
+
+  it('a terminal that no longer exists is offered again as a new one', async () => {
+    const id = await activeTerminalId();
+    const [cookie] = (await context.cookies()).filter((c) => c.name === 'cove_session');
+    // Dropped first, then deleted: the page's reconnect finds no such terminal (4404).
+    for (const client of cove.app.websocketServer.clients) client.terminate();
+    const deleted = await cove.app.inject({
+      method: 'DELETE',
+      url: `/api/environments/${region}/terminals/${id}`,
+      headers: { origin: cove.origin, cookie: `cove_session=${cookie?.value ?? ''}` },
+    });
+    expect(deleted.statusCode).toBe(204);
+
+    const gone = shell.page.getByTestId('shell-gone');
+    await gone.waitFor({ timeout: 20_000 });
+    expect(await gone.innerText()).toMatch(/no longer exists|has ended/);
+    await shell.page.getByTestId('open-new').click();
+    await shell.waitForPrompt(30_000);
+    expect(await activeTerminalId()).not.toBe(id);
+    await shell.run('echo fresh-$((4*4))');
+    await shell.waitForText(/^fresh-16$/m);
+  });
+});
