@@ -15,6 +15,7 @@ import Docker from 'dockerode';
 import WebSocket from 'ws';
 import { buildContainerSpec, SANDBOX_HOME, SANDBOX_USER } from '../../sandbox/index.js';
 import { benchTransfers } from './transfer.js';
+import { benchHolder } from './terminals.js';
 
 const region = 'us-east-1';
 const image = 'cove/sandbox:latest';
@@ -514,6 +515,13 @@ async function main(): Promise<void> {
       '-',
       '',
     );
+  }
+
+  // The holder's own costs (reattach, memory per idle terminal, throughput vs a bare exec).
+  try {
+    for (const row of await benchHolder()) report(row.name, row.value, row.baseline, row.target);
+  } catch (error) {
+    report('terminal holder', `failed: ${error instanceof Error ? error.message : String(error)}`, '-', '');
   }
 
   console.log('\nSummary');
