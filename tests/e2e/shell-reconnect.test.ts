@@ -5,6 +5,8 @@
  * printed meanwhile; a terminal deleted behind the page's back is offered again as a new one.
  */
 import type { Browser, BrowserContext } from 'playwright-core';
+// For the type of `app.websocketServer`, which the plugin declares.
+import type {} from '@fastify/websocket';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, signedInContext, startCove, type CoveServer } from './cove-server.js';
 import { ShellPage } from './models/shell-page.js';
