@@ -3,23 +3,38 @@
  * screen when it attaches (which would wipe the screen a reattaching page already shows) and says
  * "[EOF - dtach terminating]" when the shell ends. Everything else passes through unchanged, and
  * backpressure reaches the underlying stream (pausing this one stops reading from the engine).
+ * Input waits for the holder's first output, i.e. until its client has the TTY in raw mode.
  */
 import { Duplex } from 'node:stream';
 
 /** Written first by `dtach -a`/`-A` (cursor home, erase display). */
 const attachPrefix = Buffer.from('\x1b[H\x1b[J', 'latin1');
-/** Written last when the session ends (cursor to the bottom, the notice, cursor shown again). */
-const endTrailer = Buffer.from('\x1b[999H\r\n[EOF - dtach terminating]\r\n', 'latin1');
+/**
+ * Written last when the session ends: cursor to the bottom, the notice, cursor shown again. dtach
+ * writes them line-buffered, so they may come in separate chunks: the notice is cut wherever it
+ * comes, the cursor move only when it comes with it.
+ */
+const endMove = Buffer.from('\x1b[999H\r\n', 'latin1');
+const endNotice = Buffer.from('[EOF - dtach terminating]\r\n', 'latin1');
 const cursorShow = Buffer.from('\x1b[?25h', 'latin1');
 
 export class HolderOutputFilter extends Duplex {
   /** Bytes of the attach prefix still expected at the start (0 once it passed or did not come). */
   private prefixSeen = 0;
   private trailerCut = false;
+  private attached = false;
+  /** Input written before the holder attached (Writable passes one chunk at a time). */
+  private heldInput: { chunk: Buffer; callback: (error?: Error | null) => void } | undefined;
 
   constructor(private readonly raw: Duplex) {
     super();
     raw.on('data', (chunk: Buffer) => {
+      if (!this.attached) {
+        this.attached = true;
+        const held = this.heldInput;
+        this.heldInput = undefined;
+        if (held) raw.write(held.chunk, held.callback);
+      }
       const out = this.strip(chunk);
       if (out.length > 0 && !this.push(out)) raw.pause();
     });
@@ -33,7 +48,10 @@ export class HolderOutputFilter extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.raw.write(chunk, callback);
+    // Until dtach's client has put the TTY in raw mode (its first output says so), the TTY would
+    // echo input itself, ahead of the screen clear this filter looks for at the start.
+    if (!this.attached) this.heldInput = { chunk, callback };
+    else this.raw.write(chunk, callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -64,18 +82,18 @@ export class HolderOutputFilter extends Duplex {
   }
 
   private cutTrailer(chunk: Buffer): Buffer {
-    if (this.trailerCut) {
-      return chunk.subarray(0, cursorShow.length).equals(cursorShow)
-        ? chunk.subarray(cursorShow.length)
-        : chunk;
-    }
-    const at = chunk.lastIndexOf(endTrailer);
+    if (this.trailerCut) return startsWith(chunk, cursorShow) ? chunk.subarray(cursorShow.length) : chunk;
+    const at = chunk.lastIndexOf(endNotice);
     if (at < 0) return chunk;
     this.trailerCut = true;
-    const rest = chunk.subarray(at + endTrailer.length);
-    const tail = rest.subarray(0, cursorShow.length).equals(cursorShow)
-      ? rest.subarray(cursorShow.length)
-      : rest;
-    return Buffer.concat([chunk.subarray(0, at), tail]);
+    const before = at >= endMove.length && chunk.subarray(at - endMove.length, at).equals(endMove);
+    const rest = chunk.subarray(at + endNotice.length);
+    return Buffer.concat([
+      chunk.subarray(0, before ? at - endMove.length : at),
+      startsWith(rest, cursorShow) ? rest.subarray(cursorShow.length) : rest,
+    ]);
   }
 }
+
+const startsWith = (chunk: Buffer, prefix: Buffer): boolean =>
+  chunk.length >= prefix.length && chunk.subarray(0, prefix.length).equals(prefix);

@@ -35,6 +35,19 @@ describe('HolderOutputFilter', () => {
     expect(p.text()).toBe('prompt$ ls\r\nexit\r\n');
   });
 
+  it('cuts the end notice when dtach writes it line by line', async () => {
+    const p = pair();
+    p.engine.write(`${attach}bye\r\n`);
+    p.engine.write('\x1b[999H\r\n');
+    p.engine.write('[EOF - dtach terminating]\r\n');
+    p.engine.write('\x1b[?25h');
+    p.engine.end();
+    await p.ended;
+    expect(p.text()).not.toContain('dtach');
+    expect(p.text()).not.toContain('\x1b[?25h');
+    expect(p.text().startsWith('bye\r\n')).toBe(true);
+  });
+
   it('finds the clear split over chunks, and keeps bytes that only looked like its start', async () => {
     const split = pair();
     for (const ch of `${attach}x`) split.engine.write(ch);
@@ -59,11 +72,16 @@ describe('HolderOutputFilter', () => {
     expect(p.text()).toBe(`a${attach}b`);
   });
 
-  it('passes input through to the engine and destroys the raw stream with itself', async () => {
+  it('holds input until the holder attached, then passes it through; destroys the raw stream with itself', async () => {
     const p = pair();
     p.filter.write(Buffer.from('echo hi\r'));
+    p.filter.write(Buffer.from('ls\r'));
     await new Promise((r) => setImmediate(r));
-    expect(Buffer.concat(p.typed).toString()).toBe('echo hi\r');
+    // The TTY would still echo it itself, ahead of dtach's first output.
+    expect(p.typed).toHaveLength(0);
+    p.engine.write(attach);
+    await new Promise((r) => setImmediate(r));
+    expect(Buffer.concat(p.typed).toString()).toBe('echo hi\rls\r');
     p.filter.destroy();
     await new Promise((r) => setImmediate(r));
     expect(p.raw.destroyed).toBe(true);
