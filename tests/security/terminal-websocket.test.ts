@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { buildConfig } from '../../server/config.js';
@@ -76,7 +76,12 @@ describe('terminal WebSocket (W)', () => {
     client.waitFor(() => client.events.some((e) => e.type === 'status' && e.phase === 'ready'), 'ready');
 
   it('W01 no cookie, an expired or forged cookie, and an MFA-pending cookie get HTTP 401 before 101 and start nothing', async () => {
+    const shellsBefore = driver.calls.filter((call) => call.startsWith('openShell')).length;
     const id = await create('a');
+    // Creating a terminal starts its shell in the background; count only what comes after.
+    await vi.waitFor(() =>
+      expect(driver.calls.filter((call) => call.startsWith('openShell')).length).toBe(shellsBefore + 1),
+    );
     const callsBefore = driver.calls.length;
     const user = await store.users.create({ username: 'sec-pending' });
     const pending = await app.sessions.create(user.id, 'mfa');
@@ -193,6 +198,7 @@ describe('terminal WebSocket (W)', () => {
   it('W07 a 10 MB frame closes with 1009 without the server keeping it; 60 KiB frames are fine', async () => {
     const id = await create('c');
     const ok = await connect('c', id);
+    await ready(ok);
     for (let i = 0; i < 5; i++) ok.send(Buffer.alloc(60 * 1024, 0x61));
     await ok.waitFor(() => ok.received >= 5 * 60 * 1024, 'echo of 60 KiB frames');
     ok.close();
