@@ -164,7 +164,10 @@ describe('terminals that survive (Docker)', () => {
   it('after a server restart the same terminal id reattaches and a job started before it finishes', async () => {
     const ownerId = await signIn('eve');
     const { id, client } = await shell('eve');
-    client.send('sleep 4; echo done-$((6*7))\r');
+    // The job ends after the restart, however long that takes (dtach keeps no output printed
+    // while no server is attached; see README "Terminals that survive").
+    const flag = `/tmp/go-${process.pid}`;
+    client.send(`while [ ! -e ${flag} ]; do sleep 0.2; done; echo done-$((6*7))\r`);
     await sleep(300);
     await app.close();
     expect((await client.closed).code).toBe(1001);
@@ -173,6 +176,12 @@ describe('terminals that survive (Docker)', () => {
     expect(app.terminals.isLive(ownerId, region, id)).toBe(true);
     expect(app.terminals.isLive('someone-else', region, id)).toBe(false);
     const again = await connect('eve', id);
+    await again.waitFor(
+      () => app.terminals.get(ownerId, id)?.live === true,
+      'the held shell reopened',
+      15_000,
+    );
+    await inContainer(ownerId, `touch ${flag}`);
     await again.waitForScreen(/^done-42$/m, 15_000);
     again.send('echo after-$((2+3))\r');
     await again.waitForScreen(/^after-5$/m);
