@@ -141,7 +141,7 @@ describe('terminals on Docker', () => {
   it('keeps server memory flat while a client stops reading during `yes`, and Ctrl-C works once it reads again', async () => {
     const { client } = await shell('carol');
     client.send('yes\r');
-    // The holder (tmux) sends screen updates, not every byte, when output outruns the page.
+    // The holder (dtach) passes every byte on; flow control holds `yes` back while the page is behind.
     await client.waitFor(() => client.received > 32 * 1024, 'a flood of yes');
     const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     socket.pause();
