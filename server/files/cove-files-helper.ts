@@ -136,15 +136,20 @@ export class CoveFilesHelper {
     );
   }
 
-  /** Streams a file (`read`) or a folder as .tar.gz (`tar`) into `output`; the caller ends it. */
+  /**
+   * Streams a file (`read`) or a folder as .tar.gz (`tar`) into `output`; the caller ends it.
+   * `exactBytes` (files only): exactly that many bytes, the length the caller promised S3; a file
+   * that shrank since is a `size-mismatch` error, one that grew is cut there.
+   */
   async streamOut(
     key: EnvironmentKey,
     kind: 'read' | 'tar',
     path: string,
     output: NodeJS.WritableStream,
-    options: { maxBytes: number; timeoutMs: number },
+    options: { maxBytes: number; timeoutMs: number; exactBytes?: number },
   ): Promise<StreamedOut> {
-    const result = await this.run(key, [kind, path, '--max-bytes', String(options.maxBytes)], {
+    const exact = options.exactBytes !== undefined ? ['--size', String(options.exactBytes)] : [];
+    const result = await this.run(key, [kind, path, '--max-bytes', String(options.maxBytes), ...exact], {
       stdout: output,
       timeoutMs: options.timeoutMs,
     });
