@@ -134,7 +134,11 @@ describe('access portal, end to end', () => {
     expect((await portal.openShellLink(accountId, 'ShellUser')).href).toBe(
       `/shell/us-east-1?account=${accountId}&permissionSet=ShellUser`,
     );
-    expect(await portal.openCliDialog(accountId, 'ShellUser')).toContain('later release');
+    // No STS is reachable in this test: the panel must say so plainly (its success path is in
+    // cli-access.test.ts, against a local STS).
+    expect(await portal.openCliDialog(accountId, 'ShellUser')).toContain(
+      'AWS credentials are unavailable right now',
+    );
     // A plain user has no Admin link and gets the 403 page at /admin.
     expect(await page.locator('a[href="/admin"]').count()).toBe(0);
     await page.screenshot({ path: `${shots}/portal-desktop.png`, fullPage: true });
@@ -178,6 +182,7 @@ describe('access portal, end to end', () => {
   });
 
   it('raised no script errors or CSP violations in any page', () => {
-    expect(pageErrors.filter((e) => !/status of 40[13]/.test(e))).toEqual([]);
+    // 401/403 come from the sign-in steps, the one 503 from Command line access without an STS.
+    expect(pageErrors.filter((e) => !/status of (40[13]|503)/.test(e))).toEqual([]);
   });
 });

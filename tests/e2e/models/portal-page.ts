@@ -62,14 +62,16 @@ export class PortalPage {
     await this.page.selectOption('#region', region);
   }
 
+  /** Opens Command line access for an assignment and returns what the panel says once loaded. */
   async openCliDialog(accountId: string, permissionSet: string): Promise<string> {
     await this.page.click(
       `[data-account-id="${accountId}"] [data-permission-set="${permissionSet}"] [data-testid=cli-access]`,
     );
     const dialog = this.page.locator('[data-testid=cli-dialog]');
-    await dialog.waitFor();
+    await dialog.locator('[data-testid=cli-expiry], [data-testid=cli-error]').first().waitFor();
     const text = (await dialog.textContent()) ?? '';
-    await dialog.locator('button').click();
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
     return text;
   }
 
