@@ -7,8 +7,7 @@
 import { createRequire } from 'node:module';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { Worker } from 'node:worker_threads';
 
 export const embeddedCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 export const embeddedBucket = 'cove-staging';
@@ -25,14 +24,32 @@ interface S3rverOptions {
   configureBuckets: { name: string; configs: string[] }[];
 }
 
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-  httpServer?: Server;
-}
+/**
+ * s3rver runs in a worker thread: in the server's event loop, serving a 200 MB GetObject (and
+ * hashing every byte it stores) took turns with piping the same bytes into the container. The
+ * worker is plain JavaScript (an `eval` worker, CommonJS like s3rver), so it runs the same from
+ * dist/ and from the sources.
+ */
+const workerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const S3rver = require(workerData.s3rverPath);
+const server = new S3rver(workerData.options);
+server.run().then(
+  (address) => parentPort.postMessage({ port: address.port }),
+  (error) => parentPort.postMessage({ error: String(error && error.message || error) }),
+);
+parentPort.on('message', async (message) => {
+  if (message !== 'stop') return;
+  const closing = server.close();
+  if (server.httpServer) server.httpServer.closeAllConnections();
+  await closing.catch(() => undefined);
+  parentPort.postMessage({ stopped: true });
+});
+`;
 
-const require = createRequire(import.meta.url);
-const S3rver = require('s3rver') as new (options: S3rverOptions) => S3rverInstance;
+type WorkerMessage = { port: number } | { error: string } | { stopped: true };
+
+const s3rverPath = createRequire(import.meta.url).resolve('s3rver');
 
 /**
  * The CORS rule browsers need for presigned PUTs and GETs: ETag exposed, because a multipart
@@ -64,13 +81,13 @@ export interface EmbeddedS3Options {
 
 export class EmbeddedS3 {
   private constructor(
-    private readonly server: S3rverInstance,
+    private readonly worker: Worker,
     readonly endpoint: string,
     readonly directory: string,
   ) {}
 
   static async start(options: EmbeddedS3Options): Promise<EmbeddedS3> {
-    const server = new S3rver({
+    const s3rverOptions: S3rverOptions = {
       address: '127.0.0.1',
       port: options.port,
       directory: options.directory,
@@ -80,9 +97,28 @@ export class EmbeddedS3 {
         name,
         configs: [corsRuleXml(options.corsOrigins)],
       })),
+    };
+    const worker = new Worker(workerSource, {
+      eval: true,
+      workerData: { s3rverPath, options: s3rverOptions },
     });
-    const address = await server.run();
-    return new EmbeddedS3(server, `http://127.0.0.1:${address.port}`, options.directory);
+    const port = await new Promise<number>((resolve, reject) => {
+      const exited = (code: number): void => reject(new Error(`the embedded S3 exited (${code})`));
+      worker.once('error', reject);
+      worker.once('exit', exited);
+      worker.once('message', (message: WorkerMessage) => {
+        worker.off('error', reject);
+        worker.off('exit', exited);
+        if ('port' in message) resolve(message.port);
+        else reject(new Error('error' in message ? message.error : 'the embedded S3 did not start'));
+      });
+    }).catch(async (error: unknown) => {
+      await worker.terminate();
+      throw error;
+    });
+    // Past the start its failures show as S3 calls that fail (503s); an error must not crash Cove.
+    worker.on('error', () => undefined);
+    return new EmbeddedS3(worker, `http://127.0.0.1:${port}`, options.directory);
   }
 
   get port(): number {
@@ -91,9 +127,16 @@ export class EmbeddedS3 {
 
   /** Stops listening; open transfers are cut (their staging objects are swept later). */
   async stop(): Promise<void> {
-    const closing = this.server.close();
-    this.server.httpServer?.closeAllConnections();
-    await closing;
+    const stopped = new Promise<void>((resolve) => {
+      const done = (): void => resolve();
+      this.worker.once('exit', done);
+      this.worker.on('message', (message: WorkerMessage) => {
+        if ('stopped' in message) done();
+      });
+    });
+    this.worker.postMessage('stop');
+    await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    await this.worker.terminate();
   }
 
   /** What AbortMultipartUpload would do (s3rver answers 405 to it). */
