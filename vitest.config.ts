@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // Fast unit tests with fakes, integration tests against real services (Docker, SQLite files, S3
 // on loopback), browser tests in a real Chromium, and fault tests that restart the Cove server or
-// the Docker engine: those run last and alone (groupOrder), since they disturb everything else.
+// the Docker engine. Each project is its own group (groupOrder), run one after another; the
+// Docker-backed ones run one file at a time, and the fault tests last, since they disturb the rest.
 export default defineConfig({
   test: {
     projects: [
@@ -12,6 +13,7 @@ export default defineConfig({
           include: ['tests/unit/**/*.test.ts'],
           environment: 'node',
           setupFiles: ['tests/setup/loopback-aws.ts'],
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -23,6 +25,7 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -34,6 +37,7 @@ export default defineConfig({
           testTimeout: 90_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
       {
@@ -45,7 +49,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 180_000,
           fileParallelism: false,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 3 },
         },
       },
     ],
