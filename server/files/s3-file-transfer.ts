@@ -345,9 +345,10 @@ export class S3FileTransfer {
     // assembly step (s3rver copies every byte again) and buys nothing on a stream from one exec.
     // A folder's archive has no length beforehand and goes in parts.
     const exactSize = kind === 'read' && info.size <= maxSinglePutBytes ? info.size : undefined;
+    const transferTimeoutMs = this.execTimeoutMs(kind === 'read' ? info.size : files.maxFileBytes);
     const upload =
       exactSize !== undefined
-        ? new SinglePut(staging.client, { ...objectParams, ContentLength: exactSize })
+        ? new SinglePut(staging.client, { ...objectParams, ContentLength: exactSize }, transferTimeoutMs)
         : new Upload({
             client: staging.client,
             params: objectParams,
@@ -381,7 +382,7 @@ export class S3FileTransfer {
         this.options.helper.streamOut(key, kind, info.path, sink, {
           maxBytes: files.maxFileBytes,
           ...(exactSize !== undefined && { exactBytes: exactSize }),
-          timeoutMs: this.execTimeoutMs(kind === 'read' ? info.size : files.maxFileBytes),
+          timeoutMs: transferTimeoutMs,
         }),
       );
       body.end();
@@ -587,10 +588,15 @@ class SinglePut {
   constructor(
     private readonly client: S3Client,
     private readonly params: ConstructorParameters<typeof PutObjectCommand>[0],
+    /** The whole PUT's deadline: the client's requestTimeout is sized for short calls. */
+    private readonly timeoutMs: number,
   ) {}
 
   async done(): Promise<unknown> {
-    return this.client.send(new PutObjectCommand(this.params), { abortSignal: this.controller.signal });
+    return this.client.send(new PutObjectCommand(this.params), {
+      abortSignal: this.controller.signal,
+      requestTimeout: this.timeoutMs,
+    });
   }
 
   async abort(): Promise<void> {

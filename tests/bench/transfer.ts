@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import ts from 'typescript';
+import WebSocket from 'ws';
 import {
   isMultipartUpload,
   type CompleteUploadResponse,
@@ -200,6 +201,7 @@ export async function benchTransfers(runs: number): Promise<TransferRow[]> {
   const baseDown: number[] = [];
   let s3: { client: S3Client; bucket: string } | undefined;
   const baselineKey = `bench-baseline-${process.pid}`;
+  let shell: WebSocket | undefined;
   try {
     // The environment (container and home) exists before anything is timed.
     const created = await fetch(`http://127.0.0.1:${server.port}/api/environments/${region}/terminals`, {
@@ -208,6 +210,20 @@ export async function benchTransfers(runs: number): Promise<TransferRow[]> {
       body: '{}',
     });
     if (created.status !== 201) throw new Error(`terminal create: HTTP ${created.status}`);
+    // The shell page stays open, as when a user uploads from it: with no attached terminal the
+    // server stops the environment after its grace (30 s in the bench server), mid-transfer.
+    const { terminalId } = (await created.json()) as { terminalId: string };
+    shell = new WebSocket(
+      `ws://127.0.0.1:${server.port}/api/environments/${region}/terminals/${terminalId}/ws`,
+      { headers: { origin: server.origin, cookie: server.cookie } },
+    );
+    const opened = shell;
+    await new Promise((resolve, reject) => {
+      opened.once('open', resolve);
+      opened.once('error', reject);
+    });
+    opened.on('message', () => undefined);
+    opened.send(JSON.stringify({ type: 'hello', v: 1, cols: 120, rows: 40 }));
 
     for (let r = 0; r < runs; r++) {
       let t0 = now();
@@ -236,6 +252,7 @@ export async function benchTransfers(runs: number): Promise<TransferRow[]> {
       );
     }
   } finally {
+    shell?.close();
     await s3?.client
       .send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: baselineKey }))
       .catch(() => undefined);
