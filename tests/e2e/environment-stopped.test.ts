@@ -53,7 +53,7 @@ describe('shell page when the environment stops', () => {
     if (homesRoot) rmSync(homesRoot, { recursive: true, force: true });
   });
 
-  it('says "Your environment stopped", and Restart gives a prompt with the home kept', async () => {
+  it('F04 says "Your environment stopped", and Restart gives a prompt with the home kept', async () => {
     await shell.goto(region);
     await shell.waitForPrompt(30_000);
     await shell.run('echo kept-$((6*7)) > ~/kept.txt; echo wrote-$((1+1))');

@@ -45,7 +45,7 @@ describe('shell page reconnects (F07)', () => {
   /** A number only the shell computes, so the typed command line never matches the output. */
   const unique = () => 1000 + Math.floor(Math.random() * 9000);
 
-  it('a reload shows the same screen and the same shell', async () => {
+  it('F07 a reload shows the same screen and the same shell', async () => {
     await shell.goto(region);
     await shell.waitForPrompt(30_000);
     const id = await activeTerminalId();
@@ -62,7 +62,7 @@ describe('shell page reconnects (F07)', () => {
     await shell.waitForText(new RegExp(`^after-\\[kept-${n + 2}\\]$`, 'm'));
   });
 
-  it('a dropped connection shows Reconnecting… over the old screen, then the output printed meanwhile', async () => {
+  it('F07 a dropped connection shows Reconnecting… over the old screen, then the output printed meanwhile', async () => {
     const n = unique();
     await shell.run(`echo shown-$((${n}+1)); sleep 2; echo away-$((${n}+2))`);
     await shell.waitForText(new RegExp(`^shown-${n + 1}$`, 'm'));
@@ -89,7 +89,7 @@ describe('shell page reconnects (F07)', () => {
     await shell.waitForText(/^resumed-5$/m);
   });
 
-  it('a terminal that no longer exists is offered again as a new one', async () => {
+  it('F07 a terminal that no longer exists is offered again as a new one', async () => {
     const id = await activeTerminalId();
     const [cookie] = (await context.cookies()).filter((c) => c.name === 'cove_session');
     // Dropped first, then deleted: the page's reconnect finds no such terminal (4404).

@@ -67,7 +67,7 @@ describe('F04 environment death: OOM and exit (real process, real engine)', () =
     await run(docker, ['kill', ...ids]);
   };
 
-  it('an OOM kill gives a notice; the environment dying then reads "out of memory"; $HOME is kept', async () => {
+  it('F04 an OOM kill gives a notice; the environment dying then reads "out of memory"; $HOME is kept', async () => {
     const client = await shell();
     client.send('echo kept-$((6*7)) > ~/kept.txt; echo wrote-$((1+1))\r');
     await client.waitForScreen(/^wrote-2$/m);
@@ -96,7 +96,7 @@ describe('F04 environment death: OOM and exit (real process, real engine)', () =
     await again.waitForScreen(/^home-\[kept-42\]$/m);
   });
 
-  it('a container that dies without an OOM says the environment stopped, and restarts', async () => {
+  it('F04 a container that dies without an OOM says the environment stopped, and restarts', async () => {
     const client = await shell();
     await killContainer();
     await client.waitForEvent('exit', 15_000);

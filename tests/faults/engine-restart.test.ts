@@ -86,7 +86,7 @@ describe('F01/F02 Docker engine restart and outage (real process, real engine)',
     );
   };
 
-  it('F01: a dockerd restart mid-job gives 4503, then the same shell with its output and $HOME', async () => {
+  it('F01 a dockerd restart mid-job gives 4503, then the same shell with its output and $HOME', async () => {
     const id = await createOk();
     const client = await connect(id);
     await client.waitForPrompt(30_000);
@@ -113,7 +113,7 @@ describe('F01/F02 Docker engine restart and outage (real process, real engine)',
     await again.waitForScreen(/^home-\[kept-42\] pid-\[(\d+)\]-\[\1\]$/m, 10_000);
   });
 
-  it('F02: with dockerd down, new terminals get a quick 503, sockets 4503, /readyz degraded; all recover', async () => {
+  it('F02 with dockerd down, new terminals get a quick 503, sockets 4503, /readyz degraded; all recover', async () => {
     const id = await createOk();
     const client = await connect(id);
     await client.waitForPrompt(30_000);

@@ -72,7 +72,7 @@ describe('F03 Cove server restart (real process, real engine)', () => {
   };
 
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    it(`a job started before a ${signal} finishes in the same shell after the next start`, async () => {
+    it(`F03 a job started before a ${signal} finishes in the same shell after the next start`, async () => {
       const id = await create();
       const client = await connect(id);
       await client.waitForPrompt(30_000);
@@ -97,7 +97,7 @@ describe('F03 Cove server restart (real process, real engine)', () => {
     });
   }
 
-  it('a container removed while Cove was down is no phantom: 4404, and a new terminal works', async () => {
+  it('F03 a container removed while Cove was down is no phantom: 4404, and a new terminal works', async () => {
     const id = await create();
     const client = await connect(id);
     await client.waitForPrompt(30_000);

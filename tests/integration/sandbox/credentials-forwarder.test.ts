@@ -87,7 +87,7 @@ describe('cove-credentials-forwarder in the sandbox image', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('relays method, path and Authorization (nothing else) and passes the answer back', async () => {
+  it('R01 relays method, path and Authorization (nothing else) and passes the answer back', async () => {
     seen.length = 0;
     expect(await curl(`-H "Authorization: ${token}" -H "X-Extra: 1"`)).toBe(
       `{"answered":"/v1/credentials/x?y=1"} 200`,
@@ -98,7 +98,7 @@ describe('cove-credentials-forwarder in the sandbox image', () => {
     expect(await curl()).toBe(`{"answered":"/v1/credentials/x?y=1"} 403`);
   });
 
-  it('answers 503 JSON while the socket is gone, and works again once the server listens anew', async () => {
+  it('F03 answers 503 JSON while the socket is gone, and works again once the server listens anew', async () => {
     await stop();
     // Closing a unix-socket server removes its file; make sure, as a crashed server would not.
     rmSync(socketPath, { force: true });
@@ -124,7 +124,7 @@ describe('cove-credentials-forwarder in the sandbox image', () => {
     expect(rssKiB).toBeGreaterThan(0);
   });
 
-  it('logs nothing (no token, no body) to the container log', async () => {
+  it('R02 logs nothing (no token, no body) to the container log', async () => {
     await curl(`-H "Authorization: ${token}"`);
     const status = await driver.status(key);
     const logs = execFileSync('/usr/bin/docker', ['logs', status.id as string], { encoding: 'utf8' });

@@ -196,7 +196,7 @@ describe('userns-remap (a second engine)', () => {
     expect(probe.stdout).toMatch(/Read-only file system[\s\S]*rc=1/);
   });
 
-  it('refuses --privileged under remap; --userns=host would undo it (Cove never passes it)', async () => {
+  it('C08 refuses --privileged under remap; --userns=host would undo it (Cove never passes it)', async () => {
     const refused = await remapped('run', '--rm', '--privileged', BASE_IMAGE, 'true').then(
       () => 'started',
       (error: { stderr?: string }) => error.stderr ?? 'refused',

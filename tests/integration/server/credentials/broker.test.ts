@@ -54,7 +54,7 @@ async function rejection(promise: Promise<unknown>): Promise<CoveError> {
 }
 
 describe('StsCredentialBroker against the local STS', () => {
-  it('sends exactly the fields of the assignment, signed, and returns what STS issued', async () => {
+  it('R01 sends exactly the fields of the assignment, signed, and returns what STS issued', async () => {
     const issued = await broker.issue(alice);
     expect(sts.requests).toHaveLength(1);
     const sent = sts.requests[0];
@@ -87,7 +87,7 @@ describe('StsCredentialBroker against the local STS', () => {
     expect(sts.requests).toHaveLength(1);
   });
 
-  it('two users with the same account and permission set get their own credentials', async () => {
+  it('R01 two users with the same account and permission set get their own credentials', async () => {
     const [a, b] = await Promise.all([broker.issue(alice), broker.issue(bob)]);
     expect(a.credentials.accessKeyId).not.toBe(b.credentials.accessKeyId);
     expect(sts.issued.get(a.credentials.accessKeyId)?.roleSessionName).toBe('alice');
@@ -97,7 +97,7 @@ describe('StsCredentialBroker against the local STS', () => {
     expect((await broker.issue(alice)).credentials.accessKeyId).toBe(a.credentials.accessKeyId);
   });
 
-  it('a role that allows less than the permission set: asked again for 1 h, with a notice', async () => {
+  it('R01 a role that allows less than the permission set: asked again for 1 h, with a notice', async () => {
     const shortRole = 'arn:aws:iam::111122223333:role/Cove-ShortRole';
     sts.setMaxDuration(shortRole, 3600);
     const issued = await broker.issue({ ...alice, roleArn: shortRole });
@@ -111,7 +111,7 @@ describe('StsCredentialBroker against the local STS', () => {
     expect(sts.issued.get(issued.credentials.accessKeyId)?.durationSeconds).toBe(3600);
   });
 
-  it('AccessDenied reaches the user as a clear 403 without STS message or ARNs, and is not retried', async () => {
+  it('F06 AccessDenied reaches the user as a clear 403 without STS message or ARNs, and is not retried', async () => {
     const deniedRole = 'arn:aws:iam::111122223333:role/Cove-Denied';
     sts.denyRole(deniedRole);
     const error = await rejection(broker.issue({ ...alice, roleArn: deniedRole }));
@@ -124,7 +124,7 @@ describe('StsCredentialBroker against the local STS', () => {
     expect(JSON.stringify(error.toJSON())).not.toMatch(/arn:|not authorized|cove-server/);
   });
 
-  it('RegionDisabledException is a refusal naming its code', async () => {
+  it('F06 RegionDisabledException is a refusal naming its code', async () => {
     sts.disableRegion(true);
     try {
       const error = await rejection(broker.issue(alice));
@@ -135,7 +135,7 @@ describe('StsCredentialBroker against the local STS', () => {
     }
   });
 
-  it('Throttling and a 500 are retried, then the credentials arrive', async () => {
+  it('F06 Throttling and a 500 are retried, then the credentials arrive', async () => {
     sts.throttleNext(2);
     const issued = await broker.issue(alice);
     expect(sts.requests.map((r) => r.errorCode ?? r.status)).toEqual(['Throttling', 'Throttling', 200]);
@@ -147,7 +147,7 @@ describe('StsCredentialBroker against the local STS', () => {
     expect(sts.requests.map((r) => r.errorCode ?? r.status)).toEqual(['InternalFailure', 200]);
   });
 
-  it('STS failing every attempt: 503 with the message the user reads, after a bounded number of tries', async () => {
+  it('F06 STS failing every attempt: 503 with the message the user reads, after a bounded number of tries', async () => {
     sts.failNext(10, 503);
     try {
       const error = await rejection(broker.issue(alice));
@@ -163,7 +163,7 @@ describe('StsCredentialBroker against the local STS', () => {
     }
   });
 
-  it('an STS that never answers: 503 once the per-request timeout and retry budget run out', async () => {
+  it('F06 an STS that never answers: 503 once the per-request timeout and retry budget run out', async () => {
     const impatient = new StsCredentialBroker({
       region: 'us-east-1',
       endpoint: sts.endpoint,
@@ -186,7 +186,7 @@ describe('StsCredentialBroker against the local STS', () => {
     }
   });
 
-  it('short-lived credentials are fetched again on the next call', async () => {
+  it('R01 short-lived credentials are fetched again on the next call', async () => {
     sts.setExpiresInS(120);
     try {
       const first = await broker.issue(alice);

@@ -85,7 +85,7 @@ afterAll(async () => {
 });
 
 describe('POST /api/credentials', () => {
-  it('gives the user credentials STS issued to them, no-store, in the requested region', async () => {
+  it('R01 gives the user credentials STS issued to them, no-store, in the requested region', async () => {
     const response = await post(aliceCookie, { accountId: prod, permissionSet: 'ReadOnlyAccess' });
     expect(response.statusCode).toBe(200);
     expect(response.headers['cache-control']).toBe('no-store');
@@ -109,7 +109,7 @@ describe('POST /api/credentials', () => {
     expect(inUs.json<CliCredentialsResponse>().region).toBe('us-east-1');
   });
 
-  it("two users with the same assignment: each gets their own, never the other's", async () => {
+  it("R01 two users with the same assignment: each gets their own, never the other's", async () => {
     const a = (
       await post(aliceCookie, { accountId: prod, permissionSet: 'ReadOnlyAccess' })
     ).json<CliCredentialsResponse>();
@@ -122,7 +122,7 @@ describe('POST /api/credentials', () => {
     expect(sts.issued.get(b.accessKeyId)?.sessionToken).toBe(b.sessionToken);
   });
 
-  it('401 without a session and with a session still waiting for its MFA code', async () => {
+  it('A03 401 without a session and with a session still waiting for its MFA code', async () => {
     const before = sts.requests.length;
     const none = await post(undefined, { accountId: prod, permissionSet: 'ReadOnlyAccess' });
     expect(none.statusCode).toBe(401);
@@ -136,7 +136,7 @@ describe('POST /api/credentials', () => {
     expect(sts.requests.length).toBe(before);
   });
 
-  it('403 with one identical body for unknown account, unknown or unassigned permission set; no STS call', async () => {
+  it('H05 403 with one identical body for unknown account, unknown or unassigned permission set; no STS call', async () => {
     const before = sts.requests.length;
     const refusals = await Promise.all(
       [
@@ -156,7 +156,7 @@ describe('POST /api/credentials', () => {
     expect(sts.requests.length).toBe(before);
   });
 
-  it('a removed assignment is refused at once, and its cached credentials are dropped', async () => {
+  it('A06 a removed assignment is refused at once, and its cached credentials are dropped', async () => {
     const { directory } = t.app;
     const carol = await createUser(t, 'carol');
     const assignment = await directory.createAssignment({
@@ -186,7 +186,7 @@ describe('POST /api/credentials', () => {
     );
   });
 
-  it('AccessDenied from STS: a clear 403 naming the role and account, no ARN', async () => {
+  it('F06 AccessDenied from STS: a clear 403 naming the role and account, no ARN', async () => {
     const response = await post(aliceCookie, { accountId: dev, permissionSet: denyPermissionSet });
     expect(response.statusCode).toBe(403);
     const body = response.json<{ code: string; message: string }>();
@@ -197,7 +197,7 @@ describe('POST /api/credentials', () => {
     expect(response.body).not.toMatch(/arn:|not authorized/);
   });
 
-  it('STS not answering: 503 with the message the user reads', async () => {
+  it('F06 STS not answering: 503 with the message the user reads', async () => {
     sts.hangNext(10);
     try {
       const response = await post(aliceCookie, { accountId: dev, permissionSet: 'PowerUserAccess' });
@@ -212,7 +212,7 @@ describe('POST /api/credentials', () => {
     }
   });
 
-  it('a region that is not configured is a 400 naming the allowed ones', async () => {
+  it('H05 a region that is not configured is a 400 naming the allowed ones', async () => {
     const response = await post(aliceCookie, {
       accountId: prod,
       permissionSet: 'ReadOnlyAccess',
@@ -222,7 +222,7 @@ describe('POST /api/credentials', () => {
     expect(response.json<{ message: string }>().message).toContain('eu-west-1, us-east-1');
   });
 
-  it('every issue is audited with user, account, permission set, expiry and purpose, never a secret', async () => {
+  it('R02 every issue is audited with user, account, permission set, expiry and purpose, never a secret', async () => {
     const response = await post(bobCookie, { accountId: prod, permissionSet: 'ReadOnlyAccess' });
     const body = response.json<CliCredentialsResponse>();
     const [entry] = await t.store.audit.list({ action: 'credentials.issue', limit: 1 });
@@ -267,7 +267,7 @@ describe('POST /api/credentials', () => {
     expect(entries[0]?.ip).toBeNull();
   });
 
-  it('the server log holds no key id, secret or session token', () => {
+  it('R02 the server log holds no key id, secret or session token', () => {
     const log = t.logs.join('');
     expect(sts.issued.size).toBeGreaterThanOrEqual(3);
     for (const issued of sts.issued.values()) {

@@ -133,7 +133,7 @@ afterAll(async () => {
 
 // The CLI and boto3 take seconds to start on a busy shared machine; several run per test.
 describe('credentials in a real shell', { timeout: 240_000 }, () => {
-  it('serves the shell through the container provider with exactly what the local STS issued for that user', async () => {
+  it('R01 serves the shell through the container provider with exactly what the local STS issued for that user', async () => {
     const shell = await openShell('alice', { accountId: prod, permissionSet: 'AdministratorAccess' });
     expect(shell.text).toContain('identity: AdministratorAccess @ Prod (111122223333)');
     expect(await capture(shell, 'echo $AWS_REGION $AWS_DEFAULT_REGION')).toBe(`${region} ${region}`);
@@ -147,7 +147,7 @@ describe('credentials in a real shell', { timeout: 240_000 }, () => {
     expect(issued?.roleSessionName).toBe(`alice-${run}`);
   });
 
-  it('serves every other assignment as a named profile, in a tab with or without an account', async () => {
+  it('R01 serves every other assignment as a named profile, in a tab with or without an account', async () => {
     const shell = await openShell('alice');
     await t.app.credentialDelivery.settled();
     expect(shell.text).toContain('No AWS credentials in this tab. Open one from the portal');
@@ -163,7 +163,7 @@ describe('credentials in a real shell', { timeout: 240_000 }, () => {
     expect(cli).toContain('custom-process');
   });
 
-  it('refetches while credentials have 15 minutes or less left, and not otherwise', async () => {
+  it('R01 refetches while credentials have 15 minutes or less left, and not otherwise', async () => {
     const threeFetches =
       'python3 -c "import boto3,time; c=boto3.Session().get_credentials(); ' +
       "[(c.get_frozen_credentials(), time.sleep(2)) for _ in range(3)]; print('done')\"";
@@ -184,7 +184,7 @@ describe('credentials in a real shell', { timeout: 240_000 }, () => {
     }
   });
 
-  it("refuses no token (401), another environment's token (403) and a token from before a restart (403)", async () => {
+  it("I04 refuses no token (401), another environment's token (403) and a token from before a restart (403)", async () => {
     const alice = await openShell('alice', { accountId: prod, permissionSet: 'AdministratorAccess' });
     const aliceToken = await capture(alice, 'echo $AWS_CONTAINER_AUTHORIZATION_TOKEN');
     const curl = (token?: string) =>
@@ -201,7 +201,7 @@ describe('credentials in a real shell', { timeout: 240_000 }, () => {
     expect(await capture(again, curl('$AWS_CONTAINER_AUTHORIZATION_TOKEN'))).toBe('200');
   });
 
-  it('cuts a profile off once the assignment is removed', async () => {
+  it('A06 cuts a profile off once the assignment is removed', async () => {
     const shell = await openShell('erin');
     const fetch = `cove-credential-process ${dev} ReadOnly >/dev/null 2>/tmp/err && echo ok || cat /tmp/err`;
     expect(await capture(shell, fetch)).toBe('ok');
@@ -220,7 +220,7 @@ describe('credentials in a real shell', { timeout: 240_000 }, () => {
     );
   });
 
-  it('tells the user when the role refuses AssumeRole, and the shell still works', async () => {
+  it('F06 tells the user when the role refuses AssumeRole, and the shell still works', async () => {
     sts.denyRole(`arn:aws:iam::${prod}:role/Cove-Denied`);
     const shell = await openShell('carol', { accountId: prod, permissionSet: 'Denied' });
     expect(shell.text).toContain(
@@ -233,7 +233,7 @@ describe('credentials in a real shell', { timeout: 240_000 }, () => {
     expect(await capture(shell, 'echo ok-$((1+1))')).toBe('ok-2');
   });
 
-  it('leaves no key id, secret or session token in the logs, docker inspect, or the home', async () => {
+  it('R02 leaves no key id, secret or session token in the logs, docker inspect, or the home', async () => {
     const secrets = [...sts.issued.values()].flatMap((c) => [
       c.accessKeyId,
       c.secretAccessKey,

@@ -95,7 +95,7 @@ describe('terminals that survive (Docker)', () => {
   const inContainer = async (ownerId: string, script: string): Promise<string> =>
     (await app.environments.driver(region).exec({ ownerId, region }, ['sh', '-c', script])).stdout.toString();
 
-  it('a dropped socket reattaches to the same shell and screen, with the output printed while away', async () => {
+  it('F07 a dropped socket reattaches to the same shell and screen, with the output printed while away', async () => {
     await signIn('ana');
     const { id, client } = await shell('ana');
     client.send('for i in $(seq 1 40); do echo line-$i; sleep 0.05; done; echo fin-$((40+2))\r');
@@ -137,7 +137,7 @@ describe('terminals that survive (Docker)', () => {
     expect(b.client.screen).not.toContain(a.id);
   });
 
-  it('ends the held shell and every process of it when the grace period expires', async () => {
+  it('F07 ends the held shell and every process of it when the grace period expires', async () => {
     const ownerId = await signIn('dan');
     const { id, client } = await shell('dan');
     // A second terminal keeps the environment running so the first one's processes can be seen.
@@ -161,7 +161,7 @@ describe('terminals that survive (Docker)', () => {
     expect(app.terminals.isLive(ownerId, region, id)).toBe(false);
   });
 
-  it('after a server restart the same terminal id reattaches and a job started before it finishes', async () => {
+  it('F03 after a server restart the same terminal id reattaches and a job started before it finishes', async () => {
     const ownerId = await signIn('eve');
     const { id, client } = await shell('eve');
     // The job ends after the restart, however long that takes (dtach keeps no output printed
@@ -187,7 +187,7 @@ describe('terminals that survive (Docker)', () => {
     await again.waitForScreen(/^after-5$/m);
   });
 
-  it('never adopts a held shell the store does not know, even one named like a terminal id', async () => {
+  it('F03 never adopts a held shell the store does not know, even one named like a terminal id', async () => {
     const ownerId = await signIn('fay');
     await shell('fay');
     const forged = 'AAAAAAAAAAAAAAAAAAAAAA';
@@ -270,7 +270,7 @@ describe('terminals that survive (Docker)', () => {
     expect(left).not.toContain(name);
   });
 
-  it('a graceful restart restores the exact screen and scrollback from the saved snapshot', async () => {
+  it('F03 a graceful restart restores the exact screen and scrollback from the saved snapshot', async () => {
     const ownerId = await signIn('ivy');
     const { id, client } = await shell('ivy');
     client.send(

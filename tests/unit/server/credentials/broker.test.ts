@@ -98,11 +98,11 @@ describe('STS session names', () => {
     ['😀', '--'],
     ['a'.repeat(70), 'a'.repeat(64)],
     ['user name:aws', 'user-name-aws'],
-  ])('%s → %s', (username, expected) => {
+  ])('R01 %s → %s', (username, expected) => {
     expect(stsSessionName(username)).toBe(expected);
   });
 
-  it('groups tag: joined with /, mapped, whole names dropped past 256 characters', () => {
+  it('R01 groups tag: joined with /, mapped, whole names dropped past 256 characters', () => {
     expect(stsGroupsTag([])).toBe('');
     expect(stsGroupsTag(['Developers', 'On call; EU'])).toBe('Developers/On call- EU');
     const many = Array.from({ length: 30 }, (_, i) => `group-number-${i}`);
@@ -115,7 +115,7 @@ describe('STS session names', () => {
 });
 
 describe('StsCredentialBroker', () => {
-  it('sends the session name, source identity, duration, policy and tags', async () => {
+  it('R01 sends the session name, source identity, duration, policy and tags', async () => {
     const { sts, broker } = setup();
     await broker.issue({ ...request, username: 'jörg', sessionPolicy: '{"Version":"2012-10-17"}' });
     expect(sts.calls).toEqual([
@@ -133,7 +133,7 @@ describe('StsCredentialBroker', () => {
     ]);
   });
 
-  it('serves from the cache until refreshBeforeS before expiry, then fetches again', async () => {
+  it('R01 F06 serves from the cache until refreshBeforeS before expiry, then fetches again', async () => {
     const { clock, sts, broker } = setup();
     const first = await broker.issue(request);
     clock.now += (3600 - 301) * 1000;
@@ -145,7 +145,7 @@ describe('StsCredentialBroker', () => {
     expect(sts.calls).toHaveLength(2);
   });
 
-  it('minRemainingS: a caller that needs 15 min more gets new credentials earlier', async () => {
+  it('R01 minRemainingS: a caller that needs 15 min more gets new credentials earlier', async () => {
     const { clock, sts, broker } = setup();
     const first = await broker.issue(request);
     clock.now += 50 * 60 * 1000;
@@ -155,7 +155,7 @@ describe('StsCredentialBroker', () => {
     expect(sts.calls).toHaveLength(2);
   });
 
-  it('keys the cache by user: another user with the same assignment gets their own', async () => {
+  it('R01 keys the cache by user: another user with the same assignment gets their own', async () => {
     const { sts, broker } = setup();
     const alice = await broker.issue(request);
     const bob = await broker.issue({ ...request, userId: 'u-bob', username: 'bob' });
@@ -183,7 +183,7 @@ describe('StsCredentialBroker', () => {
     expect(new Set(results.map((r) => r.credentials.accessKeyId)).size).toBe(1);
   });
 
-  it('forget drops cached credentials and keeps an in-flight answer out of the cache', async () => {
+  it('A06 forget drops cached credentials and keeps an in-flight answer out of the cache', async () => {
     const { sts, broker } = setup();
     await broker.issue(request);
     broker.forget(['u-alice']);
@@ -198,7 +198,7 @@ describe('StsCredentialBroker', () => {
     expect(sts.calls).toHaveLength(3);
   });
 
-  it('Throttling is retried with backoff and then succeeds', async () => {
+  it('F06 Throttling is retried with backoff and then succeeds', async () => {
     const { sts, sleeps, broker } = setup([
       { name: 'Throttling', status: 400, message: 'Rate exceeded' },
       { name: 'ThrottlingException', status: 400 },
@@ -210,7 +210,7 @@ describe('StsCredentialBroker', () => {
     expect(sleeps).toEqual([100, 200]);
   });
 
-  it('5xx and network errors are retried; after the last attempt the user reads a 503', async () => {
+  it('F06 5xx and network errors are retried; after the last attempt the user reads a 503', async () => {
     const { sts, broker } = setup([
       { name: 'InternalFailure', status: 500 },
       { name: 'ECONNREFUSED' },
@@ -227,7 +227,7 @@ describe('StsCredentialBroker', () => {
     );
   });
 
-  it('the retry budget stops retries early even with attempts left', async () => {
+  it('F06 the retry budget stops retries early even with attempts left', async () => {
     const { sts, broker } = setup(
       Array.from({ length: 4 }, () => ({ name: 'Throttling', status: 400 })),
       3600,
@@ -238,7 +238,7 @@ describe('StsCredentialBroker', () => {
     expect(sts.calls.length).toBeLessThan(4);
   });
 
-  it('AccessDenied is not retried and names only the role name, account and AWS code', async () => {
+  it('F06 AccessDenied is not retried and names only the role name, account and AWS code', async () => {
     const { sts, broker } = setup([
       {
         name: 'AccessDenied',
@@ -257,7 +257,7 @@ describe('StsCredentialBroker', () => {
     expect(JSON.stringify(error.toJSON())).not.toContain('arn:');
   });
 
-  it('a refused duration is asked again for 1 h once, with a notice', async () => {
+  it('R01 a refused duration is asked again for 1 h once, with a notice', async () => {
     const { sts, broker } = setup([
       {
         name: 'ValidationError',
@@ -274,7 +274,7 @@ describe('StsCredentialBroker', () => {
     expect(sts.calls).toHaveLength(2);
   });
 
-  it('a missing server identity (no credentials in the default chain) is a 503, not retried', async () => {
+  it('F06 a missing server identity (no credentials in the default chain) is a 503, not retried', async () => {
     const { sts, broker } = setup([
       { name: 'CredentialsProviderError', message: 'Could not load credentials' },
     ]);

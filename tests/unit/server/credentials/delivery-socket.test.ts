@@ -203,7 +203,7 @@ describe('credential delivery (socket answers)', () => {
     return { terminal, env, socket: join(dir, SOCKET_FILE) };
   };
 
-  it('answers a live terminal with exactly the four fields the SDKs read, asking for >= 16 min left', async () => {
+  it('R01 answers a live terminal with exactly the four fields the SDKs read, asking for >= 16 min left', async () => {
     const { env, socket } = await openTerminal(alice, 1);
     const answer = await ask(socket, '/v1/credentials', env.AWS_CONTAINER_AUTHORIZATION_TOKEN);
     expect(answer).toEqual({
@@ -223,7 +223,7 @@ describe('credential delivery (socket answers)', () => {
     });
   });
 
-  it('gives a bound shell the container provider variables and the region', async () => {
+  it('R01 gives a bound shell the container provider variables and the region', async () => {
     const { env, terminal } = await openTerminal(alice, 2);
     expect(env).toEqual({
       AWS_REGION: region,
@@ -248,7 +248,7 @@ describe('credential delivery (socket answers)', () => {
     expect(calls.at(-1)?.options).toEqual({ minRemainingS: 960, purpose: 'profile' });
   });
 
-  it('401 without a token, 403 for a forged one and for a token used on another environment', async () => {
+  it('I04 401 without a token, 403 for a forged one and for a token used on another environment', async () => {
     const a = await openTerminal(alice, 4);
     const b = await openTerminal(bob, 5);
     const none = await ask(a.socket, '/v1/credentials');
@@ -260,7 +260,7 @@ describe('credential delivery (socket answers)', () => {
     expect(calls.filter((c) => c.options !== undefined && c.userId === bob.ownerId)).toHaveLength(1);
   });
 
-  it('403 once the container restarted (new start time) and once the terminal is gone', async () => {
+  it('I04 F03 403 once the container restarted (new start time) and once the terminal is gone', async () => {
     const { env, socket } = await openTerminal(alice, 6);
     const token = env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
     expect((await ask(socket, '/v1/credentials', token)).status).toBe(200);
@@ -276,7 +276,7 @@ describe('credential delivery (socket answers)', () => {
     );
   });
 
-  it('re-checks access after accessRecheckS, and at once when the directory says it changed', async () => {
+  it('A06 re-checks access after accessRecheckS, and at once when the directory says it changed', async () => {
     const { env, socket } = await openTerminal(alice, 8);
     const token = env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
     expect((await ask(socket, '/v1/credentials', token)).status).toBe(200);
@@ -295,7 +295,7 @@ describe('credential delivery (socket answers)', () => {
     expect((await ask(socket, profile, token)).status).toBe(403);
   });
 
-  it('passes a coded broker refusal on as {code, message}, and hides anything else behind a 503', async () => {
+  it('F06 passes a coded broker refusal on as {code, message}, and hides anything else behind a 503', async () => {
     const { env, socket } = await openTerminal(alice, 9);
     const token = env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
     brokerFails = errors.credentialsAssumeRole('Admin', prod.accountId, 'AccessDenied');
@@ -317,7 +317,7 @@ describe('credential delivery (socket answers)', () => {
     expect((await ask(socket, '/v1/credentials/12/x', token)).status).toBe(404);
   });
 
-  it('shows an AccessDenied at shell start in the profile line and as a notice once a page attaches', async () => {
+  it('F06 shows an AccessDenied at shell start in the profile line and as a notice once a page attaches', async () => {
     brokerFails = errors.credentialsAssumeRole('Admin', prod.accountId, 'AccessDenied');
     const { env, terminal } = await openTerminal(alice, 11);
     expect(env.COVE_CREDENTIALS_NOTICE).toBe((brokerFails as CoveError).message);
@@ -368,7 +368,7 @@ describe('credential delivery (socket answers)', () => {
     expect(statSync(join(homes, bob.ownerId, '.aws')).mode & 0o777).toBe(0o700);
   });
 
-  it('keeps serving a surviving terminal after a server restart: same key from disk, socket listened again', async () => {
+  it('F03 keeps serving a surviving terminal after a server restart: same key from disk, socket listened again', async () => {
     delivery = make(true);
     const { env, socket } = await openTerminal(alice, 15);
     const token = env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
@@ -380,7 +380,7 @@ describe('credential delivery (socket answers)', () => {
     expect((await ask(socket, '/v1/credentials', token)).status).toBe(200);
   });
 
-  it('never logs a token or a secret', () => {
+  it('R02 never logs a token or a secret', () => {
     const all = logs.join('\n');
     expect(all).toContain('credentials request');
     expect(all).not.toMatch(/secret-user|token-user|ASIA\d/);

@@ -15,21 +15,21 @@ describe('credential tokens', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('verifies a token for the incarnation and terminal it was issued for', () => {
+  it('I04 verifies a token for the incarnation and terminal it was issued for', () => {
     const tokens = new CredentialTokens(randomBytes(32));
     const token = tokens.issue(started, terminal);
     expect(token.startsWith(`${terminal}.`)).toBe(true);
     expect(tokens.verify(token, started)).toBe(terminal);
   });
 
-  it('rejects the token after the container restarts (same id, new start) or is recreated', () => {
+  it('I04 rejects the token after the container restarts (same id, new start) or is recreated', () => {
     const tokens = new CredentialTokens(randomBytes(32));
     const token = tokens.issue(started, terminal);
     expect(tokens.verify(token, { ...started, startedAt: new Date('2026-01-01T11:00:00Z') })).toBeUndefined();
     expect(tokens.verify(token, { ...started, containerId: 'd'.repeat(64) })).toBeUndefined();
   });
 
-  it("rejects another terminal's id with this terminal's MAC, a different key, and malformed tokens", () => {
+  it("I04 rejects another terminal's id with this terminal's MAC, a different key, and malformed tokens", () => {
     const tokens = new CredentialTokens(randomBytes(32));
     const token = tokens.issue(started, terminal);
     const mac = token.slice(token.indexOf('.') + 1);
@@ -39,7 +39,7 @@ describe('credential tokens', () => {
       expect(tokens.verify(bad, started)).toBeUndefined();
   });
 
-  it('keeps the key across restarts (a surviving terminal keeps its token), stored 0600 in a 0700 dir', () => {
+  it('F03 keeps the key across restarts (a surviving terminal keeps its token), stored 0600 in a 0700 dir', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'cove-token-key-'));
     dirs.push(dataDir);
     const first = loadOrCreateTokenKey(dataDir);

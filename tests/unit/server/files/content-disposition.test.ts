@@ -19,11 +19,11 @@ describe('contentDisposition', () => {
     ],
     ['😀', `attachment; filename="_"; filename*=UTF-8''%F0%9F%98%80`],
     ['', `attachment; filename="download"; filename*=UTF-8''`],
-  ])('%j', (name, header) => {
+  ])('H08 %j', (name, header) => {
     expect(contentDisposition(name)).toBe(header);
   });
 
-  it('never contains CR, LF or a bare quote inside the parameters', () => {
+  it('H08 never contains CR, LF or a bare quote inside the parameters', () => {
     for (const name of ['a\rb', 'a\nb', 'a"b', 'a\u0000b', '\u2028x']) {
       const header = contentDisposition(name);
       for (const bad of ['\r', '\n', '\u0000', '\u2028']) expect(header.includes(bad)).toBe(false);

@@ -27,7 +27,7 @@ describe('fileNameProblem', () => {
     ['a'.repeat(256), 'the name is longer than 255 bytes'],
     ['é'.repeat(150), 'the name is longer than 255 bytes'],
     ['bad\ud800', 'the name is not valid Unicode'],
-  ])('%j → %s', (name, problem) => {
+  ])('H01 %j → %s', (name, problem) => {
     expect(fileNameProblem(name)).toBe(problem);
   });
 });
@@ -41,7 +41,7 @@ describe('parseHomePath', () => {
     ['./a//b/.', '~/a/b'],
     ['/home/cloudshell-user', '~'],
     ['/home/cloudshell-user/x.txt', '~/x.txt'],
-  ])('%j → %s', (path, display) => {
+  ])('H01 %j → %s', (path, display) => {
     const parsed = parseHomePath(path);
     expect(isHomePath(parsed) ? parsed.display : parsed.problem).toBe(display);
   });
@@ -54,7 +54,7 @@ describe('parseHomePath', () => {
     ['/home/cloudshell-userx/a', 'the path is outside your home (/home/cloudshell-user)'],
     ['~/a\u0000b', 'the path contains a NUL character'],
     ['~/x\u001b[2J', '"x\\x1b[2J": the name contains a control character (such as a newline or ESC)'],
-  ])('%j is refused: %s', (path, problem) => {
+  ])('H01 %j is refused: %s', (path, problem) => {
     const parsed = parseHomePath(path);
     expect(isHomePath(parsed) ? parsed.display : parsed.problem).toBe(problem);
   });
@@ -68,7 +68,7 @@ describe('escapeForTerminal', () => {
     ['back\\slash', 'back\\\\slash'],
     ['c1\u009b31m', 'c1\\x9b31m'],
     ['日本語', '日本語'],
-  ])('%j → %j', (text, escaped) => {
+  ])('H01 %j → %j', (text, escaped) => {
     expect(escapeForTerminal(text)).toBe(escaped);
   });
 });

@@ -9,7 +9,7 @@ describe('transferNotice', () => {
       { direction: 'upload', path: '~/a\u001b]0;pwn\u0007\nb', size: 5 },
       'uploaded ~/a\\x1b]0;pwn\\x07\\x0ab (5 B)',
     ],
-  ] as const)('%j → %s', (done, line) => {
+  ] as const)('H01 %j → %s', (done, line) => {
     expect(transferNotice(done)).toBe(line);
   });
 });
