@@ -17,6 +17,12 @@ const run = promisify(execFile);
 const RUN = randomBytes(3).toString('hex');
 const DIR = `/tmp/cove-userns-${RUN}`;
 const SOCKET = `unix://${DIR}/docker.sock`;
+// The second engine gets a bridge of its own. `--bridge none` would be simpler but makes dockerd
+// delete the host's docker0 at start (it shares the host's network namespace with the main
+// engine), which breaks every container the main engine starts afterwards. No packets use it:
+// the test's containers run with --network none and this engine has iptables off.
+const BRIDGE = `cove-uns-${RUN}`;
+const BRIDGE_ADDRESS = '10.213.251.1/30';
 const DOCKER = '/usr/bin/docker';
 const BASE_IMAGE = 'cove/debian-base:bookworm';
 const MAPPED_UID = 101000;
@@ -57,6 +63,8 @@ async function hostUidOf(container: string): Promise<string> {
 
 beforeAll(async () => {
   mkdirSync(DIR, { recursive: true });
+  await run('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+  await run('ip', ['addr', 'add', BRIDGE_ADDRESS, 'dev', BRIDGE]);
   writeFileSync(join(DIR, 'daemon.json'), '{}\n'); // not the main engine's daemon.json
   const log = openSync(join(DIR, 'dockerd.log'), 'a');
   dockerd = spawn(
@@ -75,7 +83,7 @@ beforeAll(async () => {
       '--userns-remap',
       'default',
       '--bridge',
-      'none',
+      BRIDGE,
       '--iptables=false',
       '--ip6tables=false',
       '--ip-masq=false',
@@ -136,6 +144,7 @@ afterAll(async () => {
     .sort((a, b) => b.length - a.length);
   for (const mount of mounts) await run('umount', ['-l', mount]).catch(() => undefined);
   rmSync(DIR, { recursive: true, force: true });
+  await run('ip', ['link', 'del', BRIDGE]).catch(() => undefined);
 }, 60_000);
 
 describe('userns-remap (a second engine)', () => {
