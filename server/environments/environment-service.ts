@@ -103,8 +103,48 @@ export class EnvironmentService {
   private readonly subscriptions: Disposable[] = [];
   private readonly startHooks = new Set<StartHook>();
   private readonly removedListeners = new Set<(key: EnvironmentKey) => void>();
+  /** Work that must not be cut by an idle stop (file transfers), counted per environment. */
+  private readonly holds = new Map<string, number>();
+  /** Idle stops asked for while held, carried out when the last hold ends. */
+  private readonly deferredStops = new Set<string>();
 
   constructor(private readonly options: EnvironmentServiceOptions) {}
+
+  /**
+   * Keeps an idle stop from cutting work that runs in the environment without a terminal (a file
+   * transfer after the last tab closed). Dispose when the work ends.
+   */
+  hold(key: EnvironmentKey): Disposable {
+    const id = keyOf(key);
+    this.holds.set(id, (this.holds.get(id) ?? 0) + 1);
+    let released = false;
+    return {
+      dispose: () => {
+        if (released) return;
+        released = true;
+        const left = (this.holds.get(id) ?? 1) - 1;
+        if (left > 0) {
+          this.holds.set(id, left);
+          return;
+        }
+        this.holds.delete(id);
+        if (!this.deferredStops.delete(id)) return;
+        this.stop(key).catch((error: unknown) => {
+          this.options.log.warn({ err: error, region: key.region }, 'could not stop an idle environment');
+        });
+      },
+    };
+  }
+
+  /** The stop for "nothing uses this environment any more": deferred while something holds it. */
+  stopWhenIdle(key: EnvironmentKey): Promise<void> {
+    const id = keyOf(key);
+    if (this.holds.has(id)) {
+      this.deferredStops.add(id);
+      return Promise.resolve();
+    }
+    return this.stop(key);
+  }
 
   /** Creates one driver per region and subscribes to its events. */
   async init(): Promise<void> {
@@ -167,6 +207,8 @@ export class EnvironmentService {
     onPhase: (phase: EnvironmentPhase) => void = () => {},
   ): Promise<EnvironmentStatus> {
     const key = { ownerId: owner.id, region };
+    // Someone uses it again: an idle stop deferred by a hold no longer applies.
+    this.deferredStops.delete(keyOf(key));
     const cached = this.known.get(keyOf(key));
     // Not while something else runs for it: a removal in progress may be about to end it.
     if (cached?.state === 'running' && !this.queues.has(keyOf(key))) {

@@ -120,9 +120,15 @@ export default fp(
     const transfer = new S3FileTransfer({
       config,
       staging,
-      helper: new CoveFilesHelper((key, cmd, options) =>
-        app.environments.driver(key.region).exec(key, cmd, options),
-      ),
+      // A transfer holds its environment: closing the last tab must not stop it mid-file.
+      helper: new CoveFilesHelper(async (key, cmd, options) => {
+        const hold = app.environments.hold(key);
+        try {
+          return await app.environments.driver(key.region).exec(key, cmd, options);
+        } finally {
+          hold.dispose();
+        }
+      }),
       ensure: (owner, region) => app.environments.ensure(owner, region),
       log,
       now: app.now,

@@ -345,7 +345,7 @@ export class TerminalService {
       const timer = setTimeout(() => {
         this.orphanTimers.delete(timer);
         if (this.closing || this.list(status.ownerId, status.region).length > 0) return;
-        this.options.environments.stop(status).catch((error: unknown) => {
+        this.options.environments.stopWhenIdle(status).catch((error: unknown) => {
           this.options.log.warn(
             { err: error, region: status.region },
             'could not stop an environment left from before',
@@ -555,7 +555,7 @@ export class TerminalService {
     if (this.list(terminal.ownerId, terminal.region).length > 0) return;
     if (terminal.exitInfo?.reason === 'environment-stopped') return;
     const key = { ownerId: terminal.ownerId, region: terminal.region };
-    this.options.environments.stop(key).catch((error: unknown) => {
+    this.options.environments.stopWhenIdle(key).catch((error: unknown) => {
       this.options.log.warn(
         { err: error, region: key.region },
         'could not stop environment after its last terminal',

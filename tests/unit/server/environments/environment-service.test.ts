@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { buildConfig } from '../../../../server/config.js';
 import {
@@ -99,6 +99,33 @@ describe('EnvironmentService', () => {
       'stop us-east-1/user-1',
       'ensure us-east-1/user-1',
     ]);
+  });
+
+  it('defers an idle stop while a transfer holds the environment, and stops when the last hold ends', async () => {
+    const { service, us } = await make();
+    await service.ensure(owner, 'us-east-1');
+    const key = { ownerId: owner.id, region: 'us-east-1' };
+    const first = service.hold(key);
+    const second = service.hold(key);
+    await service.stopWhenIdle(key);
+    first.dispose();
+    first.dispose(); // twice is once
+    expect((await us.status(key)).state).toBe('running');
+    second.dispose();
+    await vi.waitFor(async () => expect((await us.status(key)).state).toBe('stopped'));
+  });
+
+  it('forgets a deferred idle stop when the environment is used again', async () => {
+    const { service, us } = await make();
+    await service.ensure(owner, 'us-east-1');
+    const key = { ownerId: owner.id, region: 'us-east-1' };
+    const hold = service.hold(key);
+    await service.stopWhenIdle(key);
+    await service.ensure(owner, 'us-east-1');
+    hold.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await us.status(key)).state).toBe('running');
+    expect(us.calls.filter((call) => call.startsWith('stop'))).toEqual([]);
   });
 
   it('does not answer from memory while a stop is under way', async () => {
