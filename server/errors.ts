@@ -281,13 +281,15 @@ export const errors = {
       `Files can be at most ${limitText}. Split the file (for example with split -b) or compress it.`,
       { details: { limitBytes } },
     ),
+  /** Refused before any URL is signed (413 as for the per-file limit); mid-write is filesHomeFilledUp (507). */
   filesHomeFull: (freeBytes: number, neededBytes: number, freeText: string, neededText: string) =>
     new CoveError(
       'COVE_ERR_FILES_HOME_FULL',
-      507,
+      413,
       `Not enough space in your home: ${freeText} free, the files need ${neededText}. Delete files you no longer need and try again.`,
       { details: { freeBytes, neededBytes } },
     ),
+  /** The disk ran out during the write itself (the helper's ENOSPC): the server's storage, 507. */
   filesHomeFilledUp: () =>
     new CoveError(
       'COVE_ERR_FILES_HOME_FULL',

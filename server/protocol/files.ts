@@ -126,7 +126,7 @@ export const FileErrorCode = {
   invalidPath: 'COVE_ERR_FILES_INVALID_PATH',
   /** Over the per-file limit (413; `limitBytes`). */
   tooLarge: 'COVE_ERR_FILES_TOO_LARGE',
-  /** Not enough free space in the home (507; `freeBytes`, `neededBytes`). */
+  /** Not enough free space in the home: 413 before signing (`freeBytes`, `neededBytes`), 507 mid-write. */
   homeFull: 'COVE_ERR_FILES_HOME_FULL',
   notFound: 'COVE_ERR_FILES_NOT_FOUND',
   /** The bytes in S3 are not what was declared (400). */

@@ -18,6 +18,7 @@ import type {
   UploadResponse,
 } from '../../../../server/protocol/files.js';
 import type {} from '../../../../server/files/file-service.js';
+import { formatHomeBytes } from '../../../../server/protocol/api.js';
 
 let server: HomeTestServer;
 let s3: TestS3;
@@ -252,7 +253,7 @@ describe('download', () => {
 });
 
 describe('bad input gets a clear error, nothing lost', () => {
-  it('refuses traversal and odd names with a 400 and the reason, before anything moves', async () => {
+  it('H01 refuses traversal and odd names with a 400 and the reason, before anything moves', async () => {
     const before = await inContainer(alice, regionA, 'ls -A ~ | sort');
     const stagedBefore = await embeddedKeys();
     for (const name of [
@@ -276,29 +277,68 @@ describe('bad input gets a clear error, nothing lost', () => {
     expect(await embeddedKeys()).toEqual(stagedBefore);
   });
 
-  it('refuses a symlinked target folder (~/dl -> /)', async () => {
-    await inContainer(alice, regionA, 'ln -sfn / ~/dl');
-    const { status, json } = await requestUpload(alice, regionA, {
-      dir: '~/dl',
-      files: [{ name: 'x', size: 3 }],
-    });
-    expect(status).toBe(400);
-    expect(json.code).toBe('COVE_ERR_FILES_SYMLINK');
+  it('H02 refuses a symlinked target folder (~/dl -> /, ~/dl -> /proc/self)', async () => {
+    for (const target of ['/', '/proc/self']) {
+      await inContainer(alice, regionA, `ln -sfn ${target} ~/dl`);
+      const { status, json } = await requestUpload(alice, regionA, {
+        dir: '~/dl',
+        files: [{ name: 'x', size: 3 }],
+      });
+      expect(status, target).toBe(400);
+      expect(json.code, target).toBe('COVE_ERR_FILES_SYMLINK');
+      // Below the link too: the helper walks every component with O_NOFOLLOW.
+      const below = await requestUpload(alice, regionA, { dir: '~/dl/cwd', files: [{ name: 'x', size: 3 }] });
+      expect(below.status, target).toBe(400);
+      expect(below.json.code, target).toBe('COVE_ERR_FILES_SYMLINK');
+    }
+    await inContainer(alice, regionA, 'rm ~/dl');
   });
 
-  it('refuses a file over the per-file limit and more than the free space, saying how much is free', async () => {
+  it('H01 a URL-encoded traversal or backslashes are a literal name inside $HOME, never a path', async () => {
+    for (const name of ['..%2f..%2fx', '..\\..\\x']) {
+      const data = randomBytes(64);
+      const saved = await uploadBytes(alice, regionA, '~', name, data);
+      expect(saved.statusCode, saved.body).toBe(200);
+      expect(saved.json<CompleteUploadResponse>().path).toBe(`~/${name}`);
+      const quoted = `'${name}'`;
+      // From stdin: sha256sum escapes a name with a backslash in its output line.
+      expect((await inContainer(alice, regionA, `sha256sum < ~/${quoted}`)).split(' ')[0]).toBe(sha256(data));
+      const back = await download(alice, regionA, `~/${name}`);
+      expect(back.file.name).toBe(name);
+      expect(Buffer.from(back.bytes).equals(data)).toBe(true);
+      await inContainer(alice, regionA, `rm ~/${quoted}`);
+    }
+    // Decoded, the name would have led to /x (two levels up from the home): nothing there.
+    expect(await inContainer(alice, regionA, 'ls -A / /home | grep -cx x || true')).toBe('0\n');
+  });
+
+  it('H03 refuses a file over the per-file limit and more than the free space with 413, saying how much is free', async () => {
     const tooBig = await requestUpload(alice, regionA, {
       dir: '~',
       files: [{ name: 'x', size: 2 * 1024 ** 3 }],
     });
     expect(tooBig.status).toBe(413);
     expect(tooBig.json).toMatchObject({ code: 'COVE_ERR_FILES_TOO_LARGE', limitBytes: 1024 ** 3 });
+    const stagedBefore = await s3.keys();
+    const pendingBefore = server.app.files.transfer.pendingUploads();
     const full = await requestUpload(alice, regionB, { dir: '~', files: [{ name: 'x', size: 200 * MiB }] });
-    expect(full.status).toBe(507);
-    expect(full.json.code).toBe('COVE_ERR_FILES_HOME_FULL');
-    expect(full.json.message).toMatch(
-      /^Not enough space in your home: \d+(\.\d)? MB free, the files need 210 MB\./,
+    expect(full.status).toBe(413);
+    const refusal = full.json as unknown as {
+      code: string;
+      message: string;
+      freeBytes: number;
+      neededBytes: number;
+    };
+    expect(refusal.code).toBe('COVE_ERR_FILES_HOME_FULL');
+    expect(refusal.neededBytes).toBe(200 * MiB);
+    // The remaining bytes: what the home holds free (its 96 MiB minus what is in it), never more.
+    expect(refusal.freeBytes).toBeGreaterThan(0);
+    expect(refusal.freeBytes).toBeLessThan(96 * MiB);
+    expect(refusal.message).toMatch(
+      `Not enough space in your home: ${formatHomeBytes(refusal.freeBytes)} free, the files need 210 MB.`,
     );
+    expect(await s3.keys()).toEqual(stagedBefore);
+    expect(server.app.files.transfer.pendingUploads()).toBe(pendingBefore);
   });
 
   it('rejects more bytes than declared and keeps the existing file', async () => {
