@@ -145,6 +145,31 @@ describe('StsCredentialBroker', () => {
     expect(sts.calls).toHaveLength(2);
   });
 
+  it('F06 serves cached credentials while STS fails, and a 503 once the cache is past its refresh margin', async () => {
+    const failing = Array.from({ length: 4 }, () => ({ name: 'InternalFailure', status: 500 }));
+    const { clock, sts, broker } = setup(['ok', ...failing, ...failing]);
+    const first = await broker.issue(request);
+    // STS is failing from here on: within the cache window nobody notices.
+    clock.now += 30 * 60 * 1000;
+    expect(await broker.issue(request)).toBe(first);
+    clock.now += (30 * 60 - 301) * 1000;
+    expect(await broker.issue(request)).toBe(first);
+    expect(sts.calls).toHaveLength(1);
+    // Less than refreshBeforeS (300 s) left: the cache may not be handed out, STS still fails.
+    clock.now += 2000;
+    const error = await rejection(broker.issue(request));
+    expect(sts.calls).toHaveLength(5);
+    expect(error.statusCode).toBe(503);
+    expect(error.code).toBe('COVE_ERR_CREDENTIALS_UNAVAILABLE');
+    expect(`${error.message} ${JSON.stringify(error)}`).not.toContain(first.credentials.secretAccessKey);
+    // Not cached as a failure, and not the stale credentials either: the next call asks STS again.
+    expect((await rejection(broker.issue(request))).statusCode).toBe(503);
+    expect(sts.calls).toHaveLength(9);
+    // STS is back: new credentials, no restart.
+    const recovered = await broker.issue(request);
+    expect(recovered.credentials.accessKeyId).not.toBe(first.credentials.accessKeyId);
+  });
+
   it('R01 minRemainingS: a caller that needs 15 min more gets new credentials earlier', async () => {
     const { clock, sts, broker } = setup();
     const first = await broker.issue(request);

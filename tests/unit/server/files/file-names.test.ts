@@ -11,6 +11,9 @@ describe('fileNameProblem', () => {
     ['data.csv', undefined],
     ['résumé final (2).pdf', undefined],
     ['..\\..\\x', undefined],
+    // Names travel in a JSON body and nothing URL-decodes them: `%2f` is two plain characters.
+    ['..%2f..%2fx', undefined],
+    ['..%2F..%2Fx', undefined],
     ['.bashrc', undefined],
     ['a'.repeat(255), undefined],
     ['é'.repeat(127), undefined],
@@ -41,6 +44,8 @@ describe('parseHomePath', () => {
     ['./a//b/.', '~/a/b'],
     ['/home/cloudshell-user', '~'],
     ['/home/cloudshell-user/x.txt', '~/x.txt'],
+    ['~/..%2f..%2fx', '~/..%2f..%2fx'],
+    ['~/%2e%2e/x', '~/%2e%2e/x'],
   ])('H01 %j → %s', (path, display) => {
     const parsed = parseHomePath(path);
     expect(isHomePath(parsed) ? parsed.display : parsed.problem).toBe(display);
