@@ -7,7 +7,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { errors } from '../errors.js';
+import { regionGuard } from '../regions.js';
 import type { CliCredentialsRequest, CliCredentialsResponse } from '../protocol/credentials.js';
 
 const ErrorBody = Type.Object(
@@ -40,7 +40,7 @@ export const credentialProtocolProofs = [
 
 export default async function credentialRoutes(instance: FastifyInstance): Promise<void> {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
-  const regionIds = app.config.regions.map((r) => r.id);
+  const checkRegion = regionGuard(app.config);
   const userOf = (request: FastifyRequest) =>
     (request.principal as NonNullable<FastifyRequest['principal']>).user;
 
@@ -57,11 +57,7 @@ export default async function credentialRoutes(instance: FastifyInstance): Promi
       // Before anything can fail: no cache may keep even an error of this route.
       void reply.header('cache-control', 'no-store');
       const { accountId, permissionSet, region = app.config.defaultRegion } = request.body;
-      if (!regionIds.includes(region))
-        throw errors.badRequest(
-          `There is no region "${region.slice(0, 64)}". Use one of: ${regionIds.join(', ')}.`,
-          { regions: regionIds },
-        );
+      checkRegion(region);
       const issued = await app.credentials.forAssignment(userOf(request).id, accountId, permissionSet, {
         purpose: 'cli',
         request,

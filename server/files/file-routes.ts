@@ -7,7 +7,8 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../audit.js';
-import { errors } from '../errors.js';
+import { regionGuard } from '../regions.js';
+import { formatTransferBytes } from '../protocol/api.js';
 import type {
   CompleteUploadResponse,
   DownloadResponse,
@@ -108,37 +109,15 @@ export const fileProtocolProofs = [
 
 const replies = { '4xx': ErrorBody, '5xx': ErrorBody };
 
-/** `12.3 MB`: one decimal below 100 (the home status line rounds to whole units from 10 on). */
-function formatTransferSize(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  const text = unit === 0 || value >= 100 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
-  return `${text} ${units[unit] ?? ''}`;
-}
-
 /** The terminal line: `uploaded ~/data.csv (12.3 MB)`, with nothing in it a terminal would act on. */
 export function transferNotice(done: Pick<TransferDone, 'direction' | 'path' | 'size'>): string {
   const verb = done.direction === 'upload' ? 'uploaded' : 'downloaded';
-  return `${verb} ${escapeForTerminal(done.path)} (${formatTransferSize(done.size)})`;
+  return `${verb} ${escapeForTerminal(done.path)} (${formatTransferBytes(done.size)})`;
 }
 
 export default async function fileRoutes(instance: FastifyInstance): Promise<void> {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
-  const regionIds = app.config.regions.map((r) => r.id);
-  const checkRegion = (region: string): void => {
-    if (!regionIds.includes(region))
-      throw errors.badRequest(
-        `There is no region "${region.slice(0, 64)}". Use one of: ${regionIds.join(', ')}.`,
-        {
-          regions: regionIds,
-        },
-      );
-  };
+  const checkRegion = regionGuard(app.config);
   const ownerOf = (request: FastifyRequest) => {
     const { user } = request.principal as NonNullable<FastifyRequest['principal']>;
     return { id: user.id, username: user.username };

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../audit.js';
 import { errors } from '../errors.js';
+import { regionGuard } from '../regions.js';
 import type { AdminHome, DeleteHomeRequest, EnvironmentInfo } from '../protocol/api.js';
 
 const ErrorBody = Type.Object(
@@ -56,14 +57,7 @@ const confirmed = (body: { confirm?: unknown } | undefined): body is DeleteHomeR
 
 export default async function homeRoutes(instance: FastifyInstance): Promise<void> {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
-  const regionIds = app.config.regions.map((r) => r.id);
-  const checkRegion = (region: string): void => {
-    if (!regionIds.includes(region))
-      throw errors.badRequest(
-        `There is no region "${region.slice(0, 64)}". Use one of: ${regionIds.join(', ')}.`,
-        { regions: regionIds },
-      );
-  };
+  const checkRegion = regionGuard(app.config);
   const userOf = (request: FastifyRequest) =>
     (request.principal as NonNullable<FastifyRequest['principal']>).user;
 

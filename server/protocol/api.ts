@@ -277,8 +277,11 @@ export interface AdminHome {
 /** The `home-nearly-full` notice goes out when usage crosses this share of the home. */
 export const homeNearlyFullRatio = 0.9;
 
-/** `212 MB`, `1 GB`: decimal units, as the shell status line shows a home's usage. */
-export function formatHomeBytes(bytes: number): string {
+/**
+ * `812 B`, `12.3 MB`, `1 GB`: decimal units, as disks and S3 count; one decimal below
+ * `decimalsBelow` (a trailing `.0` dropped), whole numbers from there on.
+ */
+export function formatDecimalBytes(bytes: number, decimalsBelow: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let value = Math.max(0, bytes);
   let unit = 0;
@@ -286,8 +289,19 @@ export function formatHomeBytes(bytes: number): string {
     value /= 1000;
     unit++;
   }
-  const text = value >= 10 || unit === 0 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
+  const text =
+    value >= decimalsBelow || unit === 0 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
   return `${text} ${units[unit]}`;
+}
+
+/** `212 MB`, `1 GB`: how the shell status line shows a home's usage (whole units from 10 on). */
+export function formatHomeBytes(bytes: number): string {
+  return formatDecimalBytes(bytes, 10);
+}
+
+/** `12.3 MB`: how a transfer's size reads (one decimal below 100). */
+export function formatTransferBytes(bytes: number): string {
+  return formatDecimalBytes(bytes, 100);
 }
 
 // ---- Usage quota ----

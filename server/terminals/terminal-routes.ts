@@ -12,6 +12,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { CoveError, errors } from '../errors.js';
+import { regionGuard } from '../regions.js';
 import { CloseCode } from '../protocol/terminal-wire.js';
 import { resolveEffectiveAccess } from '../directory/effective-access.js';
 import { terminalIdPattern } from './terminal-id.js';
@@ -128,7 +129,6 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
   app.server.on('upgrade', (_request, socket: Socket) => {
     socket.setTimeout(upgradeTimeoutMs, () => socket.destroy());
   });
-  const regionIds = app.config.regions.map((r) => r.id);
   const { maxSocketsPerUser } = app.config.terminals;
   const socketsPerUser = new Map<string, number>();
 
@@ -151,15 +151,7 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
     watcher.dispose();
   });
 
-  const checkRegion = (region: string): void => {
-    if (!regionIds.includes(region))
-      throw errors.badRequest(
-        `There is no region "${region.slice(0, 64)}". Use one of: ${regionIds.join(', ')}.`,
-        {
-          regions: regionIds,
-        },
-      );
-  };
+  const checkRegion = regionGuard(app.config);
 
   app.post(
     '/api/environments/:region/terminals',

@@ -4,6 +4,7 @@
  * progress is told to a person (sizes, speed, remaining time).
  */
 import type { MultipartUpload } from '../../../server/protocol/files.js';
+import { formatTransferBytes } from '../../../server/protocol/api.js';
 
 /** Parts in flight per file: enough to fill a link, few enough to keep each part's progress steady. */
 export const partConcurrency = 4;
@@ -101,17 +102,7 @@ export class ThroughputMeter {
 }
 
 /** `812 B`, `12.3 MB`, `1.2 GB` (decimal units, as disks and S3 count). */
-export function formatSize(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = Math.max(0, bytes);
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  const text = unit === 0 || value >= 100 ? String(Math.round(value)) : value.toFixed(1);
-  return `${text} ${units[unit]}`;
-}
+export const formatSize = formatTransferBytes;
 
 export function formatSpeed(bytesPerSecond: number): string {
   return `${formatSize(bytesPerSecond)}/s`;
