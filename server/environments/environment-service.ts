@@ -250,6 +250,16 @@ export class EnvironmentService {
     return bounded(this.driver(key.region).listHeldShells(key), shellTimeoutMs, 'list held shells');
   }
 
+  /**
+   * What `ensure` would refuse before starting anything (engine below the version gate, firewall
+   * missing), asked up front by routes so the user reads the 503 at once instead of after a 201.
+   * Free when the environment already runs.
+   */
+  async assertCanStart(key: EnvironmentKey): Promise<void> {
+    if (this.known.get(keyOf(key))?.state === 'running') return;
+    await this.options.guard?.assertCanStart(key.region);
+  }
+
   /** Whether one region's backend answers now (bounded: a hung engine counts as down). */
   async reachable(region: string): Promise<boolean> {
     return bounded(this.driver(region).ping(), pingTimeoutMs, 'ping').catch(() => false);

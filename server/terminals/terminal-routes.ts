@@ -174,6 +174,8 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
       }
       // An engine that is down (or restarting) is said at once, not after a shell fails to open.
       if (!(await app.environments.reachable(region))) throw terminalErrors.backendUnavailable(region);
+      // So is an environment that may not start (no firewall in enforce mode, engine too old).
+      await app.environments.assertCanStart({ ownerId: user.id, region });
       // Before anything starts: an exhausted weekly quota refuses with the time it resets.
       await app.usage.assertTimeLeft(user.id);
       // The home first: one that cannot be created (the host is out of space) is refused here

@@ -75,6 +75,29 @@ describe('environments refuse to start without the firewall', () => {
     expect(containers).toEqual([]);
   });
 
+  it('C07 enforce: creating a terminal is refused with the same 503 at once, not after a 201', async () => {
+    const user = await t.store.users.create({ username: `refused-${RUN}` });
+    const session = await t.app.sessions.create(user.id, 'full');
+    const response = await t.app.inject({
+      method: 'POST',
+      url: `/api/environments/${region}/terminals`,
+      headers: {
+        origin: t.app.config.publicUrl,
+        cookie: `cove_session=${session.token}`,
+        'content-type': 'application/json',
+      },
+      payload: '{}',
+    });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject({ code: 'COVE_ERR_ENVIRONMENT_NETWORK_POLICY' });
+    expect(response.body).not.toMatch(/iptables|DOCKER-USER|cove-br/);
+    const containers = await docker.listContainers({
+      all: true,
+      filters: { label: [MANAGED_LABEL_FILTER, `cove.owner=${user.id}`] },
+    });
+    expect(containers).toEqual([]);
+  });
+
   it('C07 /readyz reports the network check failing', async () => {
     const response = await t.app.inject({ method: 'GET', url: '/readyz' });
     expect(response.statusCode).toBe(503);
