@@ -43,16 +43,11 @@ export interface SandboxLogger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** Where the engine is: the local socket, or a remote endpoint (TLS when ca/cert/key are given). */
-export interface DockerConnectionOptions {
-  readonly socketPath?: string;
-  readonly host?: string;
-  readonly port?: number;
-  readonly protocol?: 'http' | 'https';
-  readonly ca?: string | Buffer;
-  readonly cert?: string | Buffer;
-  readonly key?: string | Buffer;
-}
+/**
+ * Where the engine is: the local socket, or a remote endpoint (TLS when ca/cert/key are given).
+ * The engine's own options; unset port and protocol get their defaults in `toEngineOptions`.
+ */
+export type DockerConnectionOptions = HttpDockerEngineOptions;
 
 export interface DockerSandboxDriverOptions {
   /**

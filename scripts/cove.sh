@@ -80,7 +80,7 @@ case "${1:-}" in
     say "Lint (eslint, zero warnings) and format check (prettier)"
     npx eslint --max-warnings 0 .
     npx prettier --check . >/dev/null || { npx prettier --check . || true; die "formatting differs: run npm run format"; }
-    say "Tests (vitest: unit, integration, e2e)"
+    say "Tests (vitest: unit, integration, e2e, then the fault tests)"
     exec npx vitest run
     ;;
   bench)

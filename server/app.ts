@@ -132,8 +132,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         ? app.credentialDelivery.shellEnv(owner, region, binding, terminalId)
         : {},
   });
-  // Needs the broker (app.credentials); without it shells simply get no AWS credentials.
-  if (app.hasDecorator('credentials')) await app.register(credentialDelivery);
+  // After the terminals (its tokens name them) and the broker (app.credentials).
+  await app.register(credentialDelivery);
   await app.register(homeLifecycle);
   await app.register(usageMeter);
   await app.register(fileService);
