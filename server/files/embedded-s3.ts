@@ -1,17 +1,27 @@
 /**
  * The embedded S3 (s3rver on loopback) that serves file transfer when no region configures S3, so
  * upload and download work out of the box on one machine. Objects live under `<dataDir>/s3`.
- * s3rver does not check signatures and has no AbortMultipartUpload or ListMultipartUploads, so
- * this class also removes abandoned multipart uploads from its directory itself.
+ * s3rver checks no V4 signature, so every request is checked (embedded-s3-signature.ts) before
+ * s3rver sees it. s3rver has no AbortMultipartUpload or ListMultipartUploads either, so this class
+ * also removes abandoned multipart uploads from its directory itself.
  */
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { EmbeddedS3Signature, type S3RequestHead, type SignatureVerdict } from './embedded-s3-signature.js';
 
-export const embeddedCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+/**
+ * The secret is new in every process: it is in no file and no config, so only this server (and
+ * the URLs it signs) can use the embedded S3. Upload records do not outlive a restart either.
+ */
+export const embeddedCredentials = {
+  accessKeyId: 'S3RVER',
+  secretAccessKey: randomBytes(30).toString('base64url'),
+} as const;
 export const embeddedBucket = 'cove-staging';
-/** s3rver's bucket region is irrelevant, but the SDK signs with one. */
+/** The SDK signs with a region; the signature check requires this one. */
 export const embeddedRegion = 'us-east-1';
 
 interface S3rverOptions {
@@ -29,25 +39,97 @@ interface S3rverOptions {
  * hashing every byte it stores) took turns with piping the same bytes into the container. The
  * worker is plain JavaScript (an `eval` worker, CommonJS like s3rver), so it runs the same from
  * dist/ and from the sources.
+ *
+ * The worker owns the HTTP server and hands a request to s3rver only once the main thread has
+ * checked its signature (the check is TypeScript, which an eval worker cannot load; it needs the
+ * request line and headers only, so the bytes still never cross threads). Until the verdict the
+ * body is not read; a refused large or chunked body is never read: the answer goes out with
+ * `Connection: close`, and `Expect: 100-continue` clients are refused before they send it.
  */
 const workerSource = `
+const http = require('node:http');
 const { parentPort, workerData } = require('node:worker_threads');
 const S3rver = require(workerData.s3rverPath);
-const server = new S3rver(workerData.options);
-server.run().then(
-  (address) => parentPort.postMessage({ port: address.port }),
-  (error) => parentPort.postMessage({ error: String(error && error.message || error) }),
-);
+const s3rver = new S3rver(workerData.options);
+const serve = s3rver.callback();
+const corsOrigins = new Set(workerData.corsOrigins);
+const waiting = new Map();
+let nextId = 0;
+
+function verify(req) {
+  const id = ++nextId;
+  return new Promise((resolve) => {
+    waiting.set(id, resolve);
+    parentPort.postMessage({ verify: { id, method: req.method, url: req.url, headers: req.headers } });
+  });
+}
+
+function escapeXml(text) {
+  return String(text).replace(/[<>&'"]/g, (c) => '&#' + c.charCodeAt(0) + ';');
+}
+
+function refuse(req, res, verdict) {
+  const body = '<?xml version="1.0" encoding="UTF-8"?>\\n<Error><Code>' + escapeXml(verdict.code) +
+    '</Code><Message>' + escapeXml(verdict.message) + '</Message></Error>';
+  const headers = { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) };
+  // Without these a browser shows a refused PUT as a network error instead of the 403.
+  const origin = req.headers.origin;
+  if (origin && corsOrigins.has(origin)) {
+    headers['access-control-allow-origin'] = origin;
+    headers['vary'] = 'Origin';
+  }
+  // Node drains a small unread body to keep the connection; a large one must not be read at all.
+  const length = Number(req.headers['content-length'] || 0);
+  if (req.headers['transfer-encoding'] !== undefined || !(length <= 65536)) headers['connection'] = 'close';
+  res.writeHead(verdict.status, headers);
+  res.end(body);
+}
+
+async function handle(req, res, expectsContinue) {
+  const verdict = req.method === 'OPTIONS' ? { ok: true } : await verify(req);
+  if (!verdict.ok) return refuse(req, res, verdict);
+  if (expectsContinue) res.writeContinue();
+  serve(req, res);
+}
+
+const httpServer = http.createServer();
+httpServer.on('request', (req, res) => void handle(req, res, false));
+httpServer.on('checkContinue', (req, res) => void handle(req, res, true));
+httpServer.on('close', () => {
+  s3rver.logger.exceptions.unhandle();
+  s3rver.logger.close();
+});
+s3rver.httpServer = httpServer;
+s3rver
+  .configureBuckets()
+  .then(
+    () =>
+      new Promise((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(workerData.options.port, workerData.options.address, () => resolve(httpServer.address()));
+      }),
+  )
+  .then(
+    (address) => parentPort.postMessage({ port: address.port }),
+    (error) => parentPort.postMessage({ error: String((error && error.message) || error) }),
+  );
 parentPort.on('message', async (message) => {
+  if (message && message.verdict) {
+    const resolve = waiting.get(message.verdict.id);
+    waiting.delete(message.verdict.id);
+    if (resolve) resolve(message.verdict.result);
+    return;
+  }
   if (message !== 'stop') return;
-  const closing = server.close();
-  if (server.httpServer) server.httpServer.closeAllConnections();
+  const closing = s3rver.close();
+  httpServer.closeAllConnections();
   await closing.catch(() => undefined);
   parentPort.postMessage({ stopped: true });
 });
 `;
 
-type WorkerMessage = { port: number } | { error: string } | { stopped: true };
+type WorkerMessage =
+  { port: number } | { error: string } | { stopped: true } | { verify: S3RequestHead & { id: number } };
 
 const s3rverPath = createRequire(import.meta.url).resolve('s3rver');
 
@@ -77,6 +159,8 @@ export interface EmbeddedS3Options {
   readonly buckets: readonly string[];
   /** Origins allowed by the buckets' CORS rule (Cove's public origin). */
   readonly corsOrigins: readonly string[];
+  /** The key every request must be signed with; `embeddedCredentials` unless a test picks another. */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
 }
 
 export class EmbeddedS3 {
@@ -100,18 +184,32 @@ export class EmbeddedS3 {
     };
     const worker = new Worker(workerSource, {
       eval: true,
-      workerData: { s3rverPath, options: s3rverOptions },
+      workerData: { s3rverPath, options: s3rverOptions, corsOrigins: options.corsOrigins },
+    });
+    const signature = new EmbeddedS3Signature({
+      credentials: options.credentials ?? embeddedCredentials,
+      region: embeddedRegion,
+    });
+    // Owned by the worker: gone when it exits.
+    worker.on('message', (message: WorkerMessage) => {
+      if (!('verify' in message)) return;
+      const { id, ...request } = message.verify;
+      const result: SignatureVerdict = signature.verify(request);
+      worker.postMessage({ verdict: { id, result } });
     });
     const port = await new Promise<number>((resolve, reject) => {
       const exited = (code: number): void => reject(new Error(`the embedded S3 exited (${code})`));
-      worker.once('error', reject);
-      worker.once('exit', exited);
-      worker.once('message', (message: WorkerMessage) => {
+      const started = (message: WorkerMessage): void => {
+        if ('verify' in message) return;
+        worker.off('message', started);
         worker.off('error', reject);
         worker.off('exit', exited);
         if ('port' in message) resolve(message.port);
         else reject(new Error('error' in message ? message.error : 'the embedded S3 did not start'));
-      });
+      };
+      worker.once('error', reject);
+      worker.once('exit', exited);
+      worker.on('message', started);
     }).catch(async (error: unknown) => {
       await worker.terminate();
       throw error;
