@@ -4,18 +4,27 @@
  * `https://sts.amazonaws.com/doc/2011-06-15/` namespace, real error codes and statuses), so the
  * broker is exercised through the real `@aws-sdk/client-sts` with only an endpoint override.
  *
- * It checks that a request carries an AWS SigV4 `Authorization` header but does not verify the
- * signature (like s3rver: tests against it cannot catch signing bugs). Roles allow 12 h unless
- * `setMaxDuration` says otherwise (real roles default to 1 h; 12 h keeps tests about other things
- * free of duration notices).
+ * AssumeRole only checks that a request carries an AWS SigV4 `Authorization` header, without
+ * verifying the signature (like s3rver: tests against it cannot catch signing bugs). Roles allow
+ * 12 h unless `setMaxDuration` says otherwise (real roles default to 1 h; 12 h keeps tests about
+ * other things free of duration notices).
+ *
+ * GetCallerIdentity answers for the credentials it issued, as STS does: it looks the key id up in
+ * the Authorization header's Credential, verifies the SigV4 signature with the issued secret and
+ * the session token, and answers the assumed-role ARN (`InvalidClientTokenId` for a key it never
+ * issued or a wrong token, `SignatureDoesNotMatch` for a wrong secret, `ExpiredToken` past the
+ * expiry). `listenUnix` also serves it on a unix socket (a container reaches it through a socket
+ * in its mounted directory; the host never connects to a container).
  *
  *   const sts = await startLocalSts();
  *   const broker = new StsCredentialBroker({ endpoint: sts.endpoint, credentials: LOCAL_STS_CALLER });
  *   ...; sts.requests[0].roleSessionName; sts.issued.get(accessKeyId); await sts.close();
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { chmod, rm } from 'node:fs/promises';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { leakRecord } from './leak-record.js';
 
 const NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
 /** The AWS STS hard limit for AssumeRole; a role's MaxSessionDuration is 1 h to 12 h. */
@@ -41,6 +50,8 @@ export interface LocalStsRequest {
   /** Every form field as sent. */
   readonly form: Readonly<Record<string, string>>;
   readonly authorization: string | undefined;
+  /** The key id in the SigV4 Credential of the Authorization header. */
+  readonly callerAccessKeyId: string | undefined;
   /** HTTP status the local STS answered (0 while a hung request is still open). */
   status: number;
   /** The error code answered, if any. */
@@ -58,6 +69,8 @@ export interface LocalStsIssued {
   readonly sourceIdentity: string | undefined;
   readonly durationSeconds: number;
   readonly assumedRoleArn: string;
+  /** `<roleId>:<RoleSessionName>`, what GetCallerIdentity answers as UserId. */
+  readonly assumedRoleId: string;
 }
 
 export interface LocalSts {
@@ -82,6 +95,8 @@ export interface LocalSts {
   setMaxDuration(roleArn: string, seconds: number): void;
   /** Issue credentials that expire this many seconds from now, whatever the duration (null: normal). */
   setExpiresInS(seconds: number | null): void;
+  /** Also serves on this unix socket path (mode 0666: a container user connects); closed by close(). */
+  listenUnix(path: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -110,6 +125,81 @@ function parseTags(form: Record<string, string>): { key: string; value: string }
   return tags;
 }
 
+/** The server's own identity (LOCAL_STS_CALLER) as GetCallerIdentity names it. */
+const CALLER_ACCOUNT = '123456789012';
+const CALLER_USER_ID = 'AIDALOCALSTSCALLER000';
+
+const sha256Hex = (data: string): string => createHash('sha256').update(data, 'utf8').digest('hex');
+const hmac = (key: Buffer | string, data: string): Buffer =>
+  createHmac('sha256', key).update(data, 'utf8').digest();
+
+/** RFC 3986 encoding, as SigV4's canonical query string wants it. */
+const sigV4Encode = (value: string): string =>
+  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+interface SigV4Authorization {
+  readonly accessKeyId: string;
+  readonly date: string;
+  readonly region: string;
+  readonly service: string;
+  readonly signedHeaders: readonly string[];
+  readonly signature: string;
+}
+
+function parseAuthorization(header: string | undefined): SigV4Authorization | undefined {
+  const match =
+    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})$/.exec(
+      header ?? '',
+    );
+  if (!match) return undefined;
+  const [, accessKeyId, date, region, service, signedHeaders, signature] = match as unknown as string[];
+  return {
+    accessKeyId: accessKeyId as string,
+    date: date as string,
+    region: region as string,
+    service: service as string,
+    signedHeaders: (signedHeaders as string).split(';'),
+    signature: signature as string,
+  };
+}
+
+/** The SigV4 signature of this request under `secret` (the algorithm AWS documents). */
+function sigV4Signature(
+  request: IncomingMessage,
+  body: string,
+  auth: SigV4Authorization,
+  secret: string,
+): string {
+  const url = new URL(request.url ?? '/', 'http://local-sts');
+  const query = [...url.searchParams]
+    .map(([k, v]) => [sigV4Encode(k), sigV4Encode(v)] as const)
+    .sort(([a, av], [b, bv]) => (a === b ? (av < bv ? -1 : 1) : a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const headers = auth.signedHeaders
+    .map((name) => {
+      const value = request.headers[name];
+      const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+      return `${name}:${text.trim().replace(/\s+/g, ' ')}\n`;
+    })
+    .join('');
+  const payloadHash = (request.headers['x-amz-content-sha256'] as string | undefined) ?? sha256Hex(body);
+  const canonical = [
+    request.method ?? 'POST',
+    url.pathname,
+    query,
+    headers,
+    auth.signedHeaders.join(';'),
+    payloadHash,
+  ].join('\n');
+  const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
+  const amzDate = (request.headers['x-amz-date'] as string | undefined) ?? '';
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonical)].join('\n');
+  let key = hmac(`AWS4${secret}`, auth.date);
+  for (const part of [auth.region, auth.service, 'aws4_request']) key = hmac(key, part);
+  return createHmac('sha256', key).update(toSign, 'utf8').digest('hex');
+}
+
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -131,6 +221,98 @@ export async function startLocalSts(): Promise<LocalSts> {
   let hang = 0;
   let regionDisabled = false;
   let expiresInS: number | null = null;
+  const roleIds = new Map<string, string>();
+  const unixServers: { server: Server; path: string }[] = [];
+
+  /** A role's id is fixed for the role, as in IAM. */
+  function roleIdOf(roleArn: string): string {
+    let id = roleIds.get(roleArn);
+    if (!id) {
+      id = `AROA${randomUpperAlnum(17)}`;
+      roleIds.set(roleArn, id);
+    }
+    return id;
+  }
+
+  function getCallerIdentity(
+    request: IncomingMessage,
+    body: string,
+    response: ServerResponse,
+    record: LocalStsRequest,
+  ): void {
+    const auth = parseAuthorization(record.authorization);
+    const invalidToken = () =>
+      sendError(
+        response,
+        record,
+        403,
+        'InvalidClientTokenId',
+        'The security token included in the request is invalid.',
+      );
+    if (!auth) {
+      sendError(
+        response,
+        record,
+        400,
+        'IncompleteSignature',
+        'The request signature does not conform to AWS standards.',
+      );
+      return;
+    }
+    const credentials =
+      auth.accessKeyId === LOCAL_STS_CALLER.accessKeyId
+        ? { secret: LOCAL_STS_CALLER.secretAccessKey, token: undefined, expiration: undefined }
+        : (() => {
+            const found = issued.get(auth.accessKeyId);
+            return found
+              ? {
+                  secret: found.secretAccessKey,
+                  token: found.sessionToken,
+                  expiration: found.expiration,
+                  found,
+                }
+              : undefined;
+          })();
+    if (!credentials || request.headers['x-amz-security-token'] !== credentials.token) {
+      invalidToken();
+      return;
+    }
+    if (sigV4Signature(request, body, auth, credentials.secret) !== auth.signature) {
+      sendError(
+        response,
+        record,
+        403,
+        'SignatureDoesNotMatch',
+        'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+      );
+      return;
+    }
+    if (credentials.expiration && credentials.expiration.getTime() <= Date.now()) {
+      sendError(
+        response,
+        record,
+        400,
+        'ExpiredToken',
+        'The security token included in the request is expired',
+      );
+      return;
+    }
+    const found = 'found' in credentials ? credentials.found : undefined;
+    const account = found
+      ? (/^arn:aws:sts::(\d{12}):/.exec(found.assumedRoleArn)?.[1] ?? '')
+      : CALLER_ACCOUNT;
+    const userId = found ? found.assumedRoleId : CALLER_USER_ID;
+    const arn = found ? found.assumedRoleArn : `arn:aws:iam::${CALLER_ACCOUNT}:user/cove-server`;
+    record.status = 200;
+    const xml =
+      `<GetCallerIdentityResponse xmlns="${NAMESPACE}">\n  <GetCallerIdentityResult>\n` +
+      `    <Arn>${xmlEscape(arn)}</Arn>\n    <UserId>${xmlEscape(userId)}</UserId>\n` +
+      `    <Account>${account}</Account>\n  </GetCallerIdentityResult>\n` +
+      `  <ResponseMetadata>\n    <RequestId>${randomUUID()}</RequestId>\n  </ResponseMetadata>\n` +
+      `</GetCallerIdentityResponse>\n`;
+    response.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': randomUUID() });
+    response.end(xml);
+  }
 
   function sendError(
     response: ServerResponse,
@@ -217,7 +399,10 @@ export async function startLocalSts(): Promise<LocalSts> {
     const expiration = new Date(Date.now() + (expiresInS ?? duration) * 1000);
     expiration.setMilliseconds(0);
     const assumedRoleArn = `arn:aws:sts::${account}:assumed-role/${roleName}/${roleSessionName}`;
-    const roleId = `AROA${randomUpperAlnum(17)}`;
+    const roleId = roleIdOf(roleArn);
+    leakRecord.secret('aws-access-key-id', accessKeyId);
+    leakRecord.secret('aws-secret-access-key', secretAccessKey);
+    leakRecord.secret('aws-session-token', sessionToken);
     issued.set(accessKeyId, {
       accessKeyId,
       secretAccessKey,
@@ -228,6 +413,7 @@ export async function startLocalSts(): Promise<LocalSts> {
       sourceIdentity: record.sourceIdentity,
       durationSeconds: duration,
       assumedRoleArn,
+      assumedRoleId: `${roleId}:${roleSessionName}`,
     });
     record.status = 200;
     const sourceIdentity =
@@ -266,6 +452,7 @@ export async function startLocalSts(): Promise<LocalSts> {
       tags: parseTags(form),
       form,
       authorization: request.headers.authorization,
+      callerAccessKeyId: parseAuthorization(request.headers.authorization)?.accessKeyId,
       status: 0,
     };
     requests.push(record);
@@ -329,6 +516,10 @@ export async function startLocalSts(): Promise<LocalSts> {
       );
       return;
     }
+    if (form.Action === 'GetCallerIdentity') {
+      getCallerIdentity(request, body, response, record);
+      return;
+    }
     if (form.Action !== 'AssumeRole') {
       sendError(response, record, 400, 'InvalidAction', `Could not find operation ${form.Action}`);
       return;
@@ -337,12 +528,13 @@ export async function startLocalSts(): Promise<LocalSts> {
     assumeRole(response, record);
   }
 
-  const server = createServer((request, response) => {
+  const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
     handle(request, response).catch(() => {
       if (!response.headersSent) response.writeHead(500);
       response.end();
     });
-  });
+  };
+  const server = createServer(onRequest);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
@@ -358,10 +550,23 @@ export async function startLocalSts(): Promise<LocalSts> {
     disableRegion: (disabled = true) => void (regionDisabled = disabled),
     setMaxDuration: (roleArn, seconds) => void maxDurations.set(roleArn, seconds),
     setExpiresInS: (seconds) => void (expiresInS = seconds),
+    async listenUnix(path) {
+      const unix = createServer(onRequest);
+      await rm(path, { force: true });
+      await new Promise<void>((resolve, reject) => {
+        unix.once('error', reject);
+        unix.listen(path, resolve);
+      });
+      unixServers.push({ server: unix, path });
+      await chmod(path, 0o666);
+    },
     async close() {
       for (const response of hung) response.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const { server: each } of [...unixServers, { server }]) {
+        each.closeAllConnections();
+        await new Promise<void>((resolve) => each.close(() => resolve()));
+      }
+      await Promise.all(unixServers.map(({ path }) => rm(path, { force: true })));
     },
   };
 }
