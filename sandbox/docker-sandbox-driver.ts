@@ -179,11 +179,13 @@ export class DockerSandboxDriver implements SandboxDriver {
         await this.#removeByName(name);
         info = undefined;
       }
+      let createdNow = false;
       if (!info) {
         await this.#verifyPaths(spec);
         await this.#ensureRegionNetwork(spec);
         try {
           await this.#docker.createContainer(options);
+          createdNow = true;
           this.#logger?.info('environment created', { name });
         } catch (err) {
           if (statusCode(err) === 409) {
@@ -198,7 +200,20 @@ export class DockerSandboxDriver implements SandboxDriver {
         }
       }
       if (!info.State.Running || info.State.Paused) {
-        await this.#start(name, info.State.Paused, spec);
+        try {
+          await this.#start(name, info.State.Paused, spec);
+        } catch (err) {
+          // A container made just now that cannot start for lack of space would sit in `created`
+          // holding a layer; the next ensure makes a fresh one.
+          if (createdNow && isEngineDiskFull(err))
+            await this.#removeByName(name).catch((removeErr: unknown) =>
+              this.#logger?.warn('could not remove a container that failed to start', {
+                name,
+                error: String(removeErr),
+              }),
+            );
+          throw err;
+        }
         info = await this.#inspect(name);
         if (!info) {
           continue;
@@ -665,6 +680,7 @@ export class DockerSandboxDriver implements SandboxDriver {
         this.#logger?.info('region network created', { name });
       } catch (err) {
         // 409: another process made it first; look again.
+        if (isEngineDiskFull(err)) throw hostFullError(err, `network create ${name}`);
         if (statusCode(err) !== 409) {
           const message = `cannot create network ${name}: ${String(err)}`;
           throw new SandboxError('COVE_ERR_SANDBOX_NETWORK', message, { cause: err });
@@ -872,7 +888,27 @@ function backendError(err: unknown, what: string): SandboxError {
   });
 }
 
+/**
+ * The engine answers a full data root with a 500 whose message ends in the kernel's words, e.g.
+ * `mkdir /var/lib/docker/overlay2/<id>-init: no space left on device`.
+ */
+export function isEngineDiskFull(err: unknown): boolean {
+  if (err instanceof SandboxError) return err.code === 'COVE_ERR_SANDBOX_HOST_FULL';
+  return /no space left on device|disk quota exceeded/i.test(String(err));
+}
+
+function hostFullError(err: unknown, what: string): SandboxError {
+  return new SandboxError(
+    'COVE_ERR_SANDBOX_HOST_FULL',
+    `Docker ${what} failed: the engine's storage is full: ${String(err)}`,
+    {
+      cause: err,
+    },
+  );
+}
+
 function mapCreateError(err: unknown, spec: EnvironmentSpec): SandboxError {
+  if (isEngineDiskFull(err)) return hostFullError(err, 'create');
   if (spec.runtime !== undefined && /unknown runtime/i.test(String(err))) {
     return new SandboxError(
       'COVE_ERR_SANDBOX_RUNTIME_MISSING',
@@ -891,6 +927,7 @@ function mapCreateError(err: unknown, spec: EnvironmentSpec): SandboxError {
 }
 
 function mapStartError(err: unknown, spec: EnvironmentSpec, name: string): SandboxError {
+  if (isEngineDiskFull(err)) return hostFullError(err, `start ${name}`);
   return hostPathError(err, spec, `start ${name}`) ?? backendError(err, 'start');
 }
 

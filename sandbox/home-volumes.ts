@@ -112,9 +112,14 @@ export class LoopHomeVolumes {
 
   /**
    * Creates (first use) and mounts the home; returns the host path to bind-mount. Touches the
-   * last-use time. Safe to call concurrently and repeatedly: a home is never mounted twice.
+   * last-use time, best effort: a home that is there and mounted is usable even when the host's
+   * disk is too full to record the time (then `lastUseError` says why, for the caller's log).
+   * Safe to call concurrently and repeatedly: a home is never mounted twice.
    */
-  ensure(key: EnvironmentKey, sizeBytes: number): Promise<{ hostPath: string; created: boolean }> {
+  ensure(
+    key: EnvironmentKey,
+    sizeBytes: number,
+  ): Promise<{ hostPath: string; created: boolean; lastUseError?: unknown }> {
     return this.singleFlight(key, async () => {
       const image = this.imagePath(key);
       const mountPoint = this.mountPath(key);
@@ -124,7 +129,11 @@ export class LoopHomeVolumes {
         created = true;
       }
       if (!(await mountedPaths()).has(mountPoint)) await this.mount(image, mountPoint);
-      await this.touch(key, sizeBytes);
+      try {
+        await this.touch(key, sizeBytes);
+      } catch (error) {
+        return { hostPath: mountPoint, created, lastUseError: error };
+      }
       return { hostPath: mountPoint, created };
     });
   }
@@ -345,7 +354,13 @@ export class LoopHomeVolumes {
   private async writeMeta(meta: Meta): Promise<void> {
     await mkdir(join(this.options.root, 'meta'), { recursive: true, mode: 0o700 });
     const path = this.metaPath(meta.slug);
-    await writeFile(`${path}.tmp`, JSON.stringify(meta));
+    try {
+      await writeFile(`${path}.tmp`, JSON.stringify(meta));
+    } catch (error) {
+      // A full disk leaves a truncated temp file; the last good meta file stays as it was.
+      await rm(`${path}.tmp`, { force: true }).catch(() => undefined);
+      throw error;
+    }
     await rename(`${path}.tmp`, path);
   }
 

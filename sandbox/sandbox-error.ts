@@ -21,6 +21,11 @@ export type SandboxErrorCode =
   | 'COVE_ERR_SANDBOX_RUNTIME_MISSING'
   /** The spec cannot be turned into a container (bad env var name, bad limits). */
   | 'COVE_ERR_SANDBOX_BAD_SPEC'
+  /**
+   * The engine's own storage (its data root, e.g. /var/lib/docker) is full: it cannot make or
+   * start a container. Running containers are not affected.
+   */
+  | 'COVE_ERR_SANDBOX_HOST_FULL'
   /** Anything else the backend refused. */
   | 'COVE_ERR_SANDBOX_BACKEND';
 

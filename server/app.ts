@@ -145,7 +145,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       app.environments.ping(),
       guard ? guard.networkReady() : true,
     ]);
-    const checks = { store: storeOk, docker: dockerOk, network: networkOk };
+    // capacity: false while an engine has just refused containers for a full disk (F08).
+    const checks = {
+      store: storeOk,
+      docker: dockerOk,
+      network: networkOk,
+      capacity: app.environments.hasCapacity(),
+    };
     const ready = Object.values(checks).every(Boolean);
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', checks });
   });

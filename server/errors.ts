@@ -370,4 +370,26 @@ export const errors = {
       503,
       "Cove's container engine is older than the releases that fix known container escapes, so no environment is started. An administrator must update Docker, containerd or runc (the server log names which).",
     ),
+  /**
+   * SQLITE_FULL / ENOSPC under the database: the database is fine, the disk it lives on is not.
+   * 503 like other "cannot serve now" store failures; reads keep working.
+   */
+  storeDiskFull: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_STORE_DISK_FULL',
+      503,
+      "Cove's server is out of disk space, so it cannot save changes right now; nothing was changed. Open terminals keep working. Try again later, and tell your administrator if it keeps happening.",
+      { cause },
+    ),
+  /**
+   * The container engine's storage (its data root, /var/lib/docker) is full: no new container can
+   * be made or started. 507 as for a full home store; running environments are not affected.
+   */
+  environmentHostFull: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_ENVIRONMENT_HOST_FULL',
+      507,
+      'The server that runs environments is out of disk space, so no new environment can start. Open terminals keep working; try again later and tell your administrator.',
+      { cause },
+    ),
 } as const;

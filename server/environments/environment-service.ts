@@ -23,6 +23,7 @@ import type {
 import { regionNetworkName } from '../../sandbox/region-network.js';
 import { DockerSandboxDriver } from '../../sandbox/docker-sandbox-driver.js';
 import type { SandboxGuard } from './sandbox-guard.js';
+import { errors } from '../errors.js';
 
 export type EnvironmentPhase = 'creating' | 'starting' | 'ready';
 
@@ -49,6 +50,12 @@ export interface EnvironmentServiceOptions {
   readonly homes?: HomesProvider;
   /** Firewall and engine-version checks that must pass before an environment starts. */
   readonly guard?: SandboxGuard;
+  /**
+   * After the engine refused a container for lack of disk space, new starts in that region are
+   * refused at once (507) for this long; the next start after it asks the engine again.
+   */
+  readonly hostFullHoldMs?: number;
+  readonly now?: () => number;
 }
 
 /** `stopped`: the environment ended by itself; `oom`: a process in it was killed for memory. */
@@ -76,6 +83,7 @@ const keyOf = (key: EnvironmentKey): string => `${key.region}\u0000${key.ownerId
 const pingTimeoutMs = 2_000;
 const statusTimeoutMs = 5_000;
 const shellTimeoutMs = 10_000;
+const defaultHostFullHoldMs = 10_000;
 
 /** Rejects with `COVE_ERR_SANDBOX_UNAVAILABLE` when `call` takes longer than `ms`. */
 function bounded<T>(call: Promise<T>, ms: number, what: string): Promise<T> {
@@ -107,8 +115,13 @@ export class EnvironmentService {
   private readonly holds = new Map<string, number>();
   /** Idle stops asked for while held, carried out when the last hold ends. */
   private readonly deferredStops = new Set<string>();
+  /** Region → when its engine last refused a container for a full disk. */
+  private readonly hostFullAt = new Map<string, number>();
+  private readonly now: () => number;
 
-  constructor(private readonly options: EnvironmentServiceOptions) {}
+  constructor(private readonly options: EnvironmentServiceOptions) {
+    this.now = options.now ?? Date.now;
+  }
 
   /**
    * Keeps an idle stop from cutting work that runs in the environment without a terminal (a file
@@ -228,7 +241,19 @@ export class EnvironmentService {
       const home = this.options.homes ? await this.options.homes.ensure(key) : undefined;
       let credentialsHostDir: string | undefined;
       for (const hook of this.startHooks) credentialsHostDir ??= (await hook(key)).credentialsHostDir;
-      const status = await driver.ensure(this.spec(owner, region, home?.hostPath, credentialsHostDir));
+      const status = await driver
+        .ensure(this.spec(owner, region, home?.hostPath, credentialsHostDir))
+        .catch((error: unknown) => {
+          if ((error as { code?: unknown }).code !== 'COVE_ERR_SANDBOX_HOST_FULL') throw error;
+          this.hostFullAt.set(region, this.now());
+          this.options.log.error(
+            { err: error, region },
+            "the engine's storage is full: no new environment can start until space is freed",
+          );
+          throw errors.environmentHostFull(error);
+        });
+      if (this.hostFullAt.delete(region))
+        this.options.log.info({ region }, "the engine's storage has room again");
       this.known.set(keyOf(key), status);
       onPhase('ready');
       return status;
@@ -257,7 +282,19 @@ export class EnvironmentService {
    */
   async assertCanStart(key: EnvironmentKey): Promise<void> {
     if (this.known.get(keyOf(key))?.state === 'running') return;
+    if (this.hostFull(key.region)) throw errors.environmentHostFull();
     await this.options.guard?.assertCanStart(key.region);
+  }
+
+  /** True while the region's engine recently refused a container for a full disk. */
+  hostFull(region: string): boolean {
+    const at = this.hostFullAt.get(region);
+    return at !== undefined && this.now() - at < (this.options.hostFullHoldMs ?? defaultHostFullHoldMs);
+  }
+
+  /** For /readyz: no region's engine is out of disk space (as far as the last starts tell). */
+  hasCapacity(): boolean {
+    return [...this.drivers.keys()].every((region) => !this.hostFull(region));
   }
 
   /** Whether one region's backend answers now (bounded: a hung engine counts as down). */

@@ -96,7 +96,13 @@ export class HomeService implements HomesProvider {
   async ensure(key: EnvironmentKey): Promise<{ hostPath: string }> {
     const volumes = this.requireVolumes();
     try {
-      const { hostPath, created } = await volumes.ensure(key, await this.sizeFor(key));
+      const { hostPath, created, lastUseError } = await volumes.ensure(key, await this.sizeFor(key));
+      // Only the retention clock is behind (a full disk); the home itself is ready.
+      if (lastUseError !== undefined)
+        this.options.log.warn(
+          { err: lastUseError, ownerId: key.ownerId, region: key.region },
+          'could not record the home last-use time',
+        );
       if (!(await volumes.isMounted(key)))
         throw new HomeVolumeError('mount-failed', `home ${hostPath} is not mounted after ensure`);
       if (created) this.options.log.info({ ownerId: key.ownerId, region: key.region }, 'home created');

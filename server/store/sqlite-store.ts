@@ -124,6 +124,10 @@ const unavailableCodes = new Set([
   'SQLITE_CANTOPEN',
 ]);
 
+/** SQLITE_FULL (and its extended codes): SQLite's word for ENOSPC on the database, journal or WAL. */
+const isDiskFull = (code: string): boolean =>
+  code === 'SQLITE_FULL' || code.startsWith('SQLITE_FULL_') || code === 'ENOSPC';
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
 
@@ -160,6 +164,8 @@ export class SqliteStore implements Store {
       return Promise.resolve(fn());
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
+      // Said as a full disk, not as an unreachable database: the data is intact and reads still work.
+      if (isDiskFull(code)) return Promise.reject(errors.storeDiskFull(error));
       // A closed connection (shutdown, or lost) throws a plain TypeError: still "cannot serve now".
       if (
         !this.db.open ||
