@@ -3,97 +3,35 @@
  * a real SQLite file and real containers from cove/sandbox:latest. Every container this file
  * creates belongs to users made here (fresh ids per run) and is removed in afterAll.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../../../server/app.js';
-import { buildConfig } from '../../../../server/config.js';
-import { SqliteStore } from '../../../../server/store/sqlite-store.js';
 import type { TerminalService } from '../../../../server/terminals/terminal-service.js';
 import { isRefusal, TerminalTestClient } from '../../../unit/server/terminals/ws-test-client.js';
+import { DockerTerminalRig, rigOrigin, rigRegion } from './docker-terminal-rig.js';
 
-const origin = 'http://127.0.0.1:8080';
-const region = 'us-east-1';
+const origin = rigOrigin;
+const region = rigRegion;
 
 describe('terminals on Docker', () => {
-  let dir: string;
-  let store: SqliteStore;
-  let app: FastifyInstance;
-  let base: string;
-  const cookies: Record<string, string> = {};
-  const userIds: string[] = [];
-  const clients: TerminalTestClient[] = [];
-
-  const signIn = async (name: string): Promise<string> => {
-    const user = await store.users.create({ username: `${name}-${process.pid}` });
-    userIds.push(user.id);
-    const { token } = await app.sessions.create(user.id, 'full');
-    cookies[name] = `cove_session=${token}`;
-    return user.id;
-  };
+  let rig: DockerTerminalRig;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cove-terminal-docker-'));
-    store = new SqliteStore(join(dir, 'cove.db'));
-    const config = buildConfig({
-      logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
-      regions: [{ id: region, name: 'US East' }],
-      sandbox: { graceS: 2, memoryBytes: 256 * 1024 ** 2 },
-    });
-    app = await buildApp({ config, store });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    for (const name of ['alice', 'bob', 'carol', 'dave']) await signIn(name);
+    rig = await DockerTerminalRig.start('cove-terminal-docker', { graceS: 2, hello: { cols: 80, rows: 24 } });
+    for (const name of ['alice', 'bob', 'carol', 'dave']) await rig.signIn(name);
   });
 
   afterAll(async () => {
-    for (const client of clients) client.ws.terminate();
-    const driver = app?.environments.driver(region);
-    await app?.close();
-    await Promise.all(userIds.map((ownerId) => driver?.remove({ ownerId, region }).catch(() => undefined)));
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await rig?.close();
   });
 
-  const create = async (who: string): Promise<string> => {
-    const response = await app.inject({
-      method: 'POST',
-      url: `/api/environments/${region}/terminals`,
-      headers: { origin, cookie: cookies[who] as string, 'content-type': 'application/json' },
-      payload: '{}',
-    });
-    expect(response.statusCode, response.body).toBe(201);
-    return (response.json() as { terminalId: string }).terminalId;
-  };
-  const wsUrl = (id: string) => `ws://${base}/api/environments/${region}/terminals/${id}/ws`;
-  const connect = async (who: string, id: string, hello = { cols: 80, rows: 24 }) => {
-    const client = await TerminalTestClient.connect(wsUrl(id), {
-      origin,
-      cookie: cookies[who] as string,
-      hello,
-    });
-    clients.push(client);
-    return client;
-  };
-  const shell = async (who: string) => {
-    const id = await create(who);
-    const client = await connect(who, id);
-    await client.waitForPrompt(20_000);
-    return { id, client };
-  };
-
   it('gives a prompt and runs a command: echo $((6*7)) prints 42', async () => {
-    const { client } = await shell('alice');
+    const { client } = await rig.shell('alice');
     expect(client.events).toContainEqual({ type: 'status', phase: 'ready' });
     client.send('echo $((6*7))\r');
     await client.waitForScreen(/^42$/m);
   });
 
   it('applies resize (seen by stty size), and a bad resize gets an error event while the shell still echoes', async () => {
-    const { client } = await shell('alice');
+    const { client } = await rig.shell('alice');
     client.control({ type: 'resize', cols: 123, rows: 45 });
     await new Promise((r) => setTimeout(r, 200));
     client.send('echo size-$(stty size)\r');
@@ -109,20 +47,20 @@ describe('terminals on Docker', () => {
   });
 
   it('refuses a wrong Origin (403) and a missing cookie (401) before the upgrade', async () => {
-    const id = await create('alice');
-    const foreignOrigin = await TerminalTestClient.open(wsUrl(id), {
+    const id = await rig.create('alice');
+    const foreignOrigin = await TerminalTestClient.open(rig.wsUrl(id), {
       origin: 'https://evil.example',
-      cookie: cookies.alice as string,
+      cookie: rig.cookie('alice'),
     });
     expect(isRefusal(foreignOrigin) && foreignOrigin.status).toBe(403);
-    const noCookie = await TerminalTestClient.open(wsUrl(id), { origin });
+    const noCookie = await TerminalTestClient.open(rig.wsUrl(id), { origin });
     expect(isRefusal(noCookie) && noCookie.status).toBe(401);
   });
 
   it("treats another user's terminal id exactly like a missing one (4404), and leaves it alone", async () => {
-    const { id, client: owner } = await shell('bob');
-    const intruder = await connect('alice', id);
-    const missing = await connect('alice', 'AAAAAAAAAAAAAAAAAAAAAA');
+    const { id, client: owner } = await rig.shell('bob');
+    const intruder = await rig.connect('alice', id);
+    const missing = await rig.connect('alice', 'AAAAAAAAAAAAAAAAAAAAAA');
     const [a, b] = await Promise.all([intruder.closed, missing.closed]);
     expect(a.code).toBe(4404);
     expect(a).toEqual(b);
@@ -132,14 +70,14 @@ describe('terminals on Docker', () => {
   });
 
   it('closes a frame over 64 KiB with 1009', async () => {
-    const { id } = await shell('alice');
-    const client = await connect('alice', id);
+    const { id } = await rig.shell('alice');
+    const client = await rig.connect('alice', id);
     client.send(Buffer.alloc(70 * 1024, 0x61));
     expect((await client.closed).code).toBe(1009);
   });
 
   it('keeps server memory flat while a client stops reading during `yes`, and Ctrl-C works once it reads again', async () => {
-    const { client } = await shell('carol');
+    const { client } = await rig.shell('carol');
     client.send('yes\r');
     // The holder (dtach) passes every byte on; flow control holds `yes` back while the page is behind.
     await client.waitFor(() => client.received > 32 * 1024, 'a flood of yes');
@@ -165,11 +103,11 @@ describe('terminals on Docker', () => {
 
   it('refuses the 11th terminal with a clear message', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 10; i++) ids.push(await create('dave'));
-    const refused = await app.inject({
+    for (let i = 0; i < 10; i++) ids.push(await rig.create('dave'));
+    const refused = await rig.app.inject({
       method: 'POST',
       url: `/api/environments/${region}/terminals`,
-      headers: { origin, cookie: cookies.dave as string, 'content-type': 'application/json' },
+      headers: { origin, cookie: rig.cookie('dave'), 'content-type': 'application/json' },
       payload: '{}',
     });
     expect(refused.statusCode).toBe(429);
@@ -180,17 +118,17 @@ describe('terminals on Docker', () => {
       region,
     });
     for (const id of ids)
-      await app.inject({
+      await rig.app.inject({
         method: 'DELETE',
         url: `/api/environments/${region}/terminals/${id}`,
-        headers: { origin, cookie: cookies.dave as string },
+        headers: { origin, cookie: rig.cookie('dave') },
       });
   });
 
   it('stops (does not remove) the environment after its last terminal is gone', async () => {
-    const ownerId = await signIn('erin');
-    const { client } = await shell('erin');
-    const driver = app.environments.driver(region);
+    const ownerId = await rig.signIn('erin');
+    const { client } = await rig.shell('erin');
+    const driver = rig.app.environments.driver(region);
     expect((await driver.status({ ownerId, region })).state).toBe('running');
     client.send('exit\r');
     expect((await client.closed).code).toBe(1000);
@@ -205,19 +143,19 @@ describe('terminals on Docker', () => {
   });
 
   it('kills a detached shell (the process, not just the stream) after the grace period', async () => {
-    const ownerId = await signIn('frank');
-    const { id, client } = await shell('frank');
+    const ownerId = await rig.signIn('frank');
+    const { id, client } = await rig.shell('frank');
     // A second terminal keeps the environment running so the first shell's fate can be checked.
-    await shell('frank');
+    await rig.shell('frank');
     client.send('echo $$ > /tmp/first.pid; echo saved-pid\r');
     await client.waitForScreen(/^saved-pid$/m);
     client.close();
     await client.closed;
-    const terminals: TerminalService = app.terminals;
+    const terminals: TerminalService = rig.app.terminals;
     expect(terminals.get(ownerId, id)?.state).toBe('detached');
     const probe = async () =>
       (
-        await app.environments
+        await rig.app.environments
           .driver(region)
           .exec({ ownerId, region }, [
             'sh',

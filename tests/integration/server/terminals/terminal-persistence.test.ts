@@ -6,105 +6,38 @@
  * Users are fresh per run; their containers are removed in afterAll.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../../../server/app.js';
-import { buildConfig } from '../../../../server/config.js';
-import { SqliteStore } from '../../../../server/store/sqlite-store.js';
-import { TerminalTestClient } from '../../../unit/server/terminals/ws-test-client.js';
+import { DockerTerminalRig, rigRegion } from './docker-terminal-rig.js';
 
-const origin = 'http://127.0.0.1:8080';
-const region = 'us-east-1';
+const region = rigRegion;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('terminals that survive (Docker)', () => {
-  let dir: string;
-  let store: SqliteStore;
-  let app: FastifyInstance;
-  let base: string;
-  const cookies: Record<string, string> = {};
-  const userIds: string[] = [];
-  const clients: TerminalTestClient[] = [];
-
-  const config = () =>
-    buildConfig({
-      logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
-      regions: [{ id: region, name: 'US East' }],
-      dataDir: dir,
-      homes: { enabled: false },
-      sandbox: { graceS: 3, memoryBytes: 256 * 1024 ** 2 },
-    });
-
-  const start = async (): Promise<void> => {
-    app = await buildApp({ config: config(), store });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  };
-
-  const signIn = async (name: string): Promise<string> => {
-    const user = await store.users.create({ username: `${name}-${process.pid}-${Date.now() % 100000}` });
-    userIds.push(user.id);
-    const { token } = await app.sessions.create(user.id, 'full');
-    cookies[name] = `cove_session=${token}`;
-    return user.id;
-  };
+  let rig: DockerTerminalRig;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cove-terminal-persist-'));
-    store = new SqliteStore(join(dir, 'cove.db'));
-    await start();
+    rig = await DockerTerminalRig.start('cove-terminal-persist', {
+      graceS: 3,
+      hello: { cols: 100, rows: 30 },
+    });
   });
 
   afterAll(async () => {
-    for (const client of clients) client.ws.terminate();
-    const driver = app?.environments.driver(region);
-    await app?.close();
-    await Promise.all(userIds.map((ownerId) => driver?.remove({ ownerId, region }).catch(() => undefined)));
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await rig?.close();
   });
 
-  const create = async (who: string): Promise<string> => {
-    const response = await app.inject({
-      method: 'POST',
-      url: `/api/environments/${region}/terminals`,
-      headers: { origin, cookie: cookies[who] as string, 'content-type': 'application/json' },
-      payload: '{}',
-    });
-    expect(response.statusCode, response.body).toBe(201);
-    return (response.json() as { terminalId: string }).terminalId;
-  };
-  const connect = async (who: string, id: string) => {
-    const client = await TerminalTestClient.connect(
-      `ws://${base}/api/environments/${region}/terminals/${id}/ws`,
-      { origin, cookie: cookies[who] as string, hello: { cols: 100, rows: 30 } },
-    );
-    clients.push(client);
-    return client;
-  };
-  const shell = async (who: string) => {
-    const id = await create(who);
-    const client = await connect(who, id);
-    await client.waitForPrompt(20_000);
-    return { id, client };
-  };
-  const inContainer = async (ownerId: string, script: string): Promise<string> =>
-    (await app.environments.driver(region).exec({ ownerId, region }, ['sh', '-c', script])).stdout.toString();
-
   it('F07 a dropped socket reattaches to the same shell and screen, with the output printed while away', async () => {
-    await signIn('ana');
-    const { id, client } = await shell('ana');
+    await rig.signIn('ana');
+    const { id, client } = await rig.shell('ana');
     client.send('for i in $(seq 1 40); do echo line-$i; sleep 0.05; done; echo fin-$((40+2))\r');
     await client.waitForScreen(/^line-3$/m);
     client.ws.terminate();
     await client.closed;
     // Within the grace period (3 s here).
     await sleep(1500);
-    const again = await connect('ana', id);
+    const again = await rig.connect('ana', id);
     await again.waitForScreen(/^fin-42$/m, 10_000);
     for (const n of [1, 20, 40]) expect(again.screen).toMatch(new RegExp(`^line-${n}$`, 'm'));
     // Nothing doubled: the page got one repaint of the screen and scrollback, not a replay on top.
@@ -114,9 +47,9 @@ describe('terminals that survive (Docker)', () => {
   });
 
   it('several sockets on one terminal all see its output, and input from any reaches it', async () => {
-    await signIn('ben');
-    const { id, client: first } = await shell('ben');
-    const second = await connect('ben', id);
+    await rig.signIn('ben');
+    const { id, client: first } = await rig.shell('ben');
+    const second = await rig.connect('ben', id);
     await second.waitForPrompt(10_000);
     second.send('echo from-second-$((3*3))\r');
     await first.waitForScreen(/^from-second-9$/m);
@@ -127,9 +60,9 @@ describe('terminals that survive (Docker)', () => {
   });
 
   it('gives each terminal its own variables: nothing leaks between terminals of one environment', async () => {
-    await signIn('cleo');
-    const a = await shell('cleo');
-    const b = await shell('cleo');
+    await rig.signIn('cleo');
+    const a = await rig.shell('cleo');
+    const b = await rig.shell('cleo');
     a.client.send('echo "id-[$COVE_TERMINAL_ID]"\r');
     b.client.send('echo "id-[$COVE_TERMINAL_ID]"\r');
     await a.client.waitForScreen(`id-[${a.id}]`);
@@ -138,75 +71,75 @@ describe('terminals that survive (Docker)', () => {
   });
 
   it('F07 ends the held shell and every process of it when the grace period expires', async () => {
-    const ownerId = await signIn('dan');
-    const { id, client } = await shell('dan');
+    const ownerId = await rig.signIn('dan');
+    const { id, client } = await rig.shell('dan');
     // A second terminal keeps the environment running so the first one's processes can be seen.
-    await shell('dan');
+    await rig.shell('dan');
     client.send('sleep 1234 & echo bg-$((5+5))\r');
     await client.waitForScreen(/^bg-10$/m);
-    expect(await inContainer(ownerId, 'cove-terminal list')).toContain(id);
-    expect(await inContainer(ownerId, 'ps -eo args')).toContain('sleep 1234');
+    expect(await rig.inContainer(ownerId, 'cove-terminal list')).toContain(id);
+    expect(await rig.inContainer(ownerId, 'ps -eo args')).toContain('sleep 1234');
     client.ws.terminate();
     await client.closed;
     const deadline = Date.now() + 15_000;
     let left = 'unknown';
     while (Date.now() < deadline) {
       await sleep(500);
-      left = await inContainer(ownerId, 'cove-terminal list; ps -eo args | grep -c "[s]leep 1234"');
+      left = await rig.inContainer(ownerId, 'cove-terminal list; ps -eo args | grep -c "[s]leep 1234"');
       if (!left.includes(id) && left.trim().endsWith('\n0')) break;
     }
     expect(left.includes(id)).toBe(false);
     // The other terminal's holder is still listed; no `sleep 1234` is left.
     expect(left.trim().split('\n').at(-1)).toBe('0');
-    expect(app.terminals.isLive(ownerId, region, id)).toBe(false);
+    expect(rig.app.terminals.isLive(ownerId, region, id)).toBe(false);
   });
 
   it('F03 after a server restart the same terminal id reattaches and a job started before it finishes', async () => {
-    const ownerId = await signIn('eve');
-    const { id, client } = await shell('eve');
+    const ownerId = await rig.signIn('eve');
+    const { id, client } = await rig.shell('eve');
     // The job ends after the restart, however long that takes (dtach keeps no output printed
     // while no server is attached; see README "Terminals that survive").
     const flag = `/tmp/go-${process.pid}`;
     client.send(`while [ ! -e ${flag} ]; do sleep 0.2; done; echo done-$((6*7))\r`);
     await sleep(300);
-    await app.close();
+    await rig.stop();
     expect((await client.closed).code).toBe(1001);
-    await start();
+    await rig.listen();
     // Sessions live in the store, so the cookie still works; the terminal was re-adopted.
-    expect(app.terminals.isLive(ownerId, region, id)).toBe(true);
-    expect(app.terminals.isLive('someone-else', region, id)).toBe(false);
-    const again = await connect('eve', id);
+    expect(rig.app.terminals.isLive(ownerId, region, id)).toBe(true);
+    expect(rig.app.terminals.isLive('someone-else', region, id)).toBe(false);
+    const again = await rig.connect('eve', id);
     await again.waitFor(
-      () => app.terminals.get(ownerId, id)?.live === true,
+      () => rig.app.terminals.get(ownerId, id)?.live === true,
       'the held shell reopened',
       15_000,
     );
-    await inContainer(ownerId, `touch ${flag}`);
+    await rig.inContainer(ownerId, `touch ${flag}`);
     await again.waitForScreen(/^done-42$/m, 15_000);
     again.send('echo after-$((2+3))\r');
     await again.waitForScreen(/^after-5$/m);
   });
 
   it('F03 never adopts a held shell the store does not know, even one named like a terminal id', async () => {
-    const ownerId = await signIn('fay');
-    await shell('fay');
+    const ownerId = await rig.signIn('fay');
+    await rig.shell('fay');
     const forged = 'AAAAAAAAAAAAAAAAAAAAAA';
     // Made the way a user could: a dtach of their own on a socket where the holder keeps its own.
-    await inContainer(
+    await rig.inContainer(
       ownerId,
       `dtach -n /tmp/cove-terminals/${forged}.sock -E sleep 600 </dev/null >/dev/null 2>&1; sleep 0.3`,
     );
-    expect(await inContainer(ownerId, 'cove-terminal list')).toContain(forged);
-    await app.close();
-    await start();
-    expect(app.terminals.isLive(ownerId, region, forged)).toBe(false);
-    const probe = await connect('fay', forged);
+    expect(await rig.inContainer(ownerId, 'cove-terminal list')).toContain(forged);
+    await rig.stop();
+    await rig.listen();
+    expect(rig.app.terminals.isLive(ownerId, region, forged)).toBe(false);
+    const probe = await rig.connect('fay', forged);
     expect((await probe.closed).code).toBe(4404);
   });
 
   it('a flood reaches the page complete: every byte of seq 1 200000, the last lines in order', async () => {
-    await signIn('gil');
-    const { client } = await shell('gil');
+    await rig.signIn('gil');
+    const { client } = await rig.shell('gil');
     const before = client.received;
     client.send('seq 1 200000; echo flood-$((1+1))\r');
     await client.waitForScreen(/^flood-2$/m, 120_000);
@@ -226,12 +159,12 @@ describe('terminals that survive (Docker)', () => {
   });
 
   it('ends stale holder clients: after 3 reattaches one dtach client is left, on the same shell', async () => {
-    const ownerId = await signIn('hal');
-    await shell('hal');
+    const ownerId = await rig.signIn('hal');
+    await rig.shell('hal');
     const key = { ownerId, region };
     const name = `stale-${process.pid}`;
     const open = (create: boolean) =>
-      app.environments.openShell(key, {
+      rig.app.environments.openShell(key, {
         cmd: ['bash', '--norc'],
         cols: 80,
         rows: 24,
@@ -256,13 +189,13 @@ describe('terminals that survive (Docker)', () => {
     }
     expect(new Set(pids).size).toBe(1);
     expect(pids[0]).toMatch(/^\d+$/);
-    const clients = await inContainer(
+    const clients = await rig.inContainer(
       ownerId,
       `ps -eo args | grep -c "^/usr/bin/dtach -a /tmp/cove-terminals/${name}.sock"`,
     );
     expect(clients.trim()).toBe('1');
     await held.kill();
-    const left = await inContainer(
+    const left = await rig.inContainer(
       ownerId,
       `ps -eo args | grep -c "[c]ove-terminals/${name}"; cove-terminal list`,
     );
@@ -271,8 +204,8 @@ describe('terminals that survive (Docker)', () => {
   });
 
   it('F03 a graceful restart restores the exact screen and scrollback from the saved snapshot', async () => {
-    const ownerId = await signIn('ivy');
-    const { id, client } = await shell('ivy');
+    const ownerId = await rig.signIn('ivy');
+    const { id, client } = await rig.shell('ivy');
     client.send(
       "for i in $(seq 1 60); do printf '\\033[3%dmrow-%02d\\033[0m\\n' $((i%7)) $i; done; echo end-$((9*9))\r",
     );
@@ -280,21 +213,21 @@ describe('terminals that survive (Docker)', () => {
     await client.waitForPrompt();
     await sleep(300);
     const before = client.screen;
-    await app.close();
+    await rig.stop();
     expect((await client.closed).code).toBe(1001);
-    const screens = join(dir, 'run', 'screens');
+    const screens = join(rig.dir, 'run', 'screens');
     expect(statSync(screens).mode & 0o777).toBe(0o700);
     // Every live terminal of this server is saved; this one's file is named by its id's hash.
     const file = join(screens, createHash('sha256').update(id).digest('hex'));
     expect(readdirSync(screens)).toContain(basename(file));
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readFileSync(file).toString('latin1')).not.toContain(id);
-    await start();
+    await rig.listen();
     // Taken at adoption and deleted, the rest too: the output lives on disk only while Cove is down.
     expect(existsSync(file)).toBe(false);
     expect(readdirSync(screens)).toHaveLength(0);
-    expect(app.terminals.isLive(ownerId, region, id)).toBe(true);
-    const again = await connect('ivy', id);
+    expect(rig.app.terminals.isLive(ownerId, region, id)).toBe(true);
+    const again = await rig.connect('ivy', id);
     await again.waitFor(() => again.screen === before, 'the screen from before the restart', 10_000);
     for (const n of ['01', '30', '60']) expect(again.screen).toContain(`row-${n}`);
     again.send('echo back-$((5*5))\r');
