@@ -58,7 +58,8 @@ export default tseslint.config(
     },
   },
   {
-    files: ['web/**/*.ts'],
+    // tests/unit/web mirrors web/: unit tests of the front end's pure logic.
+    files: ['web/**/*.ts', 'tests/unit/web/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
   {

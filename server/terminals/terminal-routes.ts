@@ -265,6 +265,8 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
         sessionIdHash: principal.session.idHash,
         userId: principal.user.id,
         heartbeatMs: app.config.terminals.heartbeatS * 1000,
+        onHeartbeatMissed: () =>
+          request.log.info({ terminalId: id }, 'terminal socket missed its heartbeat; closed it'),
         onError: (error, what) => request.log.debug({ err: error, what }, 'terminal socket problem'),
       });
       app.terminals.track(connection, principal.session.expiresAt);

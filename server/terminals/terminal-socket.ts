@@ -25,6 +25,8 @@ export interface TerminalSocketOptions {
   readonly userId: string;
   /** WebSocket ping interval; 0 turns the heartbeat off. */
   readonly heartbeatMs?: number;
+  /** The peer missed a heartbeat and the socket was dropped (logged: an operator sees dead routes). */
+  readonly onHeartbeatMissed?: () => void;
   readonly onError?: (error: unknown, what: string) => void;
 }
 
@@ -89,6 +91,7 @@ export class TerminalSocket implements TerminalConnection {
     if (!this.answered) {
       this.ws.terminate();
       this.onClose();
+      this.options.onHeartbeatMissed?.();
       return;
     }
     this.answered = false;

@@ -5,6 +5,15 @@
  */
 import type { Page } from 'playwright-core';
 
+/** One socket the active tab opened (Date.now() times), as web/src/shell/shell-tab.ts records it. */
+export interface ConnectAttempt {
+  readonly startedAt: number;
+  readonly openedAt?: number;
+  readonly failedAt?: number;
+  /** The backoff delay the page scheduled after this attempt ended. */
+  readonly retryInMs?: number;
+}
+
 /** What web/src/shell/main.ts exposes (tests cannot import the front end). */
 declare global {
   interface Window {
@@ -12,6 +21,7 @@ declare global {
       activeText(): string;
       tabCount(): number;
       activeSize(): { cols: number; rows: number } | undefined;
+      activeAttempts(): ConnectAttempt[];
     };
   }
 }
@@ -80,6 +90,11 @@ export class ShellPage {
         new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
       );
     }, text);
+  }
+
+  /** The active tab's socket attempts, oldest first. */
+  attempts(): Promise<ConnectAttempt[]> {
+    return this.page.evaluate(() => window.coveShell?.activeAttempts() ?? []);
   }
 
   statusText(): Promise<string> {

@@ -11,7 +11,7 @@ import { deleteJson, errorMessage, getJson, postJson } from '../lib/api.js';
 import { mountHeader } from '../lib/header.js';
 import { environmentActions, HomeStatus } from './home-status.js';
 import { identityLabel } from './shell-logic.js';
-import { ShellTab, type ConnectionState, type TabBinding } from './shell-tab.js';
+import { ShellTab, type ConnectAttempt, type ConnectionState, type TabBinding } from './shell-tab.js';
 import { TransferActions } from './transfer-actions.js';
 
 interface TerminalInfo {
@@ -204,6 +204,8 @@ declare global {
       activeText(): string;
       tabCount(): number;
       activeSize(): { cols: number; rows: number } | undefined;
+      /** The active tab's socket attempts, oldest first (reconnect tests read the backoff). */
+      activeAttempts(): ConnectAttempt[];
     };
   }
 }
@@ -211,6 +213,7 @@ window.coveShell = {
   activeText: () => active?.bufferText() ?? '',
   tabCount: () => tabs.length,
   activeSize: () => (active ? { cols: active.term.cols, rows: active.term.rows } : undefined),
+  activeAttempts: () => active?.attempts.map((a) => ({ ...a })) ?? [],
 };
 
 void start();

@@ -1,7 +1,8 @@
 /**
  * The shell page's pure decisions, kept apart from the DOM so they are unit-tested: when to
- * acknowledge output, how long to wait before reconnecting, what a close code means, which pastes
- * need a confirmation, which links may open, and how the status line names the identity.
+ * acknowledge output, how long to wait before reconnecting, when a silent socket is dead, what a
+ * close code (or a socket that never opened) means, which pastes need a confirmation, which links
+ * may open, and how the status line names the identity.
  */
 import { CloseCode, type TerminalPhase } from '../../../server/protocol/terminal-wire.js';
 
@@ -32,6 +33,61 @@ export function reconnectDelayMs(attempt: number, random: () => number = Math.ra
 }
 
 export type CloseAction = 'reconnect' | 'gone' | 'sign-in' | 'ended';
+
+/**
+ * A socket that has not opened by then is given up on and retried: on a route that silently drops
+ * packets the browser itself waits minutes for the handshake (reconnecting-websocket uses 4 s).
+ */
+export const openTimeoutMs = 5_000;
+
+/**
+ * The page's half of the heartbeat: `tick` on every interval says whether to send a ping, wait, or
+ * give the socket up because the last ping got no pong within `timeoutMs` (a half-open connection
+ * never closes by itself). Measured from the ping, not from the last pong, so a hidden tab whose
+ * timers the browser runs once a minute is never taken for a dead connection.
+ */
+export class PingWatch {
+  private sentAt: number | undefined;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  tick(now: number): 'ping' | 'wait' | 'dead' {
+    if (this.sentAt === undefined) {
+      this.sentAt = now;
+      return 'ping';
+    }
+    return now - this.sentAt >= this.timeoutMs ? 'dead' : 'wait';
+  }
+
+  pong(): void {
+    this.sentAt = undefined;
+  }
+}
+
+/**
+ * A socket that closed without ever opening tells nothing (a refused upgrade, a refused or reset
+ * connection all read 1006), so the page looks at its terminal list: `undefined` when that did not
+ * answer either (network or server down: keep trying), else the status and the terminal ids.
+ */
+export function failedOpenAction(
+  probe: { readonly status: number; readonly terminalIds?: readonly string[] } | undefined,
+  terminalId: string,
+): CloseAction {
+  if (probe === undefined) return 'reconnect';
+  switch (probe.status) {
+    case 200:
+      return probe.terminalIds?.includes(terminalId) === false ? 'gone' : 'reconnect';
+    case 401:
+      return 'sign-in';
+    case 403:
+      return 'ended';
+    case 404:
+      return 'gone';
+    default:
+      // 429, 5xx: the server is there but busy or degraded.
+      return 'reconnect';
+  }
+}
 
 /** What the page does when its socket closes. */
 export function closeAction(code: number): CloseAction {

@@ -1,7 +1,8 @@
 /**
  * One tab: an xterm.js terminal bound to one server terminal id over the terminal WebSocket.
  * Output is written as bytes and acknowledged from xterm's write callback (the xterm.js
- * flow-control guide); the socket reconnects to the same id with backoff after a network loss.
+ * flow-control guide); the socket reconnects to the same id with backoff after a network loss,
+ * found by the socket closing, by pings without a pong, or by a reconnect that never opens.
  */
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
@@ -13,11 +14,15 @@ import type { ServerEvent } from '../../../server/protocol/terminal-wire.js';
 import {
   AckCounter,
   closeAction,
+  failedOpenAction,
   isSafeLink,
+  openTimeoutMs,
   parseOsc52,
   pasteNeedsConfirmation,
   phaseMessage,
+  PingWatch,
   reconnectDelayMs,
+  type CloseAction,
 } from './shell-logic.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -42,11 +47,22 @@ export interface TabCallbacks {
 const gestureWindowMs = 5_000;
 
 /**
- * The page's half of the heartbeat: a ping this often, and a socket with no pong for
- * `deadAfterMs` is taken as dead (a half-open connection never closes by itself) and replaced.
+ * The page's half of the heartbeat: a ping this often, and a socket whose ping got no pong within
+ * `pongTimeoutMs` is taken as dead and replaced, so a dropped route shows within about 20 s.
  */
-const pingEveryMs = 10_000;
-const deadAfterMs = 25_000;
+const pingEveryMs = 5_000;
+const pongTimeoutMs = 15_000;
+
+/** One socket the tab opened (Date.now() times), kept for the page's test view. */
+export interface ConnectAttempt {
+  readonly startedAt: number;
+  openedAt?: number;
+  failedAt?: number;
+  /** The backoff delay scheduled after this attempt ended. */
+  retryInMs?: number;
+}
+
+const keptAttempts = 100;
 
 export class ShellTab {
   readonly term: Terminal;
@@ -64,7 +80,9 @@ export class ShellTab {
   private hadConnection = false;
   private readonly overlay: HTMLElement;
   private heartbeat: number | undefined;
-  private lastPongAt = 0;
+  private openTimer: number | undefined;
+  private pings = new PingWatch(pongTimeoutMs);
+  readonly attempts: ConnectAttempt[] = [];
   private exitReason: string | undefined;
   private lastNotice: string | undefined;
 
@@ -145,6 +163,7 @@ export class ShellTab {
   dispose(): void {
     this.ended = true;
     window.clearTimeout(this.reconnectTimer);
+    window.clearTimeout(this.openTimer);
     window.clearInterval(this.heartbeat);
     this.ws?.close(1000);
     this.term.dispose();
@@ -240,9 +259,22 @@ export class ShellTab {
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.acks = new AckCounter();
+    const record: ConnectAttempt = { startedAt: Date.now() };
+    this.attempts.push(record);
+    if (this.attempts.length > keptAttempts) this.attempts.shift();
     let opened = false;
+    window.clearTimeout(this.openTimer);
+    this.openTimer = window.setTimeout(() => {
+      if (this.ws !== ws || opened) return;
+      // Nothing answered (a route that drops packets): the browser would wait minutes.
+      this.ws = undefined;
+      ws.close();
+      this.onClose(1006, 'no answer from the server', false, record, true);
+    }, openTimeoutMs);
     ws.addEventListener('open', () => {
       opened = true;
+      window.clearTimeout(this.openTimer);
+      record.openedAt = Date.now();
       this.attempt = 0;
       // The server repaints the screen and scrollback from its mirror: start from a clean
       // terminal so nothing is doubled. Until then the old screen stays (no blank flash).
@@ -250,19 +282,20 @@ export class ShellTab {
       this.hadConnection = true;
       ws.send(JSON.stringify({ type: 'hello', v: 1, cols: this.term.cols, rows: this.term.rows }));
       this.setState('connected');
-      this.lastPongAt = performance.now();
+      this.pings = new PingWatch(pongTimeoutMs);
       window.clearInterval(this.heartbeat);
       this.heartbeat = window.setInterval(() => {
         if (this.ws !== ws) return;
-        if (performance.now() - this.lastPongAt > deadAfterMs) {
+        const next = this.pings.tick(performance.now());
+        if (next === 'dead') {
           // Half-open: no close event will come in time. Stop listening and reconnect now.
           window.clearInterval(this.heartbeat);
           this.ws = undefined;
           ws.close();
-          this.onClose(1006, 'no answer from the server', true);
+          this.onClose(1006, 'no answer from the server', true, record);
           return;
         }
-        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ping' }));
+        if (next === 'ping' && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ping' }));
       }, pingEveryMs);
     });
     ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
@@ -281,7 +314,8 @@ export class ShellTab {
       // A socket given up on by the heartbeat has been replaced already.
       if (this.ws !== ws) return;
       window.clearInterval(this.heartbeat);
-      this.onClose(event.code, event.reason, opened);
+      window.clearTimeout(this.openTimer);
+      this.onClose(event.code, event.reason, opened, record);
     });
   }
 
@@ -312,12 +346,19 @@ export class ShellTab {
         );
         break;
       case 'pong':
-        this.lastPongAt = performance.now();
+        this.pings.pong();
         break;
     }
   }
 
-  private onClose(code: number, reason: string, opened: boolean): void {
+  private onClose(
+    code: number,
+    reason: string,
+    opened: boolean,
+    record: ConnectAttempt,
+    timedOut = false,
+  ): void {
+    record.failedAt = Date.now();
     if (this.ended && code === 1000) {
       this.setState('closed');
       const stopped = this.exitReason === 'environment-stopped';
@@ -329,12 +370,38 @@ export class ShellTab {
       return;
     }
     if (this.ended) return;
-    // A refused upgrade (401/403 before 101) shows up as 1006 without ever opening.
-    const action = !opened && this.attempt >= 3 ? 'gone' : closeAction(code);
+    if (opened || timedOut) {
+      this.act(opened ? closeAction(code) : 'reconnect', reason, record);
+      return;
+    }
+    // A refused upgrade (401 before 101) and a refused connection both read 1006: ask over HTTP.
+    this.setState('reconnecting');
+    void this.probeTerminal().then((probe) => {
+      if (!this.ended) this.act(failedOpenAction(probe, this.terminalId), reason, record);
+    });
+  }
+
+  /** The tab's terminal list, or undefined when the server does not answer in time. */
+  private async probeTerminal(): Promise<{ status: number; terminalIds?: string[] } | undefined> {
+    try {
+      const response = await fetch(`/api/environments/${encodeURIComponent(this.region)}/terminals`, {
+        signal: AbortSignal.timeout(openTimeoutMs),
+      });
+      if (response.status !== 200) return { status: response.status };
+      const body = (await response.json()) as { terminals: { terminalId: string }[] };
+      return { status: 200, terminalIds: body.terminals.map((t) => t.terminalId) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private act(action: CloseAction, reason: string, record: ConnectAttempt): void {
     switch (action) {
       case 'reconnect': {
         const delay = reconnectDelayMs(this.attempt++);
+        record.retryInMs = delay;
         this.setState('reconnecting', `Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+        window.clearTimeout(this.reconnectTimer);
         this.reconnectTimer = window.setTimeout(() => this.connect(), delay);
         break;
       }

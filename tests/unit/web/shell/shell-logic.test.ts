@@ -1,0 +1,105 @@
+/**
+ * The shell page's reconnect decisions (web/src/shell/shell-logic.ts): the backoff between
+ * attempts, when a silent socket counts as dead, and what a socket that closed (or never opened)
+ * means. The page wires them to real sockets in tests/e2e/network-drop.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { CloseCode } from '../../../../server/protocol/terminal-wire.js';
+import {
+  closeAction,
+  failedOpenAction,
+  openTimeoutMs,
+  PingWatch,
+  reconnectDelayMs,
+} from '../../../../web/src/shell/shell-logic.js';
+
+describe('reconnect backoff', () => {
+  it('F07 doubles from 0.5 s per attempt up to a 30 s cap', () => {
+    const middle = () => 0.5;
+    expect(Array.from({ length: 9 }, (_, attempt) => reconnectDelayMs(attempt, middle))).toEqual([
+      500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000,
+    ]);
+  });
+
+  it('F07 jitters each delay by at most a quarter, so every delay is longer than any before it until the cap', () => {
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const shortest = reconnectDelayMs(attempt, () => 0);
+      const longest = reconnectDelayMs(attempt, () => 0.999_999);
+      expect(shortest).toBe(Math.round(500 * 2 ** attempt * 0.75));
+      expect(longest).toBe(Math.round(500 * 2 ** attempt * 1.25));
+      // The next attempt's shortest wait is still longer than this one's longest.
+      expect(reconnectDelayMs(attempt + 1, () => 0)).toBeGreaterThan(longest);
+    }
+    expect(reconnectDelayMs(50, () => 0.999_999)).toBeLessThanOrEqual(37_500);
+    expect(reconnectDelayMs(-1, () => 0.5)).toBe(500);
+  });
+
+  it('F07 gives a socket that does not open a few seconds, not the browser’s minutes', () => {
+    expect(openTimeoutMs).toBeGreaterThanOrEqual(3_000);
+    expect(openTimeoutMs).toBeLessThanOrEqual(10_000);
+  });
+});
+
+describe('PingWatch', () => {
+  it('F07 pings, waits for the pong, and calls the socket dead when none came within the timeout', () => {
+    const watch = new PingWatch(15_000);
+    expect(watch.tick(0)).toBe('ping');
+    expect(watch.tick(5_000)).toBe('wait');
+    expect(watch.tick(10_000)).toBe('wait');
+    expect(watch.tick(14_999)).toBe('wait');
+    expect(watch.tick(15_000)).toBe('dead');
+  });
+
+  it('F07 a pong clears the ping, so the next tick pings again and the clock starts anew', () => {
+    const watch = new PingWatch(15_000);
+    expect(watch.tick(0)).toBe('ping');
+    watch.pong();
+    expect(watch.tick(5_000)).toBe('ping');
+    expect(watch.tick(19_000)).toBe('wait');
+    watch.pong();
+    expect(watch.tick(40_000)).toBe('ping');
+    expect(watch.tick(55_000)).toBe('dead');
+  });
+
+  it('F07 a hidden tab whose timer runs once a minute is not taken for a dead connection', () => {
+    const watch = new PingWatch(15_000);
+    for (let minute = 0; minute < 5; minute++) {
+      expect(watch.tick(minute * 60_000)).toBe('ping');
+      // The pong arrives as a message event, which the browser does not throttle.
+      watch.pong();
+    }
+  });
+});
+
+describe('what a closed socket means', () => {
+  it('F07 reconnects after a network loss, a restart or a backend outage; stops for the rest', () => {
+    expect(closeAction(1006)).toBe('reconnect');
+    expect(closeAction(CloseCode.goingAway)).toBe('reconnect');
+    expect(closeAction(CloseCode.backendUnavailable)).toBe('reconnect');
+    expect(closeAction(CloseCode.rateLimited)).toBe('reconnect');
+    expect(closeAction(CloseCode.notFound)).toBe('gone');
+    expect(closeAction(CloseCode.notAuthenticated)).toBe('sign-in');
+    expect(closeAction(CloseCode.normal)).toBe('ended');
+    expect(closeAction(CloseCode.forbidden)).toBe('ended');
+    expect(closeAction(CloseCode.policy)).toBe('ended');
+  });
+
+  it('F07 a socket that never opened: keeps trying while nothing answers or the terminal is listed', () => {
+    const id = 'term-1';
+    // The terminal list did not answer either: the network or the server is down.
+    expect(failedOpenAction(undefined, id)).toBe('reconnect');
+    expect(failedOpenAction({ status: 200, terminalIds: ['term-0', id] }, id)).toBe('reconnect');
+    expect(failedOpenAction({ status: 503 }, id)).toBe('reconnect');
+    expect(failedOpenAction({ status: 502 }, id)).toBe('reconnect');
+    expect(failedOpenAction({ status: 429 }, id)).toBe('reconnect');
+  });
+
+  it('F07 a socket that never opened: the terminal is gone, the session ended, or access is refused', () => {
+    const id = 'term-1';
+    expect(failedOpenAction({ status: 200, terminalIds: ['term-0'] }, id)).toBe('gone');
+    expect(failedOpenAction({ status: 200, terminalIds: [] }, id)).toBe('gone');
+    expect(failedOpenAction({ status: 404 }, id)).toBe('gone');
+    expect(failedOpenAction({ status: 401 }, id)).toBe('sign-in');
+    expect(failedOpenAction({ status: 403 }, id)).toBe('ended');
+  });
+});
