@@ -52,6 +52,71 @@ const { parentPort, workerData } = require('node:worker_threads');
 const S3rver = require(workerData.s3rverPath);
 const s3rver = new S3rver(workerData.options);
 const serve = s3rver.callback();
+
+// s3rver writes a PUT straight over the object and stores whatever arrived when Node drops the
+// rest of a body (a cut connection, bytes past Content-Length): an object or part is written to
+// a temp file and renamed into place only once exactly its declared bytes are in.
+const fs = require('node:fs');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { pipeline, Transform } = require('node:stream');
+const S3Error = require(path.join(path.dirname(workerData.s3rverPath), 'models', 'error'));
+const store = s3rver.store;
+const storeAnyObject = store.putObject.bind(store);
+const storeAnyPart = store.putPart.bind(store);
+
+function declaredLength(content) {
+  if (!content || !content.headers || typeof content.pipe !== 'function') return undefined;
+  const length = Number(content.headers['content-length']);
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
+
+async function writeWhole(content, target, expected) {
+  await fs.promises.mkdir(path.dirname(target), { recursive: true });
+  const temp = target + '.incoming-' + crypto.randomBytes(8).toString('hex');
+  const md5 = crypto.createHash('md5');
+  let size = 0;
+  const count = new Transform({
+    transform(chunk, encoding, callback) {
+      md5.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  try {
+    await new Promise((resolve, reject) =>
+      pipeline(content, count, fs.createWriteStream(temp), (error) => (error ? reject(error) : resolve())),
+    );
+    if (size !== expected)
+      throw new S3Error(
+        'IncompleteBody',
+        'You did not provide the number of bytes specified by the Content-Length HTTP header.',
+      );
+    await fs.promises.rename(temp, target);
+  } catch (error) {
+    await fs.promises.rm(temp, { force: true });
+    throw error;
+  }
+  return { size, md5: md5.digest('hex') };
+}
+
+store.putObject = async (object) => {
+  const expected = declaredLength(object.content);
+  if (expected === undefined) return storeAnyObject(object);
+  const target = store.getResourcePath(object.bucket, object.key, 'object');
+  const { size, md5 } = await writeWhole(object.content, target, expected);
+  await store.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size, md5 };
+};
+
+store.putPart = async (bucket, uploadId, partNumber, content) => {
+  const expected = declaredLength(content);
+  if (expected === undefined) return storeAnyPart(bucket, uploadId, partNumber, content);
+  const target = path.join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+  const { size, md5 } = await writeWhole(content, target, expected);
+  await fs.promises.writeFile(target + '.md5', md5);
+  return { size, md5 };
+};
 const corsOrigins = new Set(workerData.corsOrigins);
 const waiting = new Map();
 let nextId = 0;
