@@ -1,0 +1,321 @@
+/**
+ * SECURITY-TESTS F08, the engine's side: a second dockerd of this test's own whose data root
+ * (what /var/lib/docker is for the main engine) is a small loop-mounted ext4, with the sandbox
+ * image loaded into it, and a real Cove server whose region points at that engine's socket. The
+ * test fills the engine's filesystem from the host. A user with a shell keeps working (and can
+ * open another tab: execs need no new layer), a new user's environment is refused with a coded
+ * 507 that says the server is out of disk space (first over the terminal socket, then at once on
+ * the next request), no container of theirs is left behind, /readyz says capacity, and after
+ * the filler is removed the same user gets a working shell.
+ *
+ * The second engine has its own socket, data root, exec root, pid file, containerd namespaces and
+ * bridge `cove-f08-<run>` with its own subnet (`--bridge none` would delete the host's docker0),
+ * iptables off; the main engine is only read (`docker save`). Everything is stopped, unmounted
+ * and removed in afterAll.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../server/app.js';
+import { buildConfig } from '../../server/config.js';
+import { SqliteStore } from '../../server/store/sqlite-store.js';
+import { LoopHomeVolumes, mountedPaths } from '../../sandbox/home-volumes.js';
+import { regionBridgeName, regionNetworkOptions } from '../../sandbox/region-network.js';
+import { LABEL_OWNER, MANAGED_LABEL_FILTER } from '../../sandbox/names.js';
+import { TerminalTestClient } from '../unit/server/terminals/ws-test-client.js';
+
+const run = promisify(execFile);
+const DOCKER = '/usr/bin/docker';
+const IMAGE = 'cove/sandbox:latest';
+const RUN = randomBytes(3).toString('hex');
+const DIR = `/tmp/cove-f08d-${RUN}`;
+const ENGINE_ROOT = join(DIR, 'docker');
+const SOCKET_PATH = join(DIR, 'docker.sock');
+const BRIDGE = `cove-f08-${RUN}`;
+const SUBNET_BYTE = randomBytes(1)[0] ?? 7;
+const BRIDGE_ADDRESS = `10.215.${SUBNET_BYTE}.1/24`;
+const REGION_SUBNET = `10.216.${SUBNET_BYTE}.0/24`;
+// A region of this run only: its network's bridge name derives from it, so it cannot meet a
+// bridge of the main engine or of another run.
+const region = `eu-full${[...RUN].map((c) => String.fromCharCode(97 + parseInt(c, 16))).join('')}-1`;
+const origin = 'http://127.0.0.1:8080';
+const MiB = 1024 ** 2;
+// The image takes about 925 MiB once loaded (overlay2), but `docker load` needs about twice that
+// while it unpacks (1.5 GiB ran out); sparse, and the filler is allocated, not written.
+const ENGINE_FS_BYTES = 2560 * MiB;
+const enginesCli = (...args: string[]) =>
+  run(DOCKER, ['-H', `unix://${SOCKET_PATH}`, ...args], { maxBuffer: 16 * MiB });
+
+let dockerd: ChildProcess | undefined;
+let engine: Docker;
+let store: SqliteStore | undefined;
+let volumes: LoopHomeVolumes | undefined;
+let app: FastifyInstance | undefined;
+let base = '';
+const users: { id: string; cookie: string }[] = [];
+const clients: TerminalTestClient[] = [];
+const timings: Record<string, string> = {};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(500);
+  }
+}
+
+async function freeBytes(): Promise<number> {
+  const { stdout } = await run('df', ['-B1', '--output=avail', ENGINE_ROOT]);
+  return Number(stdout.trim().split('\n').at(-1));
+}
+
+beforeAll(async () => {
+  mkdirSync(ENGINE_ROOT, { recursive: true });
+  const image = join(DIR, 'engine.img');
+  await run('truncate', ['-s', String(ENGINE_FS_BYTES), image]);
+  await run('mkfs.ext4', ['-q', '-F', '-m', '0', image]);
+  await run('mount', ['-o', 'loop', image, ENGINE_ROOT]);
+  await run('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+  await run('ip', ['addr', 'add', BRIDGE_ADDRESS, 'dev', BRIDGE]);
+  writeFileSync(join(DIR, 'daemon.json'), '{}\n'); // not the main engine's daemon.json
+  const log = openSync(join(DIR, 'dockerd.log'), 'a');
+  dockerd = spawn(
+    '/usr/sbin/dockerd',
+    [
+      '--config-file',
+      join(DIR, 'daemon.json'),
+      '--host',
+      `unix://${SOCKET_PATH}`,
+      '--data-root',
+      ENGINE_ROOT,
+      '--exec-root',
+      join(DIR, 'exec'),
+      '--pidfile',
+      join(DIR, 'docker.pid'),
+      '--bridge',
+      BRIDGE,
+      '--iptables=false',
+      '--ip6tables=false',
+      '--ip-masq=false',
+      '--containerd-namespace',
+      `cove-f08-${RUN}`,
+      '--containerd-plugins-namespace',
+      `cove-f08-${RUN}-plugins`,
+    ],
+    { stdio: ['ignore', log, log] },
+  );
+  await waitFor(
+    'the second dockerd',
+    async () => {
+      if (dockerd?.exitCode !== null)
+        throw new Error(
+          `second dockerd exited:\n${readFileSync(join(DIR, 'dockerd.log'), 'utf8').slice(-2000)}`,
+        );
+      await enginesCli('version');
+      return true;
+    },
+    60_000,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}\n${readFileSync(join(DIR, 'dockerd.log'), 'utf8').slice(-2000)}`);
+  });
+  engine = new Docker({ socketPath: SOCKET_PATH });
+
+  // The main engine may be away for a while (another suite restarts it): wait, never touch it.
+  await waitFor('the main engine', () => run(DOCKER, ['version']).then(() => true), 240_000);
+  const loadStart = Date.now();
+  await run('bash', [
+    '-c',
+    `set -o pipefail; ${DOCKER} save ${IMAGE} | ${DOCKER} -H unix://${SOCKET_PATH} load -q`,
+  ]);
+  timings.imageLoad = `${((Date.now() - loadStart) / 1000).toFixed(1)} s`;
+  // The region's network with a subnet of this run's own; Cove finds it fit and uses it.
+  const network = regionNetworkOptions(region);
+  await engine.createNetwork({
+    ...network,
+    IPAM: { Driver: 'default', Config: [{ Subnet: REGION_SUBNET }] },
+  });
+
+  const dataDir = join(DIR, 'cove');
+  store = new SqliteStore(join(dataDir, 'cove.db'));
+  volumes = new LoopHomeVolumes({ root: join(dataDir, 'homes'), reserveBytes: 0 });
+  const config = buildConfig({
+    logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+    dataDir,
+    regions: [{ id: region, name: 'Full Disk', docker: { socketPath: SOCKET_PATH } }],
+    sandbox: { graceS: 5, memoryBytes: 256 * MiB },
+    homes: { sizeBytes: 64 * MiB, reserveBytes: 0 },
+  });
+  app = await buildApp({ config, store, homeVolumes: volumes });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+}, 420_000);
+
+afterAll(async () => {
+  for (const client of clients) client.ws.terminate();
+  await app?.close().catch(() => undefined);
+  if (dockerd && dockerd.exitCode === null) {
+    const ids = (await enginesCli('ps', '-aq').catch(() => ({ stdout: '' }))).stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean);
+    if (ids.length > 0) await enginesCli('rm', '-f', ...ids).catch(() => undefined);
+    await enginesCli('network', 'rm', `cove-${region}`).catch(() => undefined);
+    dockerd.kill('SIGTERM');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        dockerd?.kill('SIGKILL');
+        resolve();
+      }, 20_000);
+      dockerd?.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+  for (const home of (await volumes?.list().catch(() => [])) ?? [])
+    await volumes?.delete(home).catch(() => undefined);
+  await store?.close().catch(() => undefined);
+  // Whatever is still mounted under the run's directory (the engine unmounts on a clean stop),
+  // deepest first, then the engine's filesystem itself.
+  const inside = [...(await mountedPaths())].filter((p) => p.startsWith(`${DIR}/`));
+  for (const path of inside.sort((a, b) => b.length - a.length))
+    await run('umount', [path]).catch(() => run('umount', ['-l', path]).catch(() => undefined));
+  await run('ip', ['link', 'del', BRIDGE]).catch(() => undefined);
+  // The region network's bridge, if the engine died before removing it.
+  await run('ip', ['link', 'del', regionBridgeName(region)]).catch(() => undefined);
+  if ([...(await mountedPaths())].some((p) => p.startsWith(`${DIR}/`)))
+    throw new Error(`still mounted under ${DIR}`);
+  rmSync(DIR, { recursive: true, force: true });
+  console.info(`F08 engine disk: ${JSON.stringify(timings)}`);
+}, 120_000);
+
+const user = async (name: string) => {
+  const record = await store!.users.create({ username: `${name}-${RUN}` });
+  const { token } = await app!.sessions.create(record.id, 'full');
+  const u = { id: record.id, cookie: `${app!.sessionCookieName}=${token}` };
+  users.push(u);
+  return u;
+};
+const createTerminal = (u: { cookie: string }) =>
+  app!.inject({
+    method: 'POST',
+    url: `/api/environments/${region}/terminals`,
+    headers: { origin, cookie: u.cookie, 'content-type': 'application/json' },
+    payload: '{}',
+  });
+const connect = async (u: { cookie: string }, terminalId: string) => {
+  const client = await TerminalTestClient.connect(
+    `ws://${base}/api/environments/${region}/terminals/${terminalId}/ws`,
+    { origin, cookie: u.cookie },
+  );
+  clients.push(client);
+  return client;
+};
+const shell = async (u: { cookie: string }) => {
+  const created = await createTerminal(u);
+  expect(created.statusCode, created.body).toBe(201);
+  const client = await connect(u, created.json<{ terminalId: string }>().terminalId);
+  await client.waitForPrompt(60_000);
+  return client;
+};
+const echo = async (client: TerminalTestClient, tag: string) => {
+  client.send(`echo ${tag}-$((40+2))\r`);
+  await client.waitForScreen(`${tag}-42`, 20_000);
+};
+const containersOf = async (ownerId: string) =>
+  engine.listContainers({
+    all: true,
+    filters: { label: [MANAGED_LABEL_FILTER, `${LABEL_OWNER}=${ownerId}`] },
+  });
+const readyz = async () => {
+  const response = await app!.inject({ method: 'GET', url: '/readyz' });
+  return {
+    status: response.statusCode,
+    body: response.json<{ status: string; checks: Record<string, boolean> }>(),
+  };
+};
+
+const hostFullBody = {
+  code: 'COVE_ERR_ENVIRONMENT_HOST_FULL',
+  message:
+    'The server that runs environments is out of disk space, so no new environment can start. Open terminals keep working; try again later and tell your administrator.',
+};
+
+describe('F08 the engine data root on its own small filesystem (a second dockerd)', () => {
+  it('F08 a full engine filesystem: new environments get a coded 507, nothing half-made, open shells keep working, /readyz says capacity, and freeing space brings service back', async () => {
+    const alice = await user('alice');
+    const bob = await user('bob');
+    const aliceShell = await shell(alice);
+    await echo(aliceShell, 'before-full');
+    expect(await containersOf(alice.id)).toHaveLength(1);
+
+    // Fill the engine's filesystem from the host, as image pulls or container logs would.
+    const fillStart = Date.now();
+    const filler = join(ENGINE_ROOT, 'filler');
+    await run('fallocate', ['-l', String(Math.max(0, (await freeBytes()) - 4 * MiB)), filler]);
+    await run('dd', ['if=/dev/zero', `of=${filler}-tail`, 'bs=4k', 'status=none']).catch(() => undefined);
+    timings.fill = `${((Date.now() - fillStart) / 1000).toFixed(1)} s`;
+    const free = await freeBytes();
+    timings.freeWhileFull = `${free} bytes`;
+    expect(free).toBeLessThan(64 * 1024);
+
+    await echo(aliceShell, 'while-full');
+
+    // Bob's first environment: the 201 comes before the engine is asked, so the refusal reaches
+    // his page over the socket. His start waits (behind this hold) until the page is attached,
+    // so the event cannot be lost to a race; a page attaching later sees 4404 and asks again.
+    let attached: () => void = () => undefined;
+    const pageAttached = new Promise<void>((resolve) => (attached = resolve));
+    const hold = app!.environments.exclusive({ ownerId: bob.id, region }, () => pageAttached);
+    const created = await createTerminal(bob);
+    expect(created.statusCode, created.body).toBe(201);
+    const bobPage = await connect(bob, created.json<{ terminalId: string }>().terminalId);
+    attached();
+    await hold;
+    const event = await bobPage.waitForEvent('error', 30_000);
+    expect({ code: event.code, message: event.message }).toEqual(hostFullBody);
+    await bobPage.closed;
+
+    // Nothing half-made: no container of Bob's, not even one in `created`.
+    expect(await containersOf(bob.id)).toEqual([]);
+
+    // The next request is refused at once with the status, before any home or container work.
+    const refused = await createTerminal(bob);
+    expect(refused.statusCode).toBe(507);
+    expect(refused.json()).toEqual(hostFullBody);
+    expect(refused.body).not.toMatch(/no space|overlay2|\/tmp\/|cove-f08|docker/i);
+    const degraded = await readyz();
+    expect(degraded.status).toBe(503);
+    expect(degraded.body).toMatchObject({
+      status: 'degraded',
+      checks: { docker: true, store: true, capacity: false },
+    });
+
+    // Alice's environment runs: another tab is an exec in it, which needs no space on the engine.
+    const second = await shell(alice);
+    await echo(second, 'second-tab-while-full');
+    await echo(aliceShell, 'after-refusals');
+    second.close();
+
+    // Space back: once the hold after the last refusal has passed, Bob gets a working shell.
+    await rm(filler);
+    await rm(`${filler}-tail`);
+    expect(await freeBytes()).toBeGreaterThan(100 * MiB);
+    await waitFor('/readyz ready again', async () => (await readyz()).status === 200, 30_000);
+    const bobShell = await shell(bob);
+    await echo(bobShell, 'bob-after');
+    await echo(aliceShell, 'alice-after');
+    expect(await containersOf(bob.id)).toHaveLength(1);
+    bobShell.close();
+    aliceShell.close();
+  }, 240_000);
+});
