@@ -5,52 +5,27 @@
  * real Cove, real Docker; the container and the home are removed afterwards.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoopHomeVolumes } from '../../sandbox/home-volumes.js';
-import { launchChromium, signedInContext, startCove, type CoveServer } from './cove-server.js';
-import { ShellPage } from './models/shell-page.js';
+import type { ShellPage } from './models/shell-page.js';
+import { openShellFixture, type ShellFixture } from './shell-fixture.js';
 
 const run = promisify(execFile);
 const region = 'us-east-1';
 const MiB = 1024 ** 2;
 
 describe('shell page when the environment stops', () => {
-  let cove: CoveServer;
-  let browser: Browser;
-  let context: BrowserContext;
+  let fixture: ShellFixture;
   let shell: ShellPage;
   let ownerId: string;
-  let homesRoot: string;
-  let volumes: LoopHomeVolumes;
 
   beforeAll(async () => {
-    homesRoot = mkdtempSync(join(tmpdir(), 'cove-e2e-stopped-homes-'));
-    volumes = new LoopHomeVolumes({ root: homesRoot, reserveBytes: 0 });
-    cove = await startCove({ logLevel: 'warn', homes: { sizeBytes: 64 * MiB } }, () => ({
-      homeVolumes: volumes,
-    }));
-    browser = await launchChromium();
-    ({ userId: ownerId, context } = await signedInContext(
-      cove,
-      browser,
-      `stopped-e2e-${process.pid}-${Date.now() % 100000}`,
-    ));
-    shell = new ShellPage(await context.newPage(), cove.origin);
+    fixture = await openShellFixture({ user: 'stopped-e2e', loopHomeBytes: 64 * MiB });
+    ({ shell, ownerId } = fixture);
   });
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    const driver = cove?.app.environments.driver(region);
-    await cove?.close();
-    await driver?.remove({ ownerId, region }).catch(() => undefined);
-    for (const home of (await volumes?.list()) ?? []) await volumes.delete(home).catch(() => undefined);
-    if (homesRoot) rmSync(homesRoot, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   it('F04 says "Your environment stopped", and Restart gives a prompt with the home kept', async () => {

@@ -4,14 +4,10 @@
  * and follows a 50 MB write; Delete home (type "delete") gives a fresh, empty home. Containers and
  * homes made here are removed afterwards.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoopHomeVolumes } from '../../sandbox/home-volumes.js';
-import { launchChromium, signedInContext, startCove, type CoveServer } from './cove-server.js';
-import { ShellPage } from './models/shell-page.js';
+import type { CoveServer } from './cove-server.js';
+import type { ShellPage } from './models/shell-page.js';
+import { openShellFixture, type ShellFixture } from './shell-fixture.js';
 
 const region = 'us-east-1';
 const MiB = 1024 ** 2;
@@ -24,33 +20,18 @@ const megabytes = (text: string): number => {
 };
 
 describe('home usage in the shell page', () => {
+  let fixture: ShellFixture;
   let cove: CoveServer;
-  let browser: Browser;
-  let context: BrowserContext;
   let shell: ShellPage;
   let ownerId: string;
-  let homesRoot: string;
-  let volumes: LoopHomeVolumes;
 
   beforeAll(async () => {
-    homesRoot = mkdtempSync(join(tmpdir(), 'cove-e2e-homes-'));
-    volumes = new LoopHomeVolumes({ root: homesRoot, reserveBytes: 0 });
-    cove = await startCove({ logLevel: 'warn', homes: { sizeBytes: 256 * MiB } }, () => ({
-      homeVolumes: volumes,
-    }));
-    browser = await launchChromium();
-    ({ userId: ownerId, context } = await signedInContext(cove, browser, `home-e2e-${process.pid}`));
-    shell = new ShellPage(await context.newPage(), cove.origin);
+    fixture = await openShellFixture({ user: 'home-e2e', loopHomeBytes: 256 * MiB });
+    ({ cove, shell, ownerId } = fixture);
   });
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    const driver = cove?.app.environments.driver(region);
-    await cove?.close();
-    await driver?.remove({ ownerId, region }).catch(() => undefined);
-    for (const home of (await volumes?.list()) ?? []) await volumes.delete(home).catch(() => undefined);
-    if (homesRoot) rmSync(homesRoot, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   const usage = () => shell.page.getByTestId('home-usage');

@@ -4,39 +4,29 @@
  * looks to the page) shows "Reconnecting…" over the old screen, then resumes with the output
  * printed meanwhile; a terminal deleted behind the page's back is offered again as a new one.
  */
-import type { Browser, BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 // For the type of `app.websocketServer`, which the plugin declares.
 import type {} from '@fastify/websocket';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, signedInContext, startCove, type CoveServer } from './cove-server.js';
-import { ShellPage } from './models/shell-page.js';
+import type { CoveServer } from './cove-server.js';
+import type { ShellPage } from './models/shell-page.js';
+import { openShellFixture, type ShellFixture } from './shell-fixture.js';
 
 const region = 'us-east-1';
 
 describe('shell page reconnects (F07)', () => {
+  let fixture: ShellFixture;
   let cove: CoveServer;
-  let browser: Browser;
   let context: BrowserContext;
   let shell: ShellPage;
-  let ownerId: string;
 
   beforeAll(async () => {
-    cove = await startCove({ logLevel: 'warn', homes: { enabled: false } });
-    browser = await launchChromium();
-    ({ userId: ownerId, context } = await signedInContext(
-      cove,
-      browser,
-      `reconnect-e2e-${process.pid}-${Date.now() % 100000}`,
-    ));
-    shell = new ShellPage(await context.newPage(), cove.origin);
+    fixture = await openShellFixture({ user: 'reconnect-e2e', config: { homes: { enabled: false } } });
+    ({ cove, context, shell } = fixture);
   });
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    const driver = cove?.app.environments.driver(region);
-    await cove?.close();
-    await driver?.remove({ ownerId, region }).catch(() => undefined);
+    await fixture?.close();
   });
 
   const connectionState = () => shell.page.getByTestId('connection-state').innerText();

@@ -2,33 +2,26 @@
  * The shell page in a real Chromium against a real Cove and real Docker containers: the prompt,
  * a command, resizing the window, and a second tab. Containers made here are removed afterwards.
  */
-import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, signedInContext, startCove, type CoveServer } from './cove-server.js';
-import { ShellPage } from './models/shell-page.js';
+import type { CoveServer } from './cove-server.js';
+import type { ShellPage } from './models/shell-page.js';
+import { openShellFixture, type ShellFixture } from './shell-fixture.js';
 
 const region = 'us-east-1';
 
 describe('shell page', () => {
+  let fixture: ShellFixture;
   let cove: CoveServer;
-  let browser: Browser;
-  let context: BrowserContext;
   let shell: ShellPage;
   let ownerId: string;
 
   beforeAll(async () => {
-    cove = await startCove({ logLevel: 'warn' });
-    browser = await launchChromium();
-    ({ userId: ownerId, context } = await signedInContext(cove, browser, `shell-e2e-${process.pid}`));
-    shell = new ShellPage(await context.newPage(), cove.origin);
+    fixture = await openShellFixture({ user: 'shell-e2e' });
+    ({ cove, shell, ownerId } = fixture);
   });
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
-    const driver = cove?.app.environments.driver(region);
-    await cove?.close();
-    await driver?.remove({ ownerId, region }).catch(() => undefined);
+    await fixture?.close();
   });
 
   it('opens a shell and runs echo $((6*7)) → 42', async () => {
