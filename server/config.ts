@@ -339,6 +339,13 @@ export const ConfigSchema = Type.Object(
           description:
             'How often shell time is counted and saved; a crash loses at most this much (COVE_USAGE_TICK_S)',
         }),
+        keepWeeks: Type.Integer({
+          default: 26,
+          minimum: 1,
+          maximum: 520,
+          description:
+            'Weeks of shell time kept per user, the current one included; older weeks are deleted at the first count after start and once a week (COVE_USAGE_KEEP_WEEKS)',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -506,6 +513,7 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_SECURITY_VERSION_GATE: { path: ['security', 'versionGate'], kind: 'string' },
   COVE_HOMES_SWEEP_INTERVAL_S: { path: ['homes', 'sweepIntervalS'], kind: 'int' },
   COVE_USAGE_TICK_S: { path: ['usage', 'tickS'], kind: 'int' },
+  COVE_USAGE_KEEP_WEEKS: { path: ['usage', 'keepWeeks'], kind: 'int' },
   COVE_TERMINALS_MIRROR_SCROLLBACK_LINES: { path: ['terminals', 'mirrorScrollbackLines'], kind: 'int' },
   COVE_TERMINALS_HEARTBEAT_S: { path: ['terminals', 'heartbeatS'], kind: 'int' },
   COVE_TERMINALS_MAX_SOCKETS_PER_USER: { path: ['terminals', 'maxSocketsPerUser'], kind: 'int' },

@@ -499,6 +499,8 @@ export class SqliteStore implements Store {
           (this.one('SELECT used_s FROM usage WHERE user_id = ? AND week_start = ?', userId, weekStart)
             ?.used_s as number | undefined) ?? 0,
       ),
+    prune: (beforeWeekStart) =>
+      this.run(() => this.db.prepare('DELETE FROM usage WHERE week_start < ?').run(beforeWeekStart).changes),
   };
 
   readonly terminals: Store['terminals'] = {

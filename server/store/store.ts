@@ -206,6 +206,8 @@ export interface UsageRepository {
   add(increments: readonly UsageIncrement[]): Promise<void>;
   /** Seconds used in the week starting at `weekStart`; 0 when nothing was recorded. */
   get(userId: string, weekStart: number): Promise<number>;
+  /** Deletes every week that started before `weekStart`; returns how many rows went. */
+  prune(beforeWeekStart: number): Promise<number>;
 }
 
 /** A terminal that must survive a server restart (its shell lives on in a session holder). */

@@ -15,7 +15,7 @@ import type { EnvironmentStatus } from '../../sandbox/sandbox-driver.js';
 import { errors } from '../errors.js';
 import { formatUsageDuration, formatUtcTime, type UsageView } from '../protocol/api.js';
 import type { Store, UsageIncrement } from '../store/store.js';
-import { splitByWeek, usageWeek } from './usage-week.js';
+import { splitByWeek, usageWeek, weekMs } from './usage-week.js';
 import { weeklyLimit } from './weekly-limit.js';
 
 export interface UsageMeterOptions {
@@ -23,6 +23,8 @@ export interface UsageMeterOptions {
   /** What runs right now (the environment service's view: ensure, stop, reconcile, events). */
   readonly environments: { list(): readonly EnvironmentStatus[] };
   readonly tickS: number;
+  /** Weeks of usage kept, the current one included; older rows are deleted. */
+  readonly keepWeeks: number;
   readonly now: () => number;
   readonly log: FastifyBaseLogger;
   /** Called once when a tick takes a user from under their limit to at or over it. */
@@ -39,6 +41,8 @@ export class UsageMeter {
   private timer: NodeJS.Timeout | undefined;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The week whose start the last prune kept; a new week prunes again. */
+  private prunedFor: number | undefined;
 
   constructor(private readonly options: UsageMeterOptions) {
     this.countedTo = options.now();
@@ -95,6 +99,7 @@ export class UsageMeter {
   private async tickOnce(): Promise<void> {
     if (this.closed) return;
     const now = this.options.now();
+    await this.pruneOldWeeks(now);
     const elapsedS = Math.floor((now - this.countedTo) / 1000);
     // A clock that stepped back: wait until it passes the last counted instant again.
     if (elapsedS <= 0) return;
@@ -132,6 +137,20 @@ export class UsageMeter {
     if (this.options.onExhausted) await this.reportCrossings(added);
   }
 
+  /** Best effort: rows nobody reads any more go once per week; a failure is retried next tick. */
+  private async pruneOldWeeks(now: number): Promise<void> {
+    const week = usageWeek(now).start;
+    if (this.prunedFor === week) return;
+    const oldestKept = week - (this.options.keepWeeks - 1) * weekMs;
+    try {
+      const deleted = await this.options.store.usage.prune(oldestKept);
+      this.prunedFor = week;
+      if (deleted > 0) this.options.log.info({ deleted }, 'deleted old weeks of shell time');
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'could not delete old weeks of shell time; will retry');
+    }
+  }
+
   private async reportCrossings(added: ReadonlyMap<string, number>): Promise<void> {
     for (const [userId, seconds] of added) {
       try {
@@ -158,6 +177,7 @@ export default fp(
       store: app.store,
       environments: app.environments,
       tickS: app.config.usage.tickS,
+      keepWeeks: app.config.usage.keepWeeks,
       now: app.now,
       log: app.log.child({ component: 'usage' }),
       onExhausted: (userId, usage) => {

@@ -3,7 +3,7 @@
  * their time zone, so "it resets on Monday" means one instant for everyone.
  */
 const dayMs = 86_400_000;
-const weekMs = 7 * dayMs;
+export const weekMs = 7 * dayMs;
 
 export interface UsageWeek {
   /** Monday 00:00 UTC, epoch ms. */
