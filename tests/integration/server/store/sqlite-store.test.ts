@@ -114,7 +114,7 @@ describe('SqliteStore', () => {
     expect(next[0]?.details).toEqual({ i: 2 });
   });
 
-  it('answers 503 (not a crash) when the database is full, and keeps what it had', async () => {
+  it('answers 503 (not a crash) when the database is full, says the disk is full, and keeps what it had', async () => {
     await store.groups.create({ name: 'kept' });
     // Cap the file at its current size: the next insert that needs a page fails with SQLITE_FULL.
     const db = (store as unknown as { db: { pragma(sql: string, o?: object): unknown } }).db;
@@ -131,7 +131,7 @@ describe('SqliteStore', () => {
       .catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(CoveError);
     expect((failure as CoveError).statusCode).toBe(503);
-    expect((failure as CoveError).code).toBe('COVE_ERR_STORE_UNAVAILABLE');
+    expect((failure as CoveError).code).toBe('COVE_ERR_STORE_DISK_FULL');
     expect((await store.groups.list()).map((g) => g.name)).toEqual(['kept']);
   });
 });
