@@ -4,8 +4,11 @@ import { defineConfig } from 'vitest/config';
 // on loopback), browser tests in a real Chromium, and fault tests that restart the Cove server or
 // the Docker engine. Each project is its own group (groupOrder), run one after another; the
 // Docker-backed ones run one file at a time, and the fault tests last, since they disturb the rest.
+// Then one sweep (R02) greps what every earlier group recorded (tests/helpers/leak-record.ts) for
+// leaked secrets; the globalSetup makes the run's record directory.
 export default defineConfig({
   test: {
+    globalSetup: ['tests/setup/leak-record-dir.ts'],
     projects: [
       {
         test: {
@@ -50,6 +53,17 @@ export default defineConfig({
           hookTimeout: 180_000,
           fileParallelism: false,
           sequence: { groupOrder: 3 },
+        },
+      },
+      {
+        test: {
+          name: 'sweep',
+          include: ['tests/sweep/**/*.test.ts'],
+          environment: 'node',
+          setupFiles: ['tests/setup/loopback-aws.ts'],
+          testTimeout: 120_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 4 },
         },
       },
     ],

@@ -14,6 +14,7 @@ import { buildApp, type AppDependencies } from '../../server/app.js';
 import { bootstrap } from '../../server/bootstrap.js';
 import { buildConfig, type Config } from '../../server/config.js';
 import { SqliteStore } from '../../server/store/sqlite-store.js';
+import { leakRecord } from '../helpers/leak-record.js';
 
 export const webRoot = resolve(import.meta.dirname, '../../dist/web');
 export const adminPassword = 'admin-e2e-password-1';
@@ -68,13 +69,17 @@ export async function startCove(
   });
   const store = new SqliteStore(join(dataDir, 'cove.db'));
   const logs: string[] = [];
+  // The R02 sweep after the whole suite greps what every test server logged and answered.
+  const recordLog = leakRecord.logSink('e2e-cove');
   const logStream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       logs.push(chunk.toString());
+      recordLog(chunk.toString());
       callback();
     },
   });
   const app = await buildApp({ config, store, logStream, webRoot, ...extra(dataDir) });
+  leakRecord.watchApp(app, 'e2e-cove');
   await bootstrap(app, { adminPassword });
   await app.listen({ host: '127.0.0.1', port });
   return {
@@ -84,6 +89,7 @@ export async function startCove(
     origin,
     logs,
     async close() {
+      await leakRecord.snapshotContainers('e2e-cove', dataDir);
       await app.close();
       await store.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { LoopHomeVolumes } from '../../sandbox/home-volumes.js';
+import { leakRecord } from './leak-record.js';
 
 const run = promisify(execFile);
 const repoRoot = resolve(import.meta.dirname, '../..');
@@ -71,7 +72,10 @@ export class CoveProcess {
     this.exited = new Promise((resolveExit) =>
       child.once('exit', (code, signal) => resolveExit({ code, signal })),
     );
+    // The R02 sweep after the whole suite greps every line the process wrote.
+    const recordLog = leakRecord.logSink('cove-process');
     const collect = (chunk: Buffer) => {
+      recordLog(chunk.toString());
       for (const line of chunk.toString().split('\n')) if (line) this.logs.push(line);
       // Enough to explain a failure; a chatty server must not grow the test's memory.
       if (this.logs.length > 4000) this.logs.splice(0, this.logs.length - 4000);
@@ -133,6 +137,7 @@ export async function signInAdmin(site: CoveSite): Promise<{ cookie: string; use
   const setCookie = response.headers.getSetCookie().find((c) => c.startsWith('cove_session='));
   if (!setCookie) throw new Error('sign-in gave no session cookie');
   const cookie = setCookie.split(';')[0] as string;
+  leakRecord.secret('session-cookie', cookie.slice(cookie.indexOf('=') + 1));
   const me = (await (await fetch(`${site.origin}/api/me`, { headers: { cookie } })).json()) as { id: string };
   return { cookie, userId: me.id };
 }
@@ -152,6 +157,7 @@ export async function disposeSite(
   processes: readonly CoveProcess[],
   ownerIds: readonly string[],
 ): Promise<void> {
+  if (site) await leakRecord.snapshotContainers('cove-process', site.dataDir);
   for (const cove of processes) await cove.stop('SIGKILL').catch(() => undefined);
   for (const ownerId of ownerIds) {
     const ids = await containersOf(ownerId).catch(() => []);

@@ -12,7 +12,7 @@
  * TEST_LEAK_RECORD_DIR; without it (bench, a script) every call here does nothing. Writes are
  * synchronous appends, so a worker killed mid-test keeps what it wrote.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -34,6 +34,8 @@ export const RECORD_DIRS = {
   logs: 'logs',
   bodies: 'bodies',
   snapshots: 'snapshots',
+  /** Data dirs of the harnesses that closed, one a line: whose containers belong to this run. */
+  dataDirs: 'data-dirs',
 } as const;
 
 /** Shorter values would match by chance (a forged `cove_session=x` in an attack test, say). */
@@ -209,22 +211,66 @@ interface ListedContainer {
 }
 
 /**
+ * Environment containers mount a credentials directory or a home from the data dir; a harness
+ * that made neither (most of them: fake drivers, no shells) has no container to look at, and its
+ * close skips the Docker round trip.
+ */
+function mountsSomething(dataDir: string): boolean {
+  const entries = (dir: string) => {
+    try {
+      return readdirSync(join(dataDir, dir)).length;
+    } catch {
+      return 0;
+    }
+  };
+  return entries('run/credentials') + entries('homes/mnt') > 0;
+}
+
+const mountsFrom = (container: ListedContainer, dirs: readonly string[]): boolean =>
+  (container.Mounts ?? []).some((m) => dirs.some((dir) => m.Source?.startsWith(`${dir}/`)));
+
+/**
  * Snapshots the Cove containers whose mounts come from `dataDir` (this harness's): their
  * inspect, their execs' inspect, and the small files in their homes. Best effort and quiet:
  * an engine that is down (fault tests) leaves nothing to snapshot.
  */
 async function snapshotContainers(source: string, dataDir: string): Promise<void> {
-  if (!runDir()) return;
+  const dirs = fileIn('dataDirs', `${process.pid}.txt`);
+  if (!dirs || !mountsSomething(dataDir)) return;
+  append(dirs, `${dataDir}\n`);
+  await snapshot(
+    source,
+    (c) => mountsFrom(c, [dataDir]),
+    () => true,
+  );
+}
+
+/**
+ * Snapshots every Cove container still present (any run's: inspect only), reading the homes of
+ * those that came from this run's harnesses (`dataDirs`); other runs' shells are not ours to exec in.
+ */
+async function snapshotAllContainers(source: string, dataDirs: readonly string[]): Promise<number> {
+  return snapshot(
+    source,
+    () => true,
+    (c) => mountsFrom(c, dataDirs),
+  );
+}
+
+async function snapshot(
+  source: string,
+  select: (container: ListedContainer) => boolean,
+  readHome: (container: ListedContainer) => boolean,
+): Promise<number> {
+  if (!runDir()) return 0;
   try {
     const filters = encodeURIComponent(JSON.stringify({ label: ['cove.managed'] }));
     const listed = await docker('GET', `/containers/json?all=1&filters=${filters}`);
-    if (listed.status !== 200) return;
-    const mine = (JSON.parse(listed.text) as ListedContainer[]).filter((c) =>
-      (c.Mounts ?? []).some((m) => m.Source?.startsWith(dataDir)),
-    );
-    if (mine.length === 0) return;
+    if (listed.status !== 200) return 0;
+    const mine = (JSON.parse(listed.text) as ListedContainer[]).filter(select);
+    if (mine.length === 0) return 0;
     const path = fileIn('snapshots', `${label(source)}.txt`);
-    if (!path) return;
+    if (!path) return 0;
     await Promise.all(
       mine.map(async (container) => {
         const inspect = await docker('GET', `/containers/${container.Id}/json`);
@@ -234,13 +280,15 @@ async function snapshotContainers(source: string, dataDir: string): Promise<void
           const exec = await docker('GET', `/exec/${execId}/json`);
           if (exec.status === 200) text += `== exec ${execId}\n${exec.text}\n`;
         }
-        if (container.State === 'running')
+        if (container.State === 'running' && readHome(container))
           text += `== home ${container.Id}\n${await dockerExec(container.Id, ['sh', '-c', HOME_DUMP])}\n`;
         append(path, text);
       }),
     );
+    return mine.length;
   } catch {
     // Snapshots are evidence for the sweep, not part of the test that closes the harness.
+    return 0;
   }
 }
 
@@ -259,5 +307,6 @@ export const leakRecord = {
   watchApp,
   errorBody,
   snapshotContainers,
+  snapshotAllContainers,
   closeFiles,
 };

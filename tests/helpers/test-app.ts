@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppDependencies } from '../../server/app.js';
 import { buildConfig, type Config } from '../../server/config.js';
 import { SqliteStore } from '../../server/store/sqlite-store.js';
+import { leakRecord } from './leak-record.js';
 
 export interface TestApp {
   readonly app: FastifyInstance;
@@ -36,13 +37,17 @@ export async function createTestApp(
   });
   const store = new SqliteStore(join(dataDir, 'cove.db'));
   const logs: string[] = [];
+  // The R02 sweep after the whole suite greps what every test server logged and answered.
+  const recordLog = leakRecord.logSink('test-app');
   const logStream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       logs.push(chunk.toString());
+      recordLog(chunk.toString());
       callback();
     },
   });
   const app = await buildApp({ config, store, logStream, ...extra });
+  leakRecord.watchApp(app, 'test-app');
   await configure?.(app);
   await app.ready();
   return {
@@ -52,6 +57,8 @@ export async function createTestApp(
     dataDir,
     logs,
     async close() {
+      // Tests remove their containers right after: keep their inspect and homes for the sweep.
+      if (!extra.driverFactory) await leakRecord.snapshotContainers('test-app', dataDir);
       await app.close();
       await store.close();
       rmSync(dataDir, { recursive: true, force: true });
