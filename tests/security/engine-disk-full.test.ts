@@ -276,10 +276,14 @@ describe('F08 the engine data root on its own small filesystem (a second dockerd
     let attached: () => void = () => undefined;
     const pageAttached = new Promise<void>((resolve) => (attached = resolve));
     const hold = app!.environments.exclusive({ ownerId: bob.id, region }, () => pageAttached);
-    const created = await createTerminal(bob);
-    expect(created.statusCode, created.body).toBe(201);
-    const bobPage = await connect(bob, created.json<{ terminalId: string }>().terminalId);
-    attached();
+    let bobPage: TerminalTestClient;
+    try {
+      const created = await createTerminal(bob);
+      expect(created.statusCode, created.body).toBe(201);
+      bobPage = await connect(bob, created.json<{ terminalId: string }>().terminalId);
+    } finally {
+      attached(); // also when the test failed above: nothing may stay queued behind the hold
+    }
     await hold;
     const event = await bobPage.waitForEvent('error', 30_000);
     expect({ code: event.code, message: event.message }).toEqual(hostFullBody);
