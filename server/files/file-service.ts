@@ -12,6 +12,11 @@ import { checkStagingBucket } from './s3-check.js';
 import { S3FileTransfer, createS3Client, type StagingBucket } from './s3-file-transfer.js';
 import { StagingSweep } from './staging-sweep.js';
 import { CoveFilesHelper } from './cove-files-helper.js';
+import { SANDBOX_CREDENTIALS_DIR } from '../../sandbox/container-spec.js';
+import { TransferSocket } from './transfer-socket.js';
+
+/** How long the helper has to connect to its transfer socket after its exec starts. */
+const socketAcceptTimeoutMs = 30_000;
 
 export interface FileService {
   readonly transfer: S3FileTransfer;
@@ -95,7 +100,6 @@ export default fp(
       }),
       bucket: embeddedBucket,
       prefix: 'staging/',
-      removeMultipartUpload: (uploadId) => server.removeMultipartUpload(embeddedBucket, uploadId),
     };
     for (const region of config.regions) {
       if (region.s3) {
@@ -121,14 +125,23 @@ export default fp(
       config,
       staging,
       // A transfer holds its environment: closing the last tab must not stop it mid-file.
-      helper: new CoveFilesHelper(async (key, cmd, options) => {
-        const hold = app.environments.hold(key);
-        try {
-          return await app.environments.driver(key.region).exec(key, cmd, options);
-        } finally {
-          hold.dispose();
-        }
-      }),
+      helper: new CoveFilesHelper(
+        async (key, cmd, options) => {
+          const hold = app.environments.hold(key);
+          try {
+            return await app.environments.driver(key.region).exec(key, cmd, options);
+          } finally {
+            hold.dispose();
+          }
+        },
+        // The environment's own /run/cove: no other container mounts it.
+        (key) =>
+          TransferSocket.open({
+            hostDir: app.credentialDelivery.directoryOf(key),
+            containerDir: SANDBOX_CREDENTIALS_DIR,
+            acceptTimeoutMs: socketAcceptTimeoutMs,
+          }),
+      ),
       ensure: (owner, region) => app.environments.ensure(owner, region),
       log,
       now: app.now,
@@ -174,5 +187,5 @@ export default fp(
         .catch((error: unknown) => log.warn({ err: error }, 'embedded S3 did not stop cleanly'));
     });
   },
-  { name: 'files', dependencies: ['environments'] },
+  { name: 'files', dependencies: ['environments', 'credential-delivery'] },
 );

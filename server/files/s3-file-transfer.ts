@@ -5,23 +5,29 @@
  *
  * Every size check happens before anything moves: the per-file limit, then the home's free space
  * (minus what this user's unfinished uploads there already claim). The declared size is then
- * enforced three times: the presigned PUT signs Content-Length, HeadObject must show it, and the
- * helper refuses more or fewer bytes. Staging objects are deleted after use, also on failure;
+ * enforced three times: each presigned PUT signs its Content-Length, HeadObject must show it, and
+ * the helper refuses more or fewer bytes. Staging objects are deleted after use, also on failure;
  * the sweep (staging-sweep.ts) removes what a crash left behind.
+ *
+ * A large upload is not an S3 multipart upload: each part is its own staging object
+ * (`<user>/<upload>/part-00001`, ...), streamed into the helper one after the other. Assembling a
+ * multipart upload costs S3 a copy of every byte before Cove can read the first one (s3rver took
+ * as long as the upload itself).
+ *
+ * S3 that stops moving bytes mid-transfer fails the transfer within `files.s3TimeoutMs` with a
+ * 503 (stall-deadline.ts); the helper then removes its temp file. An upload whose completion
+ * failed that way keeps its staged parts, so `complete` can simply be called again.
  */
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Writable, type Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
-  UploadPartCommand,
+  type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -43,14 +49,13 @@ import { contentDisposition } from './content-disposition.js';
 import type { CoveFilesHelper } from './cove-files-helper.js';
 import { HelperError, helperErrorToCove } from './cove-files-helper.js';
 import { fileNameProblem, isHomePath, parseHomePath, type HomePath } from './file-names.js';
+import { S3StallError, readWithDeadline, writeWithDeadline } from './stall-deadline.js';
 
 /** One region's staging bucket. */
 export interface StagingBucket {
   readonly client: S3Client;
   readonly bucket: string;
   readonly prefix: string;
-  /** For S3s without AbortMultipartUpload (the embedded s3rver). */
-  readonly removeMultipartUpload?: (uploadId: string) => Promise<void>;
 }
 
 export interface S3ClientSettings {
@@ -79,6 +84,11 @@ export function createS3Client(settings: S3ClientSettings): S3Client {
   });
 }
 
+interface StagedPart {
+  readonly key: string;
+  readonly size: number;
+}
+
 interface UploadRecord {
   readonly id: string;
   readonly ownerId: string;
@@ -86,10 +96,12 @@ interface UploadRecord {
   readonly dir: HomePath;
   readonly name: string;
   readonly size: number;
-  readonly key: string;
   readonly replace: boolean;
   readonly createdAt: number;
-  readonly multipart?: { readonly uploadId: string; readonly partCount: number };
+  /** In order; one for a single PUT. */
+  readonly parts: readonly StagedPart[];
+  /** The ticket had parts (`complete` may then list their ETags). */
+  readonly multipart: boolean;
   completing: boolean;
 }
 
@@ -114,6 +126,13 @@ export interface S3FileTransferOptions {
 const maxPendingPerUser = 200;
 /** The slowest transfer speed the exec timeouts allow, in bytes per second. */
 const minBytesPerS = 2 * 1024 * 1024;
+/** HeadObject and DeleteObject calls in flight for one upload's parts. */
+const partCallConcurrency = 8;
+/** Failures after which `complete` can be called again: the staged parts are kept. */
+const retryableCodes = new Set(['COVE_ERR_FILES_UNAVAILABLE', 'COVE_ERR_FILES_ENVIRONMENT_UNAVAILABLE']);
+
+const partKey = (uploadKey: string, partNumber: number): string =>
+  `${uploadKey}/part-${String(partNumber).padStart(5, '0')}`;
 
 interface SdkError {
   name?: string;
@@ -173,63 +192,52 @@ export class S3FileTransfer {
     const uploads: UploadTicket[] = [];
     for (const file of request.files) {
       const id = randomBytes(16).toString('base64url');
-      const objectKey = `${staging.prefix}${owner.id}/${id}`;
-      const base = {
+      const uploadKey = `${staging.prefix}${owner.id}/${id}`;
+      const multipart = file.size > files.multipartThresholdBytes;
+      const partSize = multipart ? files.partSizeBytes : file.size;
+      const partCount = multipart ? Math.ceil(file.size / partSize) : 1;
+      const parts: StagedPart[] = [];
+      const urls = [];
+      for (let partNumber = 1; partNumber <= partCount; partNumber++) {
+        const part = {
+          key: partKey(uploadKey, partNumber),
+          size: Math.min(partSize, file.size - (partNumber - 1) * partSize),
+        };
+        // Content-Length is signed: S3 refuses a PUT of any other size.
+        const url = await getSignedUrl(
+          staging.client,
+          new PutObjectCommand({ Bucket: staging.bucket, Key: part.key, ContentLength: part.size }),
+          { expiresIn, signableHeaders: new Set(['content-length']) },
+        );
+        parts.push(part);
+        urls.push({ partNumber, url });
+      }
+      this.records.set(id, {
         id,
         ownerId: owner.id,
         region,
         dir,
         name: file.name,
         size: file.size,
-        key: objectKey,
         replace: request.onConflict === 'replace',
         createdAt: this.now(),
+        parts,
+        multipart,
         completing: false,
-      };
-      if (file.size <= files.multipartThresholdBytes) {
-        // Content-Length is signed: S3 refuses a PUT of any other size.
-        const url = await getSignedUrl(
-          staging.client,
-          new PutObjectCommand({ Bucket: staging.bucket, Key: objectKey, ContentLength: file.size }),
-          { expiresIn, signableHeaders: new Set(['content-length']) },
-        );
-        this.records.set(id, base);
-        uploads.push({ id, name: file.name, url });
-        continue;
-      }
-      const created = await this.s3(() =>
-        staging.client.send(
-          new CreateMultipartUploadCommand({ Bucket: staging.bucket, Key: objectKey }),
-          this.signal(),
-        ),
+      });
+      uploads.push(
+        multipart
+          ? { id, name: file.name, partSize, parts: urls }
+          : { id, name: file.name, url: urls[0]?.url ?? '' },
       );
-      const uploadId = created.UploadId;
-      if (!uploadId) throw errors.filesUnavailable(new Error('CreateMultipartUpload returned no UploadId'));
-      const partSize = files.partSizeBytes;
-      const partCount = Math.ceil(file.size / partSize);
-      const parts = [];
-      for (let partNumber = 1; partNumber <= partCount; partNumber++) {
-        const length = Math.min(partSize, file.size - (partNumber - 1) * partSize);
-        const url = await getSignedUrl(
-          staging.client,
-          new UploadPartCommand({
-            Bucket: staging.bucket,
-            Key: objectKey,
-            UploadId: uploadId,
-            PartNumber: partNumber,
-            ContentLength: length,
-          }),
-          { expiresIn, signableHeaders: new Set(['content-length']) },
-        );
-        parts.push({ partNumber, url });
-      }
-      this.records.set(id, { ...base, multipart: { uploadId, partCount } });
-      uploads.push({ id, name: file.name, partSize, parts });
     }
     return { uploads, expiresAt: new Date(this.now() + expiresIn * 1000).toISOString() };
   }
 
-  /** Moves the uploaded object into the home; the staging object is gone afterwards either way. */
+  /**
+   * Checks every staged part and streams them, in order, into the home. The parts are deleted
+   * afterwards, except when S3 or the environment was unavailable: then `complete` can be retried.
+   */
   async completeUpload(
     owner: EnvironmentOwner,
     region: string,
@@ -239,79 +247,135 @@ export class S3FileTransfer {
     const record = this.ownRecord(owner, region, id);
     if (record.completing) throw errors.filesUploadBusy();
     record.completing = true;
-    const staging = await this.usableStaging(region).catch((error: unknown) => {
-      record.completing = false;
-      throw error;
-    });
-    let assembled = !record.multipart;
+    let staging: StagingBucket | undefined;
+    let keep = false;
     try {
-      if (record.multipart) {
-        const parts = [...(request.parts ?? [])].sort((a, b) => a.partNumber - b.partNumber);
-        if (parts.length !== record.multipart.partCount || parts.some((p, i) => p.partNumber !== i + 1))
-          throw errors.filesPartsInvalid(
-            `expected parts 1 to ${record.multipart.partCount}, each once, got ${parts.length}`,
-          );
-        await this.s3(() =>
-          staging.client.send(
-            new CompleteMultipartUploadCommand({
-              Bucket: staging.bucket,
-              Key: record.key,
-              UploadId: record.multipart?.uploadId,
-              MultipartUpload: {
-                Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: normalizeEtag(p.etag) })),
-              },
-            }),
-            this.signal(60_000),
-          ),
-        );
-        assembled = true;
-      }
-      const head = await this.s3(() =>
-        staging.client.send(
-          new HeadObjectCommand({ Bucket: staging.bucket, Key: record.key }),
-          this.signal(),
-        ),
-      ).catch((error: unknown) => {
-        if (error instanceof CoveError && error.code === 'COVE_ERR_FILES_NOT_STAGED')
-          throw errors.filesSizeMismatch(record.size, 0);
-        throw error;
-      });
-      if (head.ContentLength !== record.size)
-        throw errors.filesSizeMismatch(record.size, head.ContentLength ?? 0);
-
+      staging = await this.usableStaging(region);
+      const etags = this.expectedEtags(record, request);
+      await this.checkParts(staging, record, etags);
       await this.ensure(owner, region);
-      const object = await this.s3(() => this.getObject(staging, record.key));
-      const body = object.Body as Readable | undefined;
-      if (!body) throw errors.filesUnavailable(new Error('GetObject returned no body'));
-      let bodyFailed: unknown;
-      body.once('error', (error) => (bodyFailed = error));
+      const bucket = staging;
+      let streamFailed: unknown;
+      const input = Readable.from(
+        this.partBytes(bucket, record, (error) => (streamFailed ??= error)),
+        { objectMode: false, highWaterMark: 1024 * 1024 },
+      );
       const key = { ownerId: owner.id, region };
       const written = await this.helperCall(record.dir.display, () =>
-        this.options.helper.write(key, record.dir.display, record.name, record.size, body, {
+        this.options.helper.write(key, record.dir.display, record.name, record.size, input, {
           replace: record.replace,
           timeoutMs: this.execTimeoutMs(record.size),
         }),
-      )
-        .catch((error: unknown) => {
-          // S3 broke off mid-stream: the helper saw too few bytes and removed its temp file.
-          if (bodyFailed !== undefined) throw errors.filesUnavailable(bodyFailed);
-          throw error instanceof CoveError ? error : errors.filesFailed(error);
-        })
-        .finally(() => body.destroy());
+      ).catch((error: unknown) => {
+        // S3 broke off or stalled mid-stream: the helper saw too few bytes and removed its temp file.
+        if (streamFailed !== undefined) {
+          this.options.log.warn({ err: streamFailed }, 'S3 failed during an upload');
+          throw this.s3Error(streamFailed);
+        }
+        throw error instanceof CoveError ? error : errors.filesFailed(error);
+      });
       return { path: written.path, size: written.size, sha256: written.sha256 };
+    } catch (error) {
+      keep = error instanceof CoveError && retryableCodes.has(error.code);
+      throw error;
     } finally {
-      this.records.delete(id);
-      await this.dropStaging(staging, record, assembled);
+      if (keep) record.completing = false;
+      else {
+        this.records.delete(id);
+        if (staging) await this.dropStaging(staging, record);
+      }
     }
   }
 
-  /** Cancels an upload: aborts the multipart upload and deletes what was staged. */
+  /** The ETags the page sent, by part number; the list must name every part once. */
+  private expectedEtags(record: UploadRecord, request: CompleteUploadRequest): Map<number, string> {
+    const etags = new Map<number, string>();
+    if (!record.multipart || !request.parts) return etags;
+    const parts = [...request.parts].sort((a, b) => a.partNumber - b.partNumber);
+    if (parts.length !== record.parts.length || parts.some((p, i) => p.partNumber !== i + 1))
+      throw errors.filesPartsInvalid(
+        `expected parts 1 to ${record.parts.length}, each once, got ${parts.length}`,
+      );
+    for (const part of parts) etags.set(part.partNumber, normalizeEtag(part.etag));
+    return etags;
+  }
+
+  /** HeadObject of every part: each must hold its exact length (and the ETag the page saw). */
+  private async checkParts(
+    staging: StagingBucket,
+    record: UploadRecord,
+    etags: ReadonlyMap<number, string>,
+  ): Promise<void> {
+    const heads = await mapLimit(record.parts, partCallConcurrency, (part) =>
+      this.s3(() =>
+        staging.client.send(new HeadObjectCommand({ Bucket: staging.bucket, Key: part.key }), this.signal()),
+      ).catch((error: unknown): HeadObjectCommandOutput | undefined => {
+        if (error instanceof CoveError && error.code === 'COVE_ERR_FILES_NOT_STAGED') return undefined;
+        throw error;
+      }),
+    );
+    const actual = heads.reduce((sum, head) => sum + (head?.ContentLength ?? 0), 0);
+    if (heads.some((head, i) => head?.ContentLength !== record.parts[i]?.size))
+      throw errors.filesSizeMismatch(record.size, actual);
+    heads.forEach((head, i) => {
+      const expected = etags.get(i + 1);
+      if (expected !== undefined && normalizeEtag(head?.ETag ?? '') !== expected)
+        throw errors.filesPartsInvalid(`part ${i + 1} is not the one that was uploaded`);
+    });
+  }
+
+  /**
+   * The parts' bytes in order, the next part's GET already open while one streams. Each part must
+   * hold exactly its length; a body that stalls fails within `s3TimeoutMs`.
+   */
+  private async *partBytes(
+    staging: StagingBucket,
+    record: UploadRecord,
+    failed: (error: unknown) => void,
+  ): AsyncGenerator<Buffer, void, undefined> {
+    const timeoutMs = this.options.config.files.s3TimeoutMs;
+    const open = (part: StagedPart) => {
+      const object = this.s3(() => this.getObject(staging, part.key));
+      object.catch(() => undefined);
+      return object;
+    };
+    const first = record.parts[0];
+    let next = first ? open(first) : undefined;
+    try {
+      for (let i = 0; i < record.parts.length; i++) {
+        const part = record.parts[i] as StagedPart;
+        const object = await (next as NonNullable<typeof next>);
+        const following = record.parts[i + 1];
+        next = following ? open(following) : undefined;
+        const body = object.Body as Readable | undefined;
+        if (!body) throw errors.filesUnavailable(new Error('GetObject returned no body'));
+        let bytes = 0;
+        for await (const chunk of readWithDeadline(body, timeoutMs, `GetObject part ${i + 1}`)) {
+          bytes += chunk.length;
+          if (bytes > part.size) throw errors.filesSizeMismatch(record.size, record.size + 1);
+          yield chunk;
+        }
+        if (bytes !== part.size) throw errors.filesSizeMismatch(record.size, record.size - part.size + bytes);
+      }
+    } catch (error) {
+      failed(error);
+      throw error;
+    } finally {
+      // A part opened ahead that nobody will read.
+      void next?.then(
+        (object) => (object.Body as Readable | undefined)?.destroy(),
+        () => undefined,
+      );
+    }
+  }
+
+  /** Cancels an upload: deletes every part that was staged. */
   async cancelUpload(owner: EnvironmentOwner, region: string, id: string): Promise<void> {
     const record = this.ownRecord(owner, region, id);
     if (record.completing) throw errors.filesUploadBusy();
     this.records.delete(id);
     const staging = this.options.staging.get(region);
-    if (staging) await this.dropStaging(staging, record, false);
+    if (staging) await this.dropStaging(staging, record);
   }
 
   /** Streams a file (or a folder as .tar.gz) from the home to S3 and returns a presigned GET. */
@@ -356,23 +420,25 @@ export class S3FileTransfer {
             queueSize: 4,
             leavePartsOnError: false,
           });
-    // If S3 fails mid-way the helper's output is thrown away, so the exec ends instead of stalling.
-    let uploadFailed = false;
+    // If S3 fails or stops reading mid-way, the sink fails: the transfer socket closes and the
+    // helper ends at once instead of waiting for the exec's deadline.
+    const stallMs = files.s3TimeoutMs;
+    let s3Failed: unknown;
     const sink = new Writable({
       highWaterMark: 1024 * 1024,
       write(chunk: Buffer, _encoding, callback) {
-        if (uploadFailed || body.destroyed || body.write(chunk)) return callback();
-        const done = (): void => {
-          body.off('drain', done);
-          body.off('close', done);
-          callback();
-        };
-        body.once('drain', done);
-        body.once('close', done);
+        if (s3Failed !== undefined) return callback(new Error('S3 failed'));
+        writeWithDeadline(body, chunk, stallMs, 'PutObject body').then(
+          () => callback(),
+          (error: unknown) => {
+            s3Failed ??= error;
+            callback(error as Error);
+          },
+        );
       },
     });
     const uploading = upload.done().catch((error: unknown) => {
-      uploadFailed = true;
+      s3Failed ??= error;
       body.destroy();
       throw error;
     });
@@ -386,12 +452,20 @@ export class S3FileTransfer {
         }),
       );
       body.end();
-      await this.s3(() => uploading);
+      // S3 has every byte now; it must answer soon (a multipart upload still sends its last parts).
+      const answerMs = exactSize !== undefined ? stallMs : this.execTimeoutMs(streamed.size);
+      await withDeadline(uploading, answerMs, () => {
+        s3Failed ??= new S3StallError('PutObject answer', answerMs);
+      });
     } catch (error) {
       body.destroy();
       await upload.abort().catch(() => undefined);
       await uploading.catch(() => undefined);
       await this.deleteObject(staging, objectKey);
+      if (s3Failed !== undefined) {
+        this.options.log.warn({ err: s3Failed }, 'S3 failed during a download');
+        throw this.s3Error(s3Failed);
+      }
       throw error instanceof HelperError && error.code === 'too-large'
         ? errors.filesTooLarge(files.maxFileBytes, formatHomeBytes(files.maxFileBytes))
         : error;
@@ -447,7 +521,7 @@ export class S3FileTransfer {
       if (record.createdAt >= olderThanMs || record.completing) continue;
       this.records.delete(record.id);
       const staging = this.options.staging.get(record.region);
-      if (staging) await this.dropStaging(staging, record, false);
+      if (staging) await this.dropStaging(staging, record);
       dropped++;
     }
     return dropped;
@@ -520,16 +594,19 @@ export class S3FileTransfer {
     try {
       return await call();
     } catch (error) {
-      if (error instanceof CoveError) throw error;
-      const sdk = error as SdkError;
-      const status = sdk.$metadata?.httpStatusCode;
-      if (status === 404 || sdk.name === 'NotFound' || sdk.name === 'NoSuchKey')
-        throw new CoveError('COVE_ERR_FILES_NOT_STAGED', 404, 'The upload did not arrive.', { cause: error });
-      if (status === 403 || status === 401) throw errors.filesMisconfigured(error);
-      if (sdk.name === 'InvalidPart' || sdk.name === 'InvalidPartOrder' || sdk.name === 'EntityTooSmall')
-        throw errors.filesPartsInvalid('S3 refused the list of parts');
-      throw errors.filesUnavailable(error);
+      throw this.s3Error(error);
     }
+  }
+
+  private s3Error(error: unknown): CoveError {
+    if (error instanceof CoveError) return error;
+    const sdk = error as SdkError;
+    const status = sdk.$metadata?.httpStatusCode;
+    if (status === 404 || sdk.name === 'NotFound' || sdk.name === 'NoSuchKey')
+      return new CoveError('COVE_ERR_FILES_NOT_STAGED', 404, 'The upload did not arrive.', { cause: error });
+    if (status === 403 || status === 401) return errors.filesMisconfigured(error);
+    // A stall, a reset, a refused connection, a 5xx: S3 is not usable right now.
+    return errors.filesUnavailable(error);
   }
 
   private async helperCall<T>(shown: string, call: () => Promise<T>): Promise<T> {
@@ -541,32 +618,17 @@ export class S3FileTransfer {
         throw helperErrorToCove(error, shown);
       }
       // The driver's errors (engine gone, container stopped, exec timed out) are not the user's.
-      if ((error as Error).name === 'SandboxError') throw errors.filesEnvironmentUnavailable(error);
+      const engineDown = (error as NodeJS.ErrnoException).syscall === 'connect';
+      if ((error as Error).name === 'SandboxError' || engineDown)
+        throw errors.filesEnvironmentUnavailable(error);
+      if (!(error instanceof CoveError)) this.options.log.warn({ err: error }, 'file transfer failed');
       throw error;
     }
   }
 
-  private async dropStaging(staging: StagingBucket, record: UploadRecord, assembled: boolean): Promise<void> {
-    if (record.multipart && !assembled) {
-      try {
-        await staging.client.send(
-          new AbortMultipartUploadCommand({
-            Bucket: staging.bucket,
-            Key: record.key,
-            UploadId: record.multipart.uploadId,
-          }),
-          this.signal(),
-        );
-      } catch (error) {
-        if (staging.removeMultipartUpload) await staging.removeMultipartUpload(record.multipart.uploadId);
-        else
-          this.options.log.warn(
-            { err: error, region: record.region },
-            'could not abort a multipart upload; the sweep will',
-          );
-      }
-    }
-    await this.deleteObject(staging, record.key);
+  /** Deletes every staged part (a missing one is fine). */
+  private async dropStaging(staging: StagingBucket, record: UploadRecord): Promise<void> {
+    await mapLimit(record.parts, partCallConcurrency, (part) => this.deleteObject(staging, part.key));
   }
 
   private async deleteObject(staging: StagingBucket, key: string): Promise<void> {
@@ -601,6 +663,40 @@ class SinglePut {
 
   async abort(): Promise<void> {
     this.controller.abort();
+  }
+}
+
+/** `work` for each item, at most `limit` at a time; results in order. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** `work`, or `onTimeout` and a rejection after `timeoutMs`. */
+async function withDeadline<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * The server under test for tests/bench/run.ts, as its own process so its memory can be read from
  * /proc. Builds Cove on a temp SQLite file, makes the bench users with sessions, prints one JSON
- * line ({port, users}) and serves until stdin closes or the time limit passes.
+ * line ({port, origin, users, s3Credentials}) and serves until stdin closes or the time limit
+ * passes. `s3Credentials` is the embedded S3's per-process key, for the transfer bench's baseline
+ * (a plain PUT and GET against the same S3); it goes only to the parent's pipe.
  * Arguments: user count, lifetime in ms, and the URL of dist/server/ (when run from elsewhere).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +15,7 @@ import type * as AppModule from '../../server/app.js';
 import type * as ConfigModule from '../../server/config.js';
 import type * as StoreModule from '../../server/store/sqlite-store.js';
 import type * as HomesModule from '../../server/homes/home-service.js';
+import type * as EmbeddedS3Module from '../../server/files/embedded-s3.js';
 
 // The compiled server (npm run bench builds it first): what production runs, and its memory is
 // not inflated by transpiling TypeScript on the fly.
@@ -29,6 +32,9 @@ const { SqliteStore } = (await import(new URL('store/sqlite-store.js', dist).hre
 const { loopHomeVolumesFor } = (await import(
   new URL('homes/home-service.js', dist).href
 )) as typeof HomesModule;
+const { embeddedCredentials } = (await import(
+  new URL('files/embedded-s3.js', dist).href
+)) as typeof EmbeddedS3Module;
 
 const userCount = Number(process.argv[2] ?? 8);
 const maxLifetimeMs = Number(process.argv[3] ?? 15 * 60_000);
@@ -73,5 +79,10 @@ process.stdin.resume();
 setTimeout(() => void stop(), maxLifetimeMs).unref();
 
 process.stdout.write(
-  `${JSON.stringify({ port: (app.server.address() as AddressInfo).port, origin: config.publicUrl, users })}\n`,
+  `${JSON.stringify({
+    port: (app.server.address() as AddressInfo).port,
+    origin: config.publicUrl,
+    users,
+    s3Credentials: embeddedCredentials,
+  })}\n`,
 );

@@ -52,6 +52,8 @@ interface Server {
   readonly port: number;
   readonly origin: string;
   readonly cookie: string;
+  /** The embedded S3's key (new in every server process), for the baseline's own client. */
+  readonly s3Credentials: { accessKeyId: string; secretAccessKey: string };
 }
 
 /** bench-server.ts as plain JavaScript on the compiled server, as tests/bench/run.ts runs it. */
@@ -76,8 +78,19 @@ async function startServer(): Promise<Server> {
     });
     child.once('exit', (code) => reject(new Error(`bench server exited (${code})`)));
   });
-  const info = JSON.parse(line) as { port: number; origin: string; users: { cookie: string }[] };
-  return { child, port: info.port, origin: info.origin, cookie: info.users[0]?.cookie ?? '' };
+  const info = JSON.parse(line) as {
+    port: number;
+    origin: string;
+    users: { cookie: string }[];
+    s3Credentials: Server['s3Credentials'];
+  };
+  return {
+    child,
+    port: info.port,
+    origin: info.origin,
+    cookie: info.users[0]?.cookie ?? '',
+    s3Credentials: info.s3Credentials,
+  };
 }
 
 async function stopServer(server: Server): Promise<void> {
@@ -173,15 +186,15 @@ async function coveDownload(server: Server, path: string): Promise<{ url: string
 }
 
 /** The S3 behind Cove's URLs (path style: /bucket/key), for the baseline. */
-function s3From(url: string): { client: S3Client; bucket: string } {
+function s3From(url: string, credentials: Server['s3Credentials']): { client: S3Client; bucket: string } {
   const parsed = new URL(url);
   const bucket = decodeURIComponent(parsed.pathname.split('/')[1] ?? '');
   const client = new S3Client({
     endpoint: parsed.origin,
     region,
     forcePathStyle: true,
-    // The embedded S3 (s3rver) takes any key; the SDK's default checksums corrupt its objects.
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    // The SDK's default checksums corrupt s3rver's objects.
+    credentials,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
@@ -236,7 +249,7 @@ export async function benchTransfers(runs: number): Promise<TransferRow[]> {
       down.push(mbPerS(fetched.bytes, now() - t0));
       if (fetched.bytes !== file.length) throw new Error(`downloaded ${fetched.bytes} bytes`);
 
-      s3 ??= s3From(fetched.url);
+      s3 ??= s3From(fetched.url, server.s3Credentials);
       t0 = now();
       await s3.client.send(
         new PutObjectCommand({ Bucket: s3.bucket, Key: baselineKey, Body: file, ContentLength: file.length }),

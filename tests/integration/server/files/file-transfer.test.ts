@@ -19,6 +19,8 @@ import type {
 } from '../../../../server/protocol/files.js';
 import type {} from '../../../../server/files/file-service.js';
 import { formatHomeBytes } from '../../../../server/protocol/api.js';
+import { TransferSocket } from '../../../../server/files/transfer-socket.js';
+import { SANDBOX_CREDENTIALS_DIR } from '../../../../sandbox/container-spec.js';
 
 let server: HomeTestServer;
 let s3: TestS3;
@@ -104,7 +106,9 @@ async function download(user: HomeTestUser, region: string, path: string) {
   return { file, bytes: new Uint8Array(await got.arrayBuffer()), headers: got.headers };
 }
 
-const stagingKey = (user: HomeTestUser, id: string): string => `staging/${user.id}/${id}`;
+/** Every staged object of one upload: its parts, `staging/<user>/<upload>/part-00001`, ... */
+const stagedOf = async (user: HomeTestUser, id: string): Promise<string[]> =>
+  (await embeddedKeys()).filter((k) => k.startsWith(`staging/${user.id}/${id}/`));
 
 async function embeddedKeys(): Promise<string[]> {
   const staging = server.app.files.staging.get(regionA);
@@ -187,6 +191,41 @@ describe('upload', () => {
     expect(new URL(ticket.url).searchParams.has('x-amz-checksum-crc32')).toBe(false);
     expect(Number(new URL(ticket.url).searchParams.get('X-Amz-Expires'))).toBeLessThanOrEqual(900);
     expect((await server.request(alice, 'DELETE', `${uploads(regionA)}/${ticket.id}`)).statusCode).toBe(204);
+  });
+
+  it('stages each part as its own object of its exact size, never a multipart upload to assemble', async () => {
+    const data = randomBytes(20 * MiB);
+    const { json } = await requestUpload(alice, regionA, {
+      dir: '~',
+      files: [{ name: 'staged.bin', size: data.length }],
+    });
+    const ticket = json.uploads[0] as MultipartUpload;
+    const etags = await Promise.all(
+      ticket.parts.map(async (part) => {
+        const start = (part.partNumber - 1) * ticket.partSize;
+        const response = await put(part.url, data.subarray(start, start + ticket.partSize));
+        expect(response.status).toBe(200);
+        return { partNumber: part.partNumber, etag: response.headers.get('etag') ?? '' };
+      }),
+    );
+    const staging = server.app.files.staging.get(regionA);
+    const listed = await staging?.client.send(
+      new ListObjectsV2Command({ Bucket: staging.bucket, Prefix: `staging/${alice.id}/${ticket.id}/` }),
+    );
+    expect((listed?.Contents ?? []).map((o) => [o.Key, o.Size])).toEqual([
+      [`staging/${alice.id}/${ticket.id}/part-00001`, 8 * MiB],
+      [`staging/${alice.id}/${ticket.id}/part-00002`, 8 * MiB],
+      [`staging/${alice.id}/${ticket.id}/part-00003`, 4 * MiB],
+    ]);
+    // A wrong ETag names a part that is not the one the page uploaded: refused, nothing saved.
+    const wrong = etags.map((p) => (p.partNumber === 2 ? { ...p, etag: '"0123456789abcdef"' } : p));
+    const refused = await server.request(alice, 'POST', `${uploads(regionA)}/${ticket.id}/complete`, {
+      parts: wrong,
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json<{ code: string }>().code).toBe('COVE_ERR_FILES_PARTS_INVALID');
+    expect(await inContainer(alice, regionA, 'ls -A ~ | grep -c staged || true')).toBe('0\n');
+    expect(await stagedOf(alice, ticket.id)).toEqual([]);
   });
 
   it('moves 200 MB in parts both ways, byte for byte', async () => {
@@ -361,7 +400,7 @@ describe('bad input gets a clear error, nothing lost', () => {
     expect(done.statusCode).toBe(400);
     expect(done.json<{ code: string }>().code).toBe('COVE_ERR_FILES_SIZE_MISMATCH');
     expect((await inContainer(alice, regionA, 'sha256sum ~/keep.txt')).split(' ')[0]).toBe(sha256(original));
-    expect(await embeddedKeys()).not.toContain(stagingKey(alice, ticket.id));
+    expect(await stagedOf(alice, ticket.id)).toEqual([]);
   });
 
   it('a transfer stopped half way and cancelled leaves nothing in $HOME and nothing staged', async () => {
@@ -373,13 +412,12 @@ describe('bad input gets a clear error, nothing lost', () => {
     const ticket = json.uploads[0] as MultipartUpload;
     expect(ticket.parts.length).toBe(3);
     expect((await put(ticket.parts[0]?.url ?? '', data.subarray(0, ticket.partSize))).status).toBe(200);
+    expect(await stagedOf(alice, ticket.id)).toHaveLength(1);
     const cancelled = await server.request(alice, 'DELETE', `${uploads(regionA)}/${ticket.id}`);
     expect(cancelled.statusCode).toBe(204);
     expect(await inContainer(alice, regionA, 'ls -A ~ | grep -c half || true')).toBe('0\n');
-    expect(await embeddedKeys()).not.toContain(stagingKey(alice, ticket.id));
-    const uploadsDir = `${server.app.files.embedded?.directory ?? ''}/cove-staging/._S3rver_uploads`;
-    const { readdir } = await import('node:fs/promises');
-    expect(await readdir(uploadsDir).catch(() => [])).toEqual([]);
+    // The part that arrived was its own object; cancel deleted it.
+    expect(await stagedOf(alice, ticket.id)).toEqual([]);
     // Gone for good: completing it now is a 404.
     const late = await server.request(alice, 'POST', `${uploads(regionA)}/${ticket.id}/complete`, {
       parts: [],
@@ -394,7 +432,7 @@ describe('bad input gets a clear error, nothing lost', () => {
     });
     const ticket = json.uploads[0] as SingleUpload;
     expect((await put(ticket.url, Buffer.from('abcd'))).status).toBe(200);
-    expect(await embeddedKeys()).toContain(stagingKey(alice, ticket.id));
+    expect(await stagedOf(alice, ticket.id)).toEqual([`staging/${alice.id}/${ticket.id}/part-00001`]);
     server.clockOffsetMs = (server.config.files.stagingRetentionS + 60) * 1000;
     try {
       const result = await server.app.files.sweep.run();
@@ -466,6 +504,33 @@ describe('bad input gets a clear error, nothing lost', () => {
       payload: JSON.stringify({ dir: '~', files: [{ name: 'x', size: 1 }] }),
     });
     expect(foreign.statusCode).toBe(403);
+  });
+
+  it("a transfer socket is in its own environment's /run/cove only, and gone after the transfer", async () => {
+    await server.app.environments.ensure({ id: alice.id, username: alice.username }, regionA);
+    await server.app.environments.ensure({ id: bob.id, username: bob.username }, regionA);
+    const aliceKey = { ownerId: alice.id, region: regionA };
+    const socket = await TransferSocket.open({
+      hostDir: server.app.credentialDelivery.directoryOf(aliceKey),
+      containerDir: SANDBOX_CREDENTIALS_DIR,
+      acceptTimeoutMs: 30_000,
+    });
+    const name = socket.containerPath.slice('/run/cove/'.length);
+    try {
+      expect(await inContainer(alice, regionA, 'ls -A /run/cove')).toContain(name);
+      expect(await inContainer(bob, regionA, 'ls -A /run/cove')).not.toContain(name);
+      // Bob cannot reach it by its path either: his /run/cove is another directory.
+      expect(
+        await inContainer(bob, regionA, `test -e ${socket.containerPath} && echo seen || echo absent`),
+      ).toBe('absent\n');
+    } finally {
+      await socket.close();
+    }
+    expect(await inContainer(alice, regionA, 'ls -A /run/cove')).not.toContain('xfer-');
+    // After real transfers too: no socket stays behind.
+    expect((await uploadBytes(alice, regionA, '~', 'sock.txt', randomBytes(10))).statusCode).toBe(200);
+    await download(alice, regionA, '~/sock.txt');
+    expect(await inContainer(alice, regionA, 'ls -A /run/cove')).not.toContain('xfer-');
   });
 
   it('S3 down: 503 "file transfer unavailable" while the terminal keeps working', async () => {
