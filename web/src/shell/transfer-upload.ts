@@ -1,9 +1,10 @@
 /**
  * Upload: the dialog (files and a target folder), then for each file the PUTs straight to the
  * presigned S3 URLs the server hands out (parts in parallel, each retried with backoff), then
- * `complete`, after which the server moves the object into the home. The bytes never pass through
+ * `complete`, after which the server moves the parts into the home. The bytes never pass through
  * Cove. The server checks names, the size limit and the home's free space before any URL exists,
- * so a refusal shows in the dialog before anything moves.
+ * so a refusal shows in the dialog before anything moves. When `complete` fails because S3 or the
+ * environment was unavailable (503), the server keeps the parts: Retry only calls `complete` again.
  */
 import {
   isMultipartUpload,
@@ -14,7 +15,7 @@ import {
   type UploadResponse,
   type UploadTicket,
 } from '../../../server/protocol/files.js';
-import { deleteJson, errorMessage, postJson } from '../lib/api.js';
+import { ApiError, deleteJson, errorMessage, postJson } from '../lib/api.js';
 import { openDialog } from '../lib/dialog.js';
 import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import { FileBrowser } from './transfer-browser.js';
@@ -43,6 +44,11 @@ class PutFailed extends Error {
 class MissingEtag extends Error {}
 
 const aborted = () => new DOMException('The transfer was cancelled.', 'AbortError');
+
+/** `complete` failed but the server kept the staged parts: it can simply be called again. */
+const completeRetryable = (error: unknown): boolean =>
+  error instanceof ApiError &&
+  (error.code === 'COVE_ERR_FILES_UNAVAILABLE' || error.code === 'COVE_ERR_FILES_ENVIRONMENT_UNAVAILABLE');
 
 /** XMLHttpRequest rather than fetch: only it reports upload progress. Resolves with the ETag. */
 function putBytes(
@@ -177,16 +183,34 @@ class UploadJob {
         // A slice has no type, so no Content-Type header the presigned URL did not sign.
         await putWithRetries(ticket.url, file.slice(0, file.size), (bytes) => report(1, bytes), signal);
       }
-      row.busy(`Saving ${this.target}…`);
-      const saved = await postJson<CompleteUploadResponse>(`${this.url}/complete`, body);
-      row.succeed(`Uploaded ${saved.path} (${formatSize(saved.size)})`);
-      this.ctx.onFinished();
+      await this.complete(body);
     } catch (error) {
       if (signal.aborted) return;
       // Stop the parts still in flight and let the server drop what was staged.
       this.controller.abort();
       void deleteJson(this.url).catch(() => undefined);
       row.fail(failureReason(error), () => void this.retry());
+    }
+  }
+
+  /** Asks the server to move the staged parts into the home. */
+  private async complete(body: CompleteUploadRequest): Promise<void> {
+    this.row.busy(`Saving ${this.target}…`);
+    try {
+      const saved = await postJson<CompleteUploadResponse>(`${this.url}/complete`, body);
+      this.row.succeed(`Uploaded ${saved.path} (${formatSize(saved.size)})`);
+      this.ctx.onFinished();
+    } catch (error) {
+      if (this.controller.signal.aborted) return;
+      if (!completeRetryable(error)) throw error;
+      this.row.fail(failureReason(error), () => {
+        void this.complete(body).catch((again: unknown) => {
+          // The parts are gone after all (swept, or another failure): start over.
+          this.controller.abort();
+          void deleteJson(this.url).catch(() => undefined);
+          this.row.fail(failureReason(again), () => void this.retry());
+        });
+      });
     }
   }
 
