@@ -244,7 +244,7 @@ export class EnvironmentService {
       const status = await driver
         .ensure(this.spec(owner, region, home?.hostPath, credentialsHostDir))
         .catch((error: unknown) => {
-          if ((error as { code?: unknown }).code !== 'COVE_ERR_SANDBOX_HOST_FULL') throw error;
+          if ((error as { code?: unknown } | null)?.code !== 'COVE_ERR_SANDBOX_HOST_FULL') throw error;
           this.hostFullAt.set(region, this.now());
           this.options.log.error(
             { err: error, region },
