@@ -109,6 +109,26 @@ store.putObject = async (object) => {
   return { size, md5 };
 };
 
+// s3rver neither checks that the parts exist nor their ETags: a part that never arrived (refused,
+// or cut) made its read stream throw outside any handler, and the worker died with every upload.
+const storeAnyMultipart = store.putObjectMultipart.bind(store);
+store.putObjectMultipart = async (bucket, uploadId, parts) => {
+  const uploadDir = path.join(store.getResourcePath(bucket, undefined, 'uploads'), String(uploadId));
+  if (!(await fs.promises.stat(path.join(uploadDir, 'key')).catch(() => undefined)))
+    throw new S3Error('NoSuchUpload', 'The specified upload does not exist.');
+  for (const part of parts) {
+    const md5 = await fs.promises
+      .readFile(path.join(uploadDir, String(part.number) + '.md5'), 'utf8')
+      .catch(() => undefined);
+    if (!Number.isSafeInteger(part.number) || md5 === undefined || md5 !== part.etag)
+      throw new S3Error(
+        'InvalidPart',
+        'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part entity tag.',
+      );
+  }
+  return storeAnyMultipart(bucket, uploadId, parts);
+};
+
 store.putPart = async (bucket, uploadId, partNumber, content) => {
   const expected = declaredLength(content);
   if (expected === undefined) return storeAnyPart(bucket, uploadId, partNumber, content);

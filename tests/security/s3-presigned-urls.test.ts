@@ -392,6 +392,65 @@ describe('H04 declare 10 MB, send 900 MB', () => {
     expect((await objectBytes(key))?.equals(old)).toBe(true);
   });
 
+  it('H04 a multipart upload completed with a part that never arrived: 400 InvalidPart, and the S3 keeps serving', async () => {
+    const key = `${keyA}-h04-parts`;
+    const { UploadId } = await s3.client.send(
+      new CreateMultipartUploadCommand({ Bucket: testBucket, Key: key }),
+    );
+    const partUrl = (partNumber: number, size: number) =>
+      getSignedUrl(
+        s3.client,
+        new UploadPartCommand({
+          Bucket: testBucket,
+          Key: key,
+          UploadId,
+          PartNumber: partNumber,
+          ContentLength: size,
+        }),
+        { expiresIn: 900, signableHeaders: new Set(['content-length']) },
+      );
+    const first = await fetch(await partUrl(1, 5 * MB), { method: 'PUT', body: Buffer.alloc(5 * MB, 1) });
+    expect(first.status).toBe(200);
+    const firstEtag = first.headers.get('etag') ?? '';
+    const oversize = await fetch(await partUrl(2, 10), { method: 'PUT', body: Buffer.alloc(11, 2) });
+    expect(oversize.status).toBe(403);
+    const complete = (parts: { PartNumber: number; ETag: string }[]) =>
+      s3.client
+        .send(
+          new CompleteMultipartUploadCommand({
+            Bucket: testBucket,
+            Key: key,
+            UploadId,
+            MultipartUpload: { Parts: parts },
+          }),
+        )
+        .then(
+          () => 'completed',
+          (error: { name?: string }) => error.name,
+        );
+    expect(
+      await complete([
+        { PartNumber: 1, ETag: firstEtag },
+        { PartNumber: 2, ETag: '""' },
+      ]),
+    ).toBe('InvalidPart');
+    expect(await complete([{ PartNumber: 1, ETag: '"0123456789abcdef0123456789abcdef"' }])).toBe(
+      'InvalidPart',
+    );
+    // s3rver's worker used to die here, taking every user's transfers with it.
+    expect(await objectBytes(keyB)).toEqual(bobsBytes);
+
+    const second = await fetch(await partUrl(2, 10), { method: 'PUT', body: Buffer.alloc(10, 2) });
+    expect(second.status).toBe(200);
+    expect(
+      await complete([
+        { PartNumber: 1, ETag: firstEtag },
+        { PartNumber: 2, ETag: second.headers.get('etag') ?? '' },
+      ]),
+    ).toBe('completed');
+    expect((await objectBytes(key))?.length).toBe(5 * MB + 10);
+  });
+
   it('H04 bytes past the signed 10 MB are not taken: the connection is cut, the object is the signed 10 MB or nothing', async () => {
     const key = `${keyA}-h04-tail`;
     const url = new URL(await presignPut(key, declared));
