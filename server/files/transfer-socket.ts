@@ -105,8 +105,11 @@ export class TransferSocket {
       socket.destroy();
     };
     const timer = setTimeout(drop, tokenTimeoutMs);
-    const onData = (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
+    // Paused-mode reads: once the listener is gone the stream is back as it was, so whoever takes
+    // the connection reads it any way it likes (pipe, 'data', async iteration).
+    const onReadable = () => {
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
+        received = Buffer.concat([received, chunk]);
       const newline = received.indexOf(0x0a);
       if (newline >= 0 && newline < tokenLineBytes - 1) return drop();
       if (received.length < tokenLineBytes) return;
@@ -124,17 +127,16 @@ export class TransferSocket {
     const cleanup = () => {
       clearTimeout(timer);
       this.waiting.delete(socket);
-      socket.off('data', onData);
+      socket.off('readable', onReadable);
       socket.off('end', drop);
       socket.off('error', drop);
     };
-    socket.on('data', onData);
+    socket.on('readable', onReadable);
     socket.once('end', drop);
     socket.once('error', drop);
   }
 
   private take(socket: Socket): void {
-    socket.pause();
     this.accepted = socket;
     for (const other of this.waiting) other.destroy();
     this.waiting.clear();

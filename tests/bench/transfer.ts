@@ -152,7 +152,11 @@ async function drain(body: AsyncIterable<Uint8Array>): Promise<number> {
 }
 
 /** Presign → PUT(s), 4 parts at a time → complete (returns once the file is in `$HOME`). */
+/** Where the last transfer's time went, for the per-run line: the PUTs (or request) vs the rest. */
+const phases = { firstMs: 0, secondMs: 0 };
+
 async function coveUpload(server: Server, name: string, file: Buffer): Promise<CompleteUploadResponse> {
+  const t0 = now();
   const { uploads } = await api<UploadResponse>(server, '/uploads', {
     dir: '~',
     files: [{ name, size: file.length }],
@@ -161,7 +165,10 @@ async function coveUpload(server: Server, name: string, file: Buffer): Promise<C
   if (!ticket) throw new Error('no upload ticket');
   if (!isMultipartUpload(ticket)) {
     await put(ticket.url, file);
-    return api(server, `/uploads/${ticket.id}/complete`, {});
+    const t1 = now();
+    const done = await api<CompleteUploadResponse>(server, `/uploads/${ticket.id}/complete`, {});
+    Object.assign(phases, { firstMs: t1 - t0, secondMs: now() - t1 });
+    return done;
   }
   const queue = [...ticket.parts];
   const parts: { partNumber: number; etag: string }[] = [];
@@ -174,15 +181,22 @@ async function coveUpload(server: Server, name: string, file: Buffer): Promise<C
   };
   await Promise.all(Array.from({ length: partConcurrency }, worker));
   parts.sort((a, b) => a.partNumber - b.partNumber);
-  return api(server, `/uploads/${ticket.id}/complete`, { parts });
+  const t1 = now();
+  const done = await api<CompleteUploadResponse>(server, `/uploads/${ticket.id}/complete`, { parts });
+  Object.assign(phases, { firstMs: t1 - t0, secondMs: now() - t1 });
+  return done;
 }
 
 /** Download request (the server copies the file out of the home into S3), then the GET. */
 async function coveDownload(server: Server, path: string): Promise<{ url: string; bytes: number }> {
+  const t0 = now();
   const { url } = await api<DownloadResponse>(server, '/downloads', { path });
+  const t1 = now();
   const response = await request(url, 'GET');
   if (response.statusCode !== 200) throw new Error(`GET: HTTP ${response.statusCode}`);
-  return { url, bytes: await drain(response) };
+  const bytes = await drain(response);
+  Object.assign(phases, { firstMs: t1 - t0, secondMs: now() - t1 });
+  return { url, bytes };
 }
 
 /** The S3 behind Cove's URLs (path style: /bucket/key), for the baseline. */
@@ -242,11 +256,13 @@ export async function benchTransfers(runs: number): Promise<TransferRow[]> {
       let t0 = now();
       const saved = await coveUpload(server, `${name}-${r}`, file);
       up.push(mbPerS(file.length, now() - t0));
+      const upPhases = `PUTs ${(phases.firstMs / 1000).toFixed(1)} s + complete ${(phases.secondMs / 1000).toFixed(1)} s`;
       if (saved.sha256 !== sha256 || saved.size !== file.length) throw new Error('the uploaded file differs');
 
       t0 = now();
       const fetched = await coveDownload(server, `~/${name}-${r}`);
       down.push(mbPerS(fetched.bytes, now() - t0));
+      const downPhases = `request ${(phases.firstMs / 1000).toFixed(1)} s + GET ${(phases.secondMs / 1000).toFixed(1)} s`;
       if (fetched.bytes !== file.length) throw new Error(`downloaded ${fetched.bytes} bytes`);
 
       s3 ??= s3From(fetched.url, server.s3Credentials);
@@ -261,7 +277,7 @@ export async function benchTransfers(runs: number): Promise<TransferRow[]> {
       const bytes = await drain(object.Body as AsyncIterable<Uint8Array>);
       baseDown.push(mbPerS(bytes, now() - t0));
       console.log(
-        `  run ${r + 1}: upload ${up.at(-1)?.toFixed(1)} MB/s (S3 PUT ${baseUp.at(-1)?.toFixed(1)}), download ${down.at(-1)?.toFixed(1)} MB/s (S3 GET ${baseDown.at(-1)?.toFixed(1)})`,
+        `  run ${r + 1}: upload ${up.at(-1)?.toFixed(1)} MB/s (${upPhases}; S3 PUT ${baseUp.at(-1)?.toFixed(1)}), download ${down.at(-1)?.toFixed(1)} MB/s (${downPhases}; S3 GET ${baseDown.at(-1)?.toFixed(1)})`,
       );
     }
   } finally {
