@@ -88,8 +88,23 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
  */
 async function loadSandboxImageWithoutPackages(): Promise<void> {
   const dir = join(DIR, 'image');
-  mkdirSync(dir);
-  await run('bash', ['-c', `set -o pipefail; ${DOCKER} save ${IMAGE} | tar -x -C ${dir}`]);
+  // The main engine may stop mid-save (another suite restarts it): wait for it and save again.
+  for (let attempt = 1; ; attempt++) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+    await waitFor('the main engine', () => run(DOCKER, ['version']).then(() => true), 240_000);
+    const saved = await run('bash', [
+      '-c',
+      `set -o pipefail; ${DOCKER} save ${IMAGE} | tar -x -C ${dir}`,
+    ]).then(
+      () => true,
+      (error: unknown) => {
+        if (attempt >= 3) throw error;
+        return false;
+      },
+    );
+    if (saved) break;
+  }
   const [manifest] = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
     Config: string;
     Layers: string[];
@@ -177,8 +192,6 @@ beforeAll(async () => {
   });
   engine = new Docker({ socketPath: SOCKET_PATH });
 
-  // The main engine may be away for a while (another suite restarts it): wait, never touch it.
-  await waitFor('the main engine', () => run(DOCKER, ['version']).then(() => true), 240_000);
   const loadStart = Date.now();
   await loadSandboxImageWithoutPackages();
   timings.imageLoad = `${((Date.now() - loadStart) / 1000).toFixed(1)} s`;
@@ -202,7 +215,7 @@ beforeAll(async () => {
   app = await buildApp({ config, store, homeVolumes: volumes });
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-}, 420_000);
+}, 600_000);
 
 afterAll(async () => {
   for (const client of clients) client.ws.terminate();
