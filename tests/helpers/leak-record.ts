@@ -12,7 +12,7 @@
  * TEST_LEAK_RECORD_DIR; without it (bench, a script) every call here does nothing. Writes are
  * synchronous appends, so a worker killed mid-test keeps what it wrote.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -263,6 +263,7 @@ async function snapshot(
   readHome: (container: ListedContainer) => boolean,
 ): Promise<number> {
   if (!runDir()) return 0;
+  const started = performance.now();
   try {
     const filters = encodeURIComponent(JSON.stringify({ label: ['cove.managed'] }));
     const listed = await docker('GET', `/containers/json?all=1&filters=${filters}`);
@@ -285,6 +286,8 @@ async function snapshot(
         append(path, text);
       }),
     );
+    // What the snapshots add to the suite (the sweep prints the sum).
+    append(path, `== snapshot took ${Math.round(performance.now() - started)} ms\n`);
     return mine.length;
   } catch {
     // Snapshots are evidence for the sweep, not part of the test that closes the harness.
@@ -292,14 +295,7 @@ async function snapshot(
   }
 }
 
-/** For tests of this module and the sweep: closes the files this process opened. */
-function closeFiles(): void {
-  for (const fd of files.values()) closeSync(fd);
-  files.clear();
-}
-
 export const leakRecord = {
-  enabled: (): boolean => runDir() !== undefined,
   dir: runDir,
   secret: recordSecret,
   secretsInText,
@@ -308,5 +304,4 @@ export const leakRecord = {
   errorBody,
   snapshotContainers,
   snapshotAllContainers,
-  closeFiles,
 };

@@ -138,8 +138,12 @@ describe('R02 one sweep after the whole suite', () => {
     const counts = Object.fromEntries(
       Object.values(RECORD_DIRS).map((dir) => [dir, filesUnder(join(root, dir)).length]),
     );
+    const snapshotMs = filesUnder(join(root, RECORD_DIRS.snapshots))
+      .flatMap((file) => [...readFileSync(file, 'latin1').matchAll(/^== snapshot took (\d+) ms$/gm)])
+      .reduce((sum, m) => sum + Number(m[1]), 0);
     console.log(
-      `R02 sweep: ${secrets.size} recorded secrets; files: ${JSON.stringify(counts)}; live Cove containers: ${live}`,
+      `R02 sweep: ${secrets.size} recorded secrets; files: ${JSON.stringify(counts)}; ` +
+        `live Cove containers: ${live}; container snapshots took ${snapshotMs} ms in all`,
     );
     expect(
       findings.map((f) => `${f.where} ${f.what}`),
