@@ -318,7 +318,7 @@ export const ConfigSchema = Type.Object(
           default: 5000,
           minimum: 100,
           description:
-            'Connect and response timeout of S3 calls, so a dead S3 gives a 503 quickly (COVE_FILES_S3_TIMEOUT_MS)',
+            'Connect and response timeout of S3 calls, and the longest an S3 body may move no bytes mid-transfer, so a dead or hung S3 gives a 503 quickly (COVE_FILES_S3_TIMEOUT_MS)',
         }),
         embeddedS3Port: Type.Integer({
           default: 0,

@@ -279,7 +279,8 @@ export class S3FileTransfer {
       keep = error instanceof CoveError && retryableCodes.has(error.code);
       throw error;
     } finally {
-      if (keep) record.completing = false;
+      // Without a usable bucket nothing was touched: the upload stays as it was.
+      if (keep || !staging) record.completing = false;
       else {
         this.records.delete(id);
         if (staging) await this.dropStaging(staging, record);
