@@ -228,11 +228,14 @@ function interruptedPut(url: string, body: Uint8Array, kind: Fault): Promise<str
 /** Staged objects in the bucket, read past the proxy. */
 const staged = (): Promise<string[]> => s3.keys(prefix);
 
-/** Objects s3rver is writing for alice right now (its files grow while a PUT streams in). */
+/**
+ * An object S3 is receiving for alice right now: its file under s3rver's directory grows while a
+ * PUT streams in (the embedded S3 writes `<object>.incoming-<random>` and renames it when complete).
+ */
 async function growingStagedObject(): Promise<boolean> {
   const dir = join(s3.directory, testBucket, ...prefix.split('/').filter(Boolean), alice.id);
   const names = await readdir(dir).catch(() => [] as string[]);
-  for (const name of names.filter((n) => n.endsWith('._S3rver_object'))) {
+  for (const name of names.filter((n) => n.includes('._S3rver_object'))) {
     const info = await stat(join(dir, name)).catch(() => undefined);
     if (info && info.size > 0) return true;
   }
