@@ -48,7 +48,8 @@ export default defineConfig({
           name: 'faults',
           include: ['tests/faults/**/*.test.ts'],
           environment: 'node',
-          setupFiles: ['tests/setup/loopback-aws.ts'],
+          // The Cove process's error bodies, for the R02 sweep (in-process servers record their own).
+          setupFiles: ['tests/setup/loopback-aws.ts', 'tests/setup/record-fetch-errors.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           fileParallelism: false,
