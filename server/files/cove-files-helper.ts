@@ -155,7 +155,8 @@ export class CoveFilesHelper {
   }
 
   /**
-   * Streams a file (`read`) or a folder as .tar.gz (`tar`) into `output`; the caller ends it.
+   * Streams a file (`read`) or a folder as .tar.gz (`tar`) into `output` and ends it; resolves once
+   * `output` has taken every byte (its last writes may finish after the helper exits).
    * `exactBytes` (files only): exactly that many bytes, the length the caller promised S3; a file
    * that shrank since is a `size-mismatch` error, one that grew is cut there.
    */
@@ -171,7 +172,7 @@ export class CoveFilesHelper {
       key,
       [kind, path, '--max-bytes', String(options.maxBytes), ...exact],
       options.timeoutMs,
-      (connection) => pipeline(connection, output, { end: false }),
+      (connection) => pipeline(connection, output),
     );
     if (typeof summary.size !== 'number') throw new HelperError('failed', 'the helper printed no summary');
     return summary;

@@ -5,6 +5,8 @@
  * helper from a script, so the "before" half shows the same requests working.
  */
 import { createHash } from 'node:crypto';
+import { createConnection } from 'node:net';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { SandboxDriver } from '../../sandbox/sandbox-driver.js';
@@ -33,10 +35,20 @@ const scriptedExec: SandboxDriver['exec'] = async (key, cmd, options) => {
     case 'stat':
       return ok(`${JSON.stringify({ path, name: 'notes.txt', type: 'file', size: secret.length })}\n`);
     case 'read': {
-      const out = options?.stdout;
-      if (out) await new Promise<void>((resolve) => out.write(secret, () => resolve()));
+      // As the helper does: connect to the transfer socket (the host side of /run/cove), send the
+      // token from stdin, then the bytes.
+      const socketPath = cmd[cmd.indexOf('--socket') + 1] ?? '';
+      const hostPath = join(rig.t.app.credentialDelivery.directoryOf(key), basename(socketPath));
+      const token = Buffer.isBuffer(options?.stdin) ? options.stdin : Buffer.alloc(0);
+      await new Promise<void>((resolve, reject) => {
+        const connection = createConnection(hostPath);
+        connection.once('error', reject);
+        connection.once('close', () => resolve());
+        connection.write(token);
+        connection.end(secret);
+      });
       const sha256 = createHash('sha256').update(secret).digest('hex');
-      return ok('', `${JSON.stringify({ size: secret.length, sha256 })}\n`);
+      return ok(`${JSON.stringify({ size: secret.length, sha256 })}\n`);
     }
     default:
       return {
