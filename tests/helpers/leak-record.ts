@@ -91,13 +91,24 @@ function logSink(source: string): (text: string) => void {
   return (text) => append(path, text.endsWith('\n') ? text : `${text}\n`);
 }
 
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 /** Secrets that travel in response bodies and headers, picked out so the sweep knows them. */
 function secretsInText(text: string): void {
   for (const m of text.matchAll(/otpauth:\/\/[^"\s]*?[?&]secret=([A-Z2-7]+)/g))
     recordSecret('totp-secret', m[1]);
   for (const m of text.matchAll(/X-Amz-Signature=([0-9a-f]{64})/g)) recordSecret('presigned-signature', m[1]);
-  for (const m of text.matchAll(/X-Amz-Security-Token=([^&"\s]+)/g))
+  for (const m of text.matchAll(/X-Amz-Security-Token=([^&"\s]+)/g)) {
+    // As it travels in the URL, and as a log would show it once decoded.
     recordSecret('presigned-security-token', m[1]);
+    recordSecret('presigned-security-token', safeDecode(m[1] ?? ''));
+  }
   for (const m of text.matchAll(
     /"(accessKeyId|AccessKeyId|secretAccessKey|SecretAccessKey|sessionToken|SessionToken|Token|secret)"\s*:\s*"([^"]+)"/g,
   )) {
