@@ -124,12 +124,17 @@ describe('H01 file names in the shell page', () => {
 
   it('H01 markup, RTL override, 200-byte and %2e names upload and show as the same text, never as elements', async () => {
     await transfers.recordProgress();
-    await transfers.openUpload();
-    await pick(hostile);
-    // The dialog lists what was chosen: each name as text.
-    const chosen = page.getByTestId('upload-chosen').locator('.transfer-chosen-name');
-    expect(await chosen.allTextContents()).toEqual(hostile);
-    await page.getByTestId('upload-start').click();
+    // Two dialogs of at most four files: with all seven at once on a busy machine, the page's
+    // seventh `complete` sometimes failed as a network error (a load problem, not about names).
+    for (const batch of [hostile.slice(0, 4), hostile.slice(4)]) {
+      await transfers.openUpload();
+      await pick(batch);
+      // The dialog lists what was chosen: each name as text.
+      const chosen = page.getByTestId('upload-chosen').locator('.transfer-chosen-name');
+      expect(await chosen.allTextContents()).toEqual(batch);
+      await page.getByTestId('upload-start').click();
+      await page.locator('dialog').waitFor({ state: 'detached' });
+    }
 
     for (const name of hostile) {
       const row = transfers.row(`~/${name}`);
