@@ -97,8 +97,9 @@ describe('file transfer in the shell page', () => {
   it('keeps the existing file when the same name comes again, and shows where the new one went', async () => {
     await transfers.openUpload();
     await transfers.upload([file(small.name, Buffer.from('a newer version\n'), 'newer').path]);
-    // The new row appears once the server has answered the upload request.
-    await expect.poll(() => transfers.row(`~/${small.name}`).count()).toBe(2);
+    // The new row appears once the server has answered the upload request (an exec in the
+    // container and an S3 call: more than the default second on a busy machine).
+    await expect.poll(() => transfers.row(`~/${small.name}`).count(), { timeout: 15_000 }).toBe(2);
     const row = transfers.row(`~/${small.name}`).nth(1);
     expect(await transfers.finished(row)).toEqual({ state: 'done', text: 'Uploaded ~/notes (1).txt (16 B)' });
     await shell.run("clear; cat notes.txt 'notes (1).txt'");
