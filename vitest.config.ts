@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 // the Docker engine. Each project is its own group (groupOrder), run one after another; the
 // Docker-backed ones run one file at a time, and the fault tests last, since they disturb the rest.
 // Then one sweep (R02) greps what every earlier group recorded (tests/helpers/leak-record.ts) for
-// leaked secrets; the globalSetup makes the run's record directory.
+// leaked secrets; the globalSetup makes the run's record directory, record-every-app.ts has every
+// app a test builds record what it sends and logs.
 export default defineConfig({
   test: {
     globalSetup: ['tests/setup/leak-record-dir.ts'],
@@ -15,7 +16,7 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
           environment: 'node',
-          setupFiles: ['tests/setup/loopback-aws.ts'],
+          setupFiles: ['tests/setup/loopback-aws.ts', 'tests/setup/record-every-app.ts'],
           sequence: { groupOrder: 0 },
         },
       },
@@ -24,7 +25,7 @@ export default defineConfig({
           name: 'integration',
           include: ['tests/integration/**/*.test.ts', 'tests/security/**/*.test.ts'],
           environment: 'node',
-          setupFiles: ['tests/setup/loopback-aws.ts'],
+          setupFiles: ['tests/setup/loopback-aws.ts', 'tests/setup/record-every-app.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           fileParallelism: false,
@@ -36,7 +37,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           environment: 'node',
-          setupFiles: ['tests/setup/loopback-aws.ts'],
+          setupFiles: ['tests/setup/loopback-aws.ts', 'tests/setup/record-every-app.ts'],
           testTimeout: 90_000,
           hookTimeout: 120_000,
           fileParallelism: false,

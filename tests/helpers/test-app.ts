@@ -37,17 +37,13 @@ export async function createTestApp(
   });
   const store = new SqliteStore(join(dataDir, 'cove.db'));
   const logs: string[] = [];
-  // The R02 sweep after the whole suite greps what every test server logged and answered.
-  const recordLog = leakRecord.logSink('test-app');
   const logStream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       logs.push(chunk.toString());
-      recordLog(chunk.toString());
       callback();
     },
   });
   const app = await buildApp({ config, store, logStream, ...extra });
-  leakRecord.watchApp(app, 'test-app');
   await configure?.(app);
   await app.ready();
   return {

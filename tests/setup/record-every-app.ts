@@ -1,0 +1,34 @@
+/**
+ * For the R02 sweep: every Cove app a test builds (createTestApp, startCove, the auth, home and
+ * terminal rigs, tests that call buildApp themselves) records the cookies and secrets it hands
+ * out, every error body it sends, and every line it logs to a stream (tests/helpers/leak-record.ts).
+ * A thin wrapper around `buildApp`: the app under test is the real one, with two more hooks.
+ */
+import { Writable } from 'node:stream';
+import { vi } from 'vitest';
+import type * as AppModule from '../../server/app.js';
+import { leakRecord } from '../helpers/leak-record.js';
+
+vi.mock('../../server/app.js', async (importOriginal) => {
+  const original = await importOriginal<typeof AppModule>();
+  const buildApp: typeof original.buildApp = async (deps) => {
+    let logStream = deps.logStream;
+    if (logStream && leakRecord.dir()) {
+      const target = logStream;
+      const record = leakRecord.logSink('app');
+      logStream = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          record(chunk.toString());
+          // At once, not on the target's callback (a tick later): tests read their log array
+          // right after the line that logs.
+          target.write(chunk);
+          callback();
+        },
+      });
+    }
+    const app = await original.buildApp({ ...deps, logStream });
+    leakRecord.watchApp(app, 'app');
+    return app;
+  };
+  return { ...original, buildApp };
+});
