@@ -14,7 +14,6 @@ import { buildApp, type AppDependencies } from '../../server/app.js';
 import { bootstrap } from '../../server/bootstrap.js';
 import { buildConfig, type Config } from '../../server/config.js';
 import { SqliteStore } from '../../server/store/sqlite-store.js';
-import { leakRecord } from '../helpers/leak-record.js';
 
 export const webRoot = resolve(import.meta.dirname, '../../dist/web');
 export const adminPassword = 'admin-e2e-password-1';
@@ -85,7 +84,6 @@ export async function startCove(
     origin,
     logs,
     async close() {
-      await leakRecord.snapshotContainers('e2e-cove', dataDir);
       await app.close();
       await store.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -10,7 +10,6 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppDependencies } from '../../server/app.js';
 import { buildConfig, type Config } from '../../server/config.js';
 import { SqliteStore } from '../../server/store/sqlite-store.js';
-import { leakRecord } from './leak-record.js';
 
 export interface TestApp {
   readonly app: FastifyInstance;
@@ -53,8 +52,6 @@ export async function createTestApp(
     dataDir,
     logs,
     async close() {
-      // Tests remove their containers right after: keep their inspect and homes for the sweep.
-      if (!extra.driverFactory) await leakRecord.snapshotContainers('test-app', dataDir);
       await app.close();
       await store.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,8 +1,9 @@
 /**
  * For the R02 sweep: every Cove app a test builds (createTestApp, startCove, the auth, home and
  * terminal rigs, tests that call buildApp themselves) records the cookies and secrets it hands
- * out, every error body it sends, and every line it logs to a stream (tests/helpers/leak-record.ts).
- * A thin wrapper around `buildApp`: the app under test is the real one, with two more hooks.
+ * out, every error body it sends, every line it logs to a stream, and, as it closes, its
+ * containers' inspect and home files (tests/helpers/leak-record.ts). A thin wrapper around
+ * `buildApp`: the app under test is the real one, with three more hooks.
  */
 import { Writable } from 'node:stream';
 import { vi } from 'vitest';
@@ -28,6 +29,10 @@ vi.mock('../../server/app.js', async (importOriginal) => {
     }
     const app = await original.buildApp({ ...deps, logStream });
     leakRecord.watchApp(app, 'app');
+    // Tests remove their containers right after closing the app: keep their inspect and homes.
+    app.addHook('preClose', async () => {
+      await leakRecord.snapshotContainers('app', deps.config.dataDir);
+    });
     return app;
   };
   return { ...original, buildApp };
