@@ -443,6 +443,8 @@ export class S3FileTransfer {
       body.destroy();
       throw error;
     });
+    // S3 may fail while the helper still streams, long before anything awaits this.
+    uploading.catch(() => undefined);
     let streamed;
     try {
       streamed = await this.helperCall(info.path, () =>
@@ -462,7 +464,9 @@ export class S3FileTransfer {
       body.destroy();
       await upload.abort().catch(() => undefined);
       await uploading.catch(() => undefined);
-      await this.deleteObject(staging, objectKey);
+      // A dead S3 would hold the answer for another timeout: the sweep deletes it then.
+      if (s3Failed === undefined) await this.deleteObject(staging, objectKey);
+      else void this.deleteObject(staging, objectKey);
       if (s3Failed !== undefined) {
         this.options.log.warn({ err: s3Failed }, 'S3 failed during a download');
         throw this.s3Error(s3Failed);
