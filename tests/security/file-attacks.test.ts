@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { readdir } from 'node:fs/promises';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -21,6 +22,7 @@ import type {
   UploadResponse,
 } from '../../server/protocol/files.js';
 import type {} from '../../server/files/file-service.js';
+import { overSend } from '../helpers/over-send.js';
 
 let server: HomeTestServer;
 let alice: HomeTestUser;
@@ -129,7 +131,6 @@ async function stagedFor(id: string): Promise<string[]> {
 }
 
 async function multipartLeftovers(): Promise<string[]> {
-  const { readdir } = await import('node:fs/promises');
   const dir = `${server.app.files.embedded?.directory ?? ''}/cove-staging/._S3rver_uploads`;
   return readdir(dir).catch(() => []);
 }
@@ -141,7 +142,9 @@ beforeAll(async () => {
   server = await HomeTestServer.start({
     homeSizeBytes: 256 * MiB,
     config: {
-      files: { partSizeBytes: 5 * MiB, multipartThresholdBytes: 5 * MiB },
+      // 5 MiB parts; the threshold makes the 10 MB (decimal) over-send case a single PUT, as with
+      // the default 16 MiB threshold, and 10 MiB and more multipart.
+      files: { partSizeBytes: 5 * MiB, multipartThresholdBytes: 10_000_000 },
       sandbox: { graceS: 60, memoryBytes: 256 * MiB },
     },
   });
@@ -295,6 +298,123 @@ describe('H04 the connection killed half way through a presigned PUT', () => {
     expect(await stagedFor(two.id)).toEqual([]);
     expect(await multipartLeftovers()).toEqual([]);
   });
+});
+
+describe("H04 declare 10 MB, send 900 MB through Cove's API", () => {
+  const sent = 900 * MiB;
+  /** Socket buffers on loopback hold a few MB; anything near 900 MB means the body was read. */
+  const fewBytes = 32 * MiB;
+  const old = randomBytes(MiB);
+
+  /** s3rver's temp files of PUTs in flight (`<object>.incoming-<random>`). */
+  async function incomingFiles(): Promise<string[]> {
+    const entries = await readdir(server.app.files.embedded?.directory ?? '', { recursive: true });
+    return entries.filter((name) => name.includes('.incoming-'));
+  }
+
+  beforeAll(async () => {
+    const { json } = await askUpload('big.bin', old.length);
+    const ticket = json.uploads[0] as SingleUpload;
+    expect((await put(ticket.url, old)).status).toBe(200);
+    expect((await complete(ticket.id)).statusCode).toBe(200);
+  });
+
+  // 10 MB (decimal) is one PUT here as with the default threshold; 10 MiB is two 5 MiB parts.
+  const variants = [
+    { kind: 'single PUT', size: 10_000_000 },
+    { kind: 'multipart part', size: 10 * MiB },
+  ] as const;
+  for (const { kind, size } of variants) {
+    it(`H04 declares 10 MB, sends 900 MB to the presigned URL: S3 refuses early, complete is a clear 400, the old file is intact (${kind})`, async () => {
+      expect(await fileSha('~/big.bin')).toBe(sha256(old));
+      const { status, json } = await askUpload('big.bin', size, '~', 'replace');
+      expect(status).toBe(200);
+      const ticket = json.uploads[0] as SingleUpload | MultipartUpload;
+      expect('url' in ticket).toBe(kind === 'single PUT');
+      const url = 'url' in ticket ? ticket.url : (ticket.parts[0]?.url ?? '');
+      const signedBytes = 'url' in ticket ? size : ticket.partSize;
+      expect(new URL(url).searchParams.get('X-Amz-SignedHeaders')).toContain('content-length');
+      const home = await inContainer('ls -A ~ | sort');
+
+      const rssBefore = process.memoryUsage().rss;
+      const withLength = await overSend(url, { 'content-length': String(sent) }, sent);
+      if (withLength.status !== undefined) expect(withLength.status).toBe(403);
+      else expect(withLength.error).toMatch(/ECONNRESET|EPIPE/);
+      expect(withLength.sentBytes).toBeLessThan(fewBytes);
+      const chunked = await overSend(url, { 'transfer-encoding': 'chunked' }, sent);
+      if (chunked.status !== undefined) expect(chunked.status).toBe(403);
+      else expect(chunked.error).toMatch(/ECONNRESET|EPIPE/);
+      expect(chunked.sentBytes).toBeLessThan(fewBytes);
+      const polite = await overSend(url, { 'content-length': String(sent), expect: '100-continue' }, sent);
+      expect(polite.status).toBe(403);
+      expect(polite.sentBytes).toBe(0);
+      // The embedded S3 runs in this process: a body read into memory would show here.
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(200 * MiB);
+      expect(await stagedSize(url)).toBeUndefined();
+      await expect.poll(() => incomingFiles(), { timeout: 5000 }).toEqual([]);
+
+      // A multipart client has part 2 right; the page sends no ETags when it lost one.
+      let staged = 0;
+      if (!('url' in ticket)) {
+        const second = ticket.parts[1];
+        expect(second?.partNumber).toBe(2);
+        expect((await put(second?.url ?? '', randomBytes(size - signedBytes))).status).toBe(200);
+        staged = size - signedBytes;
+      }
+      const done = await complete(ticket.id);
+      expect(done.statusCode, done.body).toBe(400);
+      const refusal = done.json<{
+        code: string;
+        message: string;
+        declaredBytes: number;
+        actualBytes: number;
+      }>();
+      expect(refusal.code).toBe('COVE_ERR_FILES_SIZE_MISMATCH');
+      expect(refusal.declaredBytes).toBe(size);
+      expect(refusal.actualBytes).toBe(staged);
+      expect(refusal.message).toBe(
+        `The upload holds ${staged} bytes but ${size} were announced; nothing was saved. Upload the file again.`,
+      );
+      expect(await fileSha('~/big.bin')).toBe(sha256(old));
+      expect(await inContainer('ls -A ~ | sort')).toBe(home);
+      expect(await inContainer('ls -A ~')).not.toMatch(/\.cove-upload-/);
+      expect(await stagedFor(ticket.id)).toEqual([]);
+      expect(await multipartLeftovers()).toEqual([]);
+      expect((await complete(ticket.id)).statusCode).toBe(404);
+
+      // The refusal was about the over-send only: the same size sent right is saved whole.
+      const data = randomBytes(size);
+      const again = (await askUpload('big.bin', size, '~', 'replace')).json.uploads[0] as
+        SingleUpload | MultipartUpload;
+      const parts: { partNumber: number; etag: string }[] = [];
+      if ('url' in again) expect((await put(again.url, data)).status).toBe(200);
+      else
+        for (const part of again.parts) {
+          const slice = data.subarray(
+            (part.partNumber - 1) * again.partSize,
+            part.partNumber * again.partSize,
+          );
+          const answer = await put(part.url, slice);
+          expect(answer.status).toBe(200);
+          parts.push({ partNumber: part.partNumber, etag: answer.etag });
+        }
+      const saved = await complete(again.id, 'url' in again ? {} : { parts });
+      expect(saved.statusCode, saved.body).toBe(200);
+      expect(saved.json<CompleteUploadResponse>()).toEqual({
+        path: '~/big.bin',
+        size,
+        sha256: sha256(data),
+      });
+      expect(await fileSha('~/big.bin')).toBe(sha256(data));
+      expect(await stagedFor(again.id)).toEqual([]);
+
+      // Back to the old file for the next variant, through the API too.
+      const restore = (await askUpload('big.bin', old.length, '~', 'replace')).json
+        .uploads[0] as SingleUpload;
+      expect((await put(restore.url, old)).status).toBe(200);
+      expect((await complete(restore.id)).statusCode).toBe(200);
+    }, 180_000);
+  }
 });
 
 /**

@@ -5,7 +5,6 @@
  * a PUT of another length than signed is refused, and a 900 MB over-send is refused before its
  * body is read.
  */
-import { request as httpRequest } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
@@ -25,6 +24,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Upload } from '@aws-sdk/lib-storage';
 import { embeddedCredentials, embeddedRegion } from '../../server/files/embedded-s3.js';
 import { createS3Client } from '../../server/files/s3-file-transfer.js';
+import { overSend } from '../helpers/over-send.js';
 import { TestS3, testBucket } from '../helpers/s3.js';
 
 const origin = 'http://127.0.0.1:8080';
@@ -297,48 +297,6 @@ describe('H03 more bytes than signed', () => {
     expect(await objectBytes(key)).toEqual(Buffer.alloc(10, 1));
   });
 });
-
-interface OverSend {
-  readonly status: number | undefined;
-  readonly error: string | undefined;
-  /** Body bytes the client handed to its socket before the server answered or cut it. */
-  readonly sentBytes: number;
-}
-
-/**
- * Streams up to `totalBytes` from one reused 64 KiB chunk (nothing large is allocated) to a
- * presigned URL and stops at the first answer or error.
- */
-function overSend(url: string, headers: Record<string, string>, totalBytes: number): Promise<OverSend> {
-  const chunk = Buffer.alloc(64 * 1024, 0x5a);
-  let sentBytes = 0;
-  let stopped = false;
-  const body = new Readable({
-    read() {
-      if (stopped || sentBytes >= totalBytes) return void this.push(null);
-      sentBytes += chunk.length;
-      this.push(chunk);
-    },
-  });
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (status: number | undefined, error: string | undefined): void => {
-      stopped = true;
-      if (settled) return;
-      settled = true;
-      body.destroy();
-      request.destroy();
-      resolve({ status, error, sentBytes });
-    };
-    const request = httpRequest(url, { method: 'PUT', headers }, (response) => {
-      response.resume();
-      finish(response.statusCode, undefined);
-    });
-    request.on('error', (error: NodeJS.ErrnoException) => finish(undefined, error.code ?? error.message));
-    request.on('continue', () => body.pipe(request));
-    if (!headers.expect) body.pipe(request);
-  });
-}
 
 describe('H04 declare 10 MB, send 900 MB', () => {
   const declared = 10 * MB;
