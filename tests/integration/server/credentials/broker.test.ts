@@ -197,4 +197,105 @@ describe('StsCredentialBroker against the local STS', () => {
       sts.setExpiresInS(null);
     }
   });
+
+  it("F06 serves cached credentials while the local STS fails (5xx, then blackholed), a 503 past the refresh margin, never another user's, and recovers", async () => {
+    // The broker's clock is ours, so the refresh margin is reached without waiting; STS's own
+    // clock (the expiry it writes) is real time.
+    let clockMs = Date.now();
+    const clocked = new StsCredentialBroker({
+      region: 'us-east-1',
+      endpoint: sts.endpoint,
+      credentials: LOCAL_STS_CALLER,
+      refreshBeforeS: 300,
+      requestTimeoutMs: 200,
+      maxAttempts: 4,
+      baseBackoffMs: 5,
+      maxBackoffMs: 20,
+      now: () => clockMs,
+    });
+    const shortAlice: CredentialRequest = { ...alice, sessionDurationS: 900 };
+    const shortBob: CredentialRequest = { ...bob, sessionDurationS: 900 };
+    const first = await clocked.issue(shortAlice);
+    const firstSecrets = [
+      first.credentials.accessKeyId,
+      first.credentials.secretAccessKey,
+      first.credentials.sessionToken,
+    ];
+    expect(sts.issued.get(first.credentials.accessKeyId)?.durationSeconds).toBe(900);
+    const expiresMs = first.credentials.expiration.getTime();
+    const outcomes = (from: number): (string | number)[] =>
+      sts.requests.slice(from).map((r) => r.errorCode ?? r.status);
+    const leaksNothing = (error: CoveError, secrets: readonly string[]): void => {
+      const seen = `${error.message} ${JSON.stringify(error.toJSON())} ${String(error.cause)}`;
+      for (const secret of secrets) expect(seen).not.toContain(secret);
+      expect(JSON.stringify(error.toJSON())).not.toMatch(/arn:|cove-server|InternalFailure|stack/i);
+    };
+
+    try {
+      // STS answers 500 to everything from here on.
+      sts.failNext(10_000, 500);
+      clockMs = expiresMs - 600_000;
+      expect(await clocked.issue(shortAlice)).toBe(first);
+      clockMs = expiresMs - 301_000;
+      expect(await clocked.issue(shortAlice)).toBe(first);
+      expect(sts.requests).toHaveLength(1);
+
+      // Bob has nothing cached: his request goes to the failing STS and he gets a 503, not Alice's.
+      sts.failNext(10_000, 503);
+      const bobError = await rejection(clocked.issue(shortBob));
+      expect(outcomes(1)).toEqual(Array<string>(4).fill('ServiceUnavailable'));
+      expect(bobError.statusCode).toBe(503);
+      expect(bobError.code).toBe('COVE_ERR_CREDENTIALS_UNAVAILABLE');
+      leaksNothing(bobError, firstSecrets);
+      // Alice is still inside her window: served from the cache, no STS request.
+      expect(await clocked.issue(shortAlice)).toBe(first);
+      expect(sts.requests).toHaveLength(5);
+
+      // Less than refreshBeforeS left: the cache may not be handed out; 503 after the retries.
+      sts.failNext(10_000, 500);
+      clockMs = expiresMs - 299_000;
+      const error = await rejection(clocked.issue(shortAlice));
+      expect(outcomes(5)).toEqual(Array<string>(4).fill('InternalFailure'));
+      expect(error.statusCode).toBe(503);
+      expect(error.toJSON()).toEqual({
+        code: 'COVE_ERR_CREDENTIALS_UNAVAILABLE',
+        message:
+          'AWS credentials are unavailable right now (STS did not answer). Your shell still works; try again in a minute.',
+      });
+      leaksNothing(error, firstSecrets);
+
+      // Blackholed now: not cached as a failure, nor as the stale credentials: STS is asked again,
+      // every attempt hangs until the broker cuts it off.
+      sts.failNext(0);
+      sts.hangNext(10_000);
+      const blackholed = await rejection(clocked.issue(shortAlice));
+      expect(blackholed.code).toBe('COVE_ERR_CREDENTIALS_UNAVAILABLE');
+      leaksNothing(blackholed, firstSecrets);
+      const hung = sts.requests.slice(9);
+      expect(hung).toHaveLength(4);
+      expect(hung.every((r) => r.status === 0 && r.roleSessionName === 'alice')).toBe(true);
+      expect((await rejection(clocked.issue(shortBob))).statusCode).toBe(503);
+      expect(sts.requests).toHaveLength(17);
+      expect(sts.assumeRoleRequests()).toHaveLength(1);
+
+      // STS answers again: new credentials for each user, no restart of anything.
+      sts.hangNext(0);
+      const recovered = await clocked.issue(shortAlice);
+      expect(recovered.credentials.accessKeyId).not.toBe(first.credentials.accessKeyId);
+      expect(sts.issued.get(recovered.credentials.accessKeyId)).toMatchObject({
+        roleSessionName: 'alice',
+        secretAccessKey: recovered.credentials.secretAccessKey,
+        sessionToken: recovered.credentials.sessionToken,
+      });
+      expect(recovered.credentials.expiration.getTime()).toBeGreaterThan(expiresMs);
+      const bobs = await clocked.issue(shortBob);
+      expect(sts.issued.get(bobs.credentials.accessKeyId)?.roleSessionName).toBe('bob');
+      expect(firstSecrets).not.toContain(bobs.credentials.accessKeyId);
+      expect(bobs.credentials.accessKeyId).not.toBe(recovered.credentials.accessKeyId);
+      expect(outcomes(17)).toEqual([200, 200]);
+    } finally {
+      sts.failNext(0);
+      sts.hangNext(0);
+    }
+  });
 });
