@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import fp from 'fastify-plugin';
 import type { FastifyBaseLogger } from 'fastify';
 import { EmbeddedS3, embeddedBucket, embeddedCredentials, embeddedRegion } from './embedded-s3.js';
-import { checkStagingBucket } from './s3-check.js';
+import { checkStagingBucket, checkStagingLifecycle } from './s3-check.js';
 import { S3FileTransfer, createS3Client, type StagingBucket } from './s3-file-transfer.js';
 import { StagingSweep } from './staging-sweep.js';
 import { CoveFilesHelper } from './cove-files-helper.js';
@@ -35,11 +35,34 @@ declare module 'fastify' {
   }
 }
 
+/** Logs the lifecycle advice once per bucket and prefix, the first time the bucket answers. */
+async function checkLifecycleOnce(
+  staging: StagingBucket,
+  lifecycle: { retentionS: number; checked: Set<string> },
+  timeoutMs: number,
+  log: FastifyBaseLogger,
+): Promise<void> {
+  const key = `${staging.bucket}\u0000${staging.prefix}`;
+  if (lifecycle.checked.has(key)) return;
+  lifecycle.checked.add(key);
+  const { level, message } = await checkStagingLifecycle({
+    client: staging.client,
+    bucket: staging.bucket,
+    prefix: staging.prefix,
+    retentionS: lifecycle.retentionS,
+    timeoutMs,
+  });
+  const fields = { bucket: staging.bucket, prefix: staging.prefix };
+  if (level === 'warn') log.warn(fields, `staging bucket lifecycle: ${message}`);
+  else log.info(fields, `staging bucket lifecycle: ${message}`);
+}
+
 async function checkConfigured(
   transfer: S3FileTransfer,
   checks: { region: string; staging: StagingBucket; bucketRegion: string }[],
   origin: string,
   timeoutMs: number,
+  lifecycle: { retentionS: number; checked: Set<string> },
   log: FastifyBaseLogger,
 ): Promise<void> {
   for (const { region, staging, bucketRegion } of checks) {
@@ -50,6 +73,8 @@ async function checkConfigured(
       origin,
       timeoutMs,
     });
+    if (result.ok || result.kind === 'misconfigured')
+      await checkLifecycleOnce(staging, lifecycle, timeoutMs, log);
     if (result.ok) {
       if (transfer.problems(region))
         log.info({ region }, 'file transfer staging bucket fixed; transfer is on');
@@ -147,6 +172,7 @@ export default fp(
       now: app.now,
     });
     const origin = config.publicUrl;
+    const lifecycle = { retentionS: config.files.stagingRetentionS, checked: new Set<string>() };
     const buckets = [
       ...new Map([...staging.values()].map((s) => [`${s.bucket}\u0000${s.prefix}`, s])).values(),
     ];
@@ -160,7 +186,7 @@ export default fp(
         if (server) await server.sweepMultipartUploads(embeddedBucket, olderThanMs);
         // A bucket fixed since start turns transfer back on without a restart.
         const broken = configured.filter((c) => transfer.problems(c.region));
-        if (broken.length > 0) await checkConfigured(transfer, broken, origin, timeoutMs, log);
+        if (broken.length > 0) await checkConfigured(transfer, broken, origin, timeoutMs, lifecycle, log);
       },
     });
 
@@ -170,7 +196,7 @@ export default fp(
 
     let timer: NodeJS.Timeout | undefined;
     app.addHook('onReady', async () => {
-      void checkConfigured(transfer, configured, origin, timeoutMs, log)
+      void checkConfigured(transfer, configured, origin, timeoutMs, lifecycle, log)
         .catch((error: unknown) => log.error({ err: error }, 'staging bucket check failed'))
         .finally(resolveChecked)
         .then(() => sweep.run())
