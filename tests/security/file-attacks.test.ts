@@ -1,6 +1,6 @@
 /**
  * SECURITY-TESTS H02 (a symlink swapped during the transfer) and H04 (the connection killed at
- * 50 %), on the real engine, a real loop home and the embedded S3: everything through the HTTP API
+ * 50 %; 10 MB declared and 900 MB sent, then `complete`), on the real engine, a real loop home and the embedded S3: everything through the HTTP API
  * and the presigned URLs as a browser uses them, or through the `cove-files` command line inside
  * the container, so the tests hold whatever carries the bytes between S3 and the helper.
  */
