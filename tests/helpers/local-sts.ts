@@ -17,7 +17,7 @@
  * in its mounted directory; the host never connects to a container).
  *
  *   const sts = await startLocalSts();
- *   const broker = new StsCredentialBroker({ endpoint: sts.endpoint, credentials: LOCAL_STS_CALLER });
+ *   const broker = localStsBroker(sts);
  *   ...; sts.requests[0].roleSessionName; sts.issued.get(accessKeyId); await sts.close();
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -25,6 +25,10 @@ import type { AddressInfo } from 'node:net';
 import { chmod, rm } from 'node:fs/promises';
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { leakRecord } from './leak-record.js';
+import {
+  StsCredentialBroker,
+  type StsCredentialBrokerOptions,
+} from '../../server/credentials/sts-credential-broker.js';
 
 const NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
 /** The AWS STS hard limit for AssumeRole; a role's MaxSessionDuration is 1 h to 12 h. */
@@ -206,6 +210,24 @@ function readBody(request: IncomingMessage): Promise<string> {
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     request.on('error', reject);
+  });
+}
+
+/**
+ * A broker that calls the local STS as the server's own identity, with short backoffs so retries
+ * do not slow the suite; `overrides` e.g. shorter timeouts for the failure cases.
+ */
+export function localStsBroker(
+  sts: Pick<LocalSts, 'endpoint'>,
+  overrides: Partial<StsCredentialBrokerOptions> = {},
+): StsCredentialBroker {
+  return new StsCredentialBroker({
+    region: 'us-east-1',
+    endpoint: sts.endpoint,
+    credentials: LOCAL_STS_CALLER,
+    baseBackoffMs: 5,
+    maxBackoffMs: 20,
+    ...overrides,
   });
 }
 

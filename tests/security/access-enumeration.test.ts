@@ -6,10 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDirectory } from '../../server/directory/seed.js';
-import { StsCredentialBroker } from '../../server/credentials/sts-credential-broker.js';
 import { FakeSandboxDriver } from '../unit/server/environments/fake-sandbox-driver.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
-import { LOCAL_STS_CALLER, startLocalSts, type LocalSts } from '../helpers/local-sts.js';
+import { localStsBroker, startLocalSts, type LocalSts } from '../helpers/local-sts.js';
 
 const origin = 'http://127.0.0.1:8080';
 const regions = ['us-east-1', 'eu-west-1'];
@@ -38,15 +37,7 @@ describe('H05 regions, accounts and permission sets a user may not name', () => 
       },
       {
         driverFactory: () => driver,
-        credentialBroker: new StsCredentialBroker({
-          region: 'us-east-1',
-          endpoint: sts.endpoint,
-          credentials: LOCAL_STS_CALLER,
-          requestTimeoutMs: 300,
-          retryBudgetMs: 1000,
-          baseBackoffMs: 5,
-          maxBackoffMs: 20,
-        }),
+        credentialBroker: localStsBroker(sts, { requestTimeoutMs: 300, retryBudgetMs: 1000 }),
       },
     );
     await seedDirectory(t.app);

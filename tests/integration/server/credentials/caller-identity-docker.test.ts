@@ -13,9 +13,13 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetCallerIdentityCommand, STSClient, AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StsCredentialBroker } from '../../../../server/credentials/sts-credential-broker.js';
 import { createTestApp, type TestApp } from '../../../helpers/test-app.js';
-import { LOCAL_STS_CALLER, startLocalSts, type LocalSts } from '../../../helpers/local-sts.js';
+import {
+  LOCAL_STS_CALLER,
+  localStsBroker,
+  startLocalSts,
+  type LocalSts,
+} from '../../../helpers/local-sts.js';
 import { TerminalTestClient } from '../../../unit/server/terminals/ws-test-client.js';
 
 const region = 'eu-west-1';
@@ -141,13 +145,7 @@ beforeAll(async () => {
       sandbox: { graceS: 5, memoryBytes: 512 * 1024 ** 2 },
     },
     {
-      credentialBroker: new StsCredentialBroker({
-        region: 'us-east-1',
-        endpoint: sts.endpoint,
-        credentials: LOCAL_STS_CALLER,
-        baseBackoffMs: 5,
-        maxBackoffMs: 20,
-      }),
+      credentialBroker: localStsBroker(sts),
     },
   );
   await t.app.listen({ host: '127.0.0.1', port: 0 });

@@ -5,11 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDirectory } from '../../../../server/directory/seed.js';
-import { StsCredentialBroker } from '../../../../server/credentials/sts-credential-broker.js';
 import type { CredentialService } from '../../../../server/credentials/credential-service.js';
 import type { CliCredentialsResponse } from '../../../../server/protocol/credentials.js';
 import { createTestApp, type TestApp } from '../../../helpers/test-app.js';
-import { LOCAL_STS_CALLER, startLocalSts, type LocalSts } from '../../../helpers/local-sts.js';
+import { localStsBroker, startLocalSts, type LocalSts } from '../../../helpers/local-sts.js';
 import { call, createUser, signIn } from '../directory/admin-client.js';
 
 const prod = '111122223333';
@@ -36,15 +35,7 @@ beforeAll(async () => {
       defaultRegion: 'eu-west-1',
     },
     {
-      credentialBroker: new StsCredentialBroker({
-        region: 'us-east-1',
-        endpoint: sts.endpoint,
-        credentials: LOCAL_STS_CALLER,
-        requestTimeoutMs: 300,
-        retryBudgetMs: 1000,
-        baseBackoffMs: 5,
-        maxBackoffMs: 20,
-      }),
+      credentialBroker: localStsBroker(sts, { requestTimeoutMs: 300, retryBudgetMs: 1000 }),
     },
   );
   await seedDirectory(t.app);

@@ -7,9 +7,8 @@
 import type { AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StsCredentialBroker } from '../../../../server/credentials/sts-credential-broker.js';
 import { createTestApp, type TestApp } from '../../../helpers/test-app.js';
-import { LOCAL_STS_CALLER, startLocalSts, type LocalSts } from '../../../helpers/local-sts.js';
+import { localStsBroker, startLocalSts, type LocalSts } from '../../../helpers/local-sts.js';
 import { TerminalTestClient } from '../../../unit/server/terminals/ws-test-client.js';
 
 const region = 'eu-west-1';
@@ -94,13 +93,7 @@ beforeAll(async () => {
       credentials: { accessRecheckS: 2 },
     },
     {
-      credentialBroker: new StsCredentialBroker({
-        region: 'us-east-1',
-        endpoint: sts.endpoint,
-        credentials: LOCAL_STS_CALLER,
-        baseBackoffMs: 5,
-        maxBackoffMs: 20,
-      }),
+      credentialBroker: localStsBroker(sts),
     },
   );
   await t.app.listen({ host: '127.0.0.1', port: 0 });
