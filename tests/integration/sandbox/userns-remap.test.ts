@@ -1,26 +1,23 @@
 /**
- * userns-remap, tested without touching the main engine: a second dockerd of its own (socket,
- * data root, exec root, pid file, containerd namespaces, no bridge, no iptables) with
- * `--userns-remap default`, the debootstrapped base image loaded into it, and a container run
- * with Cove's hardening on a loop home made by LoopHomeVolumes for the mapped uid (101000).
- * Everything it starts is stopped and removed in afterAll.
+ * userns-remap, tested without touching the main engine: a second dockerd of its own
+ * (tests/helpers/second-dockerd.ts: its own socket, data root, exec root, pid file, containerd
+ * namespaces and bridge, no iptables) with `--userns-remap default`, the debootstrapped base image
+ * loaded into it, and a container run with Cove's hardening on a loop home made by LoopHomeVolumes
+ * for the mapped uid (101000). Everything it starts is stopped and removed in afterAll.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoopHomeVolumes } from '../../../sandbox/home-volumes.js';
+import { LoopHomeVolumes, mountedPaths } from '../../../sandbox/home-volumes.js';
+import { startSecondDockerd, type SecondDockerd } from '../../helpers/second-dockerd.js';
 
 const run = promisify(execFile);
 const RUN = randomBytes(3).toString('hex');
 const DIR = `/tmp/cove-userns-${RUN}`;
-const SOCKET = `unix://${DIR}/docker.sock`;
-// The second engine gets a bridge of its own. `--bridge none` would be simpler but makes dockerd
-// delete the host's docker0 at start (it shares the host's network namespace with the main
-// engine), which breaks every container the main engine starts afterwards. No packets use it:
-// the test's containers run with --network none and this engine has iptables off.
+// No packets use the engine's bridge: the test's containers run with --network none.
 const BRIDGE = `cove-uns-${RUN}`;
 const BRIDGE_ADDRESS = '10.213.251.1/30';
 const DOCKER = '/usr/bin/docker';
@@ -45,12 +42,15 @@ const HARDENING = [
   'none',
 ];
 
-let dockerd: ChildProcess | undefined;
+let engine: SecondDockerd | undefined;
 let homes: LoopHomeVolumes;
 const homeKey = { ownerId: `userns-${RUN}`, region: 'us-east-1' };
 let homePath = '';
 
-const remapped = (...args: string[]) => run(DOCKER, ['-H', SOCKET, ...args], { maxBuffer: 16 * 1024 * 1024 });
+const remapped = (...args: string[]) => {
+  if (!engine) throw new Error('the second engine did not start');
+  return engine.cli(...args);
+};
 
 async function hostUidOf(container: string): Promise<string> {
   const pid = (await remapped('inspect', '-f', '{{.State.Pid}}', container)).stdout.trim();
@@ -62,89 +62,36 @@ async function hostUidOf(container: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  mkdirSync(DIR, { recursive: true });
-  await run('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
-  await run('ip', ['addr', 'add', BRIDGE_ADDRESS, 'dev', BRIDGE]);
-  writeFileSync(join(DIR, 'daemon.json'), '{}\n'); // not the main engine's daemon.json
-  const log = openSync(join(DIR, 'dockerd.log'), 'a');
-  dockerd = spawn(
-    '/usr/sbin/dockerd',
-    [
-      '--config-file',
-      join(DIR, 'daemon.json'),
-      '--host',
-      SOCKET,
-      '--data-root',
-      join(DIR, 'data'),
-      '--exec-root',
-      join(DIR, 'exec'),
-      '--pidfile',
-      join(DIR, 'docker.pid'),
-      '--userns-remap',
-      'default',
-      '--bridge',
-      BRIDGE,
-      '--iptables=false',
-      '--ip6tables=false',
-      '--ip-masq=false',
-      '--containerd-namespace',
-      `cove-userns-${RUN}`,
-      '--containerd-plugins-namespace',
-      `cove-userns-${RUN}-plugins`,
-    ],
-    { stdio: ['ignore', log, log] },
-  );
-  for (let i = 0; ; i++) {
-    if (
-      await remapped('version').then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
-    if (i > 120 || dockerd.exitCode !== null) {
-      throw new Error(
-        `second dockerd did not start:\n${readFileSync(join(DIR, 'dockerd.log'), 'utf8').slice(-2000)}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  engine = await startSecondDockerd({
+    name: `cove-userns-${RUN}`,
+    dir: join(DIR, 'engine'),
+    bridge: BRIDGE,
+    bridgeAddress: BRIDGE_ADDRESS,
+    extraArgs: ['--userns-remap', 'default'],
+  });
   // Remapped engines keep separate, empty image storage: bring the base image over.
-  await run('bash', ['-c', `${DOCKER} save ${BASE_IMAGE} | ${DOCKER} -H ${SOCKET} load -q`]);
+  await run('bash', [
+    '-c',
+    `set -o pipefail; ${DOCKER} save ${BASE_IMAGE} | ${DOCKER} -H ${engine.host} load -q`,
+  ]);
 
   homes = new LoopHomeVolumes({ root: join(DIR, 'homes'), ownerUid: MAPPED_UID, reserveBytes: 0 });
   homePath = (await homes.ensure(homeKey, 64 * 1024 * 1024)).hostPath;
 }, 180_000);
 
 afterAll(async () => {
-  if (dockerd && dockerd.exitCode === null) {
-    const ids = (await remapped('ps', '-aq').catch(() => ({ stdout: '' }))).stdout
-      .trim()
-      .split('\n')
-      .filter(Boolean);
-    if (ids.length > 0) await remapped('rm', '-f', ...ids).catch(() => undefined);
-    dockerd.kill('SIGTERM');
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        dockerd?.kill('SIGKILL');
-        resolve();
-      }, 20_000);
-      dockerd?.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
+  // A failed stop is reported after the rest is cleaned up.
+  const stopError = await engine?.stop().then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   if (homes) await homes.delete(homeKey).catch(() => undefined);
-  // Whatever the engine left mounted under its roots (it unmounts on a clean stop).
-  const mounts = readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' ')[1] ?? '')
-    .filter((path) => path.startsWith(DIR))
-    .sort((a, b) => b.length - a.length);
-  for (const mount of mounts) await run('umount', ['-l', mount]).catch(() => undefined);
+  // The home's mount, if deleting it failed.
+  const mounts = [...(await mountedPaths())].filter((path) => path.startsWith(`${DIR}/`));
+  for (const mount of mounts.sort((a, b) => b.length - a.length))
+    await run('umount', ['-l', mount]).catch(() => undefined);
   rmSync(DIR, { recursive: true, force: true });
-  await run('ip', ['link', 'del', BRIDGE]).catch(() => undefined);
+  if (stopError) throw stopError;
 }, 60_000);
 
 describe('userns-remap (a second engine)', () => {
