@@ -141,7 +141,10 @@ describe('F03 Cove server restart (real process, real engine)', () => {
       await client.waitForPrompt(30_000);
       client.send('echo "$$" > /tmp/shell-pid-$COVE_TERMINAL_ID\r');
       const done = marker();
-      client.send(`sleep 8; ${done.command}\r`);
+      // The job ends when the test says so, after the reattach: output printed while no server is
+      // attached is not kept (README, "Terminals that survive"), and a restart's length varies.
+      const flag = `/tmp/go-${id}`;
+      client.send(`while [ ! -e ${flag} ]; do sleep 0.2; done; ${done.command}\r`);
       await sleep(500);
 
       const exit = await cove.stop(signal);
@@ -153,6 +156,13 @@ describe('F03 Cove server restart (real process, real engine)', () => {
 
       await start();
       const again = await connect(id);
+      await again.waitFor(
+        () => again.events.some((e) => e.type === 'status' && e.phase === 'ready'),
+        'the held shell reattached',
+        20_000,
+      );
+      const [container] = await containers();
+      await run(docker, ['exec', '-u', '1000', container?.id ?? '', 'touch', flag]);
       await again.waitForScreen(done.printed, 20_000);
       again.send('echo "same-[$(cat /tmp/shell-pid-$COVE_TERMINAL_ID)]-[$$]"\r');
       // The very shell from before the restart: its PID matches the one it wrote down.
