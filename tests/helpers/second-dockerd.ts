@@ -72,7 +72,7 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
 
 export async function startSecondDockerd(options: SecondDockerdOptions): Promise<SecondDockerd> {
   const { name, dir, bridge, bridgeAddress } = options;
-  if (options.extraArgs?.some((arg, i, all) => arg.startsWith('--bridge') || all[i - 1] === '-b'))
+  if (options.extraArgs?.some((arg) => arg === '-b' || arg.startsWith('--bridge')))
     throw new Error('second dockerd: the bridge is set by the helper (never --bridge none)');
   if (options.dataRoot?.startsWith(`${dir}/`))
     throw new Error('second dockerd: a data root of the caller lies outside dir (stop() removes dir)');

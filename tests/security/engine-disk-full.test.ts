@@ -13,14 +13,14 @@
  * the rest loads in about 7 s after a 25 s `docker save` (`loadSandboxImageWithoutPackages`). What fills up is the
  * engine's filesystem, whatever the image holds.
  *
- * The second engine has its own socket, data root, exec root, pid file, containerd namespaces and
- * bridge `cove-f08-<run>` with its own subnet (`--bridge none` would delete the host's docker0),
- * iptables off; the main engine is only read (`docker save`). Everything is stopped, unmounted
- * and removed in afterAll.
+ * The second engine (tests/helpers/second-dockerd.ts) has its own socket, data root, exec root,
+ * pid file, containerd namespaces and bridge `cove-f08-<run>` with its own subnet, iptables off;
+ * the main engine is only read (`docker save`). Everything is stopped, unmounted and removed in
+ * afterAll.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -34,6 +34,7 @@ import { SqliteStore } from '../../server/store/sqlite-store.js';
 import { LoopHomeVolumes, mountedPaths } from '../../sandbox/home-volumes.js';
 import { regionBridgeName, regionNetworkOptions } from '../../sandbox/region-network.js';
 import { LABEL_OWNER, MANAGED_LABEL_FILTER } from '../../sandbox/names.js';
+import { startSecondDockerd, type SecondDockerd } from '../helpers/second-dockerd.js';
 import { TerminalTestClient } from '../unit/server/terminals/ws-test-client.js';
 
 const run = promisify(execFile);
@@ -43,7 +44,6 @@ const SLIM_IMAGE = 'cove/sandbox:f08-slim';
 const RUN = randomBytes(3).toString('hex');
 const DIR = `/tmp/cove-f08d-${RUN}`;
 const ENGINE_ROOT = join(DIR, 'docker');
-const SOCKET_PATH = join(DIR, 'docker.sock');
 const BRIDGE = `cove-f08-${RUN}`;
 const SUBNET_BYTE = randomBytes(1)[0] ?? 7;
 const BRIDGE_ADDRESS = `10.215.${SUBNET_BYTE}.1/24`;
@@ -57,10 +57,8 @@ const MiB = 1024 ** 2;
 // the filler is allocated, not written. (The whole image would need 2.5 GiB: `docker load` needs
 // about twice its 925 MiB while it unpacks.)
 const ENGINE_FS_BYTES = 512 * MiB;
-const enginesCli = (...args: string[]) =>
-  run(DOCKER, ['-H', `unix://${SOCKET_PATH}`, ...args], { maxBuffer: 16 * MiB });
 
-let dockerd: ChildProcess | undefined;
+let second: SecondDockerd | undefined;
 let engine: Docker;
 let store: SqliteStore | undefined;
 let volumes: LoopHomeVolumes | undefined;
@@ -130,7 +128,7 @@ async function loadSandboxImageWithoutPackages(): Promise<void> {
   );
   await run('bash', [
     '-c',
-    `set -o pipefail; tar -C ${dir} -c manifest.json ${configName} ${layers.join(' ')} | ${DOCKER} -H unix://${SOCKET_PATH} load -q`,
+    `set -o pipefail; tar -C ${dir} -c manifest.json ${configName} ${layers.join(' ')} | ${DOCKER} -H ${second!.host} load -q`,
   ]);
   timings.imageLoaded = `${((total - (sizes[packages] ?? 0)) / MiB).toFixed(0)} of ${(total / MiB).toFixed(0)} MiB`;
   rmSync(dir, { recursive: true, force: true });
@@ -147,50 +145,14 @@ beforeAll(async () => {
   await run('truncate', ['-s', String(ENGINE_FS_BYTES), image]);
   await run('mkfs.ext4', ['-q', '-F', '-m', '0', image]);
   await run('mount', ['-o', 'loop', image, ENGINE_ROOT]);
-  await run('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
-  await run('ip', ['addr', 'add', BRIDGE_ADDRESS, 'dev', BRIDGE]);
-  writeFileSync(join(DIR, 'daemon.json'), '{}\n'); // not the main engine's daemon.json
-  const log = openSync(join(DIR, 'dockerd.log'), 'a');
-  dockerd = spawn(
-    '/usr/sbin/dockerd',
-    [
-      '--config-file',
-      join(DIR, 'daemon.json'),
-      '--host',
-      `unix://${SOCKET_PATH}`,
-      '--data-root',
-      ENGINE_ROOT,
-      '--exec-root',
-      join(DIR, 'exec'),
-      '--pidfile',
-      join(DIR, 'docker.pid'),
-      '--bridge',
-      BRIDGE,
-      '--iptables=false',
-      '--ip6tables=false',
-      '--ip-masq=false',
-      '--containerd-namespace',
-      `cove-f08-${RUN}`,
-      '--containerd-plugins-namespace',
-      `cove-f08-${RUN}-plugins`,
-    ],
-    { stdio: ['ignore', log, log] },
-  );
-  await waitFor(
-    'the second dockerd',
-    async () => {
-      if (dockerd?.exitCode !== null)
-        throw new Error(
-          `second dockerd exited:\n${readFileSync(join(DIR, 'dockerd.log'), 'utf8').slice(-2000)}`,
-        );
-      await enginesCli('version');
-      return true;
-    },
-    60_000,
-  ).catch((error: unknown) => {
-    throw new Error(`${String(error)}\n${readFileSync(join(DIR, 'dockerd.log'), 'utf8').slice(-2000)}`);
+  second = await startSecondDockerd({
+    name: `cove-f08-${RUN}`,
+    dir: join(DIR, 'engine'),
+    dataRoot: ENGINE_ROOT,
+    bridge: BRIDGE,
+    bridgeAddress: BRIDGE_ADDRESS,
   });
-  engine = new Docker({ socketPath: SOCKET_PATH });
+  engine = new Docker({ socketPath: second.socketPath });
 
   const loadStart = Date.now();
   await loadSandboxImageWithoutPackages();
@@ -208,7 +170,7 @@ beforeAll(async () => {
   const config = buildConfig({
     logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
     dataDir,
-    regions: [{ id: region, name: 'Full Disk', docker: { socketPath: SOCKET_PATH } }],
+    regions: [{ id: region, name: 'Full Disk', docker: { socketPath: second.socketPath } }],
     sandbox: { image: SLIM_IMAGE, graceS: 5, memoryBytes: 256 * MiB },
     homes: { sizeBytes: 64 * MiB, reserveBytes: 0 },
   });
@@ -220,25 +182,12 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const client of clients) client.ws.terminate();
   await app?.close().catch(() => undefined);
-  if (dockerd && dockerd.exitCode === null) {
-    const ids = (await enginesCli('ps', '-aq').catch(() => ({ stdout: '' }))).stdout
-      .trim()
-      .split('\n')
-      .filter(Boolean);
-    if (ids.length > 0) await enginesCli('rm', '-f', ...ids).catch(() => undefined);
-    await enginesCli('network', 'rm', `cove-${region}`).catch(() => undefined);
-    dockerd.kill('SIGTERM');
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        dockerd?.kill('SIGKILL');
-        resolve();
-      }, 20_000);
-      dockerd?.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
+  // Its containers and the region's network go with it; a failed stop is reported after the
+  // rest is cleaned up.
+  const stopError = await second?.stop().then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   for (const home of (await volumes?.list().catch(() => [])) ?? [])
     await volumes?.delete(home).catch(() => undefined);
   await store?.close().catch(() => undefined);
@@ -247,12 +196,12 @@ afterAll(async () => {
   const inside = [...(await mountedPaths())].filter((p) => p.startsWith(`${DIR}/`));
   for (const path of inside.sort((a, b) => b.length - a.length))
     await run('umount', [path]).catch(() => run('umount', ['-l', path]).catch(() => undefined));
-  await run('ip', ['link', 'del', BRIDGE]).catch(() => undefined);
   // The region network's bridge, if the engine died before removing it.
   await run('ip', ['link', 'del', regionBridgeName(region)]).catch(() => undefined);
   if ([...(await mountedPaths())].some((p) => p.startsWith(`${DIR}/`)))
     throw new Error(`still mounted under ${DIR}`);
   rmSync(DIR, { recursive: true, force: true });
+  if (stopError) throw stopError;
   console.info(`F08 engine disk: ${JSON.stringify(timings)}`);
 }, 120_000);
 
