@@ -155,9 +155,15 @@ async function presign(name: string, size: number): Promise<UploadTicket> {
 const partBytes = (ticket: UploadTicket, data: Uint8Array, partNumber: number): Uint8Array =>
   'parts' in ticket ? data.subarray((partNumber - 1) * ticket.partSize, partNumber * ticket.partSize) : data;
 
-/** PUTs like the page (fetch to the presigned URL); the ETag of each part. */
+/**
+ * PUTs like the page (fetch to the presigned URL, a part tried up to 3 times on a network error:
+ * a pooled connection the proxy ended meanwhile fails at once); the ETag of each part.
+ */
 async function put(url: string, body: Uint8Array): Promise<string> {
-  const response = await fetch(url, { method: 'PUT', body: new Blob([body as Uint8Array<ArrayBuffer>]) });
+  const attempt = () => fetch(url, { method: 'PUT', body: new Blob([body as Uint8Array<ArrayBuffer>]) });
+  const response = await attempt()
+    .catch(async () => attempt())
+    .catch(async () => attempt());
   await response.arrayBuffer();
   expect(response.status).toBe(200);
   return response.headers.get('etag') ?? '';
