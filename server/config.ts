@@ -597,6 +597,15 @@ function describeSchemaPath(schema: TSchema, path: string): string | undefined {
   return node?.description as string | undefined;
 }
 
+/** `sun_path` holds 108 bytes with its NUL. */
+const maxUnixSocketPathBytes = 107;
+/**
+ * The longest socket path Cove makes under the data dir: a file transfer's socket in an
+ * environment's directory (server/credentials/credential-delivery.ts `directoryOf`,
+ * server/files/transfer-socket.ts). A longer path fails at listen time with a misleading EACCES.
+ */
+const longestSocketSuffix = `/run/credentials/${'0'.repeat(24)}/xfer-${'0'.repeat(8)}`;
+
 /**
  * Builds and validates the config from a raw object plus environment overrides.
  * Throws ConfigError listing every bad key, each with what is wrong.
@@ -640,6 +649,11 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     );
   if (config.sandbox.idleWarningS >= config.sandbox.idleTimeoutS)
     problems.push('sandbox.idleWarningS: must be shorter than sandbox.idleTimeoutS');
+  const socketPathBytes = Buffer.byteLength(resolve(config.dataDir)) + longestSocketSuffix.length;
+  if (socketPathBytes > maxUnixSocketPathBytes)
+    problems.push(
+      `dataDir: "${resolve(config.dataDir)}" is too long: Cove's unix sockets under it would be ${socketPathBytes} bytes and Linux allows ${maxUnixSocketPathBytes}; use a directory of at most ${maxUnixSocketPathBytes - longestSocketSuffix.length} bytes, e.g. /var/lib/cove`,
+    );
   // S3 allows at most 10,000 parts per multipart upload.
   if (Math.ceil(config.files.maxFileBytes / config.files.partSizeBytes) > 10_000)
     problems.push('files.partSizeBytes: too small for files.maxFileBytes (S3 allows at most 10000 parts)');

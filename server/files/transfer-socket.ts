@@ -52,7 +52,7 @@ export class TransferSocket {
 
   private constructor(options: TransferSocketOptions) {
     // Short: a unix socket's path has at most 107 bytes, and the token guards it, not the name.
-    const name = `xfer-${randomBytes(8).toString('hex')}.sock`;
+    const name = `xfer-${randomBytes(4).toString('hex')}`;
     this.hostPath = join(options.hostDir, name);
     this.containerPath = `${options.containerDir.replace(/\/$/, '')}/${name}`;
     this.connection = new Promise<Socket>((resolve, reject) => (this.settle = { resolve, reject }));

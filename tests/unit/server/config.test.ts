@@ -93,6 +93,16 @@ describe('buildConfig', () => {
       }).join(),
     ).toMatch(/unique/);
   });
+
+  it('refuses a data dir so long that its unix sockets would pass the 107-byte limit', () => {
+    const long = `/srv/${'d'.repeat(60)}`;
+    const [problem] = problemsOf({ dataDir: long });
+    expect(problem).toContain(`dataDir: "${long}" is too long`);
+    expect(problem).toMatch(/would be 120 bytes and Linux allows 107; use a directory of at most 52 bytes/);
+    expect(problemsOf({ dataDir: '/var/lib/cove' })).toEqual([]);
+    expect(problemsOf({ dataDir: `/${'d'.repeat(51)}` })).toEqual([]);
+    expect(problemsOf({ dataDir: `/${'d'.repeat(52)}` })).toHaveLength(1);
+  });
 });
 
 describe('loadConfig', () => {

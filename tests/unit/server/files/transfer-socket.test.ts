@@ -41,7 +41,7 @@ describe('TransferSocket', () => {
   it('takes the first connection with the token; wrong tokens and later connections get nothing', async () => {
     const socket = await open();
     try {
-      expect(socket.containerPath).toMatch(/^\/run\/cove\/xfer-[0-9a-f]{16}\.sock$/);
+      expect(socket.containerPath).toMatch(/^\/run\/cove\/xfer-[0-9a-f]{8}$/);
       expect(socket.token).toMatch(/^[0-9a-f]{64}$/);
       expect(await client(hostPath(socket), `${'0'.repeat(64)}\n`)).toEqual({ received: '' });
       expect(await client(hostPath(socket), 'short\n')).toEqual({ received: '' });
