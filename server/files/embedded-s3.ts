@@ -322,12 +322,6 @@ export class EmbeddedS3 {
     await this.worker.terminate();
   }
 
-  /** What AbortMultipartUpload would do (s3rver answers 405 to it). */
-  async removeMultipartUpload(bucket: string, uploadId: string): Promise<void> {
-    if (!/^[0-9a-f]{32}$/.test(uploadId)) return;
-    await rm(join(this.uploadsDir(bucket), uploadId), { recursive: true, force: true });
-  }
-
   /** Removes multipart uploads started before `olderThanMs` (epoch ms); returns how many. */
   async sweepMultipartUploads(bucket: string, olderThanMs: number): Promise<number> {
     let removed = 0;
