@@ -4,6 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
+import { expect } from 'vitest';
 
 export interface OverSend {
   readonly status: number | undefined;
@@ -51,4 +52,33 @@ export function overSend(
     request.on('continue', () => body.pipe(request));
     if (!headers.expect) body.pipe(request);
   });
+}
+
+/**
+ * The three over-sends of H04 to one URL signed for fewer bytes: with a Content-Length, chunked,
+ * and with Expect: 100-continue. Each must be refused (403, or the connection cut) after fewer
+ * than `fewBytes` went out; the polite one before any byte.
+ */
+export async function expectOverSendsRefused(
+  url: string,
+  totalBytes: number,
+  fewBytes: number,
+): Promise<void> {
+  const framings: Record<string, string>[] = [
+    { 'content-length': String(totalBytes) },
+    { 'transfer-encoding': 'chunked' },
+  ];
+  for (const framing of framings) {
+    const outcome = await overSend(url, framing, totalBytes);
+    if (outcome.status !== undefined) expect(outcome.status).toBe(403);
+    else expect(outcome.error).toMatch(/ECONNRESET|EPIPE/);
+    expect(outcome.sentBytes).toBeLessThan(fewBytes);
+  }
+  const polite = await overSend(
+    url,
+    { 'content-length': String(totalBytes), expect: '100-continue' },
+    totalBytes,
+  );
+  expect(polite.status).toBe(403);
+  expect(polite.sentBytes).toBe(0);
 }

@@ -22,7 +22,7 @@ import type {
   UploadResponse,
 } from '../../server/protocol/files.js';
 import type {} from '../../server/files/file-service.js';
-import { overSend } from '../helpers/over-send.js';
+import { expectOverSendsRefused } from '../helpers/over-send.js';
 
 let server: HomeTestServer;
 let alice: HomeTestUser;
@@ -60,6 +60,21 @@ async function put(url: string, data: Uint8Array): Promise<{ status: number; eta
 
 function complete(id: string, body: unknown = {}) {
   return server.request(alice, 'POST', `${uploads}/${id}/complete`, body);
+}
+
+/** `complete` refused a staged size other than the declared one: the code, both sizes, what to do. */
+function expectSizeMismatch(
+  done: Awaited<ReturnType<typeof complete>>,
+  declaredBytes: number,
+  actualBytes: number,
+): void {
+  expect(done.statusCode, done.body).toBe(400);
+  expect(done.json()).toMatchObject({
+    code: 'COVE_ERR_FILES_SIZE_MISMATCH',
+    message: `The upload holds ${actualBytes} bytes but ${declaredBytes} were announced; nothing was saved. Upload the file again.`,
+    declaredBytes,
+    actualBytes,
+  });
 }
 
 /**
@@ -180,20 +195,7 @@ describe('H04 the connection killed half way through a presigned PUT', () => {
       expect(await cutPut(ticket.url, data, 0.5, how)).toBe(2 * MiB);
       // S3 stores a PUT only once all its signed bytes arrived.
       expect(await stagedSize(ticket.url)).toBeUndefined();
-      const done = await complete(ticket.id);
-      expect(done.statusCode, done.body).toBe(400);
-      const refusal = done.json<{
-        code: string;
-        message: string;
-        declaredBytes: number;
-        actualBytes: number;
-      }>();
-      expect(refusal.code).toBe('COVE_ERR_FILES_SIZE_MISMATCH');
-      expect(refusal.declaredBytes).toBe(data.length);
-      expect(refusal.actualBytes).toBe(0);
-      expect(refusal.message).toBe(
-        `The upload holds 0 bytes but ${data.length} were announced; nothing was saved. Upload the file again.`,
-      );
+      expectSizeMismatch(await complete(ticket.id), data.length, 0);
       expect(await fileSha('~/keep.bin')).toBe(sha256(old));
       expect(await inContainer('ls -A ~ | sort')).toBe(home);
       expect(await stagedFor(ticket.id)).toEqual([]);
@@ -337,17 +339,7 @@ describe("H04 declare 10 MB, send 900 MB through Cove's API", () => {
       const home = await inContainer('ls -A ~ | sort');
 
       const rssBefore = process.memoryUsage().rss;
-      const withLength = await overSend(url, { 'content-length': String(sent) }, sent);
-      if (withLength.status !== undefined) expect(withLength.status).toBe(403);
-      else expect(withLength.error).toMatch(/ECONNRESET|EPIPE/);
-      expect(withLength.sentBytes).toBeLessThan(fewBytes);
-      const chunked = await overSend(url, { 'transfer-encoding': 'chunked' }, sent);
-      if (chunked.status !== undefined) expect(chunked.status).toBe(403);
-      else expect(chunked.error).toMatch(/ECONNRESET|EPIPE/);
-      expect(chunked.sentBytes).toBeLessThan(fewBytes);
-      const polite = await overSend(url, { 'content-length': String(sent), expect: '100-continue' }, sent);
-      expect(polite.status).toBe(403);
-      expect(polite.sentBytes).toBe(0);
+      await expectOverSendsRefused(url, sent, fewBytes);
       // The embedded S3 runs in this process: a body read into memory would show here.
       expect(process.memoryUsage().rss - rssBefore).toBeLessThan(200 * MiB);
       expect(await stagedSize(url)).toBeUndefined();
@@ -361,20 +353,7 @@ describe("H04 declare 10 MB, send 900 MB through Cove's API", () => {
         expect((await put(second?.url ?? '', randomBytes(size - signedBytes))).status).toBe(200);
         staged = size - signedBytes;
       }
-      const done = await complete(ticket.id);
-      expect(done.statusCode, done.body).toBe(400);
-      const refusal = done.json<{
-        code: string;
-        message: string;
-        declaredBytes: number;
-        actualBytes: number;
-      }>();
-      expect(refusal.code).toBe('COVE_ERR_FILES_SIZE_MISMATCH');
-      expect(refusal.declaredBytes).toBe(size);
-      expect(refusal.actualBytes).toBe(staged);
-      expect(refusal.message).toBe(
-        `The upload holds ${staged} bytes but ${size} were announced; nothing was saved. Upload the file again.`,
-      );
+      expectSizeMismatch(await complete(ticket.id), size, staged);
       expect(await fileSha('~/big.bin')).toBe(sha256(old));
       expect(await inContainer('ls -A ~ | sort')).toBe(home);
       expect(await inContainer('ls -A ~')).not.toMatch(/\.cove-upload-/);
