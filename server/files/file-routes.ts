@@ -13,6 +13,7 @@ import type {
   CompleteUploadResponse,
   DownloadResponse,
   FileListing,
+  PartStoredRequest,
   UploadRequest,
   UploadResponse,
 } from '../protocol/files.js';
@@ -73,6 +74,15 @@ const CompleteBody = Type.Object(
   },
   { additionalProperties: false },
 );
+const PartParams = Type.Object({
+  region: Type.String({ minLength: 1, maxLength: 64 }),
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+  partNumber: Type.Integer({ minimum: 1, maximum: 10_000 }),
+});
+const PartBody = Type.Object(
+  { etag: Type.String({ minLength: 1, maxLength: 200 }) },
+  { additionalProperties: false },
+);
 const CompleteReply = Type.Object({ path: Type.String(), size: Type.Integer(), sha256: Type.String() });
 const DownloadBody = Type.Object(
   { path: Type.String({ minLength: 1, maxLength: 4096 }) },
@@ -102,6 +112,7 @@ type Fits<S extends TSchema, T> = [Static<S>] extends [T] ? true : false;
 export const fileProtocolProofs = [
   true satisfies Fits<typeof UploadBody, UploadRequest>,
   true satisfies Fits<typeof UploadReply, UploadResponse>,
+  true satisfies Fits<typeof PartBody, PartStoredRequest>,
   true satisfies Fits<typeof CompleteReply, CompleteUploadResponse>,
   true satisfies Fits<typeof DownloadReply, DownloadResponse>,
   true satisfies Fits<typeof ListReply, FileListing>,
@@ -154,6 +165,20 @@ export default async function fileRoutes(instance: FastifyInstance): Promise<voi
       return (await app.files.transfer.createUploads(ownerOf(request), region, request.body)) as Static<
         typeof UploadReply
       >;
+    },
+  );
+
+  app.post(
+    '/api/environments/:region/uploads/:id/parts/:partNumber',
+    {
+      preHandler: app.requireUser,
+      schema: { params: PartParams, body: PartBody, response: { 204: Type.Null(), ...replies } },
+    },
+    async (request, reply) => {
+      const { region, id, partNumber } = request.params;
+      checkRegion(region);
+      await app.files.transfer.reportPart(ownerOf(request), region, id, partNumber, request.body.etag);
+      return reply.status(204).send(null);
     },
   );
 

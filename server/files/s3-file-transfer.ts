@@ -14,6 +14,13 @@
  * multipart upload costs S3 a copy of every byte before Cove can read the first one (s3rver took
  * as long as the upload itself).
  *
+ * The write into the home starts while the page is still sending: the page reports each stored
+ * part (`reportPart`), S3 confirms its size and ETag, and the helper takes the parts in order as
+ * they come. The last part is held back until `complete`, so the file appears (the helper renames
+ * its temp file) only once the page said it is done. This early write is only a head start: if it
+ * gives up (no part for `earlyWriteIdleMs`, a cancel) or the page's ETags at `complete` differ from
+ * the reported ones, `complete` writes the file afresh from the staged parts.
+ *
  * S3 that stops moving bytes mid-transfer fails the transfer within `files.s3TimeoutMs` with a
  * 503 (stall-deadline.ts); the helper then removes its temp file. An upload whose completion
  * failed that way keeps its staged parts, so `complete` can simply be called again.
@@ -49,6 +56,7 @@ import { contentDisposition } from './content-disposition.js';
 import type { CoveFilesHelper } from './cove-files-helper.js';
 import { HelperError, helperErrorToCove } from './cove-files-helper.js';
 import { fileNameProblem, isHomePath, parseHomePath, type HomePath } from './file-names.js';
+import { PartGate, isGateStop, PartGateClosed } from './part-gate.js';
 import { S3StallError, readWithDeadline, writeWithDeadline } from './stall-deadline.js';
 
 /** One region's staging bucket. */
@@ -103,6 +111,18 @@ interface UploadRecord {
   /** The ticket had parts (`complete` may then list their ETags). */
   readonly multipart: boolean;
   completing: boolean;
+  /** Parts the page reported stored and S3 confirmed: part number → ETag (with quotes). */
+  readonly stored: Map<number, string>;
+  /** The write into the home that started while parts were arriving; tried once per upload. */
+  early?: EarlyWrite;
+  earlyTried: boolean;
+}
+
+interface EarlyWrite {
+  readonly gate: PartGate;
+  /** Never rejects unhandled; `settled` once the helper is done either way. */
+  readonly result: Promise<CompleteUploadResponse>;
+  settled: boolean;
 }
 
 export interface TransferDone {
@@ -128,6 +148,8 @@ const maxPendingPerUser = 200;
 const minBytesPerS = 2 * 1024 * 1024;
 /** HeadObject and DeleteObject calls in flight for one upload's parts. */
 const partCallConcurrency = 8;
+/** How long an early write waits for the page's next part before it gives up (and `complete` starts afresh). */
+export const earlyWriteIdleMs = 120_000;
 /** Failures after which `complete` can be called again: the staged parts are kept. */
 const retryableCodes = new Set(['COVE_ERR_FILES_UNAVAILABLE', 'COVE_ERR_FILES_ENVIRONMENT_UNAVAILABLE']);
 
@@ -224,6 +246,8 @@ export class S3FileTransfer {
         parts,
         multipart,
         completing: false,
+        stored: new Map(),
+        earlyTried: false,
       });
       uploads.push(
         multipart
@@ -235,8 +259,43 @@ export class S3FileTransfer {
   }
 
   /**
-   * Checks every staged part and streams them, in order, into the home. The parts are deleted
-   * afterwards, except when S3 or the environment was unavailable: then `complete` can be retried.
+   * A part the page stored (multipart uploads only): S3 must show its exact length and the ETag the
+   * page saw. Part 1 starts the early write into the home; later parts let it go on.
+   */
+  async reportPart(
+    owner: EnvironmentOwner,
+    region: string,
+    id: string,
+    partNumber: number,
+    etag: string,
+  ): Promise<void> {
+    const record = this.ownRecord(owner, region, id);
+    if (!record.multipart) throw errors.filesPartsInvalid('this upload is a single PUT and has no parts');
+    const part = record.parts[partNumber - 1];
+    if (!part || partNumber < 1)
+      throw errors.filesPartsInvalid(`there is no part ${partNumber} (parts 1 to ${record.parts.length})`);
+    if (record.completing) throw errors.filesUploadBusy();
+    const staging = await this.usableStaging(region);
+    const head = await this.s3(() =>
+      staging.client.send(new HeadObjectCommand({ Bucket: staging.bucket, Key: part.key }), this.signal()),
+    );
+    if (head.ContentLength !== part.size)
+      throw errors.filesPartsInvalid(
+        `part ${partNumber} holds ${head.ContentLength ?? 0} bytes, not ${part.size}`,
+      );
+    if (normalizeEtag(head.ETag ?? '') !== normalizeEtag(etag))
+      throw errors.filesPartsInvalid(`part ${partNumber} is not the one that was uploaded`);
+    // Cancelled or being completed meanwhile: `complete` checks every part itself.
+    if (this.records.get(id) !== record || record.completing) return;
+    record.stored.set(partNumber, normalizeEtag(etag));
+    if (record.early) this.openStored(record, record.early.gate);
+    else if (!record.earlyTried && record.stored.has(1)) this.startEarlyWrite(staging, record, owner);
+  }
+
+  /**
+   * Checks every staged part and streams them, in order, into the home (or lets the early write
+   * finish). The parts are deleted afterwards, except when S3 or the environment was unavailable:
+   * then `complete` can be retried.
    */
   async completeUpload(
     owner: EnvironmentOwner,
@@ -252,33 +311,16 @@ export class S3FileTransfer {
     try {
       staging = await this.usableStaging(region);
       const etags = this.expectedEtags(record, request);
+      const early = await this.finishEarlyWrite(staging, record, etags);
+      if (early) return early;
+      await this.stopEarlyWrite(record, 'complete writes the file afresh');
       await this.checkParts(staging, record, etags);
-      await this.ensure(owner, region);
-      const bucket = staging;
-      let streamFailed: unknown;
-      const input = Readable.from(
-        this.partBytes(bucket, record, (error) => (streamFailed ??= error)),
-        { objectMode: false, highWaterMark: 1024 * 1024 },
-      );
-      const key = { ownerId: owner.id, region };
-      const written = await this.helperCall(record.dir.display, () =>
-        this.options.helper.write(key, record.dir.display, record.name, record.size, input, {
-          replace: record.replace,
-          timeoutMs: this.execTimeoutMs(record.size),
-        }),
-      ).catch((error: unknown) => {
-        // S3 broke off or stalled mid-stream: the helper saw too few bytes and removed its temp file.
-        if (streamFailed !== undefined) {
-          this.options.log.warn({ err: streamFailed }, 'S3 failed during an upload');
-          throw this.s3Error(streamFailed);
-        }
-        throw error instanceof CoveError ? error : errors.filesFailed(error);
-      });
-      return { path: written.path, size: written.size, sha256: written.sha256 };
+      return await this.writeParts(staging, record, owner);
     } catch (error) {
       keep = error instanceof CoveError && retryableCodes.has(error.code);
       throw error;
     } finally {
+      await this.stopEarlyWrite(record, 'the upload was completed');
       // Without a usable bucket nothing was touched: the upload stays as it was.
       if (keep || !staging) record.completing = false;
       else {
@@ -286,6 +328,102 @@ export class S3FileTransfer {
         if (staging) await this.dropStaging(staging, record);
       }
     }
+  }
+
+  /**
+   * The early write's result, when it is still running and read the very parts `complete` names;
+   * `undefined` when `complete` must write afresh (no early write, it gave up, other ETags).
+   */
+  private async finishEarlyWrite(
+    staging: StagingBucket,
+    record: UploadRecord,
+    etags: ReadonlyMap<number, string>,
+  ): Promise<CompleteUploadResponse | undefined> {
+    const early = record.early;
+    if (!early || early.settled) return undefined;
+    const same = [...record.stored].every(([n, etag]) => etags.size === 0 || etags.get(n) === etag);
+    if (!same) return undefined;
+    await this.checkParts(staging, record, etags, (n) => !record.stored.has(n));
+    early.gate.openAll();
+    try {
+      return await early.result;
+    } catch (error) {
+      // It stopped waiting just before `complete` came: start over.
+      if (isGateStop(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private startEarlyWrite(staging: StagingBucket, record: UploadRecord, owner: EnvironmentOwner): void {
+    record.earlyTried = true;
+    const gate = new PartGate(earlyWriteIdleMs);
+    this.openStored(record, gate);
+    const early: EarlyWrite = {
+      gate,
+      result: this.writeParts(staging, record, owner, gate),
+      settled: false,
+    };
+    early.result.then(
+      () => (early.settled = true),
+      (error: unknown) => {
+        early.settled = true;
+        if (!isGateStop(error))
+          this.options.log.info({ err: error }, 'early upload write failed; complete writes afresh');
+      },
+    );
+    record.early = early;
+  }
+
+  /** Opens the reported parts, but never the last one: it waits for `complete`. */
+  private openStored(record: UploadRecord, gate: PartGate): void {
+    for (const n of record.stored.keys()) if (n < record.parts.length) gate.open(n);
+  }
+
+  /** Stops an early write that is still waiting for parts; resolves once the helper is gone. */
+  private async stopEarlyWrite(record: UploadRecord, reason: string): Promise<void> {
+    const early = record.early;
+    if (!early) return;
+    record.early = undefined;
+    early.gate.close(new PartGateClosed(reason));
+    await early.result.catch(() => undefined);
+  }
+
+  /**
+   * Streams the parts, in order, into the helper, which writes the file atomically. With a `gate`,
+   * each part is read once the gate lets it through (the early write); the exec may then also
+   * wait for the page.
+   */
+  private async writeParts(
+    staging: StagingBucket,
+    record: UploadRecord,
+    owner: EnvironmentOwner,
+    gate?: PartGate,
+  ): Promise<CompleteUploadResponse> {
+    await this.ensure(owner, record.region);
+    let streamFailed: unknown;
+    const input = Readable.from(
+      this.partBytes(staging, record, gate, (error) => (streamFailed ??= error)),
+      { objectMode: false, highWaterMark: 1024 * 1024 },
+    );
+    const key = { ownerId: owner.id, region: record.region };
+    // The gate bounds each wait for the page; the exec's deadline must not cut it shorter.
+    const waitMs = gate ? record.parts.length * earlyWriteIdleMs : 0;
+    const written = await this.helperCall(record.dir.display, () =>
+      this.options.helper.write(key, record.dir.display, record.name, record.size, input, {
+        replace: record.replace,
+        timeoutMs: this.execTimeoutMs(record.size) + waitMs,
+      }),
+    ).catch((error: unknown) => {
+      // The gate stopped it, or S3 broke off or stalled mid-stream: the helper saw too few bytes
+      // and removed its temp file.
+      if (isGateStop(streamFailed)) throw streamFailed;
+      if (streamFailed !== undefined) {
+        this.options.log.warn({ err: streamFailed }, 'S3 failed during an upload');
+        throw this.s3Error(streamFailed);
+      }
+      throw error instanceof CoveError ? error : errors.filesFailed(error);
+    });
+    return { path: written.path, size: written.size, sha256: written.sha256 };
   }
 
   /** The ETags the page sent, by part number; the list must name every part once. */
@@ -301,27 +439,42 @@ export class S3FileTransfer {
     return etags;
   }
 
-  /** HeadObject of every part: each must hold its exact length (and the ETag the page saw). */
+  /**
+   * HeadObject of every part (or of those `which` picks): each must hold its exact length (and the
+   * ETag the page saw).
+   */
   private async checkParts(
     staging: StagingBucket,
     record: UploadRecord,
     etags: ReadonlyMap<number, string>,
+    which: (partNumber: number) => boolean = () => true,
   ): Promise<void> {
-    const heads = await mapLimit(record.parts, partCallConcurrency, (part) =>
+    const numbers = record.parts.map((_part, i) => i + 1).filter(which);
+    const heads = await mapLimit(numbers, partCallConcurrency, (n) =>
       this.s3(() =>
-        staging.client.send(new HeadObjectCommand({ Bucket: staging.bucket, Key: part.key }), this.signal()),
+        staging.client.send(
+          new HeadObjectCommand({ Bucket: staging.bucket, Key: (record.parts[n - 1] as StagedPart).key }),
+          this.signal(),
+        ),
       ).catch((error: unknown): HeadObjectCommandOutput | undefined => {
         if (error instanceof CoveError && error.code === 'COVE_ERR_FILES_NOT_STAGED') return undefined;
         throw error;
       }),
     );
-    const actual = heads.reduce((sum, head) => sum + (head?.ContentLength ?? 0), 0);
-    if (heads.some((head, i) => head?.ContentLength !== record.parts[i]?.size))
+    const wrong = heads.some(
+      (head, i) => head?.ContentLength !== record.parts[(numbers[i] as number) - 1]?.size,
+    );
+    if (wrong) {
+      // The total as S3 holds it, with the parts not checked here counted as announced.
+      const unchecked = record.parts.filter((_part, i) => !which(i + 1)).reduce((sum, p) => sum + p.size, 0);
+      const actual = heads.reduce((sum, head) => sum + (head?.ContentLength ?? 0), unchecked);
       throw errors.filesSizeMismatch(record.size, actual);
+    }
     heads.forEach((head, i) => {
-      const expected = etags.get(i + 1);
+      const n = numbers[i] as number;
+      const expected = etags.get(n);
       if (expected !== undefined && normalizeEtag(head?.ETag ?? '') !== expected)
-        throw errors.filesPartsInvalid(`part ${i + 1} is not the one that was uploaded`);
+        throw errors.filesPartsInvalid(`part ${n} is not the one that was uploaded`);
     });
   }
 
@@ -332,22 +485,24 @@ export class S3FileTransfer {
   private async *partBytes(
     staging: StagingBucket,
     record: UploadRecord,
+    gate: PartGate | undefined,
     failed: (error: unknown) => void,
   ): AsyncGenerator<Buffer, void, undefined> {
     const timeoutMs = this.options.config.files.s3TimeoutMs;
-    const open = (part: StagedPart) => {
-      const object = this.s3(() => this.getObject(staging, part.key));
+    const open = (i: number) => {
+      const part = record.parts[i] as StagedPart;
+      const object = (gate ? gate.wait(i + 1) : Promise.resolve()).then(() =>
+        this.s3(() => this.getObject(staging, part.key)),
+      );
       object.catch(() => undefined);
       return object;
     };
-    const first = record.parts[0];
-    let next = first ? open(first) : undefined;
+    let next = record.parts.length > 0 ? open(0) : undefined;
     try {
       for (let i = 0; i < record.parts.length; i++) {
         const part = record.parts[i] as StagedPart;
         const object = await (next as NonNullable<typeof next>);
-        const following = record.parts[i + 1];
-        next = following ? open(following) : undefined;
+        next = i + 1 < record.parts.length ? open(i + 1) : undefined;
         const body = object.Body as Readable | undefined;
         if (!body) throw errors.filesUnavailable(new Error('GetObject returned no body'));
         let bytes = 0;
@@ -370,11 +525,12 @@ export class S3FileTransfer {
     }
   }
 
-  /** Cancels an upload: deletes every part that was staged. */
+  /** Cancels an upload: stops its early write and deletes every part that was staged. */
   async cancelUpload(owner: EnvironmentOwner, region: string, id: string): Promise<void> {
     const record = this.ownRecord(owner, region, id);
     if (record.completing) throw errors.filesUploadBusy();
     this.records.delete(id);
+    await this.stopEarlyWrite(record, 'the upload was cancelled');
     const staging = this.options.staging.get(region);
     if (staging) await this.dropStaging(staging, record);
   }
@@ -525,6 +681,7 @@ export class S3FileTransfer {
     for (const record of [...this.records.values()]) {
       if (record.createdAt >= olderThanMs || record.completing) continue;
       this.records.delete(record.id);
+      await this.stopEarlyWrite(record, 'the upload was abandoned');
       const staging = this.options.staging.get(record.region);
       if (staging) await this.dropStaging(staging, record);
       dropped++;
@@ -539,6 +696,9 @@ export class S3FileTransfer {
   close(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    // Early writes end at once; their helpers remove their temp files.
+    for (const record of this.records.values())
+      record.early?.gate.close(new PartGateClosed('Cove is stopping'));
   }
 
   private ownRecord(owner: EnvironmentOwner, region: string, id: string): UploadRecord {

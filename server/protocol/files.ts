@@ -5,6 +5,7 @@
  *
  * Routes (all need a full session; POST/DELETE need the Cove Origin and a JSON body):
  * - `POST /api/environments/:region/uploads` {@link UploadRequest} → {@link UploadResponse}
+ * - `POST /api/environments/:region/uploads/:id/parts/:partNumber` {@link PartStoredRequest} → 204 (optional, multipart only)
  * - `POST /api/environments/:region/uploads/:id/complete` {@link CompleteUploadRequest} → {@link CompleteUploadResponse}
  * - `DELETE /api/environments/:region/uploads/:id` → 204 (cancel: aborts the multipart upload, deletes staging)
  * - `POST /api/environments/:region/downloads` {@link DownloadRequest} → {@link DownloadResponse}
@@ -47,8 +48,8 @@ export interface UploadPartUrl {
 
 /**
  * A file above the threshold: PUT bytes `[(partNumber-1)*partSize, min(partNumber*partSize, size))`
- * to each part's URL (in parallel, retried per part), keep each response's `ETag` header, and send
- * them all to `complete`.
+ * to each part's URL (in parallel, retried per part), keep each response's `ETag` header, report
+ * each stored part (`parts/:partNumber`, lets the server start early), and send them all to `complete`.
  */
 export interface MultipartUpload {
   readonly id: string;
@@ -73,6 +74,16 @@ export interface UploadResponse {
 export interface CompletedPart {
   readonly partNumber: number;
   /** The `ETag` response header of that part's PUT, quotes included or not. */
+  readonly etag: string;
+}
+
+/**
+ * Sent after each part's PUT succeeded (optional): the server starts writing the file into the home
+ * while later parts are still on their way, so `complete` only has to wait for the last part. The
+ * file still appears only after `complete`.
+ */
+export interface PartStoredRequest {
+  /** The `ETag` response header of that part's PUT. */
   readonly etag: string;
 }
 
