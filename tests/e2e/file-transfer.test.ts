@@ -37,6 +37,8 @@ describe('file transfer in the shell page', () => {
   };
   let big: ReturnType<typeof file>;
   let small: ReturnType<typeof file>;
+  /** The page's reports of stored parts (`…/uploads/:id/parts/:n`): part number and HTTP status. */
+  const partReports: { partNumber: number; status: number }[] = [];
 
   beforeAll(async () => {
     files = mkdtempSync(join(tmpdir(), 'cove-e2e-files-'));
@@ -50,6 +52,10 @@ describe('file transfer in the shell page', () => {
     browser = await launchChromium();
     ({ userId: ownerId, context } = await signedInContext(cove, browser, `files-e2e-${process.pid}`));
     const page = await context.newPage();
+    page.on('response', (response) => {
+      const match = /\/uploads\/[^/]+\/parts\/(\d+)$/.exec(new URL(response.url()).pathname);
+      if (match) partReports.push({ partNumber: Number(match[1]), status: response.status() });
+    });
     shell = new ShellPage(page, cove.origin);
     transfers = new TransferPanel(page);
   });
@@ -87,6 +93,10 @@ describe('file transfer in the shell page', () => {
     const log = await transfers.progressLog();
     expect(log.some((line) => /^\d+ %/.test(line) && !line.startsWith('100 %'))).toBe(true);
     expect(log).toContain(`Saving ~/${big.name}…`);
+    // Each stored part was reported (so the server could start writing early) with the ETag the
+    // server found: accepted, or too late because `complete` had already begun (409).
+    expect(partReports.map((r) => r.partNumber).sort()).toEqual([1, 2, 3]);
+    for (const report of partReports) expect([204, 409]).toContain(report.status);
 
     await shell.run(`clear; ls -l; sha256sum ${big.name} ${small.name}`);
     const text = await shell.waitForText(new RegExp(`${sha256(small.buffer)}  ${small.name}`));

@@ -1,7 +1,8 @@
 /**
  * Upload: the dialog (files and a target folder), then for each file the PUTs straight to the
- * presigned S3 URLs the server hands out (parts in parallel, each retried with backoff), then
- * `complete`, after which the server moves the parts into the home. The bytes never pass through
+ * presigned S3 URLs the server hands out (parts in parallel, each retried with backoff, each
+ * reported once stored so the server can start writing into the home), then `complete`, after
+ * which the server finishes moving the parts into the home. The bytes never pass through
  * Cove. The server checks names, the size limit and the home's free space before any URL exists,
  * so a refusal shows in the dialog before anything moves. When `complete` fails because S3 or the
  * environment was unavailable (503), the server keeps the parts: Retry only calls `complete` again.
@@ -11,6 +12,7 @@ import {
   type CompletedPart,
   type CompleteUploadRequest,
   type CompleteUploadResponse,
+  type PartStoredRequest,
   type UploadRequest,
   type UploadResponse,
   type UploadTicket,
@@ -177,6 +179,12 @@ class UploadJob {
           );
           if (!etag) throw new MissingEtag();
           parts.push({ partNumber: part.partNumber, etag });
+          // Lets the server start writing into the home now; only a head start, so a failed
+          // report changes nothing (`complete` checks every part anyway).
+          const stored: PartStoredRequest = { etag };
+          void postJson(`${this.url}/parts/${part.partNumber}`, stored, { redirectOnAuth: false }).catch(
+            () => undefined,
+          );
         });
         body = { parts: parts.sort((a, b) => a.partNumber - b.partNumber) };
       } else {
