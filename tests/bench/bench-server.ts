@@ -1,7 +1,7 @@
 /**
  * The server under test for tests/bench/run.ts, as its own process so its memory can be read from
  * /proc. Builds Cove on a temp SQLite file, makes the bench users with sessions, prints one JSON
- * line ({port, origin, users, s3Credentials}) and serves until stdin closes or the time limit
+ * line ({port, origin, users, s3Credentials, s3Endpoint}) and serves until stdin closes or the time limit
  * passes. `s3Credentials` is the embedded S3's per-process key, for the transfer bench's baseline
  * (a plain PUT and GET against the same S3); it goes only to the parent's pipe.
  * Arguments: user count, lifetime in ms, and the URL of dist/server/ (when run from elsewhere).
@@ -84,5 +84,6 @@ process.stdout.write(
     origin: config.publicUrl,
     users,
     s3Credentials: embeddedCredentials,
+    s3Endpoint: app.files.embedded?.endpoint,
   })}\n`,
 );

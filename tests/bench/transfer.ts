@@ -17,6 +17,7 @@ import { request as httpsRequest } from 'node:https';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import ts from 'typescript';
 import WebSocket from 'ws';
 import {
@@ -25,6 +26,7 @@ import {
   type DownloadResponse,
   type UploadResponse,
 } from '../../server/protocol/files.js';
+import { startPacedLink, type PacedLink } from './paced-link.js';
 
 const region = 'us-east-1';
 const fileBytes = 200 * 1e6;
@@ -54,6 +56,8 @@ interface Server {
   readonly cookie: string;
   /** The embedded S3's key (new in every server process), for the baseline's own client. */
   readonly s3Credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The embedded S3 (http://127.0.0.1:<port>), where the paced link leads. */
+  readonly s3Endpoint: string;
 }
 
 /** bench-server.ts as plain JavaScript on the compiled server, as tests/bench/run.ts runs it. */
@@ -83,6 +87,7 @@ async function startServer(): Promise<Server> {
     origin: string;
     users: { cookie: string }[];
     s3Credentials: Server['s3Credentials'];
+    s3Endpoint: string;
   };
   return {
     child,
@@ -90,6 +95,7 @@ async function startServer(): Promise<Server> {
     origin: info.origin,
     cookie: info.users[0]?.cookie ?? '',
     s3Credentials: info.s3Credentials,
+    s3Endpoint: info.s3Endpoint,
   };
 }
 
@@ -110,7 +116,7 @@ async function api<T>(server: Server, path: string, body: unknown): Promise<T> {
     body: JSON.stringify(body),
   });
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`);
-  return (await response.json()) as T;
+  return (response.status === 204 ? undefined : await response.json()) as T;
 }
 
 /**
@@ -118,12 +124,20 @@ async function api<T>(server: Server, path: string, body: unknown): Promise<T> {
  * fetch (undici) moved a 200 MB body 2 to 3 times slower than node:http on this machine, which
  * measured the client instead of Cove.
  */
-function request(url: string, method: 'PUT' | 'GET', body?: Buffer): Promise<IncomingMessage> {
+function request(
+  url: string,
+  method: 'PUT' | 'GET',
+  body?: Buffer,
+  link?: PacedLink,
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const call = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, {
+    const target = new URL(url);
+    // Through the link: connect to its port, keep the Host header the URL was signed for.
+    const call = (target.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
       method,
       agent: false,
-      headers: body ? { 'content-length': body.length } : {},
+      ...(link && { host: '127.0.0.1', port: link.port }),
+      headers: { host: target.host, ...(body ? { 'content-length': body.length } : {}) },
     });
     call.once('response', resolve);
     call.once('error', reject);
@@ -131,8 +145,8 @@ function request(url: string, method: 'PUT' | 'GET', body?: Buffer): Promise<Inc
   });
 }
 
-async function put(url: string, body: Buffer): Promise<string> {
-  const response = await request(url, 'PUT', body);
+async function put(url: string, body: Buffer, link?: PacedLink): Promise<string> {
+  const response = await request(url, 'PUT', body, link);
   const text = await drainText(response);
   if (response.statusCode !== 200) throw new Error(`PUT: HTTP ${response.statusCode} ${text}`);
   return String(response.headers.etag ?? '');
@@ -155,16 +169,22 @@ async function drain(body: AsyncIterable<Uint8Array>): Promise<number> {
 /** Where the last transfer's time went, for the per-run line: the PUTs (or request) vs the rest. */
 const phases = { firstMs: 0, secondMs: 0 };
 
-async function coveUpload(server: Server, name: string, file: Buffer): Promise<CompleteUploadResponse> {
+async function coveUpload(
+  server: Server,
+  name: string,
+  file: Buffer,
+  link: PacedLink | undefined,
+): Promise<CompleteUploadResponse> {
   const t0 = now();
   const { uploads } = await api<UploadResponse>(server, '/uploads', {
     dir: '~',
     files: [{ name, size: file.length }],
+    onConflict: 'replace',
   });
   const ticket = uploads[0];
   if (!ticket) throw new Error('no upload ticket');
   if (!isMultipartUpload(ticket)) {
-    await put(ticket.url, file);
+    await put(ticket.url, file, link);
     const t1 = now();
     const done = await api<CompleteUploadResponse>(server, `/uploads/${ticket.id}/complete`, {});
     Object.assign(phases, { firstMs: t1 - t0, secondMs: now() - t1 });
@@ -175,8 +195,14 @@ async function coveUpload(server: Server, name: string, file: Buffer): Promise<C
   const worker = async () => {
     for (let part = queue.shift(); part; part = queue.shift()) {
       const start = (part.partNumber - 1) * ticket.partSize;
-      const etag = await put(part.url, file.subarray(start, Math.min(file.length, start + ticket.partSize)));
+      const etag = await put(
+        part.url,
+        file.subarray(start, Math.min(file.length, start + ticket.partSize)),
+        link,
+      );
       parts.push({ partNumber: part.partNumber, etag });
+      // As the page does: the server starts writing into $HOME while the other parts are sent.
+      void api(server, `/uploads/${ticket.id}/parts/${part.partNumber}`, { etag }).catch(() => undefined);
     }
   };
   await Promise.all(Array.from({ length: partConcurrency }, worker));
@@ -188,11 +214,15 @@ async function coveUpload(server: Server, name: string, file: Buffer): Promise<C
 }
 
 /** Download request (the server copies the file out of the home into S3), then the GET. */
-async function coveDownload(server: Server, path: string): Promise<{ url: string; bytes: number }> {
+async function coveDownload(
+  server: Server,
+  path: string,
+  link: PacedLink | undefined,
+): Promise<{ url: string; bytes: number }> {
   const t0 = now();
   const { url } = await api<DownloadResponse>(server, '/downloads', { path });
   const t1 = now();
-  const response = await request(url, 'GET');
+  const response = await request(url, 'GET', undefined, link);
   if (response.statusCode !== 200) throw new Error(`GET: HTTP ${response.statusCode}`);
   const bytes = await drain(response);
   Object.assign(phases, { firstMs: t1 - t0, secondMs: now() - t1 });
@@ -215,73 +245,113 @@ function s3From(url: string, credentials: Server['s3Credentials']): { client: S3
   return { client, bucket };
 }
 
+/**
+ * The links the "browser" reaches S3 through: none (loopback: S3 on the same two cores as Cove, the
+ * container and the client), then a 100 MB/s (800 Mbit/s) link, as a user on a fast office line.
+ */
+const links: readonly { name: string; bytesPerS?: number }[] = [
+  { name: 'loopback' },
+  { name: '100 MB/s link', bytesPerS: 100e6 },
+];
+
+interface Series {
+  readonly up: number[];
+  readonly down: number[];
+  readonly baseUp: number[];
+  readonly baseDown: number[];
+}
+
+/** Opens a terminal and keeps its socket open, as the shell page does during a transfer. */
+async function openShell(server: Server): Promise<WebSocket> {
+  // The environment (container and home) exists before anything is timed.
+  const created = await fetch(`http://127.0.0.1:${server.port}/api/environments/${region}/terminals`, {
+    method: 'POST',
+    headers: { origin: server.origin, cookie: server.cookie, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  if (created.status !== 201) throw new Error(`terminal create: HTTP ${created.status}`);
+  // With no attached terminal the server stops the environment after its grace (30 s in the
+  // bench server), mid-transfer.
+  const { terminalId } = (await created.json()) as { terminalId: string };
+  const shell = new WebSocket(
+    `ws://127.0.0.1:${server.port}/api/environments/${region}/terminals/${terminalId}/ws`,
+    { headers: { origin: server.origin, cookie: server.cookie } },
+  );
+  await new Promise((resolve, reject) => {
+    shell.once('open', resolve);
+    shell.once('error', reject);
+  });
+  shell.on('message', () => undefined);
+  shell.send(JSON.stringify({ type: 'hello', v: 1, cols: 120, rows: 40 }));
+  return shell;
+}
+
 export async function benchTransfers(runs: number): Promise<TransferRow[]> {
   console.log(`\nFile transfer (200 MB, runs=${runs})`);
   const file = randomBytes(fileBytes);
   const sha256 = createHash('sha256').update(file).digest('hex');
-  // One name per run (3 × 200 MB fits the 1 GiB home): no replace, which needs room for two copies.
-  const name = 'bench-200mb';
   const server = await startServer();
-  const up: number[] = [];
-  const down: number[] = [];
-  const baseUp: number[] = [];
-  const baseDown: number[] = [];
+  const results = new Map<string, Series>();
   let s3: { client: S3Client; bucket: string } | undefined;
   const baselineKey = `bench-baseline-${process.pid}`;
   let shell: WebSocket | undefined;
+  let link: PacedLink | undefined;
   try {
-    // The environment (container and home) exists before anything is timed.
-    const created = await fetch(`http://127.0.0.1:${server.port}/api/environments/${region}/terminals`, {
-      method: 'POST',
-      headers: { origin: server.origin, cookie: server.cookie, 'content-type': 'application/json' },
-      body: '{}',
-    });
-    if (created.status !== 201) throw new Error(`terminal create: HTTP ${created.status}`);
-    // The shell page stays open, as when a user uploads from it: with no attached terminal the
-    // server stops the environment after its grace (30 s in the bench server), mid-transfer.
-    const { terminalId } = (await created.json()) as { terminalId: string };
-    shell = new WebSocket(
-      `ws://127.0.0.1:${server.port}/api/environments/${region}/terminals/${terminalId}/ws`,
-      { headers: { origin: server.origin, cookie: server.cookie } },
-    );
-    const opened = shell;
-    await new Promise((resolve, reject) => {
-      opened.once('open', resolve);
-      opened.once('error', reject);
-    });
-    opened.on('message', () => undefined);
-    opened.send(JSON.stringify({ type: 'hello', v: 1, cols: 120, rows: 40 }));
+    shell = await openShell(server);
+    for (const { name: linkName, bytesPerS } of links) {
+      const series: Series = { up: [], down: [], baseUp: [], baseDown: [] };
+      results.set(linkName, series);
+      console.log(`  ${linkName}:`);
+      // One file per link, replaced by each run: the 1 GiB home holds it, the next and the temp file.
+      const name = `bench-200mb-${linkName.replace(/\W+/g, '-')}`;
+      for (let r = 0; r < runs; r++) {
+        if (bytesPerS !== undefined) {
+          // A fresh link per run: no debt carried over from the last one.
+          await link?.close();
+          link = await startPacedLink(Number(new URL(server.s3Endpoint).port), bytesPerS);
+        }
+        let t0 = now();
+        const saved = await coveUpload(server, name, file, link);
+        series.up.push(mbPerS(file.length, now() - t0));
+        const upPhases = `PUTs ${(phases.firstMs / 1000).toFixed(1)} s + complete ${(phases.secondMs / 1000).toFixed(1)} s`;
+        if (saved.sha256 !== sha256 || saved.size !== file.length)
+          throw new Error('the uploaded file differs');
 
-    for (let r = 0; r < runs; r++) {
-      let t0 = now();
-      const saved = await coveUpload(server, `${name}-${r}`, file);
-      up.push(mbPerS(file.length, now() - t0));
-      const upPhases = `PUTs ${(phases.firstMs / 1000).toFixed(1)} s + complete ${(phases.secondMs / 1000).toFixed(1)} s`;
-      if (saved.sha256 !== sha256 || saved.size !== file.length) throw new Error('the uploaded file differs');
+        t0 = now();
+        const fetched = await coveDownload(server, `~/${name}`, link);
+        series.down.push(mbPerS(fetched.bytes, now() - t0));
+        const downPhases = `request ${(phases.firstMs / 1000).toFixed(1)} s + GET ${(phases.secondMs / 1000).toFixed(1)} s`;
+        if (fetched.bytes !== file.length) throw new Error(`downloaded ${fetched.bytes} bytes`);
 
-      t0 = now();
-      const fetched = await coveDownload(server, `~/${name}-${r}`);
-      down.push(mbPerS(fetched.bytes, now() - t0));
-      const downPhases = `request ${(phases.firstMs / 1000).toFixed(1)} s + GET ${(phases.secondMs / 1000).toFixed(1)} s`;
-      if (fetched.bytes !== file.length) throw new Error(`downloaded ${fetched.bytes} bytes`);
-
-      s3 ??= s3From(fetched.url, server.s3Credentials);
-      t0 = now();
-      await s3.client.send(
-        new PutObjectCommand({ Bucket: s3.bucket, Key: baselineKey, Body: file, ContentLength: file.length }),
-      );
-      baseUp.push(mbPerS(file.length, now() - t0));
-      t0 = now();
-      const object = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: baselineKey }));
-      if (!object.Body) throw new Error('GetObject: no body');
-      const bytes = await drain(object.Body as AsyncIterable<Uint8Array>);
-      baseDown.push(mbPerS(bytes, now() - t0));
-      console.log(
-        `  run ${r + 1}: upload ${up.at(-1)?.toFixed(1)} MB/s (${upPhases}; S3 PUT ${baseUp.at(-1)?.toFixed(1)}), download ${down.at(-1)?.toFixed(1)} MB/s (${downPhases}; S3 GET ${baseDown.at(-1)?.toFixed(1)})`,
-      );
+        s3 ??= s3From(fetched.url, server.s3Credentials);
+        const bucket = s3;
+        // The baseline goes the way the browser's bytes go: presigned URLs, node:http, the same link.
+        const putUrl = await getSignedUrl(
+          bucket.client,
+          new PutObjectCommand({ Bucket: bucket.bucket, Key: baselineKey, ContentLength: file.length }),
+          { expiresIn: 600 },
+        );
+        t0 = now();
+        await put(putUrl, file, link);
+        series.baseUp.push(mbPerS(file.length, now() - t0));
+        const getUrl = await getSignedUrl(
+          bucket.client,
+          new GetObjectCommand({ Bucket: bucket.bucket, Key: baselineKey }),
+          { expiresIn: 600 },
+        );
+        t0 = now();
+        const object = await request(getUrl, 'GET', undefined, link);
+        if (object.statusCode !== 200) throw new Error(`baseline GET: HTTP ${object.statusCode}`);
+        const bytes = await drain(object);
+        series.baseDown.push(mbPerS(bytes, now() - t0));
+        console.log(
+          `    run ${r + 1}: upload ${series.up.at(-1)?.toFixed(1)} MB/s (${upPhases}; S3 PUT ${series.baseUp.at(-1)?.toFixed(1)}), download ${series.down.at(-1)?.toFixed(1)} MB/s (${downPhases}; S3 GET ${series.baseDown.at(-1)?.toFixed(1)})`,
+        );
+      }
     }
   } finally {
     shell?.close();
+    await link?.close();
     await s3?.client
       .send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: baselineKey }))
       .catch(() => undefined);
@@ -289,20 +359,20 @@ export async function benchTransfers(runs: number): Promise<TransferRow[]> {
     await stopServer(server);
   }
   const ratio = (a: number[], b: number[]) => `${Math.round((median(a) / median(b)) * 100)} % of baseline`;
-  return [
+  return [...results].flatMap(([linkName, series]) => [
     {
-      name: 'upload 200 MB (presign → PUTs → in $HOME)',
-      cove: fmt(up),
-      baseline: `S3 PUT ${fmt(baseUp)}`,
-      target: `≥ 70 % (${ratio(up, baseUp)})`,
+      name: `upload 200 MB, ${linkName} (presign → PUTs → in $HOME)`,
+      cove: fmt(series.up),
+      baseline: `S3 PUT ${fmt(series.baseUp)}`,
+      target: `≥ 70 % (${ratio(series.up, series.baseUp)})`,
     },
     {
-      name: 'download 200 MB (request → GET)',
-      cove: fmt(down),
-      baseline: `S3 GET ${fmt(baseDown)}`,
-      target: `≥ 70 % (${ratio(down, baseDown)})`,
+      name: `download 200 MB, ${linkName} (request → GET)`,
+      cove: fmt(series.down),
+      baseline: `S3 GET ${fmt(series.baseDown)}`,
+      target: `≥ 70 % (${ratio(series.down, series.baseDown)})`,
     },
-  ];
+  ]);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
