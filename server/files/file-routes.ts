@@ -195,8 +195,14 @@ export default async function fileRoutes(instance: FastifyInstance): Promise<voi
     async (request) => {
       const { region, id } = request.params;
       checkRegion(region);
-      const saved = await app.files.transfer.completeUpload(ownerOf(request), region, id, request.body ?? {});
-      await finished(request, region, { direction: 'upload', ...saved });
+      const { saved, repeated } = await app.files.transfer.completeUpload(
+        ownerOf(request),
+        region,
+        id,
+        request.body ?? {},
+      );
+      // Asked again because the first answer was lost: audited and announced once.
+      if (!repeated) await finished(request, region, { direction: 'upload', ...saved });
       return saved;
     },
   );

@@ -125,6 +125,19 @@ interface EarlyWrite {
   settled: boolean;
 }
 
+interface FinishedUpload {
+  readonly ownerId: string;
+  readonly region: string;
+  readonly result: CompleteUploadResponse;
+  readonly at: number;
+}
+
+export interface CompletedUpload {
+  readonly saved: CompleteUploadResponse;
+  /** This upload had already finished: the page asked again because the first answer was lost. */
+  readonly repeated: boolean;
+}
+
 export interface TransferDone {
   readonly direction: 'upload' | 'download';
   readonly path: string;
@@ -150,6 +163,10 @@ const minBytesPerS = 2 * 1024 * 1024;
 const partCallConcurrency = 8;
 /** How long an early write waits for the page's next part before it gives up (and `complete` starts afresh). */
 export const earlyWriteIdleMs = 120_000;
+/** How long a finished upload's answer is kept for a `complete` that comes again (its answer was lost). */
+const finishedKeepMs = 15 * 60_000;
+/** Bounds the finished answers kept (the oldest go first). */
+const maxFinished = 2000;
 /** Failures after which `complete` can be called again: the staged parts are kept. */
 const retryableCodes = new Set(['COVE_ERR_FILES_UNAVAILABLE', 'COVE_ERR_FILES_ENVIRONMENT_UNAVAILABLE']);
 
@@ -163,6 +180,8 @@ interface SdkError {
 
 export class S3FileTransfer {
   private readonly records = new Map<string, UploadRecord>();
+  /** Upload id → the answer `complete` gave, so asking again gets it again (oldest first). */
+  private readonly finished = new Map<string, FinishedUpload>();
   /** Region → why file transfer is off there (a misconfigured bucket). */
   private readonly disabled = new Map<string, string[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -295,14 +314,18 @@ export class S3FileTransfer {
   /**
    * Checks every staged part and streams them, in order, into the home (or lets the early write
    * finish). The parts are deleted afterwards, except when S3 or the environment was unavailable:
-   * then `complete` can be retried.
+   * then `complete` can be retried. A `complete` for an upload that already finished (the page
+   * never got the answer) gets the same answer again, for `finishedKeepMs`.
    */
   async completeUpload(
     owner: EnvironmentOwner,
     region: string,
     id: string,
     request: CompleteUploadRequest,
-  ): Promise<CompleteUploadResponse> {
+  ): Promise<CompletedUpload> {
+    const done = this.finished.get(id);
+    if (done && done.ownerId === owner.id && done.region === region && this.now() - done.at < finishedKeepMs)
+      return { saved: done.result, repeated: true };
     const record = this.ownRecord(owner, region, id);
     if (record.completing) throw errors.filesUploadBusy();
     record.completing = true;
@@ -311,11 +334,14 @@ export class S3FileTransfer {
     try {
       staging = await this.usableStaging(region);
       const etags = this.expectedEtags(record, request);
-      const early = await this.finishEarlyWrite(staging, record, etags);
-      if (early) return early;
-      await this.stopEarlyWrite(record, 'complete writes the file afresh');
-      await this.checkParts(staging, record, etags);
-      return await this.writeParts(staging, record, owner);
+      let saved = await this.finishEarlyWrite(staging, record, etags);
+      if (!saved) {
+        await this.stopEarlyWrite(record, 'complete writes the file afresh');
+        await this.checkParts(staging, record, etags);
+        saved = await this.writeParts(staging, record, owner);
+      }
+      this.remember(record, saved);
+      return { saved, repeated: false };
     } catch (error) {
       keep = error instanceof CoveError && retryableCodes.has(error.code);
       throw error;
@@ -328,6 +354,15 @@ export class S3FileTransfer {
         if (staging) await this.dropStaging(staging, record);
       }
     }
+  }
+
+  private remember(record: UploadRecord, result: CompleteUploadResponse): void {
+    const at = this.now();
+    for (const [id, done] of this.finished) {
+      if (this.finished.size < maxFinished && at - done.at < finishedKeepMs) break;
+      this.finished.delete(id);
+    }
+    this.finished.set(record.id, { ownerId: record.ownerId, region: record.region, result, at });
   }
 
   /**

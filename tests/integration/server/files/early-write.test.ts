@@ -3,7 +3,8 @@
  * the server starts writing the file into the home while later parts are still on their way. Real
  * engine, real loop home, the embedded S3. What must hold: the file appears only after `complete`
  * and is byte for byte what was sent, a cancel or other ETags leave no temp file behind, and a
- * report that does not match what S3 holds is refused.
+ * report that does not match what S3 holds is refused. Also: `complete` asked again (its answer
+ * was lost) gets the same answer, and the file is saved, audited and announced once.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,5 +214,35 @@ describe('early write', () => {
 
     for (const id of [ticket.id, single.id])
       expect((await server.request(alice, 'DELETE', `${uploads}/${id}`)).statusCode).toBe(204);
+  });
+});
+
+describe('complete asked again', () => {
+  it('gives a finished upload the same answer again, saved and audited once; never to another user', async () => {
+    const data = randomBytes(2 * partSize + 5);
+    const ticket = await start(alice, 'twice.bin', data.length);
+    const etags = [
+      await putPart(ticket, 1, data),
+      await putPart(ticket, 2, data),
+      await putPart(ticket, 3, data),
+    ];
+    const first = await complete(ticket.id, etags);
+    expect(first.statusCode, first.body).toBe(200);
+    const again = await complete(ticket.id, etags);
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json()).toEqual(first.json());
+    expect(first.json<CompleteUploadResponse>().path).toBe('~/twice.bin');
+    expect(await inContainer('ls -A ~ | grep -c "^twice" || true')).toBe('1\n');
+    const audited = await server.store.audit.list({ action: 'file.upload' });
+    expect(audited.filter((e) => JSON.stringify(e).includes('~/twice.bin'))).toHaveLength(1);
+
+    const foreign = await server.request(bob, 'POST', `${uploads}/${ticket.id}/complete`, {
+      parts: etags.map((etag, i) => ({ partNumber: i + 1, etag })),
+    });
+    expect(foreign.statusCode).toBe(404);
+    expect(foreign.json()).toMatchObject({ code: 'COVE_ERR_FILES_UPLOAD_NOT_FOUND' });
+    // A finished upload cannot be cancelled any more.
+    expect((await server.request(alice, 'DELETE', `${uploads}/${ticket.id}`)).statusCode).toBe(404);
+    expect(await inContainer('sha256sum ~/twice.bin')).toContain(sha256(data));
   });
 });
