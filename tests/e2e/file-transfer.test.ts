@@ -116,6 +116,33 @@ describe('file transfer in the shell page', () => {
     await shell.waitForText(/^second line\na newer version$/m);
   });
 
+  it('asks again when the answer to complete is lost: one file, shown as uploaded', async () => {
+    const lost = file('lost-answer.txt', Buffer.from('saved once\n'));
+    const completes: string[] = [];
+    // The first complete reaches Cove and is carried out; its answer never reaches the page.
+    await shell.page.route('**/uploads/*/complete', async (route) => {
+      completes.push(route.request().url());
+      if (completes.length > 1) return route.continue();
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    try {
+      await transfers.openUpload();
+      await transfers.upload([lost.path]);
+      expect(await transfers.finished(transfers.row(`~/${lost.name}`))).toEqual({
+        state: 'done',
+        text: `Uploaded ~/${lost.name} (11 B)`,
+      });
+    } finally {
+      await shell.page.unroute('**/uploads/*/complete');
+    }
+    expect(completes).toHaveLength(2);
+    expect(completes[1]).toBe(completes[0]);
+    // Saved once: no "(1)" copy from a second upload.
+    await shell.run("clear; ls lost-answer* | wc -l; cat 'lost-answer.txt'");
+    await shell.waitForText(/^1\nsaved once$/m);
+  });
+
   it('downloads the file back with the same bytes, without leaving the shell page', async () => {
     const saved = await transfers.download(big.name);
     expect(saved.suggestedFilename()).toBe(big.name);

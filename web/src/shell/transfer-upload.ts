@@ -47,6 +47,9 @@ class MissingEtag extends Error {}
 
 const aborted = () => new DOMException('The transfer was cancelled.', 'AbortError');
 
+/** Attempts at `complete` when its answer is lost on the way (Cove finishes it and answers again). */
+const maxCompleteAttempts = 6;
+
 /** `complete` failed but the server kept the staged parts: it can simply be called again. */
 const completeRetryable = (error: unknown): boolean =>
   error instanceof ApiError &&
@@ -201,11 +204,31 @@ class UploadJob {
     }
   }
 
+  /**
+   * `complete`, asked again when the answer did not arrive (the network dropped): Cove gives a
+   * finished upload's answer again, and says "busy" while the first call still saves.
+   */
+  private async requestComplete(body: CompleteUploadRequest): Promise<CompleteUploadResponse> {
+    const { signal } = this.controller;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await postJson<CompleteUploadResponse>(`${this.url}/complete`, body);
+      } catch (error) {
+        const lost =
+          error instanceof ApiError &&
+          (error.code === 'COVE_ERR_NETWORK' || (attempt > 1 && error.code === 'COVE_ERR_FILES_UPLOAD_BUSY'));
+        if (!lost || attempt >= maxCompleteAttempts || signal.aborted) throw error;
+        this.row.busy(`Saving ${this.target}… (the connection dropped; asking Cove again)`);
+        await sleep(retryDelayMs(attempt + 1), signal);
+      }
+    }
+  }
+
   /** Asks the server to move the staged parts into the home. */
   private async complete(body: CompleteUploadRequest): Promise<void> {
     this.row.busy(`Saving ${this.target}…`);
     try {
-      const saved = await postJson<CompleteUploadResponse>(`${this.url}/complete`, body);
+      const saved = await this.requestComplete(body);
       this.row.succeed(`Uploaded ${saved.path} (${formatSize(saved.size)})`);
       this.ctx.onFinished();
     } catch (error) {
