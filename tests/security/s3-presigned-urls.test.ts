@@ -431,8 +431,9 @@ describe('H04 declare 10 MB, send 900 MB', () => {
     });
     expect(outcome.sentBytes).toBeLessThan(declared + fewBytes);
     // The tail is parsed as a next request: 400 and the connection closed, maybe before the
-    // first request's answer. The object is the signed 10 MB or nothing, never more.
-    expect(outcome.answer).toMatch(/^HTTP\/1\.1 (200|400) /);
+    // first request's answer; the reset that follows can also drop an answer before the client
+    // read it (seen once in CI: nothing arrived). The object is the signed 10 MB or nothing.
+    expect(outcome.answer).toMatch(/^(HTTP\/1\.1 (200|400) [^]*)?$/);
     const stored = await objectBytes(key);
     if (stored === undefined) return;
     expect(stored.length).toBe(declared);
