@@ -316,6 +316,12 @@ export const errors = {
       404,
       'That upload does not exist, was cancelled or has already finished. Start the upload again.',
     ),
+  filesProgressNotFound: () =>
+    new CoveError(
+      'COVE_ERR_FILES_PROGRESS_NOT_FOUND',
+      404,
+      'No download with that progress id is being prepared: it has not started yet or is done.',
+    ),
   filesUploadBusy: () =>
     new CoveError(
       'COVE_ERR_FILES_UPLOAD_BUSY',

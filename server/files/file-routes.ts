@@ -7,16 +7,20 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../audit.js';
+import { errors } from '../errors.js';
 import { regionGuard } from '../regions.js';
 import { formatTransferBytes } from '../protocol/api.js';
 import type {
   CompleteUploadResponse,
+  DownloadProgressResponse,
+  DownloadRequest,
   DownloadResponse,
   FileListing,
   PartStoredRequest,
   UploadRequest,
   UploadResponse,
 } from '../protocol/files.js';
+import { progressIdPattern } from '../protocol/files.js';
 import { escapeForTerminal } from './file-names.js';
 import type { TransferDone } from './s3-file-transfer.js';
 
@@ -84,10 +88,16 @@ const PartBody = Type.Object(
   { additionalProperties: false },
 );
 const CompleteReply = Type.Object({ path: Type.String(), size: Type.Integer(), sha256: Type.String() });
+const ProgressId = Type.String({ pattern: progressIdPattern });
 const DownloadBody = Type.Object(
-  { path: Type.String({ minLength: 1, maxLength: 4096 }) },
+  { path: Type.String({ minLength: 1, maxLength: 4096 }), progressId: Type.Optional(ProgressId) },
   { additionalProperties: false },
 );
+const ProgressParams = Type.Object({
+  region: Type.String({ minLength: 1, maxLength: 64 }),
+  progressId: ProgressId,
+});
+const ProgressReply = Type.Object({ bytes: Type.Integer(), size: Type.Optional(Type.Integer()) });
 const DownloadReply = Type.Object({ url: Type.String(), name: Type.String(), size: Type.Integer() });
 const ListQuery = Type.Object({ dir: Type.String({ default: '~', maxLength: 4096 }) });
 const ListReply = Type.Object({
@@ -115,6 +125,8 @@ export const fileProtocolProofs = [
   true satisfies Fits<typeof PartBody, PartStoredRequest>,
   true satisfies Fits<typeof CompleteReply, CompleteUploadResponse>,
   true satisfies Fits<typeof DownloadReply, DownloadResponse>,
+  true satisfies Fits<typeof DownloadBody, DownloadRequest>,
+  true satisfies Fits<typeof ProgressReply, DownloadProgressResponse>,
   true satisfies Fits<typeof ListReply, FileListing>,
 ] as const;
 
@@ -230,9 +242,25 @@ export default async function fileRoutes(instance: FastifyInstance): Promise<voi
     async (request) => {
       const { region } = request.params;
       checkRegion(region);
-      const done = await app.files.transfer.download(ownerOf(request), region, request.body.path);
+      const { path, progressId } = request.body;
+      const done = await app.files.transfer.download(ownerOf(request), region, path, progressId);
       await finished(request, region, done);
       return { url: done.url, name: done.name, size: done.size };
+    },
+  );
+
+  app.get(
+    '/api/environments/:region/downloads/progress/:progressId',
+    {
+      preHandler: app.requireUser,
+      schema: { params: ProgressParams, response: { 200: ProgressReply, ...replies } },
+    },
+    async (request) => {
+      const { region, progressId } = request.params;
+      checkRegion(region);
+      const progress = app.files.transfer.progress.get(ownerOf(request).id, region, progressId);
+      if (!progress) throw errors.filesProgressNotFound();
+      return progress;
     },
   );
 

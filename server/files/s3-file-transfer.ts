@@ -53,6 +53,7 @@ import type {
   UploadTicket,
 } from '../protocol/files.js';
 import { contentDisposition } from './content-disposition.js';
+import { DownloadProgress } from './download-progress.js';
 import type { CoveFilesHelper } from './cove-files-helper.js';
 import { HelperError, helperErrorToCove } from './cove-files-helper.js';
 import { fileNameProblem, isHomePath, parseHomePath, type HomePath } from './file-names.js';
@@ -182,6 +183,8 @@ export class S3FileTransfer {
   private readonly records = new Map<string, UploadRecord>();
   /** Upload id → the answer `complete` gave, so asking again gets it again (oldest first). */
   private readonly finished = new Map<string, FinishedUpload>();
+  /** Running downloads' copies into S3, for the page's progress bar. */
+  readonly progress = new DownloadProgress();
   /** Region → why file transfer is off there (a misconfigured bucket). */
   private readonly disabled = new Map<string, string[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -575,6 +578,7 @@ export class S3FileTransfer {
     owner: EnvironmentOwner,
     region: string,
     rawPath: string,
+    progressId?: string,
   ): Promise<DownloadResponse & TransferDone> {
     const { files } = this.options.config;
     const path = parseHomePath(rawPath);
@@ -616,12 +620,19 @@ export class S3FileTransfer {
     // helper ends at once instead of waiting for the exec's deadline.
     const stallMs = files.s3TimeoutMs;
     let s3Failed: unknown;
+    const progress =
+      progressId === undefined
+        ? undefined
+        : this.progress.start(owner.id, region, progressId, kind === 'read' ? info.size : undefined);
     const sink = new Writable({
       highWaterMark: 1024 * 1024,
       write(chunk: Buffer, _encoding, callback) {
         if (s3Failed !== undefined) return callback(new Error('S3 failed'));
         writeWithDeadline(body, chunk, stallMs, 'PutObject body').then(
-          () => callback(),
+          () => {
+            progress?.add(chunk.length);
+            callback();
+          },
           (error: unknown) => {
             s3Failed ??= error;
             callback(error as Error);
@@ -665,6 +676,8 @@ export class S3FileTransfer {
       throw error instanceof HelperError && error.code === 'too-large'
         ? errors.filesTooLarge(files.maxFileBytes, formatHomeBytes(files.maxFileBytes))
         : error;
+    } finally {
+      progress?.end();
     }
     const expiresIn = files.presignExpiryS;
     const url = await getSignedUrl(

@@ -9,6 +9,7 @@
  * - `POST /api/environments/:region/uploads/:id/complete` {@link CompleteUploadRequest} → {@link CompleteUploadResponse}
  * - `DELETE /api/environments/:region/uploads/:id` → 204 (cancel: aborts the multipart upload, deletes staging)
  * - `POST /api/environments/:region/downloads` {@link DownloadRequest} → {@link DownloadResponse}
+ * - `GET /api/environments/:region/downloads/progress/:progressId` → {@link DownloadProgressResponse} (404 when none runs)
  * - `GET /api/environments/:region/files?dir=~` → {@link FileListing}
  */
 
@@ -100,9 +101,24 @@ export interface CompleteUploadResponse {
   readonly sha256: string;
 }
 
+/** What a page may pick as a download's `progressId`. */
+export const progressIdPattern = '^[A-Za-z0-9_-]{8,64}$';
+
 export interface DownloadRequest {
   /** Relative to `~` or absolute inside `$HOME`. A directory comes as a `.tar.gz`. */
   readonly path: string;
+  /**
+   * Optional, picked by the page (8 to 64 of `A-Z a-z 0-9 _ -`): follow the copy from the home into
+   * S3 with `GET …/downloads/progress/:progressId` while this request runs.
+   */
+  readonly progressId?: string;
+}
+
+export interface DownloadProgressResponse {
+  /** Bytes copied from the home into S3 so far. */
+  readonly bytes: number;
+  /** The file's size; absent for a folder (its `.tar.gz` has no size until it is done). */
+  readonly size?: number;
 }
 
 export interface DownloadResponse {

@@ -1,15 +1,21 @@
 /**
  * Download: the dialog (a path, typed or picked in the browser), then the server copies the file
- * (a folder as `.tar.gz`) out of the home into S3 while the panel shows "Preparing…", and the
+ * (a folder as `.tar.gz`) out of the home into S3 while the panel shows "Preparing…" with a bar
+ * (the page asks how far the copy got every half second), and the
  * browser saves it from the presigned URL through an `<a download>` click: the URL answers with
  * `Content-Disposition: attachment`, so the shell page never navigates away.
  */
-import type { DownloadRequest, DownloadResponse, FileEntry } from '../../../server/protocol/files.js';
-import { errorMessage, postJson } from '../lib/api.js';
+import type {
+  DownloadProgressResponse,
+  DownloadRequest,
+  DownloadResponse,
+  FileEntry,
+} from '../../../server/protocol/files.js';
+import { errorMessage, getJson, postJson } from '../lib/api.js';
 import { openDialog } from '../lib/dialog.js';
 import { h, showAlert } from '../lib/dom.js';
 import { FileBrowser } from './transfer-browser.js';
-import { formatSize } from './transfer-logic.js';
+import { formatSize, percent, ThroughputMeter, formatSpeed } from './transfer-logic.js';
 import type { TransferContext } from './transfer-panel.js';
 
 /** Hands a presigned URL to the browser's download manager. */
@@ -20,19 +26,52 @@ function saveFromUrl(url: string, name: string): void {
   link.remove();
 }
 
+/** How often the page asks how far the copy into S3 got. */
+const progressPollMs = 500;
+
+/** A fresh id for following one download's preparation. */
+function newProgressId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 /** One download in the panel; `size` is known when the file was picked in the browser. */
 export async function startDownload(ctx: TransferContext, path: string, size?: number): Promise<void> {
   const row = ctx.panel.add(path);
   const run = async (): Promise<void> => {
-    row.busy(`Preparing ${path}${size === undefined ? '' : ` (${formatSize(size)})`}…`);
+    const preparing = `Preparing ${path}`;
+    row.busy(`${preparing}${size === undefined ? '' : ` (${formatSize(size)})`}…`);
+    const progressId = newProgressId();
+    const meter = new ThroughputMeter();
+    let polling = true;
+    // Until the copy has started the answer is a 404: the row stays "Preparing…".
+    const poll = window.setInterval(() => {
+      void getJson<DownloadProgressResponse>(`${ctx.base}/downloads/progress/${progressId}`, {
+        redirectOnAuth: false,
+      }).then(
+        ({ bytes, size: total }) => {
+          if (!polling) return;
+          meter.add(bytes, performance.now());
+          const speed = meter.bytesPerSecond();
+          const rate = speed === undefined ? '' : ` · ${formatSpeed(speed)}`;
+          if (total === undefined) row.busy(`${preparing}: ${formatSize(bytes)}${rate}`);
+          else row.progress(bytes, total, `${preparing}: ${percent(bytes, total)} %${rate}`);
+        },
+        () => undefined,
+      );
+    }, progressPollMs);
     try {
-      const request: DownloadRequest = { path };
+      const request: DownloadRequest = { path, progressId };
       const file = await postJson<DownloadResponse>(`${ctx.base}/downloads`, request);
+      polling = false;
       saveFromUrl(file.url, file.name);
       row.succeed(`Downloaded ${file.name} (${formatSize(file.size)}): your browser saves it`);
       ctx.onFinished();
     } catch (error) {
+      polling = false;
       row.fail(errorMessage(error), () => void run());
+    } finally {
+      window.clearInterval(poll);
     }
   };
   await run();

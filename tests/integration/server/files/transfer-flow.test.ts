@@ -1,10 +1,12 @@
 /**
- * The early write (issue 6): the page reports each stored part (`POST …/uploads/:id/parts/:n`) and
- * the server starts writing the file into the home while later parts are still on their way. Real
- * engine, real loop home, the embedded S3. What must hold: the file appears only after `complete`
- * and is byte for byte what was sent, a cancel or other ETags leave no temp file behind, and a
- * report that does not match what S3 holds is refused. Also: `complete` asked again (its answer
- * was lost) gets the same answer, and the file is saved, audited and announced once.
+ * How a transfer flows beyond the basics of file-transfer.test.ts. Real engine, real loop home,
+ * the embedded S3.
+ * - The early write: the page reports each stored part (`POST …/uploads/:id/parts/:n`) and the
+ *   server starts writing the file into the home while later parts are still on their way. The
+ *   file appears only after `complete` and is byte for byte what was sent, a cancel or other ETags
+ *   leave no temp file behind, and a report that does not match what S3 holds is refused.
+ * - `complete` asked again (its answer was lost) gets the same answer; saved and audited once.
+ * - Download progress: `GET …/downloads/progress/:progressId` while the copy into S3 runs.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +14,8 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { HomeTestServer, MiB, regionA, type HomeTestUser } from '../homes/home-test-server.js';
 import type {
   CompleteUploadResponse,
+  DownloadProgressResponse,
+  DownloadResponse,
   MultipartUpload,
   SingleUpload,
   UploadResponse,
@@ -244,5 +248,64 @@ describe('complete asked again', () => {
     // A finished upload cannot be cancelled any more.
     expect((await server.request(alice, 'DELETE', `${uploads}/${ticket.id}`)).statusCode).toBe(404);
     expect(await inContainer('sha256sum ~/twice.bin')).toContain(sha256(data));
+  });
+});
+
+describe('download progress', () => {
+  it('tells the page how far the copy into S3 got while it runs, to its owner only', async () => {
+    const size = 96 * MiB;
+    expect(
+      await inContainer(`head -c ${size} /dev/urandom > ~/progress.bin; stat -c %s ~/progress.bin`),
+    ).toBe(`${size}\n`);
+    const progressId = `p${Date.now().toString(36)}abcdef`;
+    const progressUrl = `/api/environments/${regionA}/downloads/progress/${progressId}`;
+    expect((await server.request(alice, 'GET', progressUrl)).statusCode).toBe(404);
+
+    let settled = false;
+    const downloading = server
+      .request(alice, 'POST', `/api/environments/${regionA}/downloads`, {
+        path: '~/progress.bin',
+        progressId,
+      })
+      .finally(() => (settled = true));
+    const seen: DownloadProgressResponse[] = [];
+    const bobSaw = new Set<number>();
+    while (!settled) {
+      const answer = await server.request(alice, 'GET', progressUrl);
+      if (answer.statusCode === 200) {
+        seen.push(answer.json<DownloadProgressResponse>());
+        bobSaw.add((await server.request(bob, 'GET', progressUrl)).statusCode);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const done = await downloading;
+    expect(done.statusCode, done.body).toBe(200);
+    expect(done.json<DownloadResponse>().size).toBe(size);
+
+    // Seen mid-way, growing, never past the size; Bob never sees it.
+    expect(
+      seen.some((p) => p.bytes > 0 && p.bytes < size),
+      JSON.stringify(seen.slice(0, 5)),
+    ).toBe(true);
+    for (const p of seen) expect(p.size).toBe(size);
+    const bytes = seen.map((p) => p.bytes);
+    expect(bytes).toEqual([...bytes].sort((a, b) => a - b));
+    expect(Math.max(...bytes)).toBeLessThanOrEqual(size);
+    expect([...bobSaw]).toEqual([404]);
+    // Gone once the download answered.
+    expect((await server.request(alice, 'GET', progressUrl)).statusCode).toBe(404);
+    await inContainer('rm ~/progress.bin');
+  });
+
+  it('refuses a progress id outside 8-64 of A-Z a-z 0-9 _ - (in the request and the query)', async () => {
+    const refused = await server.request(alice, 'POST', `/api/environments/${regionA}/downloads`, {
+      path: '~/x',
+      progressId: '../../etc',
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(
+      (await server.request(alice, 'GET', `/api/environments/${regionA}/downloads/progress/short`))
+        .statusCode,
+    ).toBe(400);
   });
 });
