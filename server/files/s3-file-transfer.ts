@@ -163,7 +163,7 @@ const minBytesPerS = 2 * 1024 * 1024;
 /** HeadObject and DeleteObject calls in flight for one upload's parts. */
 const partCallConcurrency = 8;
 /** How long an early write waits for the page's next part before it gives up (and `complete` starts afresh). */
-export const earlyWriteIdleMs = 120_000;
+const earlyWriteIdleMs = 120_000;
 /** How long a finished upload's answer is kept for a `complete` that comes again (its answer was lost). */
 const finishedKeepMs = 15 * 60_000;
 /** Bounds the finished answers kept (the oldest go first). */
@@ -297,7 +297,8 @@ export class S3FileTransfer {
     if (!part || partNumber < 1)
       throw errors.filesPartsInvalid(`there is no part ${partNumber} (parts 1 to ${record.parts.length})`);
     if (record.completing) throw errors.filesUploadBusy();
-    const staging = await this.usableStaging(region);
+    // Its HeadObject notices S3 down: no HeadBucket first.
+    const staging = this.stagingOf(region);
     const head = await this.s3(() =>
       staging.client.send(new HeadObjectCommand({ Bucket: staging.bucket, Key: part.key }), this.signal()),
     );
@@ -759,14 +760,20 @@ export class S3FileTransfer {
 
   /** The region's bucket, when transfer is on there and S3 answers. */
   private async usableStaging(region: string): Promise<StagingBucket> {
-    const staging = this.options.staging.get(region);
-    if (!staging) throw errors.filesMisconfigured(new Error(`no staging bucket for region ${region}`));
-    const problems = this.disabled.get(region);
-    if (problems) throw errors.filesMisconfigured(new Error(problems.join('; ')));
+    const staging = this.stagingOf(region);
     // Every time: presigning a single PUT needs no S3 call, so this is what notices S3 is down.
     await this.s3(() =>
       staging.client.send(new HeadBucketCommand({ Bucket: staging.bucket }), this.signal()),
     );
+    return staging;
+  }
+
+  /** The region's bucket, when transfer is on there (no S3 call: the caller's own call notices S3 down). */
+  private stagingOf(region: string): StagingBucket {
+    const staging = this.options.staging.get(region);
+    if (!staging) throw errors.filesMisconfigured(new Error(`no staging bucket for region ${region}`));
+    const problems = this.disabled.get(region);
+    if (problems) throw errors.filesMisconfigured(new Error(problems.join('; ')));
     return staging;
   }
 
