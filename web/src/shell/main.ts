@@ -134,7 +134,11 @@ function showGone(tab: ShellTab, message: string, stopped = false): void {
 }
 
 function addTab(info: { terminalId: string } & TabBinding): ShellTab {
-  const binding: TabBinding = info.accountId && info.permissionSet ? info : {};
+  // Only the binding: a tab's binding is reused for "+", so it must never carry this terminal's id.
+  const binding: TabBinding =
+    info.accountId && info.permissionSet
+      ? { accountId: info.accountId, permissionSet: info.permissionSet }
+      : {};
   const tab = new ShellTab(region, info.terminalId, binding, {
     onState: (t) => {
       if (t === active) renderStatus();
@@ -174,7 +178,7 @@ function addTab(info: { terminalId: string } & TabBinding): ShellTab {
 async function openNew(binding: TabBinding): Promise<void> {
   try {
     const { terminalId } = await postJson<{ terminalId: string }>(api, binding);
-    addTab({ terminalId, ...binding });
+    addTab({ ...binding, terminalId });
   } catch (error) {
     statusNotice.textContent = errorMessage(error);
   }
