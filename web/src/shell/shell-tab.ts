@@ -127,8 +127,14 @@ export class ShellTab {
       .then(({ WebglAddon }) => {
         if (this.ended && this.state === 'closed') return;
         const webgl = new WebglAddon();
-        webgl.onContextLoss(() => webgl.dispose());
+        webgl.onContextLoss(() => {
+          webgl.dispose();
+          this.fitNow();
+        });
         this.term.loadAddon(webgl);
+        // The WebGL renderer's cell is whole device pixels (8 px where the DOM renderer measured
+        // 8.43): fit again, or the first fit stays 8 columns short of the edge at 1280 px.
+        this.fitNow();
       })
       .catch(() => {
         // No WebGL (headless, old GPU): xterm's DOM renderer is the fallback.
