@@ -34,9 +34,9 @@ export function renderHeader(me: Me, section: HeaderSection = 'portal'): HTMLEle
     { class: 'topbar', role: 'banner' },
     h(
       'a',
-      { href: '/', class: 'topbar-brand' },
+      { href: '/', class: 'topbar-brand', 'aria-label': 'Cove portal' },
       h('span', { class: 'topbar-logo', 'aria-hidden': 'true' }, '◆'),
-      'Cove',
+      h('span', { class: 'topbar-brand-name' }, 'Cove'),
     ),
     h(
       'nav',
@@ -49,7 +49,7 @@ export function renderHeader(me: Me, section: HeaderSection = 'portal'): HTMLEle
       { class: 'topbar-user' },
       h(
         'span',
-        { class: 'topbar-username', 'data-testid': 'current-user', title: 'Signed in as' },
+        { class: 'topbar-username', 'data-testid': 'current-user', title: `Signed in as ${me.username}` },
         me.username,
       ),
       signOutButton,
