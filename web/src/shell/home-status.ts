@@ -63,12 +63,17 @@ export interface EnvironmentActionsHooks {
   /** The environment's terminals are gone (restart or delete): drop the tabs, open a fresh one. */
   onReset(message: string): void;
   onError(message: string): void;
+  /** Back to the terminal when a menu action ends without replacing the terminals. */
+  focusTerminal?(): void;
   /** Upload file… and Download file… (the shell page's TransferActions). */
   readonly transfers?: { upload(): void; download(): void };
 }
 
-/** The Actions menu button and its popup. */
-export function environmentActions(region: string, hooks: EnvironmentActionsHooks): HTMLElement {
+/** The Actions menu button and its popup; `open()` opens it with the keyboard on its first item. */
+export function environmentActions(
+  region: string,
+  hooks: EnvironmentActionsHooks,
+): { readonly element: HTMLElement; open(): void } {
   const base = `/api/environments/${encodeURIComponent(region)}`;
   const menu = h('div', { class: 'shell-menu', role: 'menu', hidden: true, 'data-testid': 'actions-menu' });
   const toggle = h(
@@ -86,13 +91,28 @@ export function environmentActions(region: string, hooks: EnvironmentActionsHook
     menu.hidden = true;
     toggle.setAttribute('aria-expanded', 'false');
   };
-  toggle.addEventListener('click', () => {
-    menu.hidden = !menu.hidden;
-    toggle.setAttribute('aria-expanded', String(!menu.hidden));
+  const show = (shown: boolean) => {
+    menu.hidden = !shown;
+    toggle.setAttribute('aria-expanded', String(shown));
     // Fixed, not absolute: the tab bar scrolls sideways and would clip the menu.
     const box = toggle.getBoundingClientRect();
     menu.style.top = `${box.bottom + 2}px`;
     menu.style.right = `${Math.max(4, window.innerWidth - box.right)}px`;
+  };
+  toggle.addEventListener('click', () => show(menu.hidden));
+  // Escape closes the menu and gives the keyboard back to the terminal; arrows move between items.
+  menu.addEventListener('keydown', (event) => {
+    const items = [...menu.querySelectorAll('button')];
+    const at = items.indexOf(document.activeElement as HTMLButtonElement);
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      close();
+      hooks.focusTerminal?.();
+    } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      const step = event.key === 'ArrowDown' ? 1 : -1;
+      items[(at + step + items.length) % items.length]?.focus();
+    }
   });
   document.addEventListener('click', (event) => {
     if (!wrapper.contains(event.target as Node)) close();
@@ -112,12 +132,16 @@ export function environmentActions(region: string, hooks: EnvironmentActionsHook
         'Restart',
         false,
       );
-      if (!ok) return;
+      if (!ok) {
+        hooks.focusTerminal?.();
+        return;
+      }
       try {
         await postJson(`${base}/restart`, {});
         hooks.onReset('Your environment was restarted; your home is kept.');
       } catch (error) {
         hooks.onError(errorMessage(error));
+        hooks.focusTerminal?.();
       }
     })();
   });
@@ -148,7 +172,13 @@ export function environmentActions(region: string, hooks: EnvironmentActionsHook
   }
   menu.append(restart, remove);
   const wrapper = h('div', { class: 'shell-actions' }, toggle, menu);
-  return wrapper;
+  return {
+    element: wrapper,
+    open: () => {
+      show(true);
+      menu.querySelector('button')?.focus();
+    },
+  };
 }
 
 function confirmDeleteHome(base: string, hooks: EnvironmentActionsHooks): void {
@@ -180,6 +210,11 @@ function confirmDeleteHome(base: string, hooks: EnvironmentActionsHooks): void {
   const dialog = openDialog('Delete home', alert, form, h('div', { class: 'dialog-actions' }, cancel, ok));
   input.addEventListener('input', () => (ok.disabled = input.value.trim() !== 'delete'));
   cancel.addEventListener('click', () => dialog.close());
+  let deleted = false;
+  // Cancel, Escape or the close button: back to the terminal (after a delete a new one takes it).
+  dialog.element.addEventListener('close', () => {
+    if (!deleted) hooks.focusTerminal?.();
+  });
   input.focus();
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -187,6 +222,7 @@ function confirmDeleteHome(base: string, hooks: EnvironmentActionsHooks): void {
     void whileBusy(ok, async () => {
       try {
         await request(`${base}/home`, { method: 'DELETE', body: { confirm: 'delete' } });
+        deleted = true;
         dialog.close();
         hooks.onReset('Your home was deleted; this terminal has a fresh one.');
       } catch (error) {

@@ -10,7 +10,7 @@ import './shell.css';
 import { deleteJson, errorMessage, getJson, postJson } from '../lib/api.js';
 import { mountHeader } from '../lib/header.js';
 import { environmentActions, HomeStatus } from './home-status.js';
-import { identityLabel } from './shell-logic.js';
+import { identityLabel, pageShortcut } from './shell-logic.js';
 import { ShellTab, type ConnectAttempt, type ConnectionState, type TabBinding } from './shell-tab.js';
 import { TransferActions } from './transfer-actions.js';
 
@@ -40,7 +40,7 @@ root.textContent = '';
 const tabBar = el('div', 'shell-tabs');
 tabBar.setAttribute('role', 'tablist');
 const addButton = el('button', 'shell-tab-add', '+');
-addButton.title = 'Open another terminal in this environment';
+addButton.title = 'Open another terminal in this environment (Alt+Shift+T)';
 addButton.setAttribute('aria-label', 'New terminal');
 addButton.dataset.testid = 'new-tab';
 const panels = el('div', 'shell-panels');
@@ -54,26 +54,26 @@ const statusNotice = el('span', 'shell-status-item shell-status-notice');
 statusNotice.dataset.testid = 'shell-notice';
 const homeStatus = new HomeStatus(region);
 status.append(statusRegion, statusIdentity, homeStatus.element, statusConnection, statusNotice);
+const focusActive = () => active?.focus();
 const transfers = new TransferActions(region, panels, {
   onFinished: () => void homeStatus.refresh(),
-  focusTerminal: () => active?.focus(),
+  focusTerminal: focusActive,
 });
-tabBar.append(
-  addButton,
-  environmentActions(region, {
-    transfers,
-    // The server closed every terminal here: replace them with one fresh terminal.
-    onReset: (message) => {
-      const binding = active?.binding ?? firstBinding;
-      for (const { tab } of [...tabs]) removeTab(tab);
-      statusNotice.textContent = message;
-      void openNew(binding).then(() => homeStatus.refresh());
-    },
-    onError: (message) => {
-      statusNotice.textContent = message;
-    },
-  }),
-);
+const actionsMenu = environmentActions(region, {
+  transfers,
+  // The server closed every terminal here: replace them with one fresh terminal.
+  onReset: (message) => {
+    const binding = active?.binding ?? firstBinding;
+    for (const { tab } of [...tabs]) removeTab(tab);
+    statusNotice.textContent = message;
+    void openNew(binding).then(() => homeStatus.refresh());
+  },
+  onError: (message) => {
+    statusNotice.textContent = message;
+  },
+  focusTerminal: focusActive,
+});
+tabBar.append(addButton, actionsMenu.element);
 root.append(tabBar, panels, status);
 
 const tabs: { tab: ShellTab; button: HTMLButtonElement }[] = [];
@@ -114,7 +114,33 @@ function removeTab(tab: ShellTab): void {
   else {
     active = undefined;
     renderStatus();
+    showEmpty();
   }
+}
+
+/** No tab left: say so and offer the two ways on, instead of a blank dark page. */
+const empty = el('div', 'shell-empty');
+empty.dataset.testid = 'shell-empty';
+empty.hidden = true;
+{
+  const openButton = el('button', 'btn btn-primary', 'Open a terminal');
+  openButton.dataset.testid = 'empty-open';
+  openButton.addEventListener('click', () => void openNew(firstBinding));
+  const back = el('a', 'btn', 'Back to the portal');
+  back.setAttribute('href', '/');
+  const actions = el('div', 'shell-empty-actions');
+  actions.append(openButton, back);
+  empty.append(
+    el('h2', '', 'No open terminals'),
+    el('p', '', 'Your environment keeps running until it is idle, and your home is kept.'),
+    actions,
+  );
+}
+panels.append(empty);
+
+function showEmpty(): void {
+  empty.hidden = false;
+  empty.querySelector('button')?.focus();
 }
 
 function showGone(tab: ShellTab, message: string, stopped = false): void {
@@ -170,8 +196,12 @@ function addTab(info: { terminalId: string } & TabBinding): ShellTab {
   tabBar.insertBefore(button, addButton);
   panels.append(tab.element);
   tabs.push({ tab, button });
+  empty.hidden = true;
   activate(tab);
   tab.open();
+  // The terminal can take the keyboard only once it is open: after "+" the focus would stay on
+  // the button, and the next Enter would open yet another terminal.
+  if (active === tab) tab.focus();
   return tab;
 }
 
@@ -185,6 +215,28 @@ async function openNew(binding: TabBinding): Promise<void> {
 }
 
 addButton.addEventListener('click', () => void openNew(active?.binding ?? firstBinding));
+// Keyboard users: the terminal keeps Tab for the shell, so the tabs and Actions have keys of their own.
+document.addEventListener('keydown', (event) => {
+  const shortcut = pageShortcut(event);
+  if (shortcut === undefined || document.querySelector('dialog[open]')) return;
+  event.preventDefault();
+  const index = tabs.findIndex((t) => t.tab === active);
+  switch (shortcut) {
+    case 'new-tab':
+      void openNew(active?.binding ?? firstBinding);
+      break;
+    case 'previous-tab':
+    case 'next-tab': {
+      const step = shortcut === 'next-tab' ? 1 : -1;
+      const next = tabs[(index + step + tabs.length) % Math.max(1, tabs.length)];
+      if (next) activate(next.tab);
+      break;
+    }
+    case 'actions':
+      actionsMenu.open();
+      break;
+  }
+});
 window.addEventListener('resize', () => active?.fitNow());
 
 async function start(): Promise<void> {

@@ -162,3 +162,36 @@ export function parseOsc52(data: string): string | undefined {
     return undefined;
   }
 }
+
+export type PageShortcut = 'new-tab' | 'previous-tab' | 'next-tab' | 'actions';
+
+/**
+ * The page's own keys. A terminal keeps Tab and almost every other key for the shell, so a
+ * keyboard user reaches the tabs and the Actions menu with Alt+Shift and a key that no shell or
+ * browser binds there. Matched on `code`, so a layout or macOS's Option characters do not matter.
+ */
+export function pageShortcut(event: {
+  readonly type: string;
+  readonly altKey: boolean;
+  readonly shiftKey: boolean;
+  readonly ctrlKey: boolean;
+  readonly metaKey: boolean;
+  readonly code: string;
+}): PageShortcut | undefined {
+  if (event.type !== 'keydown' || !event.altKey || !event.shiftKey || event.ctrlKey || event.metaKey)
+    return undefined;
+  switch (event.code) {
+    case 'KeyT':
+      return 'new-tab';
+    case 'ArrowLeft':
+    case 'BracketLeft':
+      return 'previous-tab';
+    case 'ArrowRight':
+    case 'BracketRight':
+      return 'next-tab';
+    case 'KeyA':
+      return 'actions';
+    default:
+      return undefined;
+  }
+}

@@ -18,6 +18,7 @@ import {
   isSafeLink,
   openTimeoutMs,
   parseOsc52,
+  pageShortcut,
   pasteNeedsConfirmation,
   phaseMessage,
   PingWatch,
@@ -192,6 +193,9 @@ export class ShellTab {
     });
     this.term.attachCustomKeyEventHandler((event) => {
       if (event.type === 'keydown') this.lastGestureAt = performance.now();
+      // The page's own keys (new tab, switch tab, Actions) are not typed into the shell: the
+      // event goes on to the page's handler.
+      if (pageShortcut(event) !== undefined) return false;
       const key = event.key.toLowerCase();
       if (event.type === 'keydown' && event.ctrlKey && event.shiftKey && key === 'c') {
         if (this.term.hasSelection())

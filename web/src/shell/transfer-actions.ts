@@ -19,7 +19,7 @@ export class TransferActions {
 
   /** `host` is the terminal area: the panel floats in its corner and files can be dropped on it. */
   constructor(region: string, host: HTMLElement, hooks: TransferHooks) {
-    const panel = new TransferPanel();
+    const panel = new TransferPanel(() => hooks.focusTerminal());
     host.append(panel.element);
     this.ctx = {
       region,

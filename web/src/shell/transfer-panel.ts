@@ -3,7 +3,7 @@
  * percent, speed and time left, and the buttons that fit its state (Cancel while it runs, Retry
  * after a failure, Dismiss when it is over). Every name goes in as text. Nothing here takes focus,
  * so a transfer that ends never pulls the cursor out of the terminal; a keyboard user reaches the
- * buttons with Tab.
+ * buttons with Tab, and Dismiss or Clear finished hands the keyboard back to the terminal.
  */
 import { h } from '../lib/dom.js';
 
@@ -80,9 +80,11 @@ export class TransferRow {
     this.finish('cancelled', text, []);
   }
 
+  /** Dismiss: the row goes and the keyboard goes back to the terminal (not to the page body). */
   remove(): void {
     this.element.remove();
     this.panel.refresh();
+    this.panel.focusTerminal();
   }
 
   private finish(state: TransferState, text: string, buttons: HTMLButtonElement[]): void {
@@ -126,7 +128,7 @@ export class TransferPanel {
   private readonly live: HTMLElement;
   private readonly clear: HTMLButtonElement;
 
-  constructor() {
+  constructor(readonly focusTerminal: () => void) {
     this.list = h('ul', { class: 'transfer-list' });
     this.live = h('div', {
       class: 'visually-hidden',
@@ -180,6 +182,7 @@ export class TransferPanel {
       if (['done', 'failed', 'cancelled'].includes(row.dataset.state ?? '')) row.remove();
     }
     this.refresh();
+    this.focusTerminal();
   }
 }
 

@@ -9,6 +9,7 @@ import {
   closeAction,
   failedOpenAction,
   openTimeoutMs,
+  pageShortcut,
   PingWatch,
   reconnectDelayMs,
 } from '../../../../web/src/shell/shell-logic.js';
@@ -101,5 +102,39 @@ describe('what a closed socket means', () => {
     expect(failedOpenAction({ status: 404 }, id)).toBe('gone');
     expect(failedOpenAction({ status: 401 }, id)).toBe('sign-in');
     expect(failedOpenAction({ status: 403 }, id)).toBe('ended');
+  });
+});
+
+describe('the page keys', () => {
+  const key = (
+    code: string,
+    mods: Partial<Record<'altKey' | 'shiftKey' | 'ctrlKey' | 'metaKey', boolean>> = {},
+  ) => ({
+    type: 'keydown',
+    altKey: true,
+    shiftKey: true,
+    ctrlKey: false,
+    metaKey: false,
+    code,
+    ...mods,
+  });
+
+  it('Alt+Shift with T, ←/→ ([/]) and A are the new tab, tab switch and Actions keys', () => {
+    expect(pageShortcut(key('KeyT'))).toBe('new-tab');
+    expect(pageShortcut(key('ArrowLeft'))).toBe('previous-tab');
+    expect(pageShortcut(key('BracketLeft'))).toBe('previous-tab');
+    expect(pageShortcut(key('ArrowRight'))).toBe('next-tab');
+    expect(pageShortcut(key('BracketRight'))).toBe('next-tab');
+    expect(pageShortcut(key('KeyA'))).toBe('actions');
+  });
+
+  it('leaves every other key to the shell: other letters, a missing or extra modifier, key-up', () => {
+    expect(pageShortcut(key('KeyB'))).toBeUndefined();
+    expect(pageShortcut(key('KeyT', { shiftKey: false }))).toBeUndefined();
+    expect(pageShortcut(key('KeyT', { altKey: false }))).toBeUndefined();
+    // Ctrl+Alt+Shift+T and Cmd combinations belong to the system or the browser.
+    expect(pageShortcut(key('KeyT', { ctrlKey: true }))).toBeUndefined();
+    expect(pageShortcut(key('KeyT', { metaKey: true }))).toBeUndefined();
+    expect(pageShortcut({ ...key('KeyT'), type: 'keyup' })).toBeUndefined();
   });
 });
