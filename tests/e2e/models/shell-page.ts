@@ -100,4 +100,64 @@ export class ShellPage {
   statusText(): Promise<string> {
     return this.page.getByTestId('shell-status').innerText();
   }
+
+  /** Types into whatever has the keyboard focus, as a person does without clicking first. */
+  async typeLine(command: string): Promise<void> {
+    await this.page.keyboard.type(command);
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** The terminal id of the visible tab (the panel carries it; the page shows no ids). */
+  activeTerminalId(): Promise<string | null> {
+    return this.page.locator('.shell-tab-panel:not([hidden])').getAttribute('data-terminal-id');
+  }
+
+  /** Whether the visible terminal has the keyboard focus (xterm's input textarea). */
+  terminalHasFocus(): Promise<boolean> {
+    return this.page.evaluate(() => {
+      const panel = document.querySelector('.shell-tab-panel:not([hidden])');
+      return !!panel && !!document.activeElement && panel.contains(document.activeElement);
+    });
+  }
+
+  /** What has the keyboard focus, as a short description (test messages). */
+  focusDescription(): Promise<string> {
+    return this.page.evaluate(() => {
+      const active = document.activeElement;
+      if (!active || active === document.body) return 'body';
+      return `${active.tagName.toLowerCase()}${active.className ? `.${String(active.className).split(' ').join('.')}` : ''} "${(active.textContent ?? '').slice(0, 40)}"`;
+    });
+  }
+
+  /** Polls until the visible terminal has the keyboard focus. */
+  async waitForTerminalFocus(timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.terminalHasFocus()) return;
+      await this.page.waitForTimeout(50);
+    }
+    throw new Error(`the terminal never got the keyboard focus; it is on ${await this.focusDescription()}`);
+  }
+
+  tabLabels(): Promise<string[]> {
+    return this.page.getByTestId('shell-tab').allInnerTexts();
+  }
+
+  async switchTab(index: number): Promise<void> {
+    await this.page.getByTestId('shell-tab').nth(index).click();
+  }
+
+  async closeTab(index: number): Promise<void> {
+    const before = await this.tabCount();
+    await this.page.getByTestId('shell-tab').nth(index).getByTitle('Close this terminal').click();
+    const deadline = Date.now() + 5_000;
+    while ((await this.tabCount()) === before && Date.now() < deadline) await this.page.waitForTimeout(50);
+  }
+
+  /** Runs `echo $$` style probes: the shell's PID, read back from the screen. */
+  async shellPid(marker: string): Promise<string> {
+    await this.typeLine(`echo ${marker}-$$`);
+    const text = await this.waitForText(new RegExp(`^${marker}-(\\d+)$`, 'm'));
+    return new RegExp(`^${marker}-(\\d+)$`, 'm').exec(text)?.[1] ?? '';
+  }
 }
