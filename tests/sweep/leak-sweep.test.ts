@@ -8,8 +8,11 @@
  * ids, `aws_secret_access_key = …`, presigned signatures, `otpauth://` URIs, session cookies,
  * stack traces in error bodies). A finding names the file, line and kind, never the secret.
  *
- * When earlier groups were filtered out, it checks what was recorded (possibly only the live
- * containers). GNU grep -F holds thousands of secrets against megabytes of logs in a second.
+ * A sweep that saw nothing proves nothing: before it says "no leaks" it checks that the run
+ * recorded logs from many apps, error bodies, container snapshots, and secrets of every kind
+ * (session cookies, TOTP secrets, presigned signatures, AWS keys and session tokens). A run with
+ * earlier groups filtered out sets TEST_LEAK_SWEEP_PARTIAL=1 to sweep what little was recorded.
+ * GNU grep -F holds thousands of secrets against megabytes of logs in a second.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -35,6 +38,33 @@ const PATTERNS: readonly { readonly kind: string; readonly regex: string }[] = [
 ];
 /** A Node stack frame or a serialized `stack`, in an HTTP error body. */
 const STACK_TRACE = /(?:\n|\\n)\s+at [^\n]*?:\d+:\d+|"stack"\s*:/;
+
+/**
+ * What a full run records at the least (a full run records far more: ~100 apps' logs, hundreds of
+ * secrets). Fewer means the recording broke, and "no leaks" would be an empty claim.
+ */
+const MIN_EVIDENCE = { logs: 20, bodies: 5, snapshots: 5 } as const;
+const EVERY_KIND: readonly SecretKind[] = [
+  'aws-access-key-id',
+  'aws-secret-access-key',
+  'aws-session-token',
+  'session-cookie',
+  'totp-secret',
+  'presigned-signature',
+];
+
+/** What is missing from the record for the sweep's "no leaks" to mean something; empty when enough. */
+export function missingEvidence(
+  counts: Readonly<Record<string, number>>,
+  secrets: ReadonlyMap<string, SecretKind>,
+): string[] {
+  const missing: string[] = [];
+  for (const [dir, least] of Object.entries(MIN_EVIDENCE))
+    if ((counts[dir] ?? 0) < least) missing.push(`${dir}: ${counts[dir] ?? 0} files (at least ${least})`);
+  const kinds = new Set(secrets.values());
+  for (const kind of EVERY_KIND) if (!kinds.has(kind)) missing.push(`no recorded ${kind}`);
+  return missing;
+}
 
 interface Finding {
   readonly where: string;
@@ -145,10 +175,25 @@ describe('R02 one sweep after the whole suite', () => {
       `R02 sweep: ${secrets.size} recorded secrets; files: ${JSON.stringify(counts)}; ` +
         `live Cove containers: ${live}; container snapshots took ${snapshotMs} ms in all`,
     );
+    if (process.env.TEST_LEAK_SWEEP_PARTIAL !== '1')
+      expect(
+        missingEvidence(counts, secrets),
+        'the run recorded too little for "no leaks" to mean anything (a filtered run: set TEST_LEAK_SWEEP_PARTIAL=1)',
+      ).toEqual([]);
     expect(
       findings.map((f) => `${f.where} ${f.what}`),
       `leaks (record directory ${root}; run with TEST_LEAK_RECORD_KEEP=1 to keep it)`,
     ).toEqual([]);
+  });
+
+  it('R02 the evidence check refuses a record without logs, bodies, snapshots or a kind of secret', () => {
+    const full = { logs: 40, bodies: 9, snapshots: 12, secrets: 3 };
+    const all = new Map<string, SecretKind>(EVERY_KIND.map((kind, i) => [`secret-${i}-xxxxxxxx`, kind]));
+    expect(missingEvidence(full, all)).toEqual([]);
+    expect(missingEvidence({ ...full, logs: 3 }, all)).toEqual(['logs: 3 files (at least 20)']);
+    expect(missingEvidence({}, new Map())).toHaveLength(3 + EVERY_KIND.length);
+    const noTotp = new Map([...all].filter(([, kind]) => kind !== 'totp-secret'));
+    expect(missingEvidence(full, noTotp)).toEqual(['no recorded totp-secret']);
   });
 
   it('R02 the sweep finds a planted secret, a key id and a stack trace (the grep itself works)', async () => {
