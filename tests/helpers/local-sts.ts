@@ -4,8 +4,8 @@
  * `https://sts.amazonaws.com/doc/2011-06-15/` namespace, real error codes and statuses), so the
  * broker is exercised through the real `@aws-sdk/client-sts` with only an endpoint override.
  *
- * AssumeRole only checks that a request carries an AWS SigV4 `Authorization` header, without
- * verifying the signature (like s3rver: tests against it cannot catch signing bugs). Roles allow
+ * AssumeRole and GetCallerIdentity verify the SigV4 signature as STS does (the server's own key,
+ * LOCAL_STS_CALLER, or credentials this STS issued, with their session token). Roles allow
  * 12 h unless `setMaxDuration` says otherwise (real roles default to 1 h; 12 h keeps tests about
  * other things free of duration notices).
  *
@@ -256,12 +256,17 @@ export async function startLocalSts(): Promise<LocalSts> {
     return id;
   }
 
-  function getCallerIdentity(
+  /**
+   * Checks the request's SigV4 signature as STS does, against the server's own key or one this STS
+   * issued (with its session token and expiry). Sends STS's error and returns undefined when it
+   * fails; otherwise the caller (`found` for issued credentials).
+   */
+  function authenticate(
     request: IncomingMessage,
     body: string,
     response: ServerResponse,
     record: LocalStsRequest,
-  ): void {
+  ): { found?: LocalStsIssued } | undefined {
     const auth = parseAuthorization(record.authorization);
     const invalidToken = () =>
       sendError(
@@ -279,7 +284,7 @@ export async function startLocalSts(): Promise<LocalSts> {
         'IncompleteSignature',
         'The request signature does not conform to AWS standards.',
       );
-      return;
+      return undefined;
     }
     const credentials =
       auth.accessKeyId === LOCAL_STS_CALLER.accessKeyId
@@ -297,7 +302,7 @@ export async function startLocalSts(): Promise<LocalSts> {
           })();
     if (!credentials || request.headers['x-amz-security-token'] !== credentials.token) {
       invalidToken();
-      return;
+      return undefined;
     }
     if (sigV4Signature(request, body, auth, credentials.secret) !== auth.signature) {
       sendError(
@@ -307,7 +312,7 @@ export async function startLocalSts(): Promise<LocalSts> {
         'SignatureDoesNotMatch',
         'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
       );
-      return;
+      return undefined;
     }
     if (credentials.expiration && credentials.expiration.getTime() <= Date.now()) {
       sendError(
@@ -317,9 +322,20 @@ export async function startLocalSts(): Promise<LocalSts> {
         'ExpiredToken',
         'The security token included in the request is expired',
       );
-      return;
+      return undefined;
     }
-    const found = 'found' in credentials ? credentials.found : undefined;
+    return 'found' in credentials ? { found: credentials.found } : {};
+  }
+
+  function getCallerIdentity(
+    request: IncomingMessage,
+    body: string,
+    response: ServerResponse,
+    record: LocalStsRequest,
+  ): void {
+    const caller = authenticate(request, body, response, record);
+    if (!caller) return;
+    const found = caller.found;
     const account = found
       ? (/^arn:aws:sts::(\d{12}):/.exec(found.assumedRoleArn)?.[1] ?? '')
       : CALLER_ACCOUNT;
@@ -546,6 +562,8 @@ export async function startLocalSts(): Promise<LocalSts> {
       sendError(response, record, 400, 'InvalidAction', `Could not find operation ${form.Action}`);
       return;
     }
+    // Signed by the server's key (or credentials this STS issued), with the right secret.
+    if (!authenticate(request, body, response, record)) return;
     reachedRoleLogic.add(record);
     assumeRole(response, record);
   }
