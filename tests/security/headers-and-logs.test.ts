@@ -154,7 +154,31 @@ describe('H08 log redaction', () => {
     expect(scrubSecrets(plain)).toBe(plain);
   });
 
-  it('H08 the origin used by the pages is the exact configured one (the CSRF and WS checks rely on it)', () => {
-    expect(rig.t.config.publicUrl).toBe(origin);
+  it('H08 a state-changing request passes only with the exact configured origin (the pages rely on it)', async () => {
+    const someone = await rig.user('origin-check');
+    const post = (from: string) =>
+      rig.t.app.inject({
+        method: 'POST',
+        url: `/api/environments/${region}/terminals`,
+        headers: { origin: from, cookie: someone.cookie, 'content-type': 'application/json' },
+        payload: '{}',
+      });
+    const exact = await post(origin);
+    expect(exact.statusCode, exact.body).toBe(201);
+    await rig.request(
+      user,
+      'DELETE',
+      `/api/environments/${region}/terminals/${exact.json<{ terminalId: string }>().terminalId}`,
+    );
+    // Near misses a sloppy comparison would let through: case, a trailing slash or dot, another port.
+    for (const near of [
+      origin.toUpperCase(),
+      `${origin}/`,
+      'http://127.0.0.1.:8080',
+      'http://127.0.0.1:8081',
+    ]) {
+      const response = await post(near);
+      expect(response.statusCode, near).toBe(403);
+    }
   });
 });
