@@ -195,9 +195,10 @@ describe('C09 version gate against this engine', () => {
     const report = await docker.version();
     const versions = engineVersionsFrom(report);
     expect(versions.engine?.reported).toBe(report.Version);
-    // The engine reports the same runc as the binary it runs.
-    const { stdout } = await run('runc', ['--version']).catch(() => ({ stdout: '' }));
-    if (stdout) expect(stdout).toContain(`runc version ${versions.runc?.reported ?? '?'}`);
+    // The engine reports the runc it runs, and it is the binary on this host.
+    expect(versions.runc?.reported).toMatch(/^\d+\.\d+\.\d+/);
+    const { stdout } = await run('runc', ['--version']);
+    expect(stdout).toContain(`runc version ${versions.runc?.reported ?? '?'}`);
     const findings = evaluateEngineVersions(versions);
 
     const log = pino({ level: 'silent' });
@@ -209,14 +210,39 @@ describe('C09 version gate against this engine', () => {
     const warning = new SandboxGuard({ config: buildConfig({ security: { egressPolicy: 'off' } }), log });
     await warning.init(async () => report);
     await expect(warning.assertCanStart(region)).resolves.toBeUndefined();
-    if (findings.length > 0) {
-      await expect(refusing.assertCanStart(region)).rejects.toMatchObject({
-        code: 'COVE_ERR_ENVIRONMENT_ENGINE_OUTDATED',
-        statusCode: 503,
-      });
-    } else {
-      await expect(refusing.assertCanStart(region)).resolves.toBeUndefined();
-    }
+    // This engine's own verdict, whichever it is: refused exactly when it has findings.
+    const verdict = refusing.assertCanStart(region).then(
+      () => 'started',
+      (error: { code?: string; statusCode?: number }) => `${error.code} ${error.statusCode}`,
+    );
+    expect(await verdict).toBe(findings.length > 0 ? 'COVE_ERR_ENVIRONMENT_ENGINE_OUTDATED 503' : 'started');
+    // And both outcomes on every engine: the same report with the components made older than the
+    // fixes is refused; made newer than every advisory, it starts.
+    const withVersions = (engine: string, component: string) => ({
+      ...report,
+      Version: engine,
+      Components: (report.Components ?? []).map((c) => ({
+        ...c,
+        Version: c.Name.toLowerCase() === 'engine' ? engine : component,
+        // A hex commit, as upstream builds report: no Debian package version to vouch for it.
+        Details: { ...c.Details, GitCommit: 'abcdef1' },
+      })),
+    });
+    const outdated = new SandboxGuard({
+      config: buildConfig({ security: { egressPolicy: 'off', versionGate: 'refuse' } }),
+      log,
+    });
+    await outdated.init(async () => withVersions('18.09.0', '1.0.0'));
+    await expect(outdated.assertCanStart(region)).rejects.toMatchObject({
+      code: 'COVE_ERR_ENVIRONMENT_ENGINE_OUTDATED',
+      statusCode: 503,
+    });
+    const patched = new SandboxGuard({
+      config: buildConfig({ security: { egressPolicy: 'off', versionGate: 'refuse' } }),
+      log,
+    });
+    await patched.init(async () => withVersions('99.0.0', '99.0.0'));
+    await expect(patched.assertCanStart(region)).resolves.toBeUndefined();
     // Accepting exactly what this engine reports (an operator's checked build) lets it start.
     const accept = findings.map((f) => `${f.component} ${f.reported}`);
     const accepting = new SandboxGuard({
