@@ -58,8 +58,11 @@ describe('shell page', () => {
     await dialog.waitFor();
     expect(await dialog.innerText()).toContain('Paste several lines?');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
-    await shell.page.waitForTimeout(300);
+    // A command typed after the cancel has run, so anything the cancelled paste sent would show by now.
+    await shell.run('echo after-cancel-$((2*3))');
+    await shell.waitForText(/^after-cancel-6$/m);
     expect(await shell.text()).not.toContain('one-10');
+    expect(await shell.text()).not.toContain('echo one-');
     await shell.paste('echo one-$((5+5))\n');
     await dialog.getByRole('button', { name: 'Paste' }).click();
     // bash's bracketed paste keeps a pasted newline in the line; Enter runs it.

@@ -1,8 +1,9 @@
 /**
  * SECURITY-TESTS C01–C05 (resource abuse inside a real environment built with the production
  * HostConfig), I03 (what a user sees of the host from inside) and A06 against real containers.
- * Alice attacks; Bob's shell runs an echo probe the whole time, and each case prints the probe's
- * p99 (the bound asserted here is deliberately generous: speed belongs to `npm run bench`).
+ * Alice attacks; Bob's shell runs an echo probe the whole time: each case asserts that Bob's
+ * echoes kept coming back during the attack (each within 20 s, which only catches a hang) and
+ * prints their p99 for the record; how fast they are is a number for `npm run bench`, not a test.
  * Small limits keep it quick: a 64 MiB home, a 16 MiB /tmp, 128 processes, half a CPU.
  */
 import { execFile } from 'node:child_process';
@@ -46,7 +47,10 @@ async function containerOf(user: HomeTestUser): Promise<{ id: string; inspect: R
 const cgroupFile = (controller: string, id: string, file: string): string =>
   readFileSync(`/sys/fs/cgroup/${controller}/docker/${id}/${file}`, 'utf8').trim();
 
-/** Bob's echo round trips while `attack` runs; returns the p99 in ms (printed for the record). */
+/**
+ * Bob's echo round trips while `attack` runs (each must come back within 20 s); returns how many
+ * came back, and prints their p99 for the record.
+ */
 async function whileProbing(label: string, attack: () => Promise<void>): Promise<number> {
   const samples: number[] = [];
   let stop = false;
@@ -69,7 +73,7 @@ async function whileProbing(label: string, attack: () => Promise<void>): Promise
   const sorted = samples.sort((a, b) => a - b);
   const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? Infinity;
   console.log(`${label}: Bob's echo p99 ${p99.toFixed(1)} ms over ${samples.length} round trips`);
-  return p99;
+  return samples.length;
 }
 
 /** Runs `command` inside the user's container as the user (through the Docker API), like a second tab. */
@@ -142,7 +146,7 @@ describe('container abuse (C) with the production HostConfig', () => {
   it('C01 a fork bomb hits the pids limit ("Resource temporarily unavailable"), stays in its cgroup, and the shell recovers', async () => {
     const { id } = await containerOf(alice);
     let peak = 0;
-    const p99 = await whileProbing('C01 fork bomb', async () => {
+    const echoes = await whileProbing('C01 fork bomb', async () => {
       // Stops itself once /tmp/stop exists: `: >` is a builtin, so the shell can set it at the limit.
       attacker.send('(f(){ [ -e /tmp/stop ] && return; f|f& }; f) 2>/tmp/bomb.err\r');
       await until(() => {
@@ -162,33 +166,37 @@ describe('container abuse (C) with the production HostConfig', () => {
       await inside(alice, 'grep -c "Resource temporarily unavailable" /tmp/bomb.err; rm -f /tmp/stop'),
     ).toMatch(/[1-9]\d*/);
     expect(await inside(alice, 'echo $((40+2)); cat ~/keep.txt')).toMatch(/42\s+precious/);
-    expect(p99).toBeLessThan(2000);
+    expect(echoes, 'Bob echoed during the attack').toBeGreaterThan(0);
   }, 120_000);
 
   it('C02 a memory hog is OOM-killed inside its cgroup, the user is told, $HOME is intact, Bob unaffected', async () => {
-    const p99 = await whileProbing('C02 memory hog', async () => {
+    const echoes = await whileProbing('C02 memory hog', async () => {
       const out = await inside(alice, `python3 -c "x=[b'x'*(1<<24) for _ in range(1000)]"; echo exit=$?`);
       expect(out).toContain('exit=137');
     });
-    const notice = await attacker.waitFor(
+    await attacker.waitFor(
       () => attacker.events.some((e) => e.type === 'notice' && /out of memory/.test(e.message)),
       'the out-of-memory notice',
       20_000,
     );
-    expect(notice).toBeUndefined();
+    // The user is told what happened, in words (not a code or a bare signal number).
+    const notice = attacker.events.find((e) => e.type === 'notice' && /out of memory/.test(e.message));
+    expect(notice?.type === 'notice' && notice.message).toMatch(
+      /^(A process in your environment was stopped because it ran out of memory\.|Your environment stopped \(out of memory\)\. Restart it to continue; your home is kept\.)$/,
+    );
     const { id } = await containerOf(alice);
     expect(
       Number(/oom_kill (\d+)/.exec(cgroupFile('memory', id, 'memory.oom_control'))?.[1]),
     ).toBeGreaterThan(0);
     expect(cgroupFile('memory', id, 'memory.limit_in_bytes')).toBe(String(limits.memoryBytes));
     expect(await inside(alice, 'cat ~/keep.txt')).toContain('precious');
-    expect(p99).toBeLessThan(2000);
+    expect(echoes, 'Bob echoed during the attack').toBeGreaterThan(0);
   }, 120_000);
 
   it('C03 sixteen `yes` processes stay within the CPU quota, and Bob still echoes', async () => {
     const { id } = await containerOf(alice);
     let cpus = 0;
-    const p99 = await whileProbing('C03 CPU hog', async () => {
+    const echoes = await whileProbing('C03 CPU hog', async () => {
       attacker.send('for i in $(seq 16); do (yes > /dev/null &); done\r');
       await until(() => Number(cgroupFile('pids', id, 'pids.current')) >= 16, 'the yes processes');
       await sleep(1000);
@@ -202,7 +210,7 @@ describe('container abuse (C) with the production HostConfig', () => {
     await inside(alice, 'pkill yes; true');
     expect(cpus).toBeGreaterThan(0.1);
     expect(cpus).toBeLessThan((limits.nanoCpus / 1e9) * 1.25);
-    expect(p99).toBeLessThan(2000);
+    expect(echoes, 'Bob echoed during the attack').toBeGreaterThan(0);
   }, 120_000);
 
   it('C04 filling $HOME stops with ENOSPC at the volume size (blocks and inodes), others unaffected, deleting restores', async () => {
@@ -211,7 +219,7 @@ describe('container abuse (C) with the production HostConfig', () => {
     expect(size).toBeLessThanOrEqual(64 * MiB);
     expect(size).toBeGreaterThan(40 * MiB); // ext4's journal and inode tables take the rest
     expect(await inside(alice, 'stat -f -c %T ~')).toContain('ext2/ext3');
-    const p99 = await whileProbing('C04 disk fill', async () => {
+    const echoes = await whileProbing('C04 disk fill', async () => {
       expect(
         await inside(alice, 'dd if=/dev/zero of=~/big bs=1M 2>&1 | grep -o "No space left on device"'),
       ).toContain('No space left on device');
@@ -225,7 +233,7 @@ describe('container abuse (C) with the production HostConfig', () => {
     expect(
       await inside(alice, 'rm -rf ~/f*; echo fresh > ~/after.txt && cat ~/after.txt ~/keep.txt'),
     ).toMatch(/fresh\s+precious/);
-    expect(p99).toBeLessThan(2000);
+    expect(echoes, 'Bob echoed during the attack').toBeGreaterThan(0);
   }, 240_000);
 
   it('C05 the root filesystem is read-only, /tmp is size-capped, and PID 1 output is rotated', async () => {

@@ -290,6 +290,7 @@ describe('network isolation of environments', () => {
     // A cannot, nor the rest of the container subnet.
     const results = await tcp(a, [`${bNet.ip}:8000`, `${bNet.gateway}:8000`]);
     expect(results[`${bNet.ip}:8000`]).toMatch(/^(refused|timeout)$/);
+    expect(results[`${bNet.gateway}:8000`], 'the gateway').toMatch(/^(refused|timeout)$/);
     expect(await curl(a, `http://${bNet.ip}:8000/`)).toMatch(/^000 [1-9]\d*$/);
 
     const raw = await exec(
