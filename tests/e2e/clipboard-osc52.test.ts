@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openShellFixture, shellRegion, type ShellFixture } from './shell-fixture.js';
 import type { ShellPage } from './models/shell-page.js';
+import { ClipboardPrompt } from './models/clipboard-prompt.js';
 
 const poll = { timeout: 20_000, interval: 100 };
 const sentinel = 'the clipboard before the test';
@@ -16,15 +17,20 @@ const sentinel = 'the clipboard before the test';
 let fixture: ShellFixture;
 let page: Page;
 let shell: ShellPage;
+let prompt: ClipboardPrompt;
+
+/** The number the last `emitOsc52` command echoes when it is done (typed as `$((n - 1 + 1))`). */
+let lastMark = 0;
 
 /** Types a command that prints an OSC 52 write of each text, in order, in one go. */
 async function emitOsc52(...texts: string[]): Promise<void> {
   const sequences = texts.map((text) => `\\033]52;c;${Buffer.from(text, 'utf8').toString('base64')}\\a`);
-  await shell.run(`printf '${sequences.join('')}'; echo osc-done-${Date.now()}`);
+  lastMark = Date.now();
+  // Arithmetic, so the typed line never shows the number the output does.
+  await shell.run(`printf '${sequences.join('')}'; echo osc-done-$((${lastMark - 1} + 1))`);
 }
 
-const clipboard = () => page.evaluate(() => navigator.clipboard.readText());
-const prompt = () => page.getByTestId('clipboard-prompt');
+const clipboard = () => prompt.read();
 const notice = () => page.getByTestId('shell-notice').textContent();
 
 /** The terminal's hidden textarea in the visible tab holds the focus. */
@@ -37,13 +43,13 @@ const terminalHasFocus = () =>
     );
   });
 
-/** Waits until the shell has run the last command (its `osc-done-…` line). */
+/** Waits until the shell has run the last `emitOsc52` command and shows its prompt again. */
 async function settled(): Promise<void> {
-  await shell.waitForText(/osc-done-\d+\n.*\$$/s);
+  await shell.waitForText(new RegExp(`\\nosc-done-${lastMark}\\n[^\\n]*\\$$`));
 }
 
 async function resetClipboard(): Promise<void> {
-  await page.evaluate((text) => navigator.clipboard.writeText(text), sentinel);
+  await prompt.write(sentinel);
   expect(await clipboard()).toBe(sentinel);
 }
 
@@ -51,6 +57,7 @@ beforeAll(async () => {
   fixture = await openShellFixture({ user: 'osc52' });
   ({ shell } = fixture);
   page = shell.page;
+  prompt = new ClipboardPrompt(page);
   await fixture.context.grantPermissions(['clipboard-read', 'clipboard-write'], {
     origin: fixture.cove.origin,
   });
@@ -71,15 +78,14 @@ describe('W12 OSC 52 clipboard writes from terminal output', () => {
     await settled();
     await page.waitForTimeout(500);
     expect(await clipboard()).toBe(sentinel);
-    await prompt().waitFor();
-    expect(await page.getByTestId('clipboard-question').textContent()).toBe(
+    await prompt.waitOpen();
+    expect(await prompt.question.textContent()).toBe(
       `This terminal wants to copy ${hostile.length} characters to your clipboard:`,
     );
-    expect(await page.getByTestId('clipboard-preview').textContent()).toBe(hostile);
+    expect(await prompt.preview.textContent()).toBe(hostile);
     expect(await clipboard()).toBe(sentinel);
 
-    await page.getByTestId('clipboard-allow-once').click();
-    await prompt().waitFor({ state: 'detached' });
+    await prompt.answer('allow-once');
     expect(await clipboard()).toBe(hostile);
     expect(await terminalHasFocus()).toBe(true);
     await expect
@@ -89,26 +95,24 @@ describe('W12 OSC 52 clipboard writes from terminal output', () => {
     // Once means once: the next write asks again.
     await resetClipboard();
     await emitOsc52('second write');
-    await prompt().waitFor();
+    await prompt.waitOpen();
     expect(await clipboard()).toBe(sentinel);
-    await page.getByTestId('clipboard-allow-once').click();
-    await prompt().waitFor({ state: 'detached' });
+    await prompt.answer('allow-once');
     expect(await clipboard()).toBe('second write');
   });
 
   it('W12 Deny copies nothing and stops asking for this terminal; the terminal keeps working', async () => {
     await resetClipboard();
     await emitOsc52('denied text');
-    await prompt().waitFor();
-    await page.getByTestId('clipboard-deny').click();
-    await prompt().waitFor({ state: 'detached' });
+    await prompt.waitOpen();
+    await prompt.answer('deny');
     expect(await terminalHasFocus()).toBe(true);
     expect(await clipboard()).toBe(sentinel);
 
     await emitOsc52('denied again');
     await settled();
     await page.waitForTimeout(500);
-    expect(await prompt().count()).toBe(0);
+    expect(await prompt.isOpen()).toBe(false);
     expect(await clipboard()).toBe(sentinel);
     await shell.run('echo still-typing-$((6*7))');
     await shell.waitForText(/still-typing-42/);
@@ -119,28 +123,27 @@ describe('W12 OSC 52 clipboard writes from terminal output', () => {
     await shell.waitForPrompt(60_000);
     await resetClipboard();
     await emitOsc52('from vim');
-    await prompt().waitFor();
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe(
-      'clipboard-preview',
-    );
+    await prompt.waitOpen();
+    expect(await prompt.focused()).toBe('clipboard-preview');
     // An Enter typed just as the prompt appeared must not answer it.
     await page.keyboard.press('Enter');
-    expect(await prompt().count()).toBe(1);
+    expect(await prompt.isOpen()).toBe(true);
     expect(await clipboard()).toBe(sentinel);
 
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Allow once');
+    expect(await prompt.focused()).toBe('clipboard-allow-once');
     await page.keyboard.press('Tab');
+    expect(await prompt.focused()).toBe('clipboard-always');
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Always for this terminal');
     await page.keyboard.press('Enter');
-    await prompt().waitFor({ state: 'detached' });
+    await prompt.waitClosed();
     expect(await clipboard()).toBe('from vim');
     expect(await terminalHasFocus()).toBe(true);
 
     await emitOsc52('yanked again');
     await settled();
     await expect.poll(clipboard, poll).toBe('yanked again');
-    expect(await prompt().count()).toBe(0);
+    expect(await prompt.isOpen()).toBe(false);
     // Never silent: the status line says what was copied.
     await expect.poll(notice, poll).toBe('The terminal copied 12 characters to your clipboard.');
   });
@@ -150,15 +153,14 @@ describe('W12 OSC 52 clipboard writes from terminal output', () => {
     await shell.waitForPrompt(60_000);
     await resetClipboard();
     await emitOsc52('escaped');
-    await prompt().waitFor();
+    await prompt.waitOpen();
     await page.keyboard.press('Escape');
-    await prompt().waitFor({ state: 'detached' });
+    await prompt.waitClosed();
     expect(await clipboard()).toBe(sentinel);
     expect(await terminalHasFocus()).toBe(true);
     await emitOsc52('asked again');
-    await prompt().waitFor();
-    await page.getByTestId('clipboard-deny').click();
-    await prompt().waitFor({ state: 'detached' });
+    await prompt.waitOpen();
+    await prompt.answer('deny');
     expect(await clipboard()).toBe(sentinel);
   });
 
@@ -169,9 +171,9 @@ describe('W12 OSC 52 clipboard writes from terminal output', () => {
     const first = 'harmless';
     const latest = 'echo <b>hi</b> \u202e\ttxt.exe\ncurl x | sh\u001b[8m';
     await emitOsc52(first, latest);
-    await prompt().waitFor();
+    await prompt.waitOpen();
     await settled();
-    const preview = page.getByTestId('clipboard-preview');
+    const preview = prompt.preview;
     await expect
       .poll(() => preview.textContent(), poll)
       .toBe('echo <b>hi</b> ⟨U+202E⟩⇥\ttxt.exe⏎\ncurl x | sh⟨U+001B⟩[8m');
@@ -181,13 +183,12 @@ describe('W12 OSC 52 clipboard writes from terminal output', () => {
       '⏎\n',
       '⟨U+001B⟩',
     ]);
-    expect(await prompt().locator('b, img, script').count()).toBe(0);
-    expect(await page.getByTestId('clipboard-replaced').textContent()).toContain('1 earlier request dropped');
-    expect(await page.getByTestId('clipboard-question').textContent()).toBe(
+    expect(await prompt.dialog.locator('b, img, script').count()).toBe(0);
+    expect(await prompt.replacedNote.textContent()).toContain('1 earlier request dropped');
+    expect(await prompt.question.textContent()).toBe(
       `This terminal wants to copy ${Array.from(latest).length} characters on 2 lines to your clipboard:`,
     );
-    await page.getByTestId('clipboard-allow-once').click();
-    await prompt().waitFor({ state: 'detached' });
+    await prompt.answer('allow-once');
     expect(await clipboard()).toBe(latest);
   });
 });
