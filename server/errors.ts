@@ -111,6 +111,24 @@ export const errors = {
       `Something went wrong on Cove's side. Try again; if it keeps happening, give your administrator this reference: ${reference}.`,
       { cause },
     ),
+  /**
+   * A new or renamed user, group or account name that reads like an existing one (same Unicode
+   * TR39 confusable skeleton: `admın` beside `admin`). 400, not 409: the name itself is the
+   * problem, and the body names the existing look-alike so the admin sees which one.
+   */
+  directoryNameLookalike: (
+    field: string,
+    kind: 'user' | 'group' | 'account',
+    name: string,
+    lookalike: string,
+    unusual: readonly string[],
+  ) =>
+    new CoveError(
+      'COVE_ERR_DIRECTORY_NAME_LOOKALIKE',
+      400,
+      `${field}: "${name}"${unusual.length > 0 ? ` (with ${unusual.join(', ')})` : ''} looks like the existing ${kind} "${lookalike}": they differ only in characters that look alike, so people could mistake one for the other. Choose a name that looks different.`,
+      { details: { field, lookalike } },
+    ),
   passwordPolicy: (message: string) => new CoveError('COVE_ERR_AUTH_PASSWORD_POLICY', 400, message),
   currentPasswordInvalid: () =>
     new CoveError(

@@ -24,6 +24,7 @@ import { adminGroupName } from '../auth/auth-plugin.js';
 import { createInvite } from '../auth/invites.js';
 import { Argon2PasswordHasher, passwordPolicyProblem, type PasswordHasher } from '../auth/password-hasher.js';
 import { CsvSyntaxError, parseCsv, type CsvRecord } from './csv.js';
+import { LookalikeIndex, unusualCodePoints } from './confusable-skeleton.js';
 import {
   defaultRoleArnTemplate,
   resolveEffectiveAccess,
@@ -127,6 +128,15 @@ function isUniqueViolation(error: unknown): boolean {
     typeof code === 'string' &&
     (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
   );
+}
+
+function lookalikeError(
+  field: string,
+  kind: 'user' | 'group' | 'account',
+  name: string,
+  lookalike: string,
+): CoveError {
+  return errors.directoryNameLookalike(field, kind, name, lookalike, unusualCodePoints(name));
 }
 
 async function orConflict<T>(work: Promise<T>, message: string): Promise<T> {
@@ -298,11 +308,51 @@ export class DirectoryService {
    */
   async bulkCreateUsers(csv: string): Promise<BulkResult> {
     const { rows, problems } = this.parseRoster(csv);
-    for (const row of rows)
+    const existingGroups = await this.store.groups.list();
+    const groupByKey = new Map(existingGroups.map((g) => [normalizeName(g.name), g]));
+    // Look-alikes of existing names and of each other: the roster must not add `admın` or a
+    // second `Сlass A` (Cyrillic С) beside the real ones.
+    const userNames = new LookalikeIndex((await this.store.users.list()).map((u) => u.username));
+    const groupNames = new LookalikeIndex(existingGroups.map((g) => g.name));
+    const newGroups = new Set<string>();
+    /** Names this roster adds, with their row, so a clash between two rows names the other row. */
+    const rowOf = new Map<string, number>();
+    const lookalikeProblem = (field: string, kind: 'user' | 'group', name: string, taken: string) => {
+      const other = rowOf.get(`${kind}:${taken}`);
+      const where = other === undefined ? `the existing ${kind} "${taken}"` : `"${taken}" on row ${other}`;
+      const unusual = unusualCodePoints(name);
+      return `${field}: "${name}"${unusual.length > 0 ? ` (with ${unusual.join(', ')})` : ''} looks like ${where} (they differ only in characters that look alike)`;
+    };
+    for (const row of rows) {
+      const found: string[] = [];
       if (await this.store.users.getByUsername(row.username))
-        problems.push({ row: row.row, problems: [`name: a user named "${row.username}" already exists`] });
+        found.push(`name: a user named "${row.username}" already exists`);
+      else {
+        const taken = userNames.find(row.username);
+        if (taken !== undefined) found.push(lookalikeProblem('name', 'user', row.username, taken));
+        else {
+          userNames.add(row.username);
+          rowOf.set(`user:${row.username}`, row.row);
+        }
+      }
+      for (const group of row.groups) {
+        const key = normalizeName(group);
+        if (groupByKey.has(key) || newGroups.has(key)) continue;
+        const taken = groupNames.find(group);
+        if (taken !== undefined) found.push(lookalikeProblem('group', 'group', group, taken));
+        else {
+          groupNames.add(group);
+          newGroups.add(key);
+          rowOf.set(`group:${group}`, row.row);
+        }
+      }
+      if (found.length > 0) {
+        const listed = problems.find((p) => p.row === row.row);
+        if (listed) listed.problems.push(...found);
+        else problems.push({ row: row.row, problems: found });
+      }
+    }
     if (problems.length > 0) throw rosterError(problems.sort((a, b) => a.row - b.row));
-    const groupByKey = new Map((await this.store.groups.list()).map((g) => [normalizeName(g.name), g]));
     return this.store.transaction(async () => {
       const created: BulkCreatedUser[] = [];
       const groupsCreated: string[] = [];
@@ -804,6 +854,9 @@ export class DirectoryService {
       throw errors.conflict(
         `A user named "${username}" already exists (names ignore case and spacing). Choose another.`,
       );
+    const users = await this.store.users.list();
+    const lookalike = new LookalikeIndex(users.map((u) => u.username)).find(username);
+    if (lookalike !== undefined) throw lookalikeError('username', 'user', username, lookalike);
   }
 
   private async assertGroupNameFree(name: string, exceptId?: string): Promise<void> {
@@ -813,6 +866,9 @@ export class DirectoryService {
     );
     if (clash)
       throw errors.conflict(`A group named "${clash.name}" already exists (names ignore case and spacing).`);
+    const others = (await this.store.groups.list()).filter((g) => g.id !== exceptId);
+    const lookalike = new LookalikeIndex(others.map((g) => g.name)).find(name);
+    if (lookalike !== undefined) throw lookalikeError('name', 'group', name, lookalike);
   }
 
   private async assertAccountNameFree(name: string, exceptId?: string): Promise<void> {
@@ -824,6 +880,9 @@ export class DirectoryService {
       throw errors.conflict(
         `Account ${clash.accountId} is already called "${clash.name}". Give each account its own name.`,
       );
+    const others = (await this.store.accounts.list()).filter((a) => a.accountId !== exceptId);
+    const lookalike = new LookalikeIndex(others.map((a) => a.name)).find(name);
+    if (lookalike !== undefined) throw lookalikeError('name', 'account', name, lookalike);
   }
 
   private async assertPermissionSetNameFree(name: string, exceptId?: string): Promise<void> {

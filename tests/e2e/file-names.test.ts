@@ -38,8 +38,19 @@ const hostile = [
   '..\\..\\x',
 ];
 
-/** What the server's notice shows for a name: backslashes doubled, nothing else here to escape. */
-const inNotice = (name: string): string => name.replaceAll('\\', '\\\\');
+/**
+ * How the page shows a name (issue 26): a character that changes how text reads without being
+ * seen (bidi override, control) appears as a marker, so `invoice-<RLO>gpj.exe` cannot pass for
+ * `invoice-exe.jpg`. Written out here rather than computed with the page's own function.
+ */
+const shownAs: Readonly<Record<string, string>> = {
+  'invoice-\u202egpj.exe': 'invoice-⟨U+202E⟩gpj.exe',
+  'osc\u001b]0;pwn\u0007.txt': 'osc⟨U+001B⟩]0;pwn⟨U+0007⟩.txt',
+};
+const shown = (name: string): string => shownAs[name] ?? name;
+
+/** What the status line shows for the server's notice: backslashes doubled, then as `shown`. */
+const inNotice = (name: string): string => shown(name.replaceAll('\\', '\\\\'));
 
 /** The listing and the notices come after an exec in the container: seconds on a busy machine. */
 const poll = { timeout: 20_000, interval: 100 };
@@ -122,7 +133,7 @@ describe('H01 file names in the shell page', () => {
     await driver?.remove({ ownerId, region }).catch(() => undefined);
   });
 
-  it('H01 markup, RTL override, 200-byte and %2e names upload and show as the same text, never as elements', async () => {
+  it('H01 markup, RTL override, 200-byte and %2e names upload and show as text (the override as ⟨U+202E⟩), never as elements', async () => {
     await transfers.recordProgress();
     // Two dialogs of at most four files: with all seven at once on a busy machine, the page's
     // seventh `complete` sometimes failed as a network error (a load problem, not about names).
@@ -131,22 +142,27 @@ describe('H01 file names in the shell page', () => {
       await pick(batch);
       // The dialog lists what was chosen: each name as text.
       const chosen = page.getByTestId('upload-chosen').locator('.transfer-chosen-name');
-      expect(await chosen.allTextContents()).toEqual(batch);
+      expect(await chosen.allTextContents()).toEqual(batch.map(shown));
       await page.getByTestId('upload-start').click();
       await page.locator('dialog').waitFor({ state: 'detached' });
     }
 
     for (const name of hostile) {
-      const row = transfers.row(`~/${name}`);
+      const row = transfers.row(`~/${shown(name)}`);
       expect(await transfers.finished(row), name).toEqual({
         state: 'done',
-        text: `Uploaded ~/${name} (${contentOf(name).length} B)`,
+        text: `Uploaded ~/${shown(name)} (${contentOf(name).length} B)`,
       });
-      const shown = row.getByTestId('transfer-name');
-      expect(await shown.textContent()).toBe(`~/${name}`);
-      expect(await shown.getAttribute('title')).toBe(`~/${name}`);
-      expect(await row.getByTestId('transfer-bar').getAttribute('aria-label')).toBe(`~/${name}`);
+      const nameCell = row.getByTestId('transfer-name');
+      expect(await nameCell.textContent()).toBe(`~/${shown(name)}`);
+      expect(await nameCell.getAttribute('title')).toBe(`~/${shown(name)}`);
+      expect(await row.getByTestId('transfer-bar').getAttribute('aria-label')).toBe(`~/${shown(name)}`);
     }
+    // What a person reads: the marker, in the order of the bytes, and no override left to act.
+    const rlo = transfers.row('~/invoice-⟨U+202E⟩gpj.exe');
+    expect(await rlo.getByTestId('transfer-name').innerText()).toBe('~/invoice-⟨U+202E⟩gpj.exe');
+    expect(await rlo.locator('.invisible-char').allTextContents()).toEqual(['⟨U+202E⟩']);
+    expect(await transfers.panel.innerText()).not.toContain('\u202e');
     // Only the panel's own markup: no element came out of a name.
     expect(await transfers.panel.locator('img, svg, b, script, iframe').count()).toBe(0);
     expect(await page.locator('img[src="x"], svg[onload], [onerror], [onload]').count()).toBe(0);
@@ -176,7 +192,9 @@ describe('H01 file names in the shell page', () => {
     const entries = page.getByTestId('browser-entry').locator('.transfer-browser-name');
     await expect
       .poll(() => entries.allTextContents(), poll)
-      .toEqual(expect.arrayContaining([...hostile, osc]));
+      .toEqual(expect.arrayContaining([...hostile, osc].map(shown)));
+    expect(await page.getByTestId('file-browser').innerText()).toContain('invoice-⟨U+202E⟩gpj.exe');
+    expect(await page.getByTestId('file-browser').innerText()).not.toContain('\u202e');
     expect(await page.getByTestId('file-browser').locator('img, svg, b, script').count()).toBe(0);
 
     // Picked in the browser, the ESC name is refused by the server (no control characters in a
@@ -184,12 +202,12 @@ describe('H01 file names in the shell page', () => {
     await page.getByTestId('browser-entry').filter({ hasText: 'osc' }).click();
     expect(await page.getByTestId('download-path').inputValue()).toBe(`~/${osc}`);
     await page.getByTestId('download-start').click();
-    const row = transfers.row(`~/${osc}`);
+    const row = transfers.row(`~/${shown(osc)}`);
     expect(await transfers.finished(row)).toEqual({
       state: 'failed',
       text: 'That path cannot be used: "osc\\x1b]0;pwn\\x07.txt": the name contains a control character (such as a newline or ESC). Give a path inside your home, such as ~/data or ~/notes.txt.',
     });
-    expect(await row.getByTestId('transfer-name').textContent()).toBe(`~/${osc}`);
+    expect(await row.getByTestId('transfer-name').textContent()).toBe(`~/${shown(osc)}`);
     // A file with a backslash name comes back down; the status line's notice shows it escaped.
     const backslashes = '..\\..\\x';
     const saved = await transfers.download(backslashes);

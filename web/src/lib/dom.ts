@@ -2,6 +2,8 @@
  * A tiny element builder. Text always goes in through text nodes, so nothing shown is ever
  * parsed as HTML.
  */
+import { visibleSegments, type VisibleMode } from './visible-text.js';
+
 export type AttrValue = string | number | boolean | null | undefined;
 export type Props = Record<string, AttrValue | ((event: Event) => void)>;
 export type Child = Node | string | number | null | undefined | false;
@@ -101,4 +103,19 @@ export function formatDuration(seconds: number): string {
     return `${hours} hour${hours === 1 ? '' : 's'}`;
   }
   return `${Math.round(seconds / 60)} minutes`;
+}
+
+/**
+ * A name (or any text from outside) as a person should read it: in an isolating `<bdi>`, so right-
+ * to-left letters cannot reorder the words around it, with each hidden character (bidi override,
+ * zero-width, control) shown as a marker in its own `.invisible-char` span. Text nodes only.
+ */
+export function visibleName(text: string, mode: VisibleMode = 'line'): HTMLElement {
+  return h(
+    'bdi',
+    { class: 'visible-name' },
+    visibleSegments(text, mode).map((segment) =>
+      segment.marker ? h('span', { class: 'invisible-char' }, segment.text) : segment.text,
+    ),
+  );
 }

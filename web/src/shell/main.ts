@@ -13,6 +13,7 @@ import { environmentActions, HomeStatus } from './home-status.js';
 import { identityLabel, pageShortcut } from './shell-logic.js';
 import { ShellTab, type ConnectAttempt, type ConnectionState, type TabBinding } from './shell-tab.js';
 import { TransferActions } from './transfer-actions.js';
+import { visibleText } from '../lib/visible-text.js';
 
 interface TerminalInfo {
   readonly terminalId: string;
@@ -174,7 +175,8 @@ function addTab(info: { terminalId: string } & TabBinding): ShellTab {
       statusNotice.classList.toggle('warning', message !== undefined);
     },
     onNotice: (_t, message) => {
-      statusNotice.textContent = message;
+      // Notices name files: a bidi override in a name must not turn the line around.
+      statusNotice.textContent = visibleText(message);
       // A notice may be about the home filling up: show the usage behind it now.
       void homeStatus.refresh();
     },

@@ -10,6 +10,8 @@ import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import { SearchAddon } from '@xterm/addon-search';
 import { confirmDialog } from '../lib/dialog.js';
+import { characterCount, ClipboardGate, type ClipboardChoice } from './clipboard-gate.js';
+import { openClipboardPrompt, type ClipboardPrompt } from './clipboard-prompt.js';
 import type { ServerEvent } from '../../../server/protocol/terminal-wire.js';
 import {
   AckCounter,
@@ -44,9 +46,6 @@ export interface TabCallbacks {
   onGone(tab: ShellTab, message: string, stopped?: boolean): void;
 }
 
-/** A user gesture this recent allows a program's OSC 52 clipboard write. */
-const gestureWindowMs = 5_000;
-
 /**
  * The page's half of the heartbeat: a ping this often, and a socket whose ping got no pong within
  * `pongTimeoutMs` is taken as dead and replaced, so a dropped route shows within about 20 s.
@@ -76,7 +75,9 @@ export class ShellTab {
   private acks = new AckCounter();
   private attempt = 0;
   private reconnectTimer: number | undefined;
-  private lastGestureAt = 0;
+  /** OSC 52 writes: asked about, never silent (clipboard-gate.ts). */
+  private readonly clipboard = new ClipboardGate();
+  private clipboardPrompt: ClipboardPrompt | undefined;
   private ended = false;
   private hadConnection = false;
   private readonly overlay: HTMLElement;
@@ -173,6 +174,7 @@ export class ShellTab {
     window.clearTimeout(this.openTimer);
     window.clearInterval(this.heartbeat);
     this.ws?.close(1000);
+    this.clipboardPrompt?.close();
     this.term.dispose();
     this.element.remove();
   }
@@ -187,12 +189,10 @@ export class ShellTab {
     });
     this.term.parser.registerOscHandler(52, (data) => {
       const text = parseOsc52(data);
-      if (text !== undefined && performance.now() - this.lastGestureAt < gestureWindowMs)
-        void navigator.clipboard?.writeText(text).catch(() => {});
+      if (text !== undefined) this.onClipboardWrite(text);
       return true;
     });
     this.term.attachCustomKeyEventHandler((event) => {
-      if (event.type === 'keydown') this.lastGestureAt = performance.now();
       // The page's own keys (new tab, switch tab, Actions) are not typed into the shell: the
       // event goes on to the page's handler.
       if (pageShortcut(event) !== undefined) return false;
@@ -212,7 +212,6 @@ export class ShellTab {
       }
       return true;
     });
-    this.element.addEventListener('mousedown', () => (this.lastGestureAt = performance.now()));
     // Every paste (menu, Ctrl+V, middle click) goes through the multi-line check.
     this.element.addEventListener(
       'paste',
@@ -223,6 +222,46 @@ export class ShellTab {
         void this.paste(text);
       },
       true,
+    );
+  }
+
+  /** A program in the terminal asked to set the clipboard (OSC 52). */
+  private onClipboardWrite(text: string): void {
+    const step = this.clipboard.request(text);
+    switch (step.kind) {
+      case 'write':
+        this.writeClipboard(step.text);
+        break;
+      case 'ask':
+        this.clipboardPrompt = openClipboardPrompt(step.text, (choice) => this.onClipboardChoice(choice));
+        break;
+      case 'replace':
+        this.clipboardPrompt?.update(step.text, step.replaced);
+        break;
+      case 'drop':
+        break;
+    }
+  }
+
+  private onClipboardChoice(choice: ClipboardChoice): void {
+    this.clipboardPrompt = undefined;
+    const text = this.clipboard.decide(choice);
+    // Still inside the click's user activation: the browser lets the write through.
+    if (text !== undefined) this.writeClipboard(text);
+    if (!this.ended || this.state !== 'closed') this.focus();
+  }
+
+  /** Copies, and says so in the status line: even an allowed write is never silent. */
+  private writeClipboard(text: string): void {
+    const count = characterCount(text);
+    const what = `${count} character${count === 1 ? '' : 's'}`;
+    void (navigator.clipboard?.writeText(text) ?? Promise.reject(new Error('no clipboard'))).then(
+      () => this.callbacks.onNotice(this, `The terminal copied ${what} to your clipboard.`),
+      () =>
+        this.callbacks.onNotice(
+          this,
+          `The terminal could not copy ${what}: the browser refused the clipboard. Allow clipboard access for this site and try again.`,
+        ),
     );
   }
 

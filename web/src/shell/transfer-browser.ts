@@ -6,7 +6,8 @@
  */
 import type { FileEntry, FileListing } from '../../../server/protocol/files.js';
 import { errorMessage, getJson } from '../lib/api.js';
-import { h, replaceChildren } from '../lib/dom.js';
+import { h, replaceChildren, visibleName } from '../lib/dom.js';
+import { visibleText } from '../lib/visible-text.js';
 import { formatSize, joinPath, parentDir } from './transfer-logic.js';
 
 export type BrowserMode = 'folders' | 'files';
@@ -64,7 +65,7 @@ export class FileBrowser {
 
   private render(listing: FileListing): void {
     this.dir = listing.dir;
-    this.heading.textContent = listing.dir;
+    this.heading.textContent = visibleText(listing.dir);
     this.up.disabled = parentDir(listing.dir) === undefined;
     const dirs = listing.entries.filter((e) => e.type === 'dir');
     const files = this.mode === 'files' ? listing.entries.filter((e) => e.type === 'file') : [];
@@ -100,7 +101,7 @@ export class FileBrowser {
       h(
         'button',
         { type: 'button', class: 'transfer-browser-entry', 'data-testid': 'browser-entry', onclick: onClick },
-        h('span', { class: 'transfer-browser-name' }, label),
+        h('span', { class: 'transfer-browser-name' }, visibleName(label)),
         detail ? h('span', { class: 'hint' }, detail) : null,
       ),
     );

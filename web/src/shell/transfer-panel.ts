@@ -1,11 +1,13 @@
 /**
  * The list of uploads and downloads in the corner of the terminal: one row per file with its bar,
  * percent, speed and time left, and the buttons that fit its state (Cancel while it runs, Retry
- * after a failure, Dismiss when it is over). Every name goes in as text. Nothing here takes focus,
+ * after a failure, Dismiss when it is over). Every name goes in as text, with bidi overrides,
+ * zero-width and control characters shown as markers (`⟨U+202E⟩`). Nothing here takes focus,
  * so a transfer that ends never pulls the cursor out of the terminal; a keyboard user reaches the
  * buttons with Tab, and Dismiss or Clear finished hands the keyboard back to the terminal.
  */
-import { h } from '../lib/dom.js';
+import { h, visibleName } from '../lib/dom.js';
+import { visibleText } from '../lib/visible-text.js';
 
 export type TransferState = 'running' | 'busy' | 'done' | 'failed' | 'cancelled';
 
@@ -17,9 +19,10 @@ export class TransferRow {
   private cancelHandler: (() => void) | undefined;
 
   constructor(
-    title: string,
+    path: string,
     private readonly panel: TransferPanel,
   ) {
+    const title = visibleText(path);
     this.bar = h('progress', {
       class: 'transfer-bar',
       max: 1,
@@ -31,7 +34,7 @@ export class TransferRow {
     this.element = h(
       'li',
       { class: 'transfer-row', 'data-testid': 'transfer-row' },
-      h('div', { class: 'transfer-name', title, 'data-testid': 'transfer-name' }, title),
+      h('div', { class: 'transfer-name', title, 'data-testid': 'transfer-name' }, visibleName(path)),
       this.bar,
       this.status,
       this.actions,
@@ -47,7 +50,7 @@ export class TransferRow {
     this.setState('running');
     this.bar.max = Math.max(1, total);
     this.bar.value = Math.min(done, total);
-    this.status.textContent = line;
+    this.status.textContent = visibleText(line);
     this.setButtons(this.cancelHandler ? [this.button('Cancel', 'transfer-cancel', this.cancelHandler)] : []);
   }
 
@@ -55,7 +58,7 @@ export class TransferRow {
   busy(text: string, cancel = false): void {
     this.setState('busy');
     this.bar.removeAttribute('value');
-    this.status.textContent = text;
+    this.status.textContent = visibleText(text);
     this.setButtons(
       cancel && this.cancelHandler ? [this.button('Cancel', 'transfer-cancel', this.cancelHandler)] : [],
     );
@@ -91,7 +94,7 @@ export class TransferRow {
     // If the Cancel button had focus, keep a keyboard user on this row rather than on <body>.
     const hadFocus = this.element.contains(document.activeElement);
     this.setState(state);
-    this.status.textContent = text;
+    this.status.textContent = visibleText(text);
     const dismiss = this.button('Dismiss', 'transfer-dismiss', () => this.remove());
     this.setButtons([...buttons, dismiss]);
     if (hadFocus) (buttons[0] ?? dismiss).focus();
@@ -167,7 +170,7 @@ export class TransferPanel {
   }
 
   announce(text: string): void {
-    this.live.textContent = text;
+    this.live.textContent = visibleText(text);
   }
 
   /** Shown while it has rows; Clear finished only when something has finished. */

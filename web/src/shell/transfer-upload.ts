@@ -19,7 +19,8 @@ import {
 } from '../../../server/protocol/files.js';
 import { ApiError, deleteJson, errorMessage, postJson } from '../lib/api.js';
 import { openDialog } from '../lib/dialog.js';
-import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
+import { h, replaceChildren, showAlert, visibleName, whileBusy } from '../lib/dom.js';
+import { visibleText } from '../lib/visible-text.js';
 import { FileBrowser } from './transfer-browser.js';
 import {
   formatSize,
@@ -318,7 +319,12 @@ export function openUploadDialog(ctx: TransferContext, files: readonly File[] = 
     replaceChildren(
       list,
       chosen.map((f) =>
-        h('li', null, h('span', { class: 'transfer-chosen-name' }, f.name), ` ${formatSize(f.size)}`),
+        h(
+          'li',
+          null,
+          h('span', { class: 'transfer-chosen-name' }, visibleName(f.name)),
+          ` ${formatSize(f.size)}`,
+        ),
       ),
     );
     ok.disabled = chosen.length === 0;
@@ -374,7 +380,7 @@ export function openUploadDialog(ctx: TransferContext, files: readonly File[] = 
           await startUploads(ctx, targetDir(dirInput.value), chosen);
           dialog.close();
         } catch (error) {
-          showAlert(alert, errorMessage(error));
+          showAlert(alert, visibleText(errorMessage(error)));
         }
       },
       'Checking…',
