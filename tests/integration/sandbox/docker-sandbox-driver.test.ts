@@ -50,6 +50,7 @@ describeSandboxDriverContract('docker', {
   createDriver: () => new DockerSandboxDriver({ docker }),
   specFor,
   ownerPrefix: OWNER_PREFIX,
+  runsCommands: true,
 });
 
 describe('DockerSandboxDriver specifics', () => {

@@ -22,6 +22,12 @@ export interface DriverContractHarness {
   specFor(key: EnvironmentKey, limits?: Partial<EnvironmentLimits>): EnvironmentSpec;
   /** Owner ids must start with this, so leftovers of a crashed run can be found and removed. */
   readonly ownerPrefix: string;
+  /**
+   * Whether the backend runs real programs (bash, ps, stty): true for real backends. The fake runs
+   * the lifecycle, held-shell and error-code parts of the contract, which is what the server's
+   * unit and security tests rest on; command output and hardening are real backends' alone.
+   */
+  readonly runsCommands: boolean;
 }
 
 /** Reads a shell's output until `pattern` shows up (or fails after `timeoutMs`). */
@@ -146,6 +152,74 @@ export function describeSandboxDriverContract(name: string, harness: DriverContr
       });
     });
 
+    describe('held shells and error codes', () => {
+      const key = { ownerId: '', region: 'eu-west-1' };
+      const bash = ['bash', '--norc', '--noprofile'];
+
+      beforeAll(async () => {
+        Object.assign(key, keyFor('held'));
+        await driver.ensure(harness.specFor(key));
+      });
+
+      it('a held shell is listed by name until killed; kill resolves exited', async () => {
+        const name = `contract-${randomBytes(3).toString('hex')}`;
+        const shell = await driver.openShell(key, {
+          cmd: bash,
+          cols: 80,
+          rows: 24,
+          holder: { name, create: true },
+        });
+        shell.stream.resume();
+        expect(shell.detached).toBeInstanceOf(Promise);
+        // The holder starts inside the environment: it is listed once it is up.
+        const listedBy = Date.now() + 10_000;
+        while (!(await driver.listHeldShells(key)).includes(name) && Date.now() < listedBy) await sleep(100);
+        expect(await driver.listHeldShells(key)).toContain(name);
+        await shell.kill();
+        await expect(Promise.race([shell.exited.then(() => 'exited'), sleep(10_000, 'hung')])).resolves.toBe(
+          'exited',
+        );
+        const deadline = Date.now() + 10_000;
+        while ((await driver.listHeldShells(key)).includes(name) && Date.now() < deadline) await sleep(100);
+        expect(await driver.listHeldShells(key)).not.toContain(name);
+      });
+
+      it('reattaching (create: false) to a held shell that does not exist ends at once with null', async () => {
+        const shell = await driver.openShell(key, {
+          cmd: bash,
+          cols: 80,
+          rows: 24,
+          holder: { name: `absent-${randomBytes(3).toString('hex')}`, create: false },
+        });
+        shell.stream.resume();
+        await expect(Promise.race([shell.exited, sleep(10_000, 'hung')])).resolves.toBeNull();
+      });
+
+      it('exec, openShell and listHeldShells on a missing or stopped environment fail with a code', async () => {
+        const missing = { ownerId: `${harness.ownerPrefix}nothing`, region: 'eu-west-1' };
+        const stopped = keyFor('stopped');
+        await driver.ensure(harness.specFor(stopped));
+        await driver.stop(stopped);
+        for (const where of [missing, stopped]) {
+          await expect(driver.exec(where, ['true'])).rejects.toMatchObject({
+            code: 'COVE_ERR_SANDBOX_NOT_RUNNING',
+          });
+          await expect(driver.openShell(where, { cmd: ['bash'], cols: 80, rows: 24 })).rejects.toMatchObject({
+            code: 'COVE_ERR_SANDBOX_NOT_RUNNING',
+          });
+          await expect(driver.listHeldShells(where)).rejects.toMatchObject({
+            code: 'COVE_ERR_SANDBOX_NOT_RUNNING',
+          });
+        }
+      });
+
+      it('answers ping', async () => {
+        expect(await driver.ping()).toBe(true);
+      });
+    });
+
+    if (!harness.runsCommands) return;
+
     describe('shells and exec', () => {
       const key = { ownerId: '', region: 'eu-west-1' };
 
@@ -243,16 +317,6 @@ export function describeSandboxDriverContract(name: string, harness: DriverContr
         });
         const ps = await driver.exec(key, ['ps', '-eo', 'args']);
         expect(ps.stdout.toString()).not.toMatch(/^sleep 600$/m);
-      });
-
-      it('exec and openShell on a missing environment fail with a code', async () => {
-        const missing = { ownerId: `${harness.ownerPrefix}nothing`, region: 'eu-west-1' };
-        await expect(driver.exec(missing, ['true'])).rejects.toMatchObject({
-          code: 'COVE_ERR_SANDBOX_NOT_RUNNING',
-        });
-        await expect(driver.openShell(missing, { cmd: ['bash'], cols: 80, rows: 24 })).rejects.toMatchObject({
-          code: 'COVE_ERR_SANDBOX_NOT_RUNNING',
-        });
       });
     });
 

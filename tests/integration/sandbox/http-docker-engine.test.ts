@@ -35,6 +35,7 @@ describeSandboxDriverContract('docker over HttpDockerEngine', {
   createDriver: () => new DockerSandboxDriver({ docker: engine }),
   specFor,
   ownerPrefix: OWNER_PREFIX,
+  runsCommands: true,
 });
 
 describe('HttpDockerEngine', () => {

@@ -1,8 +1,13 @@
 /**
  * An in-memory SandboxDriver for unit tests: environments are records, a shell is a duplex that
- * echoes its input (like a TTY in cooked mode) and lets the test write output or end it.
+ * echoes its input (like a TTY in cooked mode) and lets the test write output or end it. It is held
+ * to the SandboxDriver contract (fake-sandbox-driver.test.ts runs the shared contract suite on it):
+ * drivers made on one FakeSandboxBackend see the same environments, as two servers on one engine
+ * do; spec hashes, stop reasons and the not-running code behave as the Docker driver's.
  */
 import { Duplex } from 'node:stream';
+import { specHash } from '../../../../sandbox/container-spec.js';
+import { SandboxError } from '../../../../sandbox/sandbox-error.js';
 import type {
   Disposable,
   EnvironmentEvent,
@@ -71,13 +76,36 @@ export class FakeShell implements Shell {
 
 const id = (key: EnvironmentKey): string => `${key.region}/${key.ownerId}`;
 
-export class FakeSandboxDriver implements SandboxDriver {
+const notRunning = (key: EnvironmentKey): SandboxError =>
+  new SandboxError('COVE_ERR_SANDBOX_NOT_RUNNING', `environment ${id(key)} is not running`);
+
+/** What the fake "engine" holds: shared by every driver made on it (a restarted server's too). */
+export class FakeSandboxBackend {
   readonly environments = new Map<string, EnvironmentStatus>();
+  /** Held shells alive per environment. */
+  readonly held = new Map<string, Set<string>>();
+  private readonly generations = new Map<string, number>();
+
+  /** A container id for a new container of `key`: the first keeps the plain id tests know. */
+  nextId(key: EnvironmentKey): string {
+    const generation = (this.generations.get(id(key)) ?? 0) + 1;
+    this.generations.set(id(key), generation);
+    return generation === 1 ? `c-${id(key)}` : `c-${id(key)}-${generation}`;
+  }
+}
+
+export class FakeSandboxDriver implements SandboxDriver {
+  readonly environments: Map<string, EnvironmentStatus>;
   readonly specs: EnvironmentSpec[] = [];
   readonly shells: FakeShell[] = [];
   readonly calls: string[] = [];
-  /** Held shells alive per environment (name → the shell that created it). */
-  readonly held = new Map<string, Set<string>>();
+  /** Held shells alive per environment (names). */
+  readonly held: Map<string, Set<string>>;
+
+  constructor(readonly backend: FakeSandboxBackend = new FakeSandboxBackend()) {
+    this.environments = backend.environments;
+    this.held = backend.held;
+  }
   /** Delay of ensure, to see phases and races. */
   ensureDelayMs = 0;
   failEnsure: Error | undefined;
@@ -89,11 +117,19 @@ export class FakeSandboxDriver implements SandboxDriver {
     this.specs.push(spec);
     if (this.ensureDelayMs) await new Promise((r) => setTimeout(r, this.ensureDelayMs));
     if (this.failEnsure) throw this.failEnsure;
+    const existing = this.environments.get(id(spec));
+    // Like Docker: a running environment is left as it is, even with another spec; a stopped one
+    // starts again as it was, or is made anew when its spec changed.
+    if (existing?.state === 'running') return existing;
+    const hash = specHash(spec);
+    const same = existing !== undefined && existing.specHash === hash;
+    const containerId = same && existing.id ? existing.id : this.backend.nextId(spec);
     const status: EnvironmentStatus = {
       ownerId: spec.ownerId,
       region: spec.region,
       state: 'running',
-      id: `c-${id(spec)}`,
+      id: containerId,
+      specHash: hash,
       startedAt: new Date(),
     };
     this.environments.set(id(spec), status);
@@ -107,7 +143,8 @@ export class FakeSandboxDriver implements SandboxDriver {
   async stop(key: EnvironmentKey): Promise<void> {
     this.calls.push(`stop ${id(key)}`);
     const status = this.environments.get(id(key));
-    if (status) this.environments.set(id(key), { ...status, state: 'stopped' });
+    if (status?.state === 'running')
+      this.environments.set(id(key), { ...status, state: 'stopped', stopReason: 'exited:0' });
   }
 
   async remove(key: EnvironmentKey): Promise<void> {
@@ -121,9 +158,7 @@ export class FakeSandboxDriver implements SandboxDriver {
 
   async openShell(key: EnvironmentKey, options: ShellOptions): Promise<Shell> {
     this.calls.push(`openShell ${id(key)}`);
-    if (this.environments.get(id(key))?.state !== 'running') {
-      throw Object.assign(new Error('not running'), { code: 'COVE_ERR_SANDBOX_NOT_RUNNING' });
-    }
+    if (this.environments.get(id(key))?.state !== 'running') throw notRunning(key);
     const shell = new FakeShell(key, options);
     if (options.holder) {
       const names = this.held.get(id(key)) ?? new Set<string>();
@@ -145,11 +180,13 @@ export class FakeSandboxDriver implements SandboxDriver {
     return new Promise((resolve) => this.shellWaiters.push(resolve));
   }
 
-  async exec(): Promise<ExecResult> {
+  async exec(key: EnvironmentKey): Promise<ExecResult> {
+    if (this.environments.get(id(key))?.state !== 'running') throw notRunning(key);
     return { exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   }
 
   async listHeldShells(key: EnvironmentKey): Promise<string[]> {
+    if (this.environments.get(id(key))?.state !== 'running') throw notRunning(key);
     return [...(this.held.get(id(key)) ?? [])];
   }
 
