@@ -20,8 +20,12 @@ const runner = new ExecIptablesRunner();
 async function once(install: boolean): Promise<number> {
   const policy = new IptablesEgressPolicy(hostEgressInput([]), runner);
   const before = await policy.check();
-  if (install && before.length > 0) await policy.install();
-  const after = install && before.length > 0 ? await policy.check() : before;
+  let after = before;
+  if (install && before.length > 0) {
+    // What is still missing afterwards says more than iptables-restore's line number.
+    await policy.install().catch((error: unknown) => out(`Installing failed: ${(error as Error).message}`));
+    after = await policy.check();
+  }
   if (after.length === 0) {
     out(
       before.length === 0
