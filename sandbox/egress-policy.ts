@@ -16,6 +16,7 @@
  * installs and compares. Rules are written exactly as `iptables -S` prints them, so a check is a
  * comparison of lines.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { BRIDGE_WILDCARD, regionBridgeName } from './region-network.js';
 import { ExecIptablesRunner, type IptablesRunner } from './iptables.js';
 
@@ -150,6 +151,16 @@ export function restoreScript(
   }
   lines.push('COMMIT', '');
   return lines.join('\n');
+}
+
+/**
+ * The input for this host's firewall: the regions given, with the name servers and the IPv6
+ * presence of the network namespace this process runs in (the host's, for the server on the host
+ * and for the compose deployment's helper on the host network).
+ */
+export function hostEgressInput(regions: EgressPolicyInput['regions']): EgressPolicyInput {
+  const resolvConf = existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '';
+  return { regions, resolvers: resolversFrom(resolvConf), ipv6: existsSync('/proc/net/if_inet6') };
 }
 
 /** Non-loopback IPv4 name servers from resolv.conf text. */

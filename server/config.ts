@@ -457,6 +457,11 @@ export const ConfigSchema = Type.Object(
               'Firewall rules that keep environments off the host, the metadata service, other containers and private ranges: enforce (install, check, refuse to start environments without them), warn (install and check, only log), off. Default enforce on Linux as root, else warn (COVE_SECURITY_EGRESS_POLICY)',
           },
         ),
+        egressHelperSocket: Type.String({
+          default: '',
+          description:
+            "Unix socket of Cove's firewall helper (sandbox/egress-helper.ts), for a server that runs in a container and so cannot reach the host's firewall itself: the helper, on the host's network, installs and checks the rules on the server's behalf. docker-compose.yml sets /run/cove-egress/egress.sock; empty: the server runs iptables itself (COVE_SECURITY_EGRESS_HELPER_SOCKET)",
+        }),
         versionGate: Type.Union(
           ['warn', 'refuse'].map((mode) => Type.Literal(mode)),
           {
@@ -510,6 +515,7 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_HOMES_RESERVE_BYTES: { path: ['homes', 'reserveBytes'], kind: 'int' },
   COVE_HOMES_OWNER_UID: { path: ['homes', 'ownerUid'], kind: 'int' },
   COVE_SECURITY_EGRESS_POLICY: { path: ['security', 'egressPolicy'], kind: 'string' },
+  COVE_SECURITY_EGRESS_HELPER_SOCKET: { path: ['security', 'egressHelperSocket'], kind: 'string' },
   COVE_SECURITY_VERSION_GATE: { path: ['security', 'versionGate'], kind: 'string' },
   COVE_HOMES_SWEEP_INTERVAL_S: { path: ['homes', 'sweepIntervalS'], kind: 'int' },
   COVE_USAGE_TICK_S: { path: ['usage', 'tickS'], kind: 'int' },

@@ -5,17 +5,17 @@
  * environment start (at most every few seconds), because someone may flush the firewall while
  * Cove runs (a firewall reload, a Docker restart does not, an administrator might).
  */
-import { readFileSync, existsSync } from 'node:fs';
 import type { FastifyBaseLogger } from 'fastify';
 import type Docker from 'dockerode';
 import type { Config } from '../config.js';
 import { errors } from '../errors.js';
 import {
+  hostEgressInput,
   IptablesEgressPolicy,
   normalizeCidr,
-  resolversFrom,
   type EgressPolicy,
 } from '../../sandbox/egress-policy.js';
+import { HelperEgressPolicy } from '../../sandbox/egress-helper.js';
 import {
   engineVersionsFrom,
   evaluateEngineVersions,
@@ -165,7 +165,9 @@ export class SandboxGuard {
 
 /**
  * The guard for a config: Cove's iptables rules for every region on this host's engine, with the
- * host's DNS servers as the only private destinations reachable (port 53).
+ * host's DNS servers as the only private destinations reachable (port 53). With
+ * `security.egressHelperSocket` (a server in a container: docker-compose) the rules are installed
+ * and checked by the helper on the host's network instead (sandbox/egress-helper.ts).
  */
 export function sandboxGuardFor(
   config: Pick<Config, 'regions' | 'security'>,
@@ -175,11 +177,9 @@ export function sandboxGuardFor(
   const regions = config.regions
     .filter((region) => !region.docker?.host)
     .map((region) => ({ id: region.id, allow: (region.network?.allow ?? []).map(normalizeCidr) }));
-  const resolvConf = existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '';
-  const policy = new IptablesEgressPolicy({
-    regions,
-    resolvers: resolversFrom(resolvConf),
-    ipv6: existsSync('/proc/net/if_inet6'),
-  });
+  const socket = config.security.egressHelperSocket;
+  const policy = socket
+    ? new HelperEgressPolicy(socket, regions)
+    : new IptablesEgressPolicy(hostEgressInput(regions));
   return new SandboxGuard({ config, log, policy });
 }

@@ -26,6 +26,7 @@ describe('buildConfig', () => {
     expect(config.defaultRegion).toBe('us-east-1');
     expect(config.security).toEqual({
       egressPolicy: process.platform === 'linux' && process.getuid?.() === 0 ? 'enforce' : 'warn',
+      egressHelperSocket: '',
       versionGate: 'warn',
       versionGateAccept: [],
     });
