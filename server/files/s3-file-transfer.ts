@@ -191,6 +191,11 @@ const finishedKeepMs = 15 * 60_000;
 const maxFinished = 2000;
 /** How often staged objects past their expiry are deleted. */
 const expiryTickMs = 5000;
+/**
+ * An upload not completed this long after its URLs expired is abandoned (its tab was closed): it
+ * stops holding its owner's staging bound then, not a retention period later.
+ */
+const abandonedAfterMs = 3600_000;
 /** A presigned URL checked just before its expiry may still be writing a moment after it. */
 const urlGraceMs = 60_000;
 /** Bytes of an archive between two checks of the staging disk's reserve. */
@@ -674,6 +679,8 @@ export class S3FileTransfer {
 
   /** Deletes the staged objects of entries past their expiry; their bytes stop counting. */
   async expireStaged(): Promise<number> {
+    const urlsMs = this.options.config.files.presignExpiryS * 1000;
+    await this.forgetStale(this.now() - urlsMs - abandonedAfterMs);
     const expired = await this.ledger.takeExpired(this.now());
     for (const entry of expired) {
       const staging = this.options.staging.get(entry.region);
