@@ -176,7 +176,10 @@ export default fp(
       now: app.now,
     });
     server?.onFetched((bucket, key) => {
-      if (bucket === embeddedBucket) void transfer.fetched(key);
+      if (bucket === embeddedBucket)
+        transfer
+          .fetched(key)
+          .catch((error: unknown) => log.warn({ err: error }, 'fetched download not removed'));
     });
     const origin = config.publicUrl;
     const lifecycle = { retentionS: config.files.stagingRetentionS, checked: new Set<string>() };

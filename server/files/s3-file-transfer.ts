@@ -233,7 +233,11 @@ export class S3FileTransfer {
         maxBytesPerUser: files.maxStagedBytesPerUser,
         maxCopyingDownloadsPerUser: files.maxConcurrentDownloadsPerUser,
       });
-    this.expiryTimer = setInterval(() => void this.expireStaged(), expiryTickMs);
+    this.expiryTimer = setInterval(() => {
+      this.expireStaged().catch((error: unknown) =>
+        options.log.warn({ err: error }, 'deleting expired staging objects failed; will retry'),
+      );
+    }, expiryTickMs);
     this.expiryTimer.unref();
   }
 
