@@ -320,6 +320,32 @@ export const ConfigSchema = Type.Object(
           description:
             'Connect and response timeout of S3 calls, and the longest an S3 body may move no bytes mid-transfer, so a dead or hung S3 gives a 503 quickly (COVE_FILES_S3_TIMEOUT_MS)',
         }),
+        maxStagedBytesPerUser: Type.Integer({
+          default: 2 * 1024 ** 3,
+          minimum: 1,
+          description:
+            "Most bytes of one user's files Cove holds in staging at once: uploads not yet saved and downloads being copied or not yet fetched; a transfer that would pass it is refused (COVE_FILES_MAX_STAGED_BYTES_PER_USER)",
+        }),
+        maxConcurrentDownloadsPerUser: Type.Integer({
+          default: 2,
+          minimum: 1,
+          maximum: 100,
+          description:
+            'Downloads one user may have being copied into staging at once (COVE_FILES_MAX_CONCURRENT_DOWNLOADS_PER_USER)',
+        }),
+        downloadExpiryS: Type.Integer({
+          default: 300,
+          minimum: 5,
+          maximum: 86_400,
+          description:
+            "How long a download's presigned URL works; its staged copy is deleted then, or as soon as the embedded S3 has served it once (COVE_FILES_DOWNLOAD_EXPIRY_S)",
+        }),
+        stagingReserveBytes: Type.Integer({
+          default: 1024 ** 3,
+          minimum: 0,
+          description:
+            "Free disk the embedded S3's directory must keep after a transfer is staged; below it transfers are refused with 507 (COVE_FILES_STAGING_RESERVE_BYTES)",
+        }),
         embeddedS3Port: Type.Integer({
           default: 0,
           minimum: 0,
@@ -537,6 +563,13 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_FILES_STAGING_RETENTION_S: { path: ['files', 'stagingRetentionS'], kind: 'int' },
   COVE_FILES_S3_TIMEOUT_MS: { path: ['files', 's3TimeoutMs'], kind: 'int' },
   COVE_FILES_EMBEDDED_S3_PORT: { path: ['files', 'embeddedS3Port'], kind: 'int' },
+  COVE_FILES_MAX_STAGED_BYTES_PER_USER: { path: ['files', 'maxStagedBytesPerUser'], kind: 'int' },
+  COVE_FILES_MAX_CONCURRENT_DOWNLOADS_PER_USER: {
+    path: ['files', 'maxConcurrentDownloadsPerUser'],
+    kind: 'int',
+  },
+  COVE_FILES_DOWNLOAD_EXPIRY_S: { path: ['files', 'downloadExpiryS'], kind: 'int' },
+  COVE_FILES_STAGING_RESERVE_BYTES: { path: ['files', 'stagingReserveBytes'], kind: 'int' },
 };
 
 /** Secrets and process settings that are not part of the config file. */

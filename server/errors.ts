@@ -352,6 +352,34 @@ export const errors = {
       429,
       `You have ${limit} unfinished uploads. Finish or cancel some before starting more.`,
     ),
+  /** The user's other transfers hold most of their staging allowance (`files.maxStagedBytesPerUser`). */
+  filesStagingFull: (
+    usedBytes: number,
+    neededBytes: number,
+    limitBytes: number,
+    usedText: string,
+    limitText: string,
+  ) =>
+    new CoveError(
+      'COVE_ERR_FILES_STAGING_FULL',
+      429,
+      `Cove is already holding ${usedText} of your files for transfer and holds at most ${limitText} per user. Finish or cancel your other uploads, fetch your downloads (unfetched ones expire within minutes), then try again.`,
+      { details: { usedBytes, neededBytes, limitBytes } },
+    ),
+  filesTooManyDownloads: (limit: number) =>
+    new CoveError(
+      'COVE_ERR_FILES_TOO_MANY_DOWNLOADS',
+      429,
+      `You already have ${limit} downloads being prepared. Wait for one to finish, then try again.`,
+      { details: { limit } },
+    ),
+  /** The embedded S3's disk is down to `files.stagingReserveBytes`: the server's storage, 507. */
+  filesHostFull: () =>
+    new CoveError(
+      'COVE_ERR_FILES_HOST_FULL',
+      507,
+      'The server is short of disk space for file transfers, so nothing was transferred; your files and terminal are not affected. Try again later, or tell your administrator.',
+    ),
   filesUnavailable: (cause?: unknown) =>
     new CoveError(
       'COVE_ERR_FILES_UNAVAILABLE',

@@ -2,12 +2,15 @@
  * The embedded S3 (s3rver on loopback) that serves file transfer when no region configures S3, so
  * upload and download work out of the box on one machine. Objects live under `<dataDir>/s3`.
  * s3rver checks no V4 signature, so every request is checked (embedded-s3-signature.ts) before
- * s3rver sees it. s3rver has no AbortMultipartUpload or ListMultipartUploads either, so this class
- * also removes abandoned multipart uploads from its directory itself.
+ * s3rver sees it. s3rver has no AbortMultipartUpload or ListMultipartUploads either: the worker
+ * answers AbortMultipartUpload itself, and this class removes abandoned multipart uploads from its
+ * directory. It also refuses PUTs to closed uploads (`refusePuts`: their presigned URLs verify
+ * until they expire) and reports each object served whole (`onFetched`), so a fetched download's
+ * copy goes at once.
  */
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EmbeddedS3Signature, type S3RequestHead, type SignatureVerdict } from './embedded-s3-signature.js';
@@ -129,10 +132,16 @@ store.putObjectMultipart = async (bucket, uploadId, parts) => {
   return storeAnyMultipart(bucket, uploadId, parts);
 };
 
+const uploadDirOf = (bucket, uploadId) =>
+  path.join(store.getResourcePath(bucket, undefined, 'uploads'), String(uploadId));
+
 store.putPart = async (bucket, uploadId, partNumber, content) => {
+  // A part for an aborted upload must not bring its directory back.
+  if (!(await fs.promises.stat(path.join(uploadDirOf(bucket, uploadId), 'key')).catch(() => undefined)))
+    throw new S3Error('NoSuchUpload', 'The specified upload does not exist.');
   const expected = declaredLength(content);
   if (expected === undefined) return storeAnyPart(bucket, uploadId, partNumber, content);
-  const target = path.join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+  const target = path.join(uploadDirOf(bucket, uploadId), String(partNumber));
   const { size, md5 } = await writeWhole(content, target, expected);
   await fs.promises.writeFile(target + '.md5', md5);
   return { size, md5 };
@@ -170,9 +179,38 @@ function refuse(req, res, verdict) {
   res.end(body);
 }
 
+// s3rver has no AbortMultipartUpload: an aborted upload's parts stayed on disk until the sweep.
+async function abortUpload(req, res) {
+  const url = new URL(req.url, 'http://s3');
+  const uploadId = url.searchParams.get('uploadId');
+  const [, bucket, ...key] = url.pathname.split('/');
+  const noSuchUpload = () =>
+    refuse(req, res, { status: 404, code: 'NoSuchUpload', message: 'The specified upload does not exist.' });
+  if (!uploadId || !/^[A-Za-z0-9_-]+$/.test(uploadId) || !bucket || !/^[a-z0-9.-]+$/.test(bucket))
+    return noSuchUpload();
+  const dir = uploadDirOf(bucket, uploadId);
+  const storedKey = await fs.promises.readFile(path.join(dir, 'key'), 'utf8').catch(() => undefined);
+  let named;
+  try {
+    named = key.map(decodeURIComponent).join('/');
+  } catch {
+    return noSuchUpload();
+  }
+  if (storedKey === undefined || storedKey !== named) return noSuchUpload();
+  await fs.promises.rm(dir, { recursive: true, force: true });
+  res.writeHead(204);
+  res.end();
+}
+
 async function handle(req, res, expectsContinue) {
   const verdict = req.method === 'OPTIONS' ? { ok: true } : await verify(req);
   if (!verdict.ok) return refuse(req, res, verdict);
+  // A download's copy can go once it was served whole (Cove knows which keys are downloads).
+  if (req.method === 'GET')
+    res.on('finish', () => {
+      if (res.statusCode === 200) parentPort.postMessage({ fetched: { url: req.url } });
+    });
+  if (req.method === 'DELETE' && /[?&]uploadId=/.test(req.url)) return abortUpload(req, res);
   if (expectsContinue) res.writeContinue();
   serve(req, res);
 }
@@ -214,7 +252,27 @@ parentPort.on('message', async (message) => {
 `;
 
 type WorkerMessage =
-  { port: number } | { error: string } | { stopped: true } | { verify: S3RequestHead & { id: number } };
+  | { port: number }
+  | { error: string }
+  | { stopped: true }
+  | { verify: S3RequestHead & { id: number } }
+  | { fetched: { url: string } };
+
+/** The bucket and key a path-style request names, or undefined for anything else. */
+export function objectOfRequest(url: string): { bucket: string; key: string } | undefined {
+  const queryStart = url.indexOf('?');
+  const path = queryStart === -1 ? url : url.slice(0, queryStart);
+  const [empty, bucket, ...rest] = path.split('/');
+  if (empty !== '' || !bucket || rest.length === 0) return undefined;
+  try {
+    return { bucket: decodeURIComponent(bucket), key: rest.map(decodeURIComponent).join('/') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What an upload's URLs write: `<prefix>` of `<prefix>part-00001`, ... */
+const folderOf = (key: string): string => key.slice(0, key.lastIndexOf('/') + 1);
 
 const s3rverPath = createRequire(import.meta.url).resolve('s3rver');
 
@@ -249,11 +307,58 @@ export interface EmbeddedS3Options {
 }
 
 export class EmbeddedS3 {
+  /** `<bucket>/<key folder>` → epoch ms until which PUTs there are refused. */
+  private readonly closed = new Map<string, number>();
+  private readonly fetchedListeners = new Set<(bucket: string, key: string) => void>();
+
   private constructor(
     private readonly worker: Worker,
     readonly endpoint: string,
     readonly directory: string,
   ) {}
+
+  /**
+   * Refuses PUTs and POSTs to keys directly under `keyPrefix` (ending in `/`) for `forMs`: a
+   * finished or cancelled upload, whose presigned URLs still verify until they expire.
+   */
+  refusePuts(bucket: string, keyPrefix: string, forMs: number): void {
+    const now = Date.now();
+    for (const [folder, until] of this.closed) if (until <= now) this.closed.delete(folder);
+    this.closed.set(`${bucket}/${keyPrefix}`, now + forMs);
+  }
+
+  /** Called with each object served whole by a GET (status 200). */
+  onFetched(listener: (bucket: string, key: string) => void): () => void {
+    this.fetchedListeners.add(listener);
+    return () => this.fetchedListeners.delete(listener);
+  }
+
+  /** Free bytes on the filesystem that holds the objects. */
+  async freeBytes(): Promise<number> {
+    const fs = await statfs(this.directory);
+    return fs.bavail * fs.bsize;
+  }
+
+  /** The signature's verdict, or a refusal for a write into a closed upload. */
+  private verdict(signature: EmbeddedS3Signature, request: S3RequestHead): SignatureVerdict {
+    const verdict = signature.verify(request);
+    if (!verdict.ok || (request.method !== 'PUT' && request.method !== 'POST')) return verdict;
+    const object = objectOfRequest(request.url);
+    const until = object && this.closed.get(`${object.bucket}/${folderOf(object.key)}`);
+    if (until === undefined || until <= Date.now()) return verdict;
+    return {
+      ok: false,
+      status: 403,
+      code: 'AccessDenied',
+      message: 'This upload is finished or cancelled; its URLs no longer take data. Start a new upload.',
+    };
+  }
+
+  private fetched(url: string): void {
+    const object = objectOfRequest(url);
+    if (!object) return;
+    for (const listener of this.fetchedListeners) listener(object.bucket, object.key);
+  }
 
   static async start(options: EmbeddedS3Options): Promise<EmbeddedS3> {
     const s3rverOptions: S3rverOptions = {
@@ -275,18 +380,23 @@ export class EmbeddedS3 {
       credentials: options.credentials ?? embeddedCredentials,
       region: embeddedRegion,
     });
+    // Set once the worker listens; the checks need its state.
+    const ready: { s3?: EmbeddedS3 } = {};
     // Owned by the worker: gone when it exits.
     worker.on('message', (message: WorkerMessage) => {
+      if ('fetched' in message) return ready.s3?.fetched(message.fetched.url);
       if (!('verify' in message)) return;
       const { id, ...request } = message.verify;
-      const result: SignatureVerdict = signature.verify(request);
+      const result: SignatureVerdict = ready.s3
+        ? ready.s3.verdict(signature, request)
+        : signature.verify(request);
       worker.postMessage({ verdict: { id, result } });
     });
     const port = await new Promise<number>((resolve, reject) => {
       const exited = (code: number): void => reject(new Error(`the embedded S3 exited (${code})`));
-      const started = (message: WorkerMessage): void => {
-        if ('verify' in message) return;
-        worker.off('message', started);
+      const listening = (message: WorkerMessage): void => {
+        if ('verify' in message || 'fetched' in message) return;
+        worker.off('message', listening);
         worker.off('error', reject);
         worker.off('exit', exited);
         if ('port' in message) resolve(message.port);
@@ -294,14 +404,15 @@ export class EmbeddedS3 {
       };
       worker.once('error', reject);
       worker.once('exit', exited);
-      worker.on('message', started);
+      worker.on('message', listening);
     }).catch(async (error: unknown) => {
       await worker.terminate();
       throw error;
     });
     // Past the start its failures show as S3 calls that fail (503s); an error must not crash Cove.
     worker.on('error', () => undefined);
-    return new EmbeddedS3(worker, `http://127.0.0.1:${port}`, options.directory);
+    ready.s3 = new EmbeddedS3(worker, `http://127.0.0.1:${port}`, options.directory);
+    return ready.s3;
   }
 
   get port(): number {

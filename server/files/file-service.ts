@@ -125,6 +125,10 @@ export default fp(
       }),
       bucket: embeddedBucket,
       prefix: 'staging/',
+      local: {
+        refusePuts: (keyPrefix, forMs) => server.refusePuts(embeddedBucket, keyPrefix, forMs),
+        freeBytes: () => server.freeBytes(),
+      },
     };
     for (const region of config.regions) {
       if (region.s3) {
@@ -171,6 +175,12 @@ export default fp(
       log,
       now: app.now,
     });
+    server?.onFetched((bucket, key) => {
+      if (bucket === embeddedBucket)
+        transfer
+          .fetched(key)
+          .catch((error: unknown) => log.warn({ err: error }, 'fetched download not removed'));
+    });
     const origin = config.publicUrl;
     const lifecycle = { retentionS: config.files.stagingRetentionS, checked: new Set<string>() };
     const buckets = [
@@ -183,6 +193,7 @@ export default fp(
       now: app.now,
       alsoRun: async (olderThanMs) => {
         await transfer.forgetStale(olderThanMs);
+        await transfer.sweepStaged();
         if (server) await server.sweepMultipartUploads(embeddedBucket, olderThanMs);
         // A bucket fixed since start turns transfer back on without a restart.
         const broken = configured.filter((c) => transfer.problems(c.region));

@@ -21,6 +21,12 @@
  * gives up (no part for `earlyWriteIdleMs`, a cancel) or the page's ETags at `complete` differ from
  * the reported ones, `complete` writes the file afresh from the staged parts.
  *
+ * Everything staged counts against its owner's bounds (staging-ledger.ts) before its first byte
+ * moves: bytes per user (an upload's declared size, a download's full length, a folder's archive
+ * as it is written) and downloads copied at once; a download's copy goes when fetched from the
+ * embedded S3 or after `files.downloadExpiryS`, and the embedded S3's disk keeps
+ * `files.stagingReserveBytes` free.
+ *
  * S3 that stops moving bytes mid-transfer fails the transfer within `files.s3TimeoutMs` with a
  * 503 (stall-deadline.ts); the helper then removes its temp file. An upload whose completion
  * failed that way keeps its staged parts, so `complete` can simply be called again.
@@ -58,6 +64,7 @@ import type { CoveFilesHelper } from './cove-files-helper.js';
 import { HelperError, helperErrorToCove } from './cove-files-helper.js';
 import { fileNameProblem, isHomePath, parseHomePath, type HomePath } from './file-names.js';
 import { PartGate, isGateStop, PartGateClosed } from './part-gate.js';
+import { MemoryStagingLedger, type StagingLedger } from './staging-ledger.js';
 import { S3StallError, readWithDeadline, writeWithDeadline } from './stall-deadline.js';
 
 /** One region's staging bucket. */
@@ -65,6 +72,16 @@ export interface StagingBucket {
   readonly client: S3Client;
   readonly bucket: string;
   readonly prefix: string;
+  /** The embedded S3 on this host's disk; absent for a configured S3. */
+  readonly local?: LocalStaging;
+}
+
+/** What only an S3 on Cove's own disk can do. */
+export interface LocalStaging {
+  /** Refuses PUTs to keys directly under `keyPrefix` for `forMs`: the URLs of a closed upload. */
+  refusePuts(keyPrefix: string, forMs: number): void;
+  /** Free bytes on the disk that holds the staged objects. */
+  freeBytes(): Promise<number>;
 }
 
 export interface S3ClientSettings {
@@ -107,6 +124,8 @@ interface UploadRecord {
   readonly size: number;
   readonly replace: boolean;
   readonly createdAt: number;
+  /** `<prefix><user>/<upload>/`: every part's key starts with it. */
+  readonly keyPrefix: string;
   /** In order; one for a single PUT. */
   readonly parts: readonly StagedPart[];
   /** The ticket had parts (`complete` may then list their ETags). */
@@ -154,6 +173,8 @@ export interface S3FileTransferOptions {
   readonly ensure: (owner: EnvironmentOwner, region: string) => Promise<unknown>;
   readonly log: FastifyBaseLogger;
   readonly now?: () => number;
+  /** Per-user staged bytes and downloads; an in-memory ledger for one instance when absent. */
+  readonly ledger?: StagingLedger;
 }
 
 /** Bounds the records one user can leave pending (they hold memory until swept). */
@@ -168,6 +189,17 @@ const earlyWriteIdleMs = 120_000;
 const finishedKeepMs = 15 * 60_000;
 /** Bounds the finished answers kept (the oldest go first). */
 const maxFinished = 2000;
+/** How often staged objects past their expiry are deleted. */
+const expiryTickMs = 5000;
+/**
+ * An upload not completed this long after its URLs expired is abandoned (its tab was closed): it
+ * stops holding its owner's staging bound then, not a retention period later.
+ */
+const abandonedAfterMs = 3600_000;
+/** A presigned URL checked just before its expiry may still be writing a moment after it. */
+const urlGraceMs = 60_000;
+/** Bytes of an archive between two checks of the staging disk's reserve. */
+const diskCheckEveryBytes = 64 * 1024 * 1024;
 /** Failures after which `complete` can be called again: the staged parts are kept. */
 const retryableCodes = new Set(['COVE_ERR_FILES_UNAVAILABLE', 'COVE_ERR_FILES_ENVIRONMENT_UNAVAILABLE']);
 
@@ -187,11 +219,26 @@ export class S3FileTransfer {
   readonly progress = new DownloadProgress();
   /** Region → why file transfer is off there (a misconfigured bucket). */
   private readonly disabled = new Map<string, string[]>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly expiryTimer: NodeJS.Timeout;
   private readonly now: () => number;
+  /** What each user has staged: bounds bytes and concurrent downloads per user. */
+  readonly ledger: StagingLedger;
 
   constructor(private readonly options: S3FileTransferOptions) {
     this.now = options.now ?? Date.now;
+    const { files } = options.config;
+    this.ledger =
+      options.ledger ??
+      new MemoryStagingLedger({
+        maxBytesPerUser: files.maxStagedBytesPerUser,
+        maxCopyingDownloadsPerUser: files.maxConcurrentDownloadsPerUser,
+      });
+    this.expiryTimer = setInterval(() => {
+      this.expireStaged().catch((error: unknown) =>
+        options.log.warn({ err: error }, 'deleting expired staging objects failed; will retry'),
+      );
+    }, expiryTickMs);
+    this.expiryTimer.unref();
   }
 
   /** Turns file transfer off (or back on with `undefined`) in a region, after a failed check. */
@@ -221,39 +268,81 @@ export class S3FileTransfer {
     const pending = [...this.records.values()].filter((r) => r.ownerId === owner.id);
     if (pending.length + request.files.length > maxPendingPerUser)
       throw errors.filesTooManyUploads(maxPendingPerUser);
+    const planned = request.files.map((file) => {
+      const id = randomBytes(16).toString('base64url');
+      const uploadKey = `${this.stagingOf(region).prefix}${owner.id}/${id}`;
+      const multipart = file.size > files.multipartThresholdBytes;
+      const partSize = multipart ? files.partSizeBytes : file.size;
+      const partCount = multipart ? Math.ceil(file.size / partSize) : 1;
+      const parts: StagedPart[] = [];
+      for (let partNumber = 1; partNumber <= partCount; partNumber++)
+        parts.push({
+          key: partKey(uploadKey, partNumber),
+          size: Math.min(partSize, file.size - (partNumber - 1) * partSize),
+        });
+      return { file, id, keyPrefix: `${uploadKey}/`, multipart, partSize, parts };
+    });
+    const needed = request.files.reduce((sum, f) => sum + f.size, 0);
+    // Counted from the first URL: the page may PUT every part before Cove hears of it again.
+    await this.ledger.add(
+      planned.map((p) => ({
+        id: p.id,
+        ownerId: owner.id,
+        region,
+        kind: 'upload' as const,
+        bytes: p.file.size,
+        copying: false,
+        keys: p.parts.map((part) => part.key),
+      })),
+    );
+    try {
+      return await this.signUploads(owner, region, request, dir, planned, pending, needed);
+    } catch (error) {
+      for (const p of planned) await this.ledger.remove(p.id);
+      throw error;
+    }
+  }
+
+  private async signUploads(
+    owner: EnvironmentOwner,
+    region: string,
+    request: UploadRequest,
+    dir: HomePath,
+    planned: readonly {
+      file: UploadRequest['files'][number];
+      id: string;
+      keyPrefix: string;
+      multipart: boolean;
+      partSize: number;
+      parts: StagedPart[];
+    }[],
+    pending: readonly UploadRecord[],
+    needed: number,
+  ): Promise<UploadResponse> {
+    const { files } = this.options.config;
     const staging = await this.usableStaging(region);
+    await this.checkDisk(staging, needed);
 
     await this.ensure(owner, region);
     const key = { ownerId: owner.id, region };
     const checked = await this.helperCall(dir.display, () => this.options.helper.checkDir(key, dir.display));
     const claimed = pending.filter((r) => r.region === region).reduce((sum, r) => sum + r.size, 0);
-    const needed = request.files.reduce((sum, f) => sum + f.size, 0);
     const free = Math.max(0, checked.freeBytes - claimed);
     if (needed > free)
       throw errors.filesHomeFull(free, needed, formatHomeBytes(free), formatHomeBytes(needed));
 
     const expiresIn = files.presignExpiryS;
     const uploads: UploadTicket[] = [];
-    for (const file of request.files) {
-      const id = randomBytes(16).toString('base64url');
-      const uploadKey = `${staging.prefix}${owner.id}/${id}`;
-      const multipart = file.size > files.multipartThresholdBytes;
-      const partSize = multipart ? files.partSizeBytes : file.size;
-      const partCount = multipart ? Math.ceil(file.size / partSize) : 1;
-      const parts: StagedPart[] = [];
+    for (const { file, id, keyPrefix, multipart, partSize, parts } of planned) {
       const urls = [];
-      for (let partNumber = 1; partNumber <= partCount; partNumber++) {
-        const part = {
-          key: partKey(uploadKey, partNumber),
-          size: Math.min(partSize, file.size - (partNumber - 1) * partSize),
-        };
+      for (const [i, part] of parts.entries()) {
+        const partNumber = i + 1;
         // Content-Length is signed: S3 refuses a PUT of any other size.
         const url = await getSignedUrl(
           staging.client,
           new PutObjectCommand({ Bucket: staging.bucket, Key: part.key, ContentLength: part.size }),
           { expiresIn, signableHeaders: new Set(['content-length']) },
         );
-        parts.push(part);
         urls.push({ partNumber, url });
       }
       this.records.set(id, {
@@ -265,6 +354,7 @@ export class S3FileTransfer {
         size: file.size,
         replace: request.onConflict === 'replace',
         createdAt: this.now(),
+        keyPrefix,
         parts,
         multipart,
         completing: false,
@@ -355,7 +445,7 @@ export class S3FileTransfer {
       if (keep || !staging) record.completing = false;
       else {
         this.records.delete(id);
-        if (staging) await this.dropStaging(staging, record);
+        await this.closeUpload(staging, record);
       }
     }
   }
@@ -570,8 +660,59 @@ export class S3FileTransfer {
     if (record.completing) throw errors.filesUploadBusy();
     this.records.delete(id);
     await this.stopEarlyWrite(record, 'the upload was cancelled');
-    const staging = this.options.staging.get(region);
+    await this.closeUpload(this.options.staging.get(region), record);
+  }
+
+  /**
+   * Ends an upload for good: its staged parts go, and so do later PUTs to its URLs, which still
+   * verify until they expire. The embedded S3 refuses those PUTs; a configured S3 cannot revoke
+   * a presigned URL, so the upload keeps counting against its owner's staging bound until its
+   * URLs expire, and its keys are deleted at every sweep and once more then.
+   */
+  private async closeUpload(staging: StagingBucket | undefined, record: UploadRecord): Promise<void> {
+    const urlsEndAt = record.createdAt + this.options.config.files.presignExpiryS * 1000 + urlGraceMs;
+    if (staging?.local) {
+      staging.local.refusePuts(record.keyPrefix, Math.max(0, urlsEndAt - this.now()));
+      // A PUT already past the check when the upload closed: its object goes when the URLs end.
+      await this.ledger.update(record.id, { kind: 'closed-upload', bytes: 0, expiresAt: urlsEndAt });
+    } else {
+      await this.ledger.update(record.id, { kind: 'closed-upload', expiresAt: urlsEndAt });
+    }
     if (staging) await this.dropStaging(staging, record);
+  }
+
+  /** Deletes the staged objects of entries past their expiry; their bytes stop counting. */
+  async expireStaged(): Promise<number> {
+    const urlsMs = this.options.config.files.presignExpiryS * 1000;
+    await this.forgetStale(this.now() - urlsMs - abandonedAfterMs);
+    const expired = await this.ledger.takeExpired(this.now());
+    for (const entry of expired) {
+      const staging = this.options.staging.get(entry.region);
+      if (staging) await mapLimit(entry.keys, partCallConcurrency, (key) => this.deleteObject(staging, key));
+    }
+    return expired.length;
+  }
+
+  /**
+   * The sweep's part: expired entries, and whatever a closed upload's URLs wrote since it closed
+   * (a configured S3 still takes those PUTs).
+   */
+  async sweepStaged(): Promise<void> {
+    await this.expireStaged();
+    for (const entry of await this.ledger.list('closed-upload')) {
+      const staging = this.options.staging.get(entry.region);
+      if (staging && !staging.local)
+        await mapLimit(entry.keys, partCallConcurrency, (key) => this.deleteObject(staging, key));
+    }
+  }
+
+  /** The embedded S3 served `key` whole: a download's copy is deleted at once. */
+  async fetched(key: string): Promise<void> {
+    const entry = await this.ledger.get(key);
+    if (!entry || entry.kind !== 'download' || entry.copying) return;
+    await this.ledger.remove(key);
+    const staging = this.options.staging.get(entry.region);
+    if (staging) await this.deleteObject(staging, key);
   }
 
   /** Streams a file (or a folder as .tar.gz) from the home to S3 and returns a presigned GET. */
@@ -584,7 +725,43 @@ export class S3FileTransfer {
     const { files } = this.options.config;
     const path = parseHomePath(rawPath);
     if (!isHomePath(path)) throw errors.filesInvalidPath(path.problem);
+    const objectKey = `${this.stagingOf(region).prefix}${owner.id}/${randomBytes(16).toString('base64url')}`;
+    // Before anything else: the concurrent-download bound holds for requests sent all at once.
+    await this.ledger.add([
+      {
+        id: objectKey,
+        ownerId: owner.id,
+        region,
+        kind: 'download',
+        bytes: 0,
+        copying: true,
+        keys: [objectKey],
+      },
+    ]);
+    try {
+      const done = await this.stageDownload(owner, region, path, objectKey, progressId);
+      await this.ledger.update(objectKey, {
+        copying: false,
+        bytes: done.size,
+        expiresAt: this.now() + files.downloadExpiryS * 1000,
+      });
+      return done;
+    } catch (error) {
+      await this.ledger.remove(objectKey);
+      throw error;
+    }
+  }
+
+  private async stageDownload(
+    owner: EnvironmentOwner,
+    region: string,
+    path: HomePath,
+    objectKey: string,
+    progressId: string | undefined,
+  ): Promise<DownloadResponse & TransferDone> {
+    const { files } = this.options.config;
     const staging = await this.usableStaging(region);
+    await this.checkDisk(staging, 0);
     await this.ensure(owner, region);
     const key = { ownerId: owner.id, region };
     const info = await this.helperCall(path.display, () => this.options.helper.stat(key, path.display));
@@ -593,7 +770,12 @@ export class S3FileTransfer {
       throw errors.filesTooLarge(files.maxFileBytes, formatHomeBytes(files.maxFileBytes));
     const kind = info.type === 'file' ? 'read' : 'tar';
     const name = kind === 'read' ? info.name : `${info.name}.tar.gz`;
-    const objectKey = `${staging.prefix}${owner.id}/${randomBytes(16).toString('base64url')}`;
+    // A file counts its full length (a sparse one too: that is what S3 stores); an archive as it
+    // is written.
+    if (kind === 'read') {
+      await this.ledger.grow(objectKey, info.size);
+      await this.checkDisk(staging, info.size);
+    }
 
     const body = new PassThrough({ highWaterMark: 1024 * 1024 });
     const objectParams = {
@@ -621,21 +803,42 @@ export class S3FileTransfer {
     // helper ends at once instead of waiting for the exec's deadline.
     const stallMs = files.s3TimeoutMs;
     let s3Failed: unknown;
+    /** The archive passed the user's staging bound or the disk's reserve. */
+    let refused: unknown;
+    let sinceDiskCheck = 0;
+    const countArchive = async (bytes: number): Promise<void> => {
+      if (kind !== 'tar') return;
+      await this.ledger.grow(objectKey, bytes);
+      sinceDiskCheck += bytes;
+      if (sinceDiskCheck < diskCheckEveryBytes) return;
+      sinceDiskCheck = 0;
+      await this.checkDisk(staging, 0);
+    };
     const progress =
       progressId === undefined
         ? undefined
         : this.progress.start(owner.id, region, progressId, kind === 'read' ? info.size : undefined);
+    const sendChunk = (chunk: Buffer, callback: (error?: Error | null) => void): void => {
+      writeWithDeadline(body, chunk, stallMs, 'PutObject body').then(
+        () => {
+          progress?.add(chunk.length);
+          callback();
+        },
+        (error: unknown) => {
+          s3Failed ??= error;
+          callback(error as Error);
+        },
+      );
+    };
     const sink = new Writable({
       highWaterMark: 1024 * 1024,
       write(chunk: Buffer, _encoding, callback) {
         if (s3Failed !== undefined) return callback(new Error('S3 failed'));
-        writeWithDeadline(body, chunk, stallMs, 'PutObject body').then(
-          () => {
-            progress?.add(chunk.length);
-            callback();
-          },
+        if (refused !== undefined) return callback(new Error('staging refused'));
+        countArchive(chunk.length).then(
+          () => sendChunk(chunk, callback),
           (error: unknown) => {
-            s3Failed ??= error;
+            refused ??= error;
             callback(error as Error);
           },
         );
@@ -664,12 +867,15 @@ export class S3FileTransfer {
         s3Failed ??= new S3StallError('PutObject answer', answerMs);
       });
     } catch (error) {
+      // Taken before the abort below, which fails the S3 side too.
+      const refusal = refused;
       body.destroy();
       await upload.abort().catch(() => undefined);
       await uploading.catch(() => undefined);
       // A dead S3 would hold the answer for another timeout: the sweep deletes it then.
-      if (s3Failed === undefined) await this.deleteObject(staging, objectKey);
+      if (s3Failed === undefined || refusal !== undefined) await this.deleteObject(staging, objectKey);
       else void this.deleteObject(staging, objectKey);
+      if (refusal !== undefined) throw refusal;
       if (s3Failed !== undefined) {
         this.options.log.warn({ err: s3Failed }, 'S3 failed during a download');
         throw this.s3Error(s3Failed);
@@ -680,7 +886,6 @@ export class S3FileTransfer {
     } finally {
       progress?.end();
     }
-    const expiresIn = files.presignExpiryS;
     const url = await getSignedUrl(
       staging.client,
       new GetObjectCommand({
@@ -689,18 +894,9 @@ export class S3FileTransfer {
         ResponseContentDisposition: contentDisposition(name),
         ResponseContentType: kind === 'read' ? 'application/octet-stream' : 'application/gzip',
       }),
-      { expiresIn },
+      // The copy is deleted when this ends (expireStaged), or once fetched from the embedded S3.
+      { expiresIn: files.downloadExpiryS },
     );
-    // The object is of no use once the URL expires; the sweep covers a restart in between.
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(timer);
-        void this.deleteObject(staging, objectKey);
-      },
-      (expiresIn + 60) * 1000,
-    );
-    timer.unref();
-    this.timers.add(timer);
     return {
       url,
       name,
@@ -731,8 +927,7 @@ export class S3FileTransfer {
       if (record.createdAt >= olderThanMs || record.completing) continue;
       this.records.delete(record.id);
       await this.stopEarlyWrite(record, 'the upload was abandoned');
-      const staging = this.options.staging.get(record.region);
-      if (staging) await this.dropStaging(staging, record);
+      await this.closeUpload(this.options.staging.get(record.region), record);
       dropped++;
     }
     return dropped;
@@ -743,8 +938,7 @@ export class S3FileTransfer {
   }
 
   close(): void {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    clearInterval(this.expiryTimer);
     // Early writes end at once; their helpers remove their temp files.
     for (const record of this.records.values())
       record.early?.gate.close(new PartGateClosed('Cove is stopping'));
@@ -798,6 +992,25 @@ export class S3FileTransfer {
       await this.options.ensure(owner, region);
     } catch (error) {
       throw error instanceof CoveError ? error : errors.filesEnvironmentUnavailable(error);
+    }
+  }
+
+  /** Refuses (507) when staging `bytes` on the embedded S3 would eat into the disk's reserve. */
+  private async checkDisk(staging: StagingBucket, bytes: number): Promise<void> {
+    if (!staging.local) return;
+    let free: number;
+    try {
+      free = await staging.local.freeBytes();
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'could not read the staging disk; not checking its reserve');
+      return;
+    }
+    if (free - bytes < this.options.config.files.stagingReserveBytes) {
+      this.options.log.warn(
+        { freeBytes: free, neededBytes: bytes },
+        'staging refused: disk down to its reserve',
+      );
+      throw errors.filesHostFull();
     }
   }
 

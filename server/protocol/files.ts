@@ -156,6 +156,11 @@ export const FileErrorCode = {
   /** Not enough free space in the home: 413 before signing (`freeBytes`, `neededBytes`), 507 mid-write. */
   homeFull: 'COVE_ERR_FILES_HOME_FULL',
   notFound: 'COVE_ERR_FILES_NOT_FOUND',
+  /** The user's other transfers hold their staging allowance (429; `usedBytes`, `limitBytes`). */
+  stagingFull: 'COVE_ERR_FILES_STAGING_FULL',
+  tooManyDownloads: 'COVE_ERR_FILES_TOO_MANY_DOWNLOADS',
+  /** The server's staging disk is down to its reserve (507). */
+  hostFull: 'COVE_ERR_FILES_HOST_FULL',
   /** The bytes in S3 are not what was declared (400). */
   sizeMismatch: 'COVE_ERR_FILES_SIZE_MISMATCH',
   /** S3 or the staging bucket cannot be used right now (503). */
