@@ -4,6 +4,7 @@
  * and the cases run in seconds). The Docker-backed variants live in
  * tests/integration/server/terminals/terminal-docker.test.ts.
  */
+import type { Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,7 +215,7 @@ describe('terminal WebSocket (W)', () => {
     header[1] = 0x80 | 127; // masked, 64-bit length follows
     header.writeBigUInt64BE(BigInt(10 * 1024 * 1024), 2);
     header.writeUInt32BE(0x01020304, 10); // the mask key
-    const socket = (announced.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    const socket = (announced.ws as unknown as { _socket: Socket })._socket;
     socket.write(Buffer.concat([header, Buffer.alloc(1024, 0x63)]));
     expect((await announced.closed).code).toBe(1009);
   });
