@@ -18,6 +18,14 @@ import { TerminalTestClient } from '../../../unit/server/terminals/ws-test-clien
 export const rigOrigin = 'http://127.0.0.1:8080';
 export const rigRegion = 'us-east-1';
 
+/** Extra config sections for a rig (merged over the rig's own sandbox settings). */
+export interface RigConfig {
+  readonly auth?: Record<string, unknown>;
+  readonly sandbox?: Record<string, unknown>;
+  readonly terminals?: Record<string, unknown>;
+  readonly usage?: Record<string, unknown>;
+}
+
 interface Hello {
   readonly cols: number;
   readonly rows: number;
@@ -35,16 +43,24 @@ export class DockerTerminalRig {
     readonly store: SqliteStore,
     private readonly graceS: number,
     private readonly hello: Hello,
+    private readonly extra: RigConfig,
   ) {}
 
-  /** `prefix` names the temp dir; `graceS` is the sandbox grace period. */
-  static async start(prefix: string, options: { graceS: number; hello: Hello }): Promise<DockerTerminalRig> {
+  /**
+   * `prefix` names the temp dir; `graceS` is the sandbox grace period; `config` adds keys to the
+   * `auth`, `sandbox`, `terminals` and `usage` sections (short timers for tests of timed behaviour).
+   */
+  static async start(
+    prefix: string,
+    options: { graceS: number; hello: Hello; config?: RigConfig },
+  ): Promise<DockerTerminalRig> {
     const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
     const rig = new DockerTerminalRig(
       dir,
       new SqliteStore(join(dir, 'cove.db')),
       options.graceS,
       options.hello,
+      options.config ?? {},
     );
     await rig.listen();
     return rig;
@@ -71,7 +87,10 @@ export class DockerTerminalRig {
       regions: [{ id: rigRegion, name: 'US East' }],
       dataDir: this.dir,
       homes: { enabled: false },
-      sandbox: { graceS: this.graceS, memoryBytes: 256 * 1024 ** 2 },
+      sandbox: { graceS: this.graceS, memoryBytes: 256 * 1024 ** 2, ...this.extra.sandbox },
+      ...(this.extra.auth ? { auth: this.extra.auth } : {}),
+      ...(this.extra.terminals ? { terminals: this.extra.terminals } : {}),
+      ...(this.extra.usage ? { usage: this.extra.usage } : {}),
     });
     this.current = await buildApp({ config, store: this.store });
     await this.current.listen({ host: '127.0.0.1', port: 0 });
