@@ -283,7 +283,9 @@ export class DockerSandboxDriver implements SandboxDriver {
     const exec = await this.#execCall(key, () =>
       container.exec({
         Cmd: holder
-          ? [HOLDER_COMMAND, holder.create ? 'attach' : 'reattach', holder.name, ...options.cmd]
+          ? holder.create
+            ? [HOLDER_COMMAND, 'attach', holder.name, ...options.cmd]
+            : [HOLDER_COMMAND, 'reattach', holder.name, String(Math.max(0, Math.floor(holder.from ?? 0)))]
           : [...options.cmd],
         User: SANDBOX_USER,
         WorkingDir: options.workingDir ?? SANDBOX_HOME,
@@ -307,7 +309,8 @@ export class DockerSandboxDriver implements SandboxDriver {
     )) as Duplex;
     // Keystrokes are single bytes: over TCP (a remote engine) Nagle would hold them back.
     (raw as Partial<Socket>).setNoDelay?.(true);
-    const stream = holder ? new HolderOutputFilter(raw) : raw;
+    const filter = holder ? new HolderOutputFilter(raw) : undefined;
+    const stream = filter ?? raw;
 
     const heldExitCode = async (name: string): Promise<number | null> => {
       try {
@@ -406,6 +409,7 @@ export class DockerSandboxDriver implements SandboxDriver {
         exited,
         kill: () => killHeld(holder.name),
         ...(detached && { detached }),
+        ...(filter && { outputStart: () => filter.start }),
       };
     }
     return { stream, resize, exited, kill: killSession };

@@ -1,27 +1,22 @@
 /**
- * The output of a held shell's stream minus what dtach's client adds of its own: it clears the
- * screen when it attaches (which would wipe the screen a reattaching page already shows) and says
- * "[EOF - dtach terminating]" when the shell ends. Everything else passes through unchanged, and
- * backpressure reaches the underlying stream (pausing this one stops reading from the engine).
- * Input waits for the holder's first output, i.e. until its client has the TTY in raw mode.
+ * The output of a held shell's stream minus the holder's header: cove-holder's client first writes
+ * `ESC _ cove-holder;N ESC \` (N: the number of the output byte that follows, counted since the
+ * shell started), then the shell's bytes unchanged. The header is cut and N kept (`start`), so the
+ * reader knows which output it has and can ask for the rest after a reattach. Backpressure reaches
+ * the underlying stream (pausing this one stops reading from the engine). Input waits for the
+ * holder's first output, i.e. until its client has the TTY in raw mode.
  */
 import { Duplex } from 'node:stream';
 
-/** Written first by `dtach -a`/`-A` (cursor home, erase display). */
-const attachPrefix = Buffer.from('\x1b[H\x1b[J', 'latin1');
-/**
- * Written last when the session ends: cursor to the bottom, the notice, cursor shown again. dtach
- * writes them line-buffered, so they may come in separate chunks: the notice is cut wherever it
- * comes, the cursor move only when it comes with it.
- */
-const endMove = Buffer.from('\x1b[999H\r\n', 'latin1');
-const endNotice = Buffer.from('[EOF - dtach terminating]\r\n', 'latin1');
-const cursorShow = Buffer.from('\x1b[?25h', 'latin1');
+const headerStart = Buffer.from('\x1b_cove-holder;', 'latin1');
+const headerEnd = Buffer.from('\x1b\\', 'latin1');
+/** `ESC _ cove-holder;` + up to 15 digits + `ESC \`: anything longer is not a header. */
+const maxHeaderBytes = headerStart.length + 15 + headerEnd.length;
 
 export class HolderOutputFilter extends Duplex {
-  /** Bytes of the attach prefix still expected at the start (0 once it passed or did not come). */
-  private prefixSeen = 0;
-  private trailerCut = false;
+  /** Bytes at the start held back while they may still be the header; undefined once decided. */
+  private head: Buffer | undefined = Buffer.alloc(0);
+  private headerStart: number | undefined;
   private attached = false;
   /** Input written before the holder attached (Writable passes one chunk at a time). */
   private heldInput: { chunk: Buffer; callback: (error?: Error | null) => void } | undefined;
@@ -38,9 +33,23 @@ export class HolderOutputFilter extends Duplex {
       const out = this.strip(chunk);
       if (out.length > 0 && !this.push(out)) raw.pause();
     });
-    raw.once('end', () => this.push(null));
+    raw.once('end', () => {
+      // A stream that ended inside what looked like a header still gives those bytes.
+      const rest = this.head;
+      this.head = undefined;
+      if (rest && rest.length > 0) this.push(rest);
+      this.push(null);
+    });
     raw.once('error', (error: Error) => this.destroy(error));
     raw.once('close', () => this.destroy());
+  }
+
+  /**
+   * The number of the first byte this stream passes on, counted by the holder since the shell
+   * started; undefined until the header came (or when there was none).
+   */
+  get start(): number | undefined {
+    return this.headerStart;
   }
 
   override _read(): void {
@@ -48,8 +57,8 @@ export class HolderOutputFilter extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    // Until dtach's client has put the TTY in raw mode (its first output says so), the TTY would
-    // echo input itself, ahead of the screen clear this filter looks for at the start.
+    // Until the holder's client has put the TTY in raw mode (its first output says so), the TTY
+    // would echo input itself.
     if (!this.attached) this.heldInput = { chunk, callback };
     else this.raw.write(chunk, callback);
   }
@@ -65,35 +74,35 @@ export class HolderOutputFilter extends Duplex {
   }
 
   private strip(chunk: Buffer): Buffer {
-    let out = chunk;
-    // The prefix may come split over chunks; anything else first means there is none.
-    while (this.prefixSeen < attachPrefix.length && out.length > 0) {
-      if (out[0] !== attachPrefix[this.prefixSeen]) {
-        // Bytes held back as a possible prefix were output after all.
-        const held = attachPrefix.subarray(0, this.prefixSeen);
-        this.prefixSeen = attachPrefix.length;
-        return this.cutTrailer(Buffer.concat([held, out]));
-      }
-      this.prefixSeen++;
-      out = out.subarray(1);
+    if (!this.head) return chunk;
+    const head = Buffer.concat([this.head, chunk]);
+    const prefix = Math.min(head.length, headerStart.length);
+    if (!head.subarray(0, prefix).equals(headerStart.subarray(0, prefix))) return this.noHeader(head);
+    if (head.length <= headerStart.length) {
+      this.head = head;
+      return Buffer.alloc(0);
     }
-    if (out.length === 0) return out;
-    return this.cutTrailer(out);
+    const end = head.indexOf(headerEnd, headerStart.length);
+    if (end < 0) {
+      // Digits so far, maybe then the terminator's first half (ESC).
+      const rest = head.subarray(headerStart.length).toString('latin1');
+      const digits = rest.endsWith('\u001b') ? rest.slice(0, -1) : rest;
+      if (/^\d*$/.test(digits) && head.length < maxHeaderBytes) {
+        this.head = head;
+        return Buffer.alloc(0);
+      }
+      return this.noHeader(head);
+    }
+    const digits = head.subarray(headerStart.length, end).toString('latin1');
+    if (!/^\d{1,15}$/.test(digits)) return this.noHeader(head);
+    this.headerStart = Number(digits);
+    this.head = undefined;
+    return head.subarray(end + headerEnd.length);
   }
 
-  private cutTrailer(chunk: Buffer): Buffer {
-    if (this.trailerCut) return startsWith(chunk, cursorShow) ? chunk.subarray(cursorShow.length) : chunk;
-    const at = chunk.lastIndexOf(endNotice);
-    if (at < 0) return chunk;
-    this.trailerCut = true;
-    const before = at >= endMove.length && chunk.subarray(at - endMove.length, at).equals(endMove);
-    const rest = chunk.subarray(at + endNotice.length);
-    return Buffer.concat([
-      chunk.subarray(0, before ? at - endMove.length : at),
-      startsWith(rest, cursorShow) ? rest.subarray(cursorShow.length) : rest,
-    ]);
+  /** The bytes held back were output after all. */
+  private noHeader(head: Buffer): Buffer {
+    this.head = undefined;
+    return head;
   }
 }
-
-const startsWith = (chunk: Buffer, prefix: Buffer): boolean =>
-  chunk.length >= prefix.length && chunk.subarray(0, prefix.length).equals(prefix);

@@ -76,8 +76,11 @@ export interface ShellOptions {
    * holder's name (`[A-Za-z0-9_-]{1,64}`); `create: false` only reattaches (other clients of the
    * held shell are detached) and never starts a new shell: `exited` then resolves with null at
    * once when there is none. `env` reaches a newly created shell only, never other held shells.
+   * The holder numbers the shell's output bytes from 0 and keeps the newest of them: a reattach
+   * (`create: false`) starts the stream at byte `from` (0 when absent), or at the oldest one kept
+   * when `from` is gone; `Shell.outputStart` says where it started.
    */
-  readonly holder?: { readonly name: string; readonly create: boolean };
+  readonly holder?: { readonly name: string; readonly create: boolean; readonly from?: number };
 }
 
 export interface Shell {
@@ -93,6 +96,11 @@ export interface Shell {
    * restarted, another client took over); `exited` then stays pending. Reattach with `openShell`.
    */
   readonly detached?: Promise<void>;
+  /**
+   * Held shells only: the number of the first output byte this stream carries (see
+   * `ShellOptions.holder`); known once output arrived, undefined before.
+   */
+  readonly outputStart?: () => number | undefined;
 }
 
 export interface ExecResult {

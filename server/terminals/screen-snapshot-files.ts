@@ -10,10 +10,11 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import type { SavedScreen } from './terminal.js';
 
-/** One line of JSON (the size) before the serialized screen. */
+/** One line of JSON (the size, how much output it shows) before the serialized screen. */
 interface Header {
   readonly cols: number;
   readonly rows: number;
+  readonly offset?: number;
 }
 
 const fileName = (terminalId: string): string => createHash('sha256').update(terminalId).digest('hex');
@@ -23,7 +24,11 @@ export class ScreenSnapshotFiles {
 
   async save(terminalId: string, screen: SavedScreen): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const header: Header = { cols: screen.cols, rows: screen.rows };
+    const header: Header = {
+      cols: screen.cols,
+      rows: screen.rows,
+      ...(screen.offset !== undefined ? { offset: screen.offset } : {}),
+    };
     const path = join(this.dir, fileName(terminalId));
     // Whole or not at all: a half-written screen would repaint garbage.
     await writeFile(`${path}.tmp`, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), screen.data]), {
@@ -46,10 +51,13 @@ export class ScreenSnapshotFiles {
     if (newline < 0) return undefined;
     try {
       const header = JSON.parse(content.subarray(0, newline).toString('utf8')) as Partial<Header>;
-      const { cols, rows } = header;
+      const { cols, rows, offset } = header;
       if (!Number.isInteger(cols) || !Number.isInteger(rows) || !cols || !rows || cols < 1 || rows < 1)
         return undefined;
-      return { cols, rows, data: content.subarray(newline + 1) };
+      const data = content.subarray(newline + 1);
+      return Number.isSafeInteger(offset) && (offset as number) >= 0
+        ? { cols, rows, data, offset: offset as number }
+        : { cols, rows, data };
     } catch {
       return undefined;
     }

@@ -469,7 +469,8 @@ export class TerminalService {
           cmd: [...shellCommand],
           cols: 80,
           rows: 24,
-          holder: { name: terminal.id, create: false },
+          // What the mirror has not seen yet: printed while no server (or no stream) was attached.
+          holder: { name: terminal.id, create: false, from: terminal.outputOffset },
         })
         .then(
           (shell) => {

@@ -67,6 +67,8 @@ export interface SavedScreen {
   readonly rows: number;
   /** The mirror's serialized screen and scrollback. */
   readonly data: Buffer;
+  /** How much of the shell's output (in the holder's numbering) the screen shows. */
+  readonly offset?: number;
 }
 
 /** Pauses the shell while its screen is saved for a restart. */
@@ -97,6 +99,11 @@ export class Terminal {
   private readonly pausers = new Set<unknown>();
   private phase: TerminalPhase = 'starting';
   private size = { cols: 80, rows: 24 };
+  /**
+   * The holder's number of the next output byte the mirror has not been fed: a reattach asks for
+   * output from here, so what the shell printed meanwhile comes once, and only once.
+   */
+  private fed = 0;
   private earlyInput: Buffer[] = [];
   private earlyInputBytes = 0;
   private lastInputAt: number;
@@ -150,6 +157,11 @@ export class Terminal {
     return this.shell !== undefined && !this.closed;
   }
 
+  /** Where the shell's output should resume after a reattach (see `fed`). */
+  get outputOffset(): number {
+    return this.fed;
+  }
+
   /** Reports a start-up phase (creating, starting, ready) to the page. */
   setPhase(phase: TerminalPhase): void {
     if (this.closed) return;
@@ -193,7 +205,9 @@ export class Terminal {
     if (this.closed || this.released) return undefined;
     this.pauseOutput(savingScreen);
     const data = await this.mirror.snapshot();
-    return data.length > 0 ? { cols: this.size.cols, rows: this.size.rows, data } : undefined;
+    return data.length > 0
+      ? { cols: this.size.cols, rows: this.size.rows, data, offset: this.fed }
+      : undefined;
   }
 
   /** Paints a screen saved by the previous server before anything else reaches the mirror. */
@@ -202,6 +216,7 @@ export class Terminal {
     this.size = { cols: screen.cols, rows: screen.rows };
     this.mirror.resize(screen.cols, screen.rows);
     this.mirror.write(screen.data);
+    if (screen.offset !== undefined) this.fed = screen.offset;
   }
 
   /** Removes `connection`; when it was the last page, the grace period starts. */
@@ -227,7 +242,15 @@ export class Terminal {
     if (this.machine.state === 'starting') this.machine.moveTo(this.attached ? 'attached' : 'detached');
     this.phase = 'ready';
     this.broadcast({ type: 'status', phase: 'ready' });
+    let first = true;
     shell.stream.on('data', (chunk: Buffer) => {
+      if (first) {
+        // Known once output arrived: the holder may start later than asked (output it no longer
+        // keeps), never earlier.
+        first = false;
+        this.fed = shell.outputStart?.() ?? this.fed;
+      }
+      this.fed += chunk.length;
       this.mirror.write(chunk);
       for (const [connection, queued] of this.connections) {
         if (queued) queued.push(chunk);

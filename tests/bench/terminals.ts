@@ -1,5 +1,5 @@
 /**
- * Terminal holder benchmarks: what keeping shells under dtach costs. Prints numbers, asserts
+ * Terminal holder benchmarks: what keeping shells under cove-holder costs. Prints numbers, asserts
  * nothing. Run with `node --expose-gc --import tsx tests/bench/terminals.ts` (BENCH_RUNS sets
  * the repetitions). Against the real engine and image, one in-process Cove on a temp database:
  *  - reattach: a page reconnecting to a live terminal (WebSocket open → its screen painted), and
@@ -205,8 +205,8 @@ export async function benchHolder(): Promise<HolderBenchRow[]> {
     const holderProcs = await app.environments.driver(region).exec(key, [
       'sh',
       '-c',
-      // dtach master + client, the wrapper and the holder script: everything but the shell itself.
-      "ps -eo rss=,args= | awk '/^ *[0-9]+ (\\/usr\\/bin\\/dtach|\\/bin\\/sh -c echo|\\/bin\\/sh \\/usr\\/local\\/bin\\/cove-terminal)/ {s+=$1; n++} END {print s, n}'",
+      // cove-holder + its client, the wrapper and the holder script: everything but the shell itself.
+      "ps -eo rss=,args= | awk '/^ *[0-9]+ (\\/usr\\/bin\\/python3 -IS \\/usr\\/local\\/bin\\/cove-holder|\\/bin\\/sh -c echo|\\/bin\\/sh \\/usr\\/local\\/bin\\/cove-terminal)/ {s+=$1; n++} END {print s, n}'",
     ]);
     const [holderKiB, holderCount] = holderProcs.stdout.toString().trim().split(' ').map(Number);
     const terminals = count + 1;
@@ -223,7 +223,7 @@ export async function benchHolder(): Promise<HolderBenchRow[]> {
       '',
     );
     row(
-      'holder processes per terminal (dtach master+client, wrapper, script; RSS)',
+      'holder processes per terminal (cove-holder + client, wrapper, script; RSS)',
       `${((holderKiB ?? 0) / terminals / 1024).toFixed(2)} MiB in ${((holderCount ?? 0) / terminals).toFixed(1)} processes`,
       '-',
       '',

@@ -19,6 +19,7 @@ export const webRoot = resolve(import.meta.dirname, '../../dist/web');
 export const adminPassword = 'admin-e2e-password-1';
 
 export interface CoveServer {
+  /** The current app (a new one after `restart`). */
   readonly app: FastifyInstance;
   readonly store: SqliteStore;
   readonly config: Config;
@@ -26,6 +27,11 @@ export interface CoveServer {
   readonly origin: string;
   readonly logs: string[];
   close(): Promise<void>;
+  /**
+   * A graceful restart, as after SIGTERM: the app closes (pages get 1001), `downMs` passes, then a
+   * new app starts on the same data dir, database and port.
+   */
+  restart(downMs: number): Promise<void>;
 }
 
 /** A free loopback port: the origin must be known before the app is built. */
@@ -66,7 +72,7 @@ export async function startCove(
     ...raw,
     auth: { argon2MemoryKiB: 1024, argon2TimeCost: 1, ...((raw.auth as object | undefined) ?? {}) },
   });
-  const store = new SqliteStore(join(dataDir, 'cove.db'));
+  let store = new SqliteStore(join(dataDir, 'cove.db'));
   const logs: string[] = [];
   const logStream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -74,12 +80,16 @@ export async function startCove(
       callback();
     },
   });
-  const app = await buildApp({ config, store, logStream, webRoot, ...extra(dataDir) });
+  let app = await buildApp({ config, store, logStream, webRoot, ...extra(dataDir) });
   await bootstrap(app, { adminPassword });
   await app.listen({ host: '127.0.0.1', port });
   return {
-    app,
-    store,
+    get app() {
+      return app;
+    },
+    get store() {
+      return store;
+    },
     config,
     origin,
     logs,
@@ -87,6 +97,14 @@ export async function startCove(
       await app.close();
       await store.close();
       rmSync(dataDir, { recursive: true, force: true });
+    },
+    async restart(downMs) {
+      await app.close();
+      await store.close();
+      await new Promise((resolveWait) => setTimeout(resolveWait, downMs));
+      store = new SqliteStore(join(dataDir, 'cove.db'));
+      app = await buildApp({ config, store, logStream, webRoot, ...extra(dataDir) });
+      await app.listen({ host: '127.0.0.1', port });
     },
   };
 }

@@ -2,7 +2,8 @@
  * F07 in a real Chromium against a real Cove and real containers: a reload gives back the same
  * screen and shell; a dropped connection (the server side of the socket cut, as a network loss
  * looks to the page) shows "Reconnecting…" over the old screen, then resumes with the output
- * printed meanwhile; a terminal deleted behind the page's back is offered again as a new one.
+ * printed meanwhile; so does a Cove restart (F03), with what the shell printed while no Cove was
+ * running; a terminal deleted behind the page's back is offered again as a new one.
  */
 import type { BrowserContext } from 'playwright-core';
 // For the type of `app.websocketServer`, which the plugin declares.
@@ -77,6 +78,20 @@ describe('shell page reconnects (F07)', () => {
     expect(await connectionState()).toBe('Connected');
     await shell.run('echo resumed-$((2+3))');
     await shell.waitForText(/^resumed-5$/m);
+  });
+
+  it('F03 a Cove restart mid-job: the page then shows every line the shell printed, once, in order', async () => {
+    const n = unique();
+    await shell.run(`for i in $(seq 1 300); do echo l${n}-$i; sleep 0.02; done; echo end-$((${n}+3))`);
+    await shell.waitForText(new RegExp(`^l${n}-20$`, 'm'));
+    // Cove is away for 2 s while the job prints on.
+    await cove.restart(2_000);
+    const text = await shell.waitForText(new RegExp(`^end-${n + 3}$`, 'm'), 60_000);
+    const lines = [...text.matchAll(new RegExp(`^l${n}-(\\d+)$`, 'gm'))].map((m) => Number(m[1]));
+    expect(lines).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(await connectionState()).toBe('Connected');
+    await shell.run('echo back-$((6+7))');
+    await shell.waitForText(/^back-13$/m);
   });
 
   it('F07 a terminal that no longer exists is offered again as a new one', async () => {

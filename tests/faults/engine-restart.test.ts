@@ -98,8 +98,8 @@ describe('F01/F02 Docker engine restart and outage (real process, real engine)',
     client.send('echo kept-$((40+2)) > ~/kept.txt; echo "$$" > ~/shell.pid; echo wrote-$((1+1))\r');
     await client.waitForScreen(/^wrote-2$/m);
     const a = 1000 + Math.floor(Math.random() * 9000);
-    // Long enough to print after the shell is reopened: the dtach holder drops what the shell prints
-    // while no client is attached, so output from inside the outage would not show (a known gap).
+    // Long enough to print after the shell is reopened (output from inside the outage is kept by
+    // the holder too; the numbered-lines tests in server-restart.test.ts show that for Cove).
     client.send(`sleep 15; echo done-$((${a}+1))-marker\r`);
     await sleep(500);
 

@@ -28,6 +28,8 @@ import { TerminalTestClient } from '../unit/server/terminals/ws-test-client.js';
 const run = promisify(execFile);
 const region = 'us-east-1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The numbers of the screen's `line-N` lines, top to bottom. */
+const numberedLines = (screen: string) => [...screen.matchAll(/^line-(\d+)$/gm)].map((m) => Number(m[1]));
 /** A token as credential-tokens.ts issues it: `<terminalId>.<mac>`. */
 const tokenShape = /tok-\[([A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\]/;
 
@@ -167,6 +169,30 @@ describe('F03 Cove server restart (real process, real engine)', () => {
       again.send('echo "same-[$(cat /tmp/shell-pid-$COVE_TERMINAL_ID)]-[$$]"\r');
       // The very shell from before the restart: its PID matches the one it wrote down.
       await again.waitForScreen(/^same-\[(\d+)\]-\[\1\]$/m, 10_000);
+    });
+  }
+
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`F03 what a shell prints while Cove is down (${signal}) reaches the page after the restart: every line once, in order`, async () => {
+      const id = await create();
+      const client = await connect(id);
+      await client.waitForPrompt(30_000);
+      const done = marker();
+      client.send(`for i in $(seq 1 300); do echo line-$i; sleep 0.02; done; ${done.command}\r`);
+      await client.waitForScreen(/^line-20$/m, 10_000);
+      await cove.stop(signal);
+      await client.closed;
+      const printedBefore = numberedLines(client.screen);
+      // The job goes on printing while no Cove is attached.
+      await sleep(2_000);
+      await start();
+      // A fresh page (a new socket's screen starts empty): it gets the mirror's repaint.
+      const again = await connect(id);
+      await again.waitForScreen(done.printed, 30_000);
+      expect(printedBefore.length).toBeLessThan(300);
+      expect(numberedLines(again.screen)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+      again.send('echo after-$((8*8))\r');
+      await again.waitForScreen(/^after-64$/m, 10_000);
     });
   }
 

@@ -22,54 +22,50 @@ const pair = () => {
   return { engine, raw, filter, typed, ended, text: () => Buffer.concat(out).toString('latin1') };
 };
 
-const attach = '\x1b[H\x1b[J';
-const trailer = '\x1b[999H\r\n[EOF - dtach terminating]\r\n\x1b[?25h';
+const header = (n: number) => `\x1b_cove-holder;${n}\x1b\\`;
 
 describe('HolderOutputFilter', () => {
-  it("drops dtach's screen clear at attach and its notice at the end, nothing else", async () => {
+  it("cuts the holder's header and keeps where the output starts; passes the rest untouched", async () => {
     const p = pair();
-    p.engine.write(`${attach}prompt$ `);
-    p.engine.write(`ls\r\nexit\r\n${trailer}`);
+    expect(p.filter.start).toBeUndefined();
+    p.engine.write(`${header(1234)}prompt$ `);
+    p.engine.write(`ls\r\n${header(5)}exit\r\n`);
     p.engine.end();
     await p.ended;
-    expect(p.text()).toBe('prompt$ ls\r\nexit\r\n');
+    expect(p.filter.start).toBe(1234);
+    // Only the first one is the holder's: a later lookalike is output.
+    expect(p.text()).toBe(`prompt$ ls\r\n${header(5)}exit\r\n`);
   });
 
-  it('cuts the end notice when dtach writes it line by line', async () => {
+  it('finds the header split over chunks, byte by byte', async () => {
     const p = pair();
-    p.engine.write(`${attach}bye\r\n`);
-    p.engine.write('\x1b[999H\r\n');
-    p.engine.write('[EOF - dtach terminating]\r\n');
-    p.engine.write('\x1b[?25h');
+    for (const ch of `${header(987654321)}x`) p.engine.write(ch);
     p.engine.end();
     await p.ended;
-    expect(p.text()).not.toContain('dtach');
-    expect(p.text()).not.toContain('\x1b[?25h');
-    expect(p.text().startsWith('bye\r\n')).toBe(true);
+    expect(p.filter.start).toBe(987654321);
+    expect(p.text()).toBe('x');
   });
 
-  it('finds the clear split over chunks, and keeps bytes that only looked like its start', async () => {
-    const split = pair();
-    for (const ch of `${attach}x`) split.engine.write(ch);
-    split.engine.end();
-    await split.ended;
-    expect(split.text()).toBe('x');
-
-    const lookalike = pair();
-    lookalike.engine.write('\x1b[');
-    lookalike.engine.write('31mred');
-    lookalike.engine.end();
-    await lookalike.ended;
-    expect(lookalike.text()).toBe('\x1b[31mred');
-  });
-
-  it('leaves a later clear screen from a program alone', async () => {
-    const p = pair();
-    p.engine.write(`${attach}a`);
-    p.engine.write(`${attach}b`);
-    p.engine.end();
-    await p.ended;
-    expect(p.text()).toBe(`a${attach}b`);
+  it('keeps bytes that only looked like a header, and has no start then', async () => {
+    for (const lookalike of [
+      '\x1b[31mred',
+      '\x1b_cove-holder;12x\x1b\\',
+      '\x1b_cove-holder;12',
+      '\x1b_other',
+    ]) {
+      const p = pair();
+      for (const ch of lookalike) p.engine.write(ch);
+      p.engine.end();
+      await p.ended;
+      expect(p.text()).toBe(lookalike);
+      expect(p.filter.start).toBeUndefined();
+    }
+    const long = pair();
+    long.engine.write(`\x1b_cove-holder;${'1'.repeat(40)}\x1b\\`);
+    long.engine.end();
+    await long.ended;
+    expect(long.filter.start).toBeUndefined();
+    expect(long.text()).toContain('1'.repeat(40));
   });
 
   it('holds input until the holder attached, then passes it through; destroys the raw stream with itself', async () => {
@@ -77,9 +73,9 @@ describe('HolderOutputFilter', () => {
     p.filter.write(Buffer.from('echo hi\r'));
     p.filter.write(Buffer.from('ls\r'));
     await new Promise((r) => setImmediate(r));
-    // The TTY would still echo it itself, ahead of dtach's first output.
+    // The TTY would still echo it itself, ahead of the holder's first output.
     expect(p.typed).toHaveLength(0);
-    p.engine.write(attach);
+    p.engine.write(header(0));
     await new Promise((r) => setImmediate(r));
     expect(Buffer.concat(p.typed).toString()).toBe('echo hi\rls\r');
     p.filter.destroy();
@@ -91,7 +87,7 @@ describe('HolderOutputFilter', () => {
     const p = pair();
     p.filter.pause();
     p.filter.removeAllListeners('data');
-    p.engine.write(attach);
+    p.engine.write(header(0));
     for (let i = 0; i < 64; i++) p.engine.write(Buffer.alloc(4096, 0x61));
     await new Promise((r) => setImmediate(r));
     expect(p.raw.isPaused()).toBe(true);

@@ -1,8 +1,9 @@
 /**
  * Terminals that survive, against the real Docker engine: shells under the cove-terminal holder
- * (dtach), the server's screen mirror, several sockets on one terminal, grace expiry ending the
- * holder, a server restart (a second app on the same database) re-adopting a running shell with
- * its screen, a flood reaching the page whole, and stale holder clients not piling up.
+ * (cove-holder), the server's screen mirror, several sockets on one terminal, grace expiry ending
+ * the holder, a server restart (a second app on the same database) re-adopting a running shell
+ * with its screen and what it printed meanwhile, a flood reaching the page whole, and stale holder
+ * clients not piling up.
  * Users are fresh per run; their containers are removed in afterAll.
  */
 import { createHash } from 'node:crypto';
@@ -13,6 +14,8 @@ import { DockerTerminalRig, rigRegion } from './docker-terminal-rig.js';
 
 const region = rigRegion;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The numbers of the screen's `line-N` lines, top to bottom. */
+const numberedLines = (screen: string) => [...screen.matchAll(/^line-(\d+)$/gm)].map((m) => Number(m[1]));
 
 describe('terminals that survive (Docker)', () => {
   let rig: DockerTerminalRig;
@@ -97,8 +100,7 @@ describe('terminals that survive (Docker)', () => {
   it('F03 after a server restart the same terminal id reattaches and a job started before it finishes', async () => {
     const ownerId = await rig.signIn('eve');
     const { id, client } = await rig.shell('eve');
-    // The job ends after the restart, however long that takes (dtach keeps no output printed
-    // while no server is attached; see README "Terminals that survive").
+    // The job ends after the restart, however long that takes.
     const flag = `/tmp/go-${process.pid}`;
     client.send(`while [ ! -e ${flag} ]; do sleep 0.2; done; echo done-$((6*7))\r`);
     await sleep(300);
@@ -120,14 +122,32 @@ describe('terminals that survive (Docker)', () => {
     await again.waitForScreen(/^after-5$/m);
   });
 
+  it('F03 what a shell prints while the server is down reaches the page after the restart: every line once, in order', async () => {
+    const ownerId = await rig.signIn('jon');
+    const { id, client } = await rig.shell('jon');
+    client.send('for i in $(seq 1 300); do echo line-$i; sleep 0.02; done; echo fin-$((7*6))\r');
+    await client.waitForScreen(/^line-20$/m);
+    await rig.stop();
+    expect((await client.closed).code).toBe(1001);
+    const printedBefore = numberedLines(client.screen).length;
+    // The job goes on printing while no server is attached.
+    await sleep(2_000);
+    await rig.listen();
+    expect(rig.app.terminals.isLive(ownerId, region, id)).toBe(true);
+    const again = await rig.connect('jon', id);
+    await again.waitForScreen(/^fin-42$/m, 30_000);
+    expect(printedBefore).toBeLessThan(300);
+    expect(numberedLines(again.screen)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+  });
+
   it('F03 never adopts a held shell the store does not know, even one named like a terminal id', async () => {
     const ownerId = await rig.signIn('fay');
     await rig.shell('fay');
     const forged = 'AAAAAAAAAAAAAAAAAAAAAA';
-    // Made the way a user could: a dtach of their own on a socket where the holder keeps its own.
+    // Made the way a user could: a holder of their own on a socket where Cove keeps its own.
     await rig.inContainer(
       ownerId,
-      `dtach -n /tmp/cove-terminals/${forged}.sock -E sleep 600 </dev/null >/dev/null 2>&1; sleep 0.3`,
+      `cove-holder new /tmp/cove-terminals/${forged}.sock sleep 600 </dev/null >/dev/null 2>&1; sleep 0.3`,
     );
     expect(await rig.inContainer(ownerId, 'cove-terminal list')).toContain(forged);
     await rig.stop();
@@ -158,7 +178,7 @@ describe('terminals that survive (Docker)', () => {
     expect(tail.every((n, i) => n === 200_000 - 999 + i)).toBe(true);
   });
 
-  it('ends stale holder clients: after 3 reattaches one dtach client is left, on the same shell', async () => {
+  it('ends stale holder clients: after 3 reattaches one holder client is left, on the same shell', async () => {
     const ownerId = await rig.signIn('hal');
     await rig.shell('hal');
     const key = { ownerId, region };
@@ -182,16 +202,17 @@ describe('terminals that survive (Docker)', () => {
     let held = await open(true);
     pids.push(await readPid(held));
     for (let i = 0; i < 3; i++) {
-      // A dropped stream: Docker leaves the exec's process (the dtach client) running.
+      // A dropped stream: Docker leaves the exec's process (the holder's client) running.
       held.stream.destroy();
       held = await open(false);
       pids.push(await readPid(held));
     }
     expect(new Set(pids).size).toBe(1);
     expect(pids[0]).toMatch(/^\d+$/);
+    // Clients run on an exec's TTY; the holder itself has none (`?`).
     const clients = await rig.inContainer(
       ownerId,
-      `ps -eo args | grep -c "^/usr/bin/dtach -a /tmp/cove-terminals/${name}.sock"`,
+      `ps -eo tty=,args= | grep -c "^pts.*cove-holder [a-z]* /tmp/cove-terminals/${name}.sock"`,
     );
     expect(clients.trim()).toBe('1');
     await held.kill();

@@ -45,6 +45,9 @@ export class FakeShell implements Shell {
   private lose: () => void = () => {};
   /** Held shells only (options.holder), like the real driver. */
   readonly detached: Promise<void> | undefined;
+  /** Where the holder says this stream's output starts (see `Shell.outputStart`). */
+  start: number | undefined;
+  readonly outputStart = (): number | undefined => this.start;
 
   constructor(
     readonly key: EnvironmentKey,

@@ -28,6 +28,19 @@ describe('ScreenSnapshotFiles', () => {
     expect(await files.take('term-id-1')).toBeUndefined();
   });
 
+  it('keeps how much output the screen shows, and leaves it out when the file does not say', async () => {
+    const dir = join(root, 'c');
+    const files = new ScreenSnapshotFiles(dir);
+    await files.save('t', { cols: 80, rows: 24, data: Buffer.from('x'), offset: 123456 });
+    expect((await files.take('t'))?.offset).toBe(123456);
+    await files.save('u', { cols: 80, rows: 24, data: Buffer.from('y') });
+    const name = readdirSync(dir)[0] as string;
+    writeFileSync(join(dir, name), '{"cols":80,"rows":24,"offset":-5}\nzzz');
+    const back = await files.take('u');
+    expect(back?.data.toString()).toBe('zzz');
+    expect(back).not.toHaveProperty('offset');
+  });
+
   it('ignores a damaged file and clears everything left over', async () => {
     const dir = join(root, 'b');
     const files = new ScreenSnapshotFiles(dir);

@@ -108,6 +108,37 @@ describe('Terminal', () => {
     terminal.close('closed', null);
   });
 
+  it("counts the output its mirror got in the holder's numbering, keeps it across a lost stream and a saved screen", async () => {
+    vi.useRealTimers();
+    const { terminal } = make();
+    expect(terminal.outputOffset).toBe(0);
+    const shell = opened();
+    shell.start = 100;
+    terminal.shellOpened(shell);
+    shell.stream.push(Buffer.from('abc\r\n'));
+    await vi.waitFor(() => expect(terminal.outputOffset).toBe(105));
+    terminal.shellLost(shell);
+    // The next stream starts later than asked (the holder no longer had it all): it says where.
+    const next = opened();
+    next.start = 1000;
+    terminal.shellOpened(next);
+    next.stream.push(Buffer.from('xy'));
+    await vi.waitFor(() => expect(terminal.outputOffset).toBe(1002));
+    const saved = await terminal.saveScreen();
+    expect(saved?.offset).toBe(1002);
+    terminal.release();
+
+    const { terminal: adopted } = make();
+    adopted.restoreScreen(saved as NonNullable<typeof saved>);
+    expect(adopted.outputOffset).toBe(1002);
+    // A stream with no header (no holder) leaves the count where it was, plus what it brought.
+    const plain = opened();
+    adopted.shellOpened(plain);
+    plain.stream.push(Buffer.from('z'));
+    await vi.waitFor(() => expect(adopted.outputOffset).toBe(1003));
+    adopted.close('closed', null);
+  });
+
   it('kills a detached shell when the grace period ends, not before', () => {
     const { terminal, closed } = make();
     const page = new RecordingConnection();
