@@ -21,6 +21,7 @@
  *   secret): once per set of credentials STS issued (cache hits are not new issues), and every
  *   time for `cli`, where a person asked to see them.
  * - Access changes (`directory.onAccessChanged`) drop the affected users' cached credentials.
+ * - `stsHealth()`: what the broker last saw of STS (for /readyz and the admin console).
  */
 import fp from 'fastify-plugin';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
@@ -28,6 +29,7 @@ import { audit } from '../audit.js';
 import { CoveError, errors } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { DirectoryService } from '../directory/directory-service.js';
+import type { StsHealthView } from '../protocol/api.js';
 import type { CredentialBroker, IssuedCredentials } from './credential-broker.js';
 import { StsCredentialBroker } from './sts-credential-broker.js';
 
@@ -144,6 +146,10 @@ export class CredentialService {
       });
     }
     return issued;
+  }
+
+  stsHealth(): StsHealthView {
+    return this.deps.broker.health?.() ?? { status: 'unknown', endpoint: 'a broker without health reports' };
   }
 
   dispose(): void {

@@ -338,3 +338,32 @@ export function formatUtcTime(time: number | string): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${weekdayNames[d.getUTCDay()] ?? ''} ${d.getUTCDate()} ${monthNames[d.getUTCMonth()] ?? ''} ${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
 }
+
+// ---- Health (/readyz) ----
+
+/**
+ * What Cove last saw of STS. `unreachable` (no answer at all: refused, DNS, timed out) and
+ * `no-identity` (the server has no AWS credentials of its own) are configuration problems that
+ * last until an administrator acts; `failing` (throttling, 5xx) passes by itself; `unknown`:
+ * no user has asked for credentials since the server started.
+ */
+export type StsStatus = 'unknown' | 'ok' | 'unreachable' | 'no-identity' | 'failing';
+
+export interface StsHealthView {
+  readonly status: StsStatus;
+  /** Where AssumeRole goes: the configured `sts.endpoint`, or AWS's endpoint for `sts.region`. */
+  readonly endpoint: string;
+  /** When this status began (ISO 8601); absent while `unknown`. */
+  readonly since?: string;
+  /** The last failure's code (`ECONNREFUSED`, `Throttling`, `CredentialsProviderError`, ...). */
+  readonly lastError?: string;
+  /** What the administrator should do, for every status but `ok` and `unknown`. */
+  readonly action?: string;
+}
+
+/** `GET /readyz`: 200 `ready` or 503 `degraded` by `checks`; `sts` is reported, never a check. */
+export interface ReadyzResponse {
+  readonly status: 'ready' | 'degraded';
+  readonly checks: Readonly<Record<string, boolean>>;
+  readonly sts: StsHealthView;
+}
