@@ -86,6 +86,11 @@ export interface AdminUser {
   readonly groups: readonly string[];
   readonly createdAt: string;
   readonly lastLoginAt: string | null;
+  /**
+   * Set while the user has no password and an unused invite link: they have not accepted it yet
+   * (the console shows Invited, or Invite expired once `expiresAt` passed). Null otherwise.
+   */
+  readonly invite: { readonly expiresAt: string } | null;
 }
 
 export interface CreateUserRequest {

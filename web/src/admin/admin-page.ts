@@ -33,7 +33,7 @@ export class AdminPage {
       new PermissionSetsTab(data),
       new AssignmentsTab(data),
       new HomesTab(),
-      new AuditTab(),
+      new AuditTab(data),
     ];
   }
 

@@ -127,7 +127,8 @@ export class GroupsTab implements AdminTab {
       return h(
         'tr',
         { 'data-group': group.name },
-        cell(h('strong', null, group.name)),
+        // Names such as class-101 must not break at their hyphen.
+        h('td', { class: 'nowrap' }, h('strong', null, group.name)),
         cell(group.description || '—'),
         cell(
           `${names.length} member${names.length === 1 ? '' : 's'}`,
