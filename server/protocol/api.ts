@@ -249,7 +249,10 @@ export type EnvironmentStateName = 'running' | 'stopped' | 'missing';
 /** A home's usage as its filesystem reports it; times are ISO 8601. */
 export interface HomeUsageView {
   readonly usedBytes: number;
+  /** What the filesystem holds (what `df` shows as Size): the home's size less ext4's overhead. */
   readonly totalBytes: number;
+  /** The home's size as configured (`homes.sizeBytes`, e.g. 1 GiB): what Homes and the shell show. */
+  readonly sizeBytes: number;
   readonly lastUsedAt: string;
   /** When the retention sweep deletes the home if it stays unused. */
   readonly expiresAt: string;
@@ -299,9 +302,27 @@ export function formatDecimalBytes(bytes: number, decimalsBelow: number): string
   return `${text} ${units[unit]}`;
 }
 
-/** `212 MB`, `1 GB`: how the shell status line shows a home's usage (whole units from 10 on). */
+/**
+ * `212 MiB`, `1 GiB`: how a home's size and usage read everywhere (the shell's status line, the
+ * admin's Homes and Groups tabs, notices). Binary units, labelled as such, as `df -h` counts: a
+ * 1 GiB home is 1024 MiB, of which ext4 leaves about 974 MiB usable (df's `974M`).
+ */
 export function formatHomeBytes(bytes: number): string {
-  return formatDecimalBytes(bytes, 10);
+  return formatBinaryBytes(bytes, 10);
+}
+
+/** `812 B`, `12.3 KiB`, `1 GiB`: one decimal below `decimalsBelow` (`.0` dropped), whole from there. */
+export function formatBinaryBytes(bytes: number, decimalsBelow: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const text =
+    value >= decimalsBelow || unit === 0 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
+  return `${text} ${units[unit]}`;
 }
 
 /** `12.3 MB`: how a transfer's size reads (one decimal below 100). */
