@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoopHomeVolumes } from '../../sandbox/home-volumes.js';
-import { adminPassword, desktop, launchChromium, startCove, type CoveServer } from './cove-server.js';
+import { adminPassword, desktop, launchChromium, phone, startCove, type CoveServer } from './cove-server.js';
 import { AdminPage } from './models/admin-page.js';
 import { LoginPage } from './models/login-page.js';
 import { PortalPage } from './models/portal-page.js';
@@ -192,14 +192,14 @@ describe('admin console', () => {
     expect(members).toMatchObject({ target: `group:${operators?.id}`, details: { added: [student1?.id] } });
   });
 
-  it('keeps a group name such as class-101 on one line, even in a narrow window', async () => {
+  it('keeps a group name such as class-101 on one line, even on a phone-sized screen', async () => {
     await admin.openTab('groups');
     await page.fill('#group-name', 'class-101');
     await page.fill('#group-description', 'Introduction to cloud computing, spring term, section one');
     await page.click('[data-testid=create-group-form] button[type=submit]');
     const name = page.locator('tr[data-group="class-101"] strong');
     await name.waitFor();
-    await page.setViewportSize({ width: 640, height: 860 });
+    await page.setViewportSize(phone);
     try {
       expect(await name.innerText()).toBe('class-101');
       // A name broken at its hyphen is drawn as two boxes.
