@@ -14,8 +14,9 @@
  * - Rejects with 403 `COVE_ERR_CREDENTIALS_ACCESS` (one identical body) when the user may not use
  *   that account × permission set: unknown account, unknown permission set, not assigned, user
  *   disabled or gone. No STS call is made then.
- * - Rejects with 403 `COVE_ERR_CREDENTIALS_ASSUME_ROLE` / 503 `COVE_ERR_CREDENTIALS_UNAVAILABLE`
- *   from the broker; both messages are safe to show the user (in the shell too).
+ * - Rejects with 403 `COVE_ERR_CREDENTIALS_ASSUME_ROLE`, 503 `COVE_ERR_CREDENTIALS_NOT_CONFIGURED`
+ *   (the install cannot use STS) or 503 `COVE_ERR_CREDENTIALS_UNAVAILABLE` (transient) from the
+ *   broker; every message is safe to show the user (in the shell too).
  * - `minRemainingS`: serve cached credentials only when they last at least this much longer.
  * - Audit `credentials.issue` (user, account, permission set, expiry, purpose; never a key id or
  *   secret): once per set of credentials STS issued (cache hits are not new issues), and every
