@@ -18,6 +18,7 @@ import directoryService from './directory/directory-service.js';
 import directoryRoutes from './directory/directory-routes.js';
 import webPages from './web-pages.js';
 import { CloseCode, maxInboundFrameBytes } from './protocol/terminal-wire.js';
+import type { ReadyzResponse } from './protocol/api.js';
 import environmentService, {
   type DriverFactory,
   type HomesProvider,
@@ -153,7 +154,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       capacity: app.environments.hasCapacity(),
     };
     const ready = Object.values(checks).every(Boolean);
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', checks });
+    // Reported, not a check: taking this instance out of a load balancer would not bring STS
+    // back, and shells without AWS credentials still work.
+    const body: ReadyzResponse = {
+      status: ready ? 'ready' : 'degraded',
+      checks,
+      sts: app.credentials.stsHealth(),
+    };
+    return reply.status(ready ? 200 : 503).send(body);
   });
 
   await app.register(authRoutes);

@@ -234,6 +234,18 @@ export const errors = {
       'AWS credentials are unavailable right now (STS did not answer). Your shell still works; try again in a minute.',
       { cause },
     ),
+  /**
+   * The server cannot use STS at all (no answer and none recently, or no valid identity of its
+   * own): a configuration problem that waiting does not fix, so no retry hint. The administrator
+   * sees what to configure in /readyz and the admin console.
+   */
+  credentialsNotConfigured: (cause?: unknown) =>
+    new CoveError(
+      'COVE_ERR_CREDENTIALS_NOT_CONFIGURED',
+      503,
+      'AWS credentials are not set up on this Cove server (it cannot get any from AWS STS). Your shell works without AWS access; tell your administrator.',
+      { cause },
+    ),
   /** The in-container endpoint got no token (the SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN). */
   credentialsTokenMissing: () =>
     new CoveError(

@@ -3,6 +3,7 @@
  * made" (STS). `StsCredentialBroker` implements it against any STS-compatible endpoint; delivery
  * into containers and the portal's command line access only ever call `issue`.
  */
+import type { StsHealthView } from '../protocol/api.js';
 
 /** Temporary credentials exactly as STS returns them. Never logged, never written to disk. */
 export interface AwsCredentials {
@@ -51,9 +52,13 @@ export interface CredentialBroker {
    * Cached per (userId, accountId, permissionSet), refreshed a few minutes before expiry,
    * single-flight per key. Rejects with a CoveError whose message the user may read:
    * `COVE_ERR_CREDENTIALS_ASSUME_ROLE` (403, `could not assume role X in account Y: AccessDenied`)
-   * or `COVE_ERR_CREDENTIALS_UNAVAILABLE` (503, STS did not answer after retries).
+   * `COVE_ERR_CREDENTIALS_NOT_CONFIGURED` (503, the server cannot use STS at all: no answer and
+   * none recently, or no valid identity of its own) or `COVE_ERR_CREDENTIALS_UNAVAILABLE` (503,
+   * STS throttled or failed; passes by itself).
    */
   issue(request: CredentialRequest, options?: IssueOptions): Promise<IssuedCredentials>;
   /** Drops cached credentials of these users (access removed, user disabled). */
   forget(userIds: readonly string[]): void;
+  /** What the broker last saw of STS, for /readyz and the admin console. */
+  health?(): StsHealthView;
 }

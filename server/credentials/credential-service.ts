@@ -14,13 +14,15 @@
  * - Rejects with 403 `COVE_ERR_CREDENTIALS_ACCESS` (one identical body) when the user may not use
  *   that account × permission set: unknown account, unknown permission set, not assigned, user
  *   disabled or gone. No STS call is made then.
- * - Rejects with 403 `COVE_ERR_CREDENTIALS_ASSUME_ROLE` / 503 `COVE_ERR_CREDENTIALS_UNAVAILABLE`
- *   from the broker; both messages are safe to show the user (in the shell too).
+ * - Rejects with 403 `COVE_ERR_CREDENTIALS_ASSUME_ROLE`, 503 `COVE_ERR_CREDENTIALS_NOT_CONFIGURED`
+ *   (the install cannot use STS) or 503 `COVE_ERR_CREDENTIALS_UNAVAILABLE` (transient) from the
+ *   broker; every message is safe to show the user (in the shell too).
  * - `minRemainingS`: serve cached credentials only when they last at least this much longer.
  * - Audit `credentials.issue` (user, account, permission set, expiry, purpose; never a key id or
  *   secret): once per set of credentials STS issued (cache hits are not new issues), and every
  *   time for `cli`, where a person asked to see them.
  * - Access changes (`directory.onAccessChanged`) drop the affected users' cached credentials.
+ * - `stsHealth()`: what the broker last saw of STS (for /readyz and the admin console).
  */
 import fp from 'fastify-plugin';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
@@ -28,6 +30,7 @@ import { audit } from '../audit.js';
 import { CoveError, errors } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { DirectoryService } from '../directory/directory-service.js';
+import type { StsHealthView } from '../protocol/api.js';
 import type { CredentialBroker, IssuedCredentials } from './credential-broker.js';
 import { StsCredentialBroker } from './sts-credential-broker.js';
 
@@ -144,6 +147,10 @@ export class CredentialService {
       });
     }
     return issued;
+  }
+
+  stsHealth(): StsHealthView {
+    return this.deps.broker.health?.() ?? { status: 'unknown', endpoint: 'a broker without health reports' };
   }
 
   dispose(): void {

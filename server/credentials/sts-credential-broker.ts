@@ -14,8 +14,13 @@
  * - A role whose MaxSessionDuration is shorter than the permission set's duration: STS answers
  *   ValidationError; the broker asks once more for 1 h and returns a `notice` saying so.
  * - Errors: STS refusals (AccessDenied, ...) → `COVE_ERR_CREDENTIALS_ASSUME_ROLE` naming the role's
- *   name, the account and the AWS code only; everything else → `COVE_ERR_CREDENTIALS_UNAVAILABLE`.
+ *   name, the account and the AWS code only; no identity of the server's own, STS refusing it, or
+ *   no answer at all while STS has not answered for `answeredRecentlyMs` →
+ *   `COVE_ERR_CREDENTIALS_NOT_CONFIGURED` (a configuration problem: no retry hint); everything
+ *   else (throttling, 5xx, a blip after recent answers) → `COVE_ERR_CREDENTIALS_UNAVAILABLE`.
  *   STS's own messages (which name the server's ARN) stay in the error's cause, for the log.
+ * - `health()`: what the last request saw (ok, unreachable, no identity, failing) and what the
+ *   administrator should do, for /readyz and the admin console. Never a probe of its own.
  */
 import {
   AssumeRoleCommand,
@@ -25,6 +30,7 @@ import {
 } from '@aws-sdk/client-sts';
 import type { CoveError } from '../errors.js';
 import { errors } from '../errors.js';
+import type { StsHealthView, StsStatus } from '../protocol/api.js';
 import type {
   AwsCredentials,
   CredentialBroker,
@@ -86,6 +92,22 @@ const refusalCodes = new Set([
   'PackedPolicyTooLarge',
   'ValidationError',
 ]);
+/** STS codes that refuse the server's own credentials: the administrator must give it others. */
+const identityCodes = new Set([
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'UnrecognizedClientException',
+  'MissingAuthenticationToken',
+  'InvalidAccessKeyId',
+]);
+/**
+ * No answer at all after STS answered within this long is a blip ("try again"); without a recent
+ * answer it is an install that cannot reach STS ("not set up here").
+ */
+const answeredRecentlyMs = 10 * 60_000;
 
 interface CacheEntry {
   /** Everything sent to STS; a changed permission set (policy, role, duration) is a miss. */
@@ -114,7 +136,9 @@ function classify(error: unknown): StsFailure {
     $metadata?: { httpStatusCode?: number };
   };
   const status = e.$metadata?.httpStatusCode;
-  const code = typeof e.name === 'string' && e.name !== 'Error' ? e.name : String(e.code ?? 'Error');
+  const named = typeof e.name === 'string' && e.name !== 'Error' ? e.name : String(e.code ?? 'Error');
+  // The broker's own cut-off: the administrator reads "Timeout", not the SDK's abort plumbing.
+  const code = named === 'AbortError' || named === 'TimeoutError' ? 'Timeout' : named;
   const message = typeof e.message === 'string' ? e.message : String(error);
   if (code === 'CredentialsProviderError') return { code, status, retryable: false, message };
   const retryable =
@@ -123,6 +147,45 @@ function classify(error: unknown): StsFailure {
     // No HTTP status: the request never got an answer (refused, reset, timed out, aborted).
     status === undefined;
   return { code, status, retryable, message };
+}
+
+const isIdentityFailure = (f: StsFailure): boolean =>
+  f.code === 'CredentialsProviderError' || identityCodes.has(f.code);
+
+/** The endpoint as the administrator configured it (no user-info), or AWS's for the region. */
+export function stsEndpointLabel(region: string, endpoint?: string): string {
+  if (!endpoint) return `AWS STS for ${region} (https://sts.${region}.amazonaws.com)`;
+  try {
+    const url = new URL(endpoint);
+    return `${url.origin}${url.pathname === '/' ? '' : url.pathname}`;
+  } catch {
+    return 'the configured sts.endpoint';
+  }
+}
+
+/** What to configure, in the administrator's words, for a status that needs it. */
+function actionFor(status: StsStatus, code: string, endpoint: string): string | undefined {
+  switch (status) {
+    case 'unreachable':
+      return (
+        `Cove gets no answer from ${endpoint} (${code}). Let this server reach it (firewall, proxy, DNS), ` +
+        'or set sts.endpoint (COVE_STS_ENDPOINT) to an STS endpoint it can reach, such as a VPC endpoint.'
+      );
+    case 'no-identity':
+      return code === 'CredentialsProviderError'
+        ? 'Cove has no AWS credentials of its own to call STS with. Give the server an identity through the ' +
+            "AWS SDK's default chain: an instance or task role, AWS_PROFILE, or AWS_ACCESS_KEY_ID and " +
+            'AWS_SECRET_ACCESS_KEY in its environment.'
+        : `${endpoint} refuses this server's own AWS credentials (${code}). Give the server valid ` +
+            'credentials: an instance or task role, AWS_PROFILE, or access keys in its environment.';
+    case 'failing':
+      return (
+        `${endpoint} answers with errors (${code}); users are asked to try again. If it lasts, ` +
+        "check STS's health and how many credentials this server asks for."
+      );
+    default:
+      return undefined;
+  }
 }
 
 const isDurationRefusal = (f: StsFailure): boolean =>
@@ -155,8 +218,14 @@ export class StsCredentialBroker implements CredentialBroker {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   private lastSweepMs = 0;
+  private readonly endpointLabel: string;
+  /** What the last request that ended saw, and since when. */
+  private seen: { status: StsStatus; sinceMs: number; code?: string } = { status: 'unknown', sinceMs: 0 };
+  /** The last time STS answered anything (credentials or a refusal): it is reachable. */
+  private lastAnsweredMs: number | undefined;
 
   constructor(options: StsCredentialBrokerOptions) {
+    this.endpointLabel = stsEndpointLabel(options.region, options.endpoint);
     this.client =
       options.client ??
       new STSClient({
@@ -213,6 +282,23 @@ export class StsCredentialBroker implements CredentialBroker {
     return promise;
   }
 
+  health(): StsHealthView {
+    const { status, sinceMs, code } = this.seen;
+    const action = code === undefined ? undefined : actionFor(status, code, this.endpointLabel);
+    return {
+      status,
+      endpoint: this.endpointLabel,
+      ...(status === 'unknown' ? {} : { since: new Date(sinceMs).toISOString() }),
+      ...(code === undefined || status === 'ok' ? {} : { lastError: code }),
+      ...(action ? { action } : {}),
+    };
+  }
+
+  private observe(status: StsStatus, code?: string): void {
+    if (status !== this.seen.status) this.seen = { status, sinceMs: this.now() };
+    this.seen = { status, sinceMs: this.seen.sinceMs, ...(code === undefined ? {} : { code }) };
+  }
+
   forget(userIds: readonly string[]): void {
     const users = new Set(userIds);
     for (const userId of users) this.generations.set(userId, (this.generations.get(userId) ?? 0) + 1);
@@ -266,6 +352,10 @@ export class StsCredentialBroker implements CredentialBroker {
         failure.code,
         cause,
       );
+    if (isIdentityFailure(failure)) return errors.credentialsNotConfigured(cause);
+    const answeredRecently =
+      this.lastAnsweredMs !== undefined && this.now() - this.lastAnsweredMs < answeredRecentlyMs;
+    if (failure.status === undefined && !answeredRecently) return errors.credentialsNotConfigured(cause);
     return errors.credentialsUnavailable(cause);
   }
 
@@ -289,18 +379,32 @@ export class StsCredentialBroker implements CredentialBroker {
       const timeout = AbortSignal.timeout(Math.max(1, Math.min(this.requestTimeoutMs, remainingMs)));
       try {
         const output = await this.client.send(command, { abortSignal: timeout });
-        return toCredentials(output);
+        this.lastAnsweredMs = this.now();
+        const credentials = toCredentials(output);
+        this.observe('ok');
+        return credentials;
       } catch (error) {
         const failure = classify(error);
+        if (failure.status !== undefined) this.lastAnsweredMs = this.now();
         const backoffMs =
           this.random() * Math.min(this.maxBackoffMs, this.baseBackoffMs * 2 ** (attempt - 1));
         const budgetLeft = this.retryBudgetMs - (this.now() - started) - backoffMs;
-        if (!failure.retryable || attempt >= this.maxAttempts || budgetLeft <= 0)
+        if (!failure.retryable || attempt >= this.maxAttempts || budgetLeft <= 0) {
+          this.observe(statusOf(failure), failure.code);
           throw new StsAttemptsFailed(failure, attempt);
+        }
         await this.sleep(backoffMs);
       }
     }
   }
+}
+
+/** What a final failure says about STS itself (a refused role says STS works). */
+function statusOf(failure: StsFailure): StsStatus {
+  if (isIdentityFailure(failure)) return 'no-identity';
+  if (failure.status === undefined) return 'unreachable';
+  if (failure.retryable) return 'failing';
+  return 'ok';
 }
 
 /** The last failure after the broker gave up; internal, turned into a CoveError. */

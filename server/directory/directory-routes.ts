@@ -162,7 +162,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           username: user.username,
           ...changes,
         });
-        return directory.toAdminUser(user, await store.groups.groupsOf(user.id));
+        return directory.adminView(user);
       },
     );
 
@@ -182,7 +182,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
       async (request) => {
         const user = await directory.resetMfa(request.params.id);
         await record(request, 'user.reset_mfa', `user:${user.id}`, { username: user.username });
-        return directory.toAdminUser(user, await store.groups.groupsOf(user.id));
+        return directory.adminView(user);
       },
     );
 
@@ -249,11 +249,16 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
       '/api/admin/groups/:id/members',
       { schema: { params: IdParams, body: SetMembersBody, response: { 200: AdminGroupSchema } } },
       async (request) => {
-        const { group, added, removed } = await directory.setGroupMembers(
+        const { group, added, removed, userNames } = await directory.setGroupMembers(
           request.params.id,
           request.body.userIds,
         );
-        await record(request, 'group.members', `group:${group.id}`, { name: group.name, added, removed });
+        await record(request, 'group.members', `group:${group.id}`, {
+          name: group.name,
+          added,
+          removed,
+          userNames,
+        });
         return groupView(group.id);
       },
     );

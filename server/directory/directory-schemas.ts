@@ -45,6 +45,7 @@ export const AdminUserSchema = Type.Object({
   groups: Type.Array(Type.String()),
   createdAt: Time,
   lastLoginAt: Nullable(Time),
+  invite: Nullable(Type.Object({ expiresAt: Time })),
 });
 
 export const CreateUserBody = Type.Object(

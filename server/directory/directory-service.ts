@@ -18,6 +18,7 @@ import type {
   PrincipalType,
   Store,
   UserRecord,
+  InviteRecord,
 } from '../store/store.js';
 import type { SessionService } from '../auth/session-service.js';
 import { adminGroupName } from '../auth/auth-plugin.js';
@@ -203,7 +204,7 @@ export class DirectoryService {
 
   async listUsers(): Promise<AdminUserView[]> {
     const users = await this.store.users.list();
-    return Promise.all(users.map(async (u) => this.toAdminUser(u, await this.store.groups.groupsOf(u.id))));
+    return Promise.all(users.map((u) => this.adminView(u)));
   }
 
   async getUser(id: string): Promise<UserRecord> {
@@ -553,7 +554,13 @@ export class DirectoryService {
   async setGroupMembers(
     id: string,
     userIds: readonly string[],
-  ): Promise<{ group: GroupRecord; added: string[]; removed: string[] }> {
+  ): Promise<{
+    group: GroupRecord;
+    added: string[];
+    removed: string[];
+    /** User names of the added and removed, by id: the audit log reads names, ids stay exact. */
+    userNames: Record<string, string>;
+  }> {
     const group = await this.getGroup(id);
     const wanted = [...new Set(userIds)];
     const users = new Map((await this.store.users.list()).map((u) => [u.id, u]));
@@ -572,7 +579,8 @@ export class DirectoryService {
     const added = wanted.filter((u) => !before.includes(u));
     const removed = before.filter((u) => !wanted.includes(u));
     this.changed({ userIds: [...added, ...removed] });
-    return { group, added, removed };
+    const userNames = Object.fromEntries([...added, ...removed].map((u) => [u, users.get(u)?.username ?? u]));
+    return { group, added, removed, userNames };
   }
 
   // ---- Accounts ----
@@ -788,7 +796,21 @@ export class DirectoryService {
 
   // ---- Helpers ----
 
-  toAdminUser(user: UserRecord, groups: readonly GroupRecord[]): AdminUserView {
+  /** The console's row for one user: groups and any invite not accepted yet. */
+  async adminView(user: UserRecord): Promise<AdminUserView> {
+    const [groups, invite] = await Promise.all([
+      this.store.groups.groupsOf(user.id),
+      this.pendingInvite(user),
+    ]);
+    return this.toAdminUser(user, groups, invite);
+  }
+
+  /** The invite the user has not accepted yet: only while they have no password. */
+  async pendingInvite(user: UserRecord): Promise<InviteRecord | undefined> {
+    return user.passwordHash === null ? this.store.invites.pendingFor(user.id) : undefined;
+  }
+
+  toAdminUser(user: UserRecord, groups: readonly GroupRecord[], invite?: InviteRecord): AdminUserView {
     return {
       id: user.id,
       username: user.username,
@@ -799,6 +821,7 @@ export class DirectoryService {
       groups: groups.map((g) => g.name),
       createdAt: iso(user.createdAt),
       lastLoginAt: user.lastLoginAt === null ? null : iso(user.lastLoginAt),
+      invite: invite ? { expiresAt: iso(invite.expiresAt) } : null,
     };
   }
 

@@ -48,7 +48,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import { CoveError, errors } from '../errors.js';
 import type { EnvironmentOwner } from '../environments/environment-service.js';
-import { formatHomeBytes } from '../protocol/api.js';
+import { formatDecimalBytes } from '../protocol/api.js';
 import type {
   CompleteUploadRequest,
   CompleteUploadResponse,
@@ -263,7 +263,7 @@ export class S3FileTransfer {
       const problem = fileNameProblem(file.name);
       if (problem) throw errors.filesInvalidName(problem);
       if (file.size > files.maxFileBytes)
-        throw errors.filesTooLarge(files.maxFileBytes, formatHomeBytes(files.maxFileBytes));
+        throw errors.filesTooLarge(files.maxFileBytes, formatDecimalBytes(files.maxFileBytes, 10));
     }
     const pending = [...this.records.values()].filter((r) => r.ownerId === owner.id);
     if (pending.length + request.files.length > maxPendingPerUser)
@@ -329,7 +329,7 @@ export class S3FileTransfer {
     const claimed = pending.filter((r) => r.region === region).reduce((sum, r) => sum + r.size, 0);
     const free = Math.max(0, checked.freeBytes - claimed);
     if (needed > free)
-      throw errors.filesHomeFull(free, needed, formatHomeBytes(free), formatHomeBytes(needed));
+      throw errors.filesHomeFull(free, needed, formatDecimalBytes(free, 10), formatDecimalBytes(needed, 10));
 
     const expiresIn = files.presignExpiryS;
     const uploads: UploadTicket[] = [];
@@ -767,7 +767,7 @@ export class S3FileTransfer {
     const info = await this.helperCall(path.display, () => this.options.helper.stat(key, path.display));
     if (info.type === 'other') throw errors.filesNotAFile(info.path);
     if (info.type === 'file' && info.size > files.maxFileBytes)
-      throw errors.filesTooLarge(files.maxFileBytes, formatHomeBytes(files.maxFileBytes));
+      throw errors.filesTooLarge(files.maxFileBytes, formatDecimalBytes(files.maxFileBytes, 10));
     const kind = info.type === 'file' ? 'read' : 'tar';
     const name = kind === 'read' ? info.name : `${info.name}.tar.gz`;
     // A file counts its full length (a sparse one too: that is what S3 stores); an archive as it
@@ -881,7 +881,7 @@ export class S3FileTransfer {
         throw this.s3Error(s3Failed);
       }
       throw error instanceof HelperError && error.code === 'too-large'
-        ? errors.filesTooLarge(files.maxFileBytes, formatHomeBytes(files.maxFileBytes))
+        ? errors.filesTooLarge(files.maxFileBytes, formatDecimalBytes(files.maxFileBytes, 10))
         : error;
     } finally {
       progress?.end();

@@ -27,6 +27,7 @@ const DeleteBody = Type.Object({ confirm: Type.Optional(Type.Unknown()) });
 const HomeView = Type.Object({
   usedBytes: Type.Integer(),
   totalBytes: Type.Integer(),
+  sizeBytes: Type.Integer(),
   lastUsedAt: Time,
   expiresAt: Time,
 });

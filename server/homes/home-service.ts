@@ -153,6 +153,7 @@ export class HomeService implements HomesProvider {
     return {
       usedBytes: usage?.usedBytes ?? 0,
       totalBytes: usage?.totalBytes ?? info.sizeBytes,
+      sizeBytes: info.sizeBytes,
       lastUsedAt: new Date(info.lastUsedAt).toISOString(),
       expiresAt: new Date(this.expiresAt(info.lastUsedAt)).toISOString(),
     };

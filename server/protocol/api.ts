@@ -86,6 +86,11 @@ export interface AdminUser {
   readonly groups: readonly string[];
   readonly createdAt: string;
   readonly lastLoginAt: string | null;
+  /**
+   * Set while the user has no password and an unused invite link: they have not accepted it yet
+   * (the console shows Invited, or Invite expired once `expiresAt` passed). Null otherwise.
+   */
+  readonly invite: { readonly expiresAt: string } | null;
 }
 
 export interface CreateUserRequest {
@@ -244,7 +249,10 @@ export type EnvironmentStateName = 'running' | 'stopped' | 'missing';
 /** A home's usage as its filesystem reports it; times are ISO 8601. */
 export interface HomeUsageView {
   readonly usedBytes: number;
+  /** What the filesystem holds (what `df` shows as Size): the home's size less ext4's overhead. */
   readonly totalBytes: number;
+  /** The home's size as configured (`homes.sizeBytes`, e.g. 1 GiB): what Homes and the shell show. */
+  readonly sizeBytes: number;
   readonly lastUsedAt: string;
   /** When the retention sweep deletes the home if it stays unused. */
   readonly expiresAt: string;
@@ -294,9 +302,27 @@ export function formatDecimalBytes(bytes: number, decimalsBelow: number): string
   return `${text} ${units[unit]}`;
 }
 
-/** `212 MB`, `1 GB`: how the shell status line shows a home's usage (whole units from 10 on). */
+/**
+ * `212 MiB`, `1 GiB`: how a home's size and usage read everywhere (the shell's status line, the
+ * admin's Homes and Groups tabs, notices). Binary units, labelled as such, as `df -h` counts: a
+ * 1 GiB home is 1024 MiB, of which ext4 leaves about 974 MiB usable (df's `974M`).
+ */
 export function formatHomeBytes(bytes: number): string {
-  return formatDecimalBytes(bytes, 10);
+  return formatBinaryBytes(bytes, 10);
+}
+
+/** `812 B`, `12.3 KiB`, `1 GiB`: one decimal below `decimalsBelow` (`.0` dropped), whole from there. */
+export function formatBinaryBytes(bytes: number, decimalsBelow: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const text =
+    value >= decimalsBelow || unit === 0 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
+  return `${text} ${units[unit]}`;
 }
 
 /** `12.3 MB`: how a transfer's size reads (one decimal below 100). */
@@ -337,4 +363,33 @@ export function formatUtcTime(time: number | string): string {
   const d = new Date(time);
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${weekdayNames[d.getUTCDay()] ?? ''} ${d.getUTCDate()} ${monthNames[d.getUTCMonth()] ?? ''} ${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
+}
+
+// ---- Health (/readyz) ----
+
+/**
+ * What Cove last saw of STS. `unreachable` (no answer at all: refused, DNS, timed out) and
+ * `no-identity` (the server has no AWS credentials of its own) are configuration problems that
+ * last until an administrator acts; `failing` (throttling, 5xx) passes by itself; `unknown`:
+ * no user has asked for credentials since the server started.
+ */
+export type StsStatus = 'unknown' | 'ok' | 'unreachable' | 'no-identity' | 'failing';
+
+export interface StsHealthView {
+  readonly status: StsStatus;
+  /** Where AssumeRole goes: the configured `sts.endpoint`, or AWS's endpoint for `sts.region`. */
+  readonly endpoint: string;
+  /** When this status began (ISO 8601); absent while `unknown`. */
+  readonly since?: string;
+  /** The last failure's code (`ECONNREFUSED`, `Throttling`, `CredentialsProviderError`, ...). */
+  readonly lastError?: string;
+  /** What the administrator should do, for every status but `ok` and `unknown`. */
+  readonly action?: string;
+}
+
+/** `GET /readyz`: 200 `ready` or 503 `degraded` by `checks`; `sts` is reported, never a check. */
+export interface ReadyzResponse {
+  readonly status: 'ready' | 'degraded';
+  readonly checks: Readonly<Record<string, boolean>>;
+  readonly sts: StsHealthView;
 }

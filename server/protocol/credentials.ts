@@ -5,7 +5,8 @@
  * `Cache-Control: no-store`. Needs a full session, the Cove Origin and a JSON body. Errors:
  * 403 `COVE_ERR_CREDENTIALS_ACCESS` (the same body for an unknown and an unassigned account ×
  * permission set), 403 `COVE_ERR_CREDENTIALS_ASSUME_ROLE` (STS refused the role), 503
- * `COVE_ERR_CREDENTIALS_UNAVAILABLE` (STS did not answer).
+ * `COVE_ERR_CREDENTIALS_NOT_CONFIGURED` (this install cannot use STS: no retry hint), 503
+ * `COVE_ERR_CREDENTIALS_UNAVAILABLE` (STS throttled or failed: try again).
  */
 
 export interface CliCredentialsRequest {

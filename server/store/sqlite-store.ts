@@ -478,6 +478,16 @@ export class SqliteStore implements Store {
       this.run(() => {
         this.exec('DELETE FROM invites WHERE user_id = ?', userId);
       }),
+    pendingFor: (userId) =>
+      this.run(() =>
+        this.maybe(
+          this.one(
+            'SELECT * FROM invites WHERE user_id = ? AND used_at IS NULL ORDER BY created_at DESC, expires_at DESC LIMIT 1',
+            userId,
+          ),
+          toInvite,
+        ),
+      ),
   };
 
   readonly usage: Store['usage'] = {

@@ -192,6 +192,8 @@ export interface InviteRepository {
   /** Marks the invite used; false when it was already used (single use under races). */
   consume(tokenHash: string, now: number): Promise<boolean>;
   deleteForUser(userId: string): Promise<void>;
+  /** The user's newest unused invite, expired or not (a user has at most one live invite). */
+  pendingFor(userId: string): Promise<InviteRecord | undefined>;
 }
 
 /** Shell time to add to one user's week; `weekStart` is that week's Monday 00:00 UTC (epoch ms). */

@@ -134,11 +134,11 @@ describe('access portal, end to end', () => {
     expect((await portal.openShellLink(accountId, 'ShellUser')).href).toBe(
       `/shell/us-east-1?account=${accountId}&permissionSet=ShellUser`,
     );
-    // No STS is reachable in this test: the panel must say so plainly (its success path is in
-    // cli-access.test.ts, against a local STS).
-    expect(await portal.openCliDialog(accountId, 'ShellUser')).toContain(
-      'AWS credentials are unavailable right now',
-    );
+    // No STS is reachable in this test: the panel must say so plainly, as a missing setup and not
+    // a retry hint (its success path is in cli-access.test.ts, against a local STS).
+    const cli = await portal.openCliDialog(accountId, 'ShellUser');
+    expect(cli).toContain('AWS credentials are not set up on this Cove server');
+    expect(cli).not.toMatch(/try again/i);
     // A plain user has no Admin link and gets the 403 page at /admin.
     expect(await page.locator('a[href="/admin"]').count()).toBe(0);
     await page.screenshot({ path: `${shots}/portal-desktop.png`, fullPage: true });

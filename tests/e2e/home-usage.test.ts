@@ -11,12 +11,13 @@ import { openShellFixture, type ShellFixture } from './shell-fixture.js';
 
 const region = 'us-east-1';
 const MiB = 1024 ** 2;
-/** `12 MB / 256 MB` style: what the status line shows for a 256 MiB home. */
-const usagePattern = /^(\d+(?:\.\d)?) (B|KB|MB) \/ (\d+) MB$/;
+/** `12 MiB / 256 MiB` style: what the status line shows for a 256 MiB home (binary units, as df -h). */
+const usagePattern = /^(\d+(?:\.\d)?) (B|KiB|MiB) \/ 256 MiB$/;
 
+/** The used part, in MiB. */
 const megabytes = (text: string): number => {
   const [, value = '0', unit = 'B'] = usagePattern.exec(text) ?? [];
-  return Number(value) / ({ B: 1e6, KB: 1e3, MB: 1 } as Record<string, number>)[unit]!;
+  return Number(value) / ({ B: MiB, KiB: 1024, MiB: 1 } as Record<string, number>)[unit]!;
 };
 
 describe('home usage in the shell page', () => {
@@ -48,13 +49,17 @@ describe('home usage in the shell page', () => {
     throw new Error(`the status line's home usage never matched; it shows "${text}"`);
   };
 
-  it('shows usage like "2 MB / 256 MB" with the expiry date in the tooltip, and follows a 50 MB write', async () => {
+  it('shows usage like "2 MiB / 256 MiB" with the expiry date in the tooltip, and follows a 50 MB write', async () => {
     await shell.goto(region);
     await shell.waitForPrompt(30_000);
     const before = await waitForUsage((t) => usagePattern.test(t), 10_000);
     expect(megabytes(before)).toBeLessThan(20);
     const title = (await usage().getAttribute('title')) ?? '';
     expect(title).toMatch(/If you do not use it, it is deleted on \w+ \d+, \d{4}\./);
+    // What df shows as Size (the filesystem after ext4's overhead) next to the home's size.
+    expect(title).toMatch(
+      / used of \d+ MiB usable in your 256 MiB home \(\d+%; 1 GiB = 1024 MiB, as df -h counts\)/,
+    );
 
     await shell.run('dd if=/dev/zero of=~/f bs=1M count=50; sync; echo wrote-$((25*2))');
     await shell.waitForText(/^wrote-50$/m);

@@ -104,6 +104,25 @@ describe('sign-in page', () => {
     await context.close();
   });
 
+  it('says you signed out after Sign out, and a reload is a plain sign-in page', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const login = new LoginPage(page, cove.origin);
+    await login.goto();
+    await login.submitPassword('admin', adminPassword);
+    await page.waitForURL(`${cove.origin}/`);
+    await new PortalPage(page, cove.origin).signOut();
+    expect(await login.alertText()).toBe('You signed out. Sign in again to continue.');
+    expect(await page.locator('#login-form').isVisible()).toBe(true);
+    expect(new URL(page.url()).pathname + new URL(page.url()).search).toBe('/login');
+    // Really signed out: the portal sends us back here.
+    await page.goto(`${cove.origin}/`);
+    await page.waitForURL(`${cove.origin}/login?next=%2F`);
+    await page.locator('#login-form').waitFor();
+    expect(await page.locator('#login-alert').isHidden()).toBe(true);
+    await context.close();
+  });
+
   it('rejects an invite link that does not exist with a clear message', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

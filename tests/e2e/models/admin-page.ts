@@ -1,7 +1,8 @@
 /** Page object for /admin: drives the real forms, the way an administrator would. */
 import type { Page } from 'playwright-core';
 
-export type AdminTabId = 'users' | 'groups' | 'accounts' | 'permission-sets' | 'assignments' | 'audit';
+export type AdminTabId =
+  'users' | 'groups' | 'accounts' | 'permission-sets' | 'assignments' | 'homes' | 'audit';
 
 export class AdminPage {
   constructor(
@@ -99,5 +100,29 @@ export class AdminPage {
     return this.page.$$eval('[data-testid=audit-row]', (rows) =>
       rows.map((r) => r.getAttribute('data-action') ?? ''),
     );
+  }
+
+  /** The user's row in the Users tab. */
+  userRow(username: string) {
+    return this.page.locator(`[data-testid=user-row][data-username="${username}"]`);
+  }
+
+  /** Waits until the user's row shows `text` (the list redraws after each action). */
+  async waitForUserRowText(username: string, text: string): Promise<string> {
+    await this.page.waitForFunction(
+      ([name, wanted]) =>
+        document
+          .querySelector(`[data-testid=user-row][data-username="${name}"]`)
+          ?.textContent?.includes(wanted),
+      [username, text] as const,
+    );
+    return this.userRowText(username);
+  }
+
+  /** The alert above the tabs about what only an administrator can fix (STS), once shown. */
+  async serverHealthText(): Promise<string> {
+    const alert = this.page.locator('[data-testid=server-health] [role=alert]');
+    await alert.waitFor();
+    return (await alert.innerText()).trim();
   }
 }

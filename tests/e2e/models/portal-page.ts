@@ -81,6 +81,6 @@ export class PortalPage {
 
   async signOut(): Promise<void> {
     await this.page.click('[data-testid=sign-out]');
-    await this.page.waitForURL(/\/login$/);
+    await this.page.waitForURL(/\/login(\?signed-out=1)?$/);
   }
 }

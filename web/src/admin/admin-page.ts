@@ -10,12 +10,14 @@ import { AuditTab } from './audit-tab.js';
 import { GroupsTab } from './groups-tab.js';
 import { HomesTab } from './homes-tab.js';
 import { PermissionSetsTab } from './permission-sets-tab.js';
+import { ServerHealth } from './server-health.js';
 import { UsersTab } from './users-tab.js';
 
 export class AdminPage {
   private readonly tabs: AdminTab[];
   private readonly buttons = new Map<string, HTMLButtonElement>();
   private readonly panel = h('div', { role: 'tabpanel', id: 'admin-panel', tabindex: '-1' });
+  private readonly health = new ServerHealth();
   /** Guards against a slow tab finishing after the user moved on. */
   private showing = 0;
 
@@ -31,7 +33,7 @@ export class AdminPage {
       new PermissionSetsTab(data),
       new AssignmentsTab(data),
       new HomesTab(),
-      new AuditTab(),
+      new AuditTab(data),
     ];
   }
 
@@ -70,6 +72,7 @@ export class AdminPage {
           h('p', null, 'Users, groups and who can open shells in which AWS accounts.'),
         ),
       ),
+      this.health.element,
       list,
       this.panel,
     );
@@ -84,6 +87,8 @@ export class AdminPage {
 
   private async show(tab: AdminTab): Promise<void> {
     const ticket = ++this.showing;
+    // Every tab switch reads it again: an admin fixing the config sees the warning go.
+    void this.health.refresh();
     for (const [id, button] of this.buttons) {
       button.setAttribute('aria-selected', String(id === tab.id));
       button.tabIndex = id === tab.id ? 0 : -1;

@@ -2,14 +2,17 @@
  * Groups: create, edit members and the weekly shell time, delete. Assign accounts to groups in
  * the Assignments tab.
  */
-import { formatUsageDuration, maxWeeklyUsageLimitS, type AdminGroup } from '../../../server/protocol/api.js';
+import {
+  formatHomeBytes,
+  formatUsageDuration,
+  maxWeeklyUsageLimitS,
+  type AdminGroup,
+} from '../../../server/protocol/api.js';
 import { deleteJson, errorMessage, patchJson, postJson, putJson } from '../lib/api.js';
 import { confirmDialog, openDialog } from '../lib/dialog.js';
 import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
 import { alertRegion, cell, field, table, type AdminTab, actThenRefresh } from './admin-ui.js';
-
-const gib = (bytes: number): string => `${Number((bytes / 1024 ** 3).toFixed(2))} GiB`;
 
 const hoursInput = (value = ''): HTMLInputElement =>
   h('input', { type: 'number', min: '0', max: String(maxWeeklyUsageLimitS / 3600), step: '0.5', value });
@@ -127,7 +130,8 @@ export class GroupsTab implements AdminTab {
       return h(
         'tr',
         { 'data-group': group.name },
-        cell(h('strong', null, group.name)),
+        // Names such as class-101 must not break at their hyphen.
+        h('td', { class: 'nowrap' }, h('strong', null, group.name)),
         cell(group.description || '—'),
         cell(
           `${names.length} member${names.length === 1 ? '' : 's'}`,
@@ -136,7 +140,9 @@ export class GroupsTab implements AdminTab {
             : null,
         ),
         cell(
-          group.homeSizeBytes === null ? h('span', { class: 'muted' }, 'default') : gib(group.homeSizeBytes),
+          group.homeSizeBytes === null
+            ? h('span', { class: 'muted' }, 'default')
+            : formatHomeBytes(group.homeSizeBytes),
         ),
         h(
           'td',

@@ -30,6 +30,11 @@ export class HomesTab implements AdminTab {
           { class: 'muted' },
           'One persistent home per user and region. Homes unused for the retention period are deleted automatically on their expiry date.',
         ),
+        h(
+          'p',
+          { class: 'muted', 'data-testid': 'size-convention' },
+          'Sizes are in binary units, as df -h counts: 1 GiB = 1024 MiB. ext4 keeps about 5% for itself, so a 1 GiB home holds about 974 MiB (df shows 974M).',
+        ),
         this.list,
       ),
     );

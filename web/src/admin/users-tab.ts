@@ -162,14 +162,23 @@ export class UsersTab implements AdminTab {
           this.act(() => patchJson(`/api/admin/users/${enc(user.id)}`, { disabled: !user.disabled })),
         ),
     );
-    const resetPassword = button('Reset password');
+    // An invited user has no password to reset: the same call makes them a new link.
+    const invited = user.invite !== null;
+    const resetPassword = button(invited ? 'New invite link' : 'Reset password');
     resetPassword.addEventListener('click', () => {
       void (async () => {
-        const ok = await confirmDialog(
-          'Reset password',
-          `${user.username} will be signed out everywhere and must set a new password with the link you get next.`,
-          'Reset password',
-        );
+        const ok = invited
+          ? await confirmDialog(
+              'New invite link',
+              `${user.username}'s current invite link stops working. Send them the new link you get next.`,
+              'Make a new link',
+              false,
+            )
+          : await confirmDialog(
+              'Reset password',
+              `${user.username} will be signed out everywhere and must set a new password with the link you get next.`,
+              'Reset password',
+            );
         if (!ok) return;
         await whileBusy(resetPassword, () =>
           this.act(async () => {
@@ -177,7 +186,10 @@ export class UsersTab implements AdminTab {
               `/api/admin/users/${enc(user.id)}/reset-password`,
               {},
             );
-            replaceChildren(this.notice, inviteBox(user.username, reply.inviteUrl, 'Password reset link'));
+            replaceChildren(
+              this.notice,
+              inviteBox(user.username, reply.inviteUrl, invited ? 'New invite link' : 'Password reset link'),
+            );
           }),
         );
       })();
@@ -219,7 +231,12 @@ export class UsersTab implements AdminTab {
     return h(
       'tr',
       { 'data-username': user.username, 'data-testid': 'user-row' },
-      cell(h('strong', null, user.username), self ? h('span', { class: 'hint' }, ' (you)') : null),
+      h(
+        'td',
+        { class: 'nowrap' },
+        h('strong', null, user.username),
+        self ? h('span', { class: 'hint' }, ' (you)') : null,
+      ),
       cell(user.email ?? '—'),
       cell(user.groups.join(', ') || '—'),
       cell(
@@ -231,7 +248,7 @@ export class UsersTab implements AdminTab {
           'Required',
         ),
       ),
-      cell(user.disabled ? badge('Disabled', 'off') : badge('Active', 'ok')),
+      cell(statusOf(user)),
       cell(formatTime(user.lastLoginAt)),
       h('td', { class: 'actions' }, toggle, resetPassword, resetMfa, remove),
     );
@@ -323,6 +340,23 @@ function bulkResult(csv: string): HTMLElement {
     ),
     h('pre', { class: 'output', 'data-testid': 'bulk-csv' }, csv),
     download,
+  );
+}
+
+/** Active only once the password is set: until then the user is Invited, with the link's expiry. */
+function statusOf(user: AdminUser): HTMLElement {
+  if (user.disabled) return badge('Disabled', 'off');
+  if (!user.invite) return badge('Active', 'ok');
+  const expired = Date.parse(user.invite.expiresAt) <= Date.now();
+  return h(
+    'span',
+    { 'data-testid': 'invite-status' },
+    expired ? badge('Invite expired', 'off') : badge('Invited', 'warn'),
+    h(
+      'span',
+      { class: 'hint', style: 'display:block;margin-top:0.3rem' },
+      `${expired ? 'Link expired' : 'Link expires'} ${formatTime(user.invite.expiresAt)}`,
+    ),
   );
 }
 

@@ -12,8 +12,8 @@ export async function signOut(): Promise<void> {
   try {
     await postJson('/api/auth/logout', {}, { redirectOnAuth: false });
   } finally {
-    // Whatever the server said, the user asked to leave: show the sign-in page.
-    location.assign('/login');
+    // Whatever the server said, the user asked to leave: show the sign-in page, which says so.
+    location.assign('/login?signed-out=1');
   }
 }
 

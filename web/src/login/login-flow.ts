@@ -17,6 +17,8 @@ import { safeNext } from '../lib/safe-next.js';
 export interface LoginFlowOptions {
   readonly next: string | null;
   readonly invite: string | null;
+  /** Arrived here from Sign out: say so above the form. */
+  readonly signedOut?: boolean;
 }
 
 const noRedirect = { redirectOnAuth: false } as const;
@@ -40,7 +42,8 @@ export class LoginFlow {
       const me = await getJson<Me>('/api/me', noRedirect);
       this.resume(me);
     } catch {
-      this.showPassword();
+      if (this.options.signedOut) this.showPassword('You signed out. Sign in again to continue.', 'info');
+      else this.showPassword();
     }
   }
 

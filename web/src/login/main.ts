@@ -6,4 +6,7 @@ const params = new URLSearchParams(location.search);
 void new LoginFlow(document.getElementById('app') as HTMLElement, {
   next: params.get('next'),
   invite: params.get('invite'),
+  signedOut: params.has('signed-out'),
 }).start();
+// Said once: a reload or a bookmark of this page is a plain sign-in page.
+if (params.has('signed-out')) history.replaceState(null, '', '/login');

@@ -1,5 +1,5 @@
 /**
- * The status line's home usage (`212 MB / 1 GB`, the expiry date in its tooltip), refreshed every
+ * The status line's home usage (`212 MiB / 1 GiB`, the expiry date in its tooltip), refreshed every
  * 30 s and at once when asked (after a notice, a restart or a delete), plus the Actions menu:
  * Upload file and Download file (handed to the page's transfers), Restart environment and Delete
  * home (type "delete" to confirm).
@@ -17,10 +17,10 @@ const day = (iso: string): string =>
 /** The usage text and its tooltip for one environment answer. */
 export function homeUsageText(info: EnvironmentInfo): { text: string; title: string } {
   if (!info.home) return { text: 'Home: new', title: 'Your home is created when your environment starts.' };
-  const { usedBytes, totalBytes, expiresAt } = info.home;
+  const { usedBytes, totalBytes, sizeBytes, expiresAt } = info.home;
   return {
-    text: `${formatHomeBytes(usedBytes)} / ${formatHomeBytes(totalBytes)}`,
-    title: `Home: ${formatHomeBytes(usedBytes)} of ${formatHomeBytes(totalBytes)} used (${Math.round((usedBytes / Math.max(1, totalBytes)) * 100)}%). If you do not use it, it is deleted on ${day(expiresAt)}.`,
+    text: `${formatHomeBytes(usedBytes)} / ${formatHomeBytes(sizeBytes)}`,
+    title: `Home: ${formatHomeBytes(usedBytes)} used of ${formatHomeBytes(totalBytes)} usable in your ${formatHomeBytes(sizeBytes)} home (${Math.round((usedBytes / Math.max(1, totalBytes)) * 100)}%; 1 GiB = 1024 MiB, as df -h counts). If you do not use it, it is deleted on ${day(expiresAt)}.`,
   };
 }
 

@@ -69,14 +69,20 @@ describe('groups', () => {
       { id: u2, username: 'member-two' },
     ]);
     expect(await lastAudit('admin.group.members')).toMatchObject({
-      details: { added: [u2, u1], removed: [] },
+      details: {
+        added: [u2, u1],
+        removed: [],
+        userNames: { [u1]: 'member-one', [u2]: 'member-two' },
+      },
     });
     const users = (await api('GET', '/api/admin/users')).json<{ id: string; groups: string[] }[]>();
     expect(users.find((u) => u.id === u1)?.groups).toEqual(['Data Science']);
 
     const fewer = await api('PUT', `/api/admin/groups/${group.id}/members`, { body: { userIds: [u2] } });
     expect(fewer.json<{ members: { id: string }[] }>().members.map((m) => m.id)).toEqual([u2]);
-    expect(await lastAudit('admin.group.members')).toMatchObject({ details: { added: [], removed: [u1] } });
+    expect(await lastAudit('admin.group.members')).toMatchObject({
+      details: { added: [], removed: [u1], userNames: { [u1]: 'member-one' } },
+    });
 
     expect((await api('DELETE', `/api/admin/groups/${group.id}`)).statusCode).toBe(204);
     expect(await ctx.t.store.groups.get(group.id)).toBeUndefined();

@@ -143,10 +143,43 @@ describe('GET /api/admin/users', () => {
       groups: [],
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       lastLoginAt: '2026-01-02T03:04:05.000Z',
+      invite: null,
     });
     expect(response.body).not.toMatch(/argon2|JBSWY3DP|passwordHash|totp/i);
     const root = response.json<Record<string, unknown>[]>().find((u) => u.username === 'root');
     expect(root?.groups).toEqual(['admins']);
+  });
+});
+
+describe('a user who has not accepted the invite', () => {
+  it('lists the invite’s expiry until the password is set, then none', async () => {
+    const created = (await api('POST', '/api/admin/users', { body: { username: 'invitee' } })).json<{
+      id: string;
+      inviteUrl: string;
+    }>();
+    const listed = await userNamed('invitee');
+    const ttlMs = ctx.t.config.auth.inviteTtlS * 1000;
+    const expiresAt = Date.parse((listed as unknown as { invite: { expiresAt: string } }).invite.expiresAt);
+    expect(Math.abs(expiresAt - (Date.now() + ttlMs))).toBeLessThan(60_000);
+
+    // A new link replaces the old one: the expiry moves with it.
+    await ctx.t.store.invites.deleteForUser(created.id);
+    await ctx.t.store.invites.create({
+      tokenHash: 'old',
+      userId: created.id,
+      expiresAt: Date.UTC(2020, 0, 1),
+    });
+    expect(await userNamed('invitee')).toMatchObject({ invite: { expiresAt: '2020-01-01T00:00:00.000Z' } });
+
+    const reset = await api('POST', `/api/admin/users/${created.id}/reset-password`, { body: {} });
+    const accept = await call(ctx.t, 'POST', '/api/auth/invite/accept', {
+      body: {
+        token: tokenOf(reset.json<{ inviteUrl: string }>().inviteUrl),
+        password: 'invitee long password 1',
+      },
+    });
+    expect(accept.statusCode).toBe(200);
+    expect(await userNamed('invitee')).toMatchObject({ invite: null });
   });
 });
 

@@ -18,7 +18,7 @@ import type {
   UploadResponse,
 } from '../../../../server/protocol/files.js';
 import type {} from '../../../../server/files/file-service.js';
-import { formatHomeBytes } from '../../../../server/protocol/api.js';
+import { formatDecimalBytes } from '../../../../server/protocol/api.js';
 import { TransferSocket } from '../../../../server/files/transfer-socket.js';
 import { SANDBOX_CREDENTIALS_DIR } from '../../../../sandbox/container-spec.js';
 
@@ -374,7 +374,7 @@ describe('bad input gets a clear error, nothing lost', () => {
     expect(refusal.freeBytes).toBeGreaterThan(0);
     expect(refusal.freeBytes).toBeLessThan(96 * MiB);
     expect(refusal.message).toMatch(
-      `Not enough space in your home: ${formatHomeBytes(refusal.freeBytes)} free, the files need 210 MB.`,
+      `Not enough space in your home: ${formatDecimalBytes(refusal.freeBytes, 10)} free, the files need 210 MB.`,
     );
     expect(await s3.keys()).toEqual(stagedBefore);
     expect(server.app.files.transfer.pendingUploads()).toBe(pendingBefore);

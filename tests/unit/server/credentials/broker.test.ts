@@ -252,6 +252,35 @@ describe('StsCredentialBroker', () => {
     );
   });
 
+  it('F06 no answer is a blip within 10 min of STS’s last answer, a missing setup after that', async () => {
+    const refused = Array.from({ length: 4 }, () => ({ name: 'ECONNREFUSED' }));
+    const { clock, broker } = setup(['ok', ...refused, ...refused]);
+    expect(broker.health()).toEqual({
+      status: 'unknown',
+      endpoint: 'AWS STS for us-east-1 (https://sts.us-east-1.amazonaws.com)',
+    });
+    await broker.issue(request);
+    expect(broker.health().status).toBe('ok');
+    const other = { ...request, userId: 'u-other', username: 'other' };
+    const blip = await rejection(broker.issue(other));
+    expect(blip.code).toBe('COVE_ERR_CREDENTIALS_UNAVAILABLE');
+    clock.now += 10 * 60_000;
+    const lasting = await rejection(broker.issue({ ...other, userId: 'u-third' }));
+    expect(lasting.code).toBe('COVE_ERR_CREDENTIALS_NOT_CONFIGURED');
+    expect(lasting.message).not.toMatch(/try again/i);
+    expect(broker.health()).toMatchObject({ status: 'unreachable', lastError: 'ECONNREFUSED' });
+  });
+
+  it('F06 STS refusing the server’s own keys is a missing setup, named for the admin', async () => {
+    const { broker } = setup([{ name: 'InvalidClientTokenId', status: 403 }]);
+    const error = await rejection(broker.issue(request));
+    expect(error.code).toBe('COVE_ERR_CREDENTIALS_NOT_CONFIGURED');
+    expect(broker.health()).toMatchObject({ status: 'no-identity', lastError: 'InvalidClientTokenId' });
+    expect(broker.health().action).toMatch(
+      /refuses this server's own AWS credentials \(InvalidClientTokenId\)/,
+    );
+  });
+
   it('F06 the retry budget stops retries early even with attempts left', async () => {
     const { sts, broker } = setup(
       Array.from({ length: 4 }, () => ({ name: 'Throttling', status: 400 })),

@@ -94,6 +94,7 @@ describe('HomeService', () => {
     expect(await homes.view(key)).toEqual({
       usedBytes: 10 * MiB,
       totalBytes: 90 * MiB,
+      sizeBytes: 256 * MiB,
       lastUsedAt: new Date(1_000).toISOString(),
       expiresAt: new Date(1_000 + 30 * dayMs).toISOString(),
     });
