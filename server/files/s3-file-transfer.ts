@@ -68,6 +68,26 @@ import { MemoryStagingLedger, type StagingLedger } from './staging-ledger.js';
 import { S3StallError, readWithDeadline, writeWithDeadline } from './stall-deadline.js';
 
 /** One region's staging bucket. */
+
+/**
+ * The presigned PUT the page sends one staged part (or a whole small file) with. Content-Length is
+ * signed: S3 refuses a PUT of any other size. `signingDate` is for tests of expired URLs only.
+ */
+export function presignPartPut(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  size: number,
+  expiresIn: number,
+  signingDate?: Date,
+): Promise<string> {
+  return getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: key, ContentLength: size }), {
+    expiresIn,
+    signableHeaders: new Set(['content-length']),
+    ...(signingDate ? { signingDate } : {}),
+  });
+}
+
 export interface StagingBucket {
   readonly client: S3Client;
   readonly bucket: string;
@@ -337,12 +357,7 @@ export class S3FileTransfer {
       const urls = [];
       for (const [i, part] of parts.entries()) {
         const partNumber = i + 1;
-        // Content-Length is signed: S3 refuses a PUT of any other size.
-        const url = await getSignedUrl(
-          staging.client,
-          new PutObjectCommand({ Bucket: staging.bucket, Key: part.key, ContentLength: part.size }),
-          { expiresIn, signableHeaders: new Set(['content-length']) },
-        );
+        const url = await presignPartPut(staging.client, staging.bucket, part.key, part.size, expiresIn);
         urls.push({ partNumber, url });
       }
       this.records.set(id, {

@@ -23,7 +23,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Upload } from '@aws-sdk/lib-storage';
 import { embeddedCredentials, embeddedRegion } from '../../server/files/embedded-s3.js';
-import { createS3Client } from '../../server/files/s3-file-transfer.js';
+import { createS3Client, presignPartPut } from '../../server/files/s3-file-transfer.js';
 import { expectOverSendsRefused } from '../helpers/over-send.js';
 import { TestS3, testBucket } from '../helpers/s3.js';
 
@@ -55,13 +55,9 @@ afterAll(async () => {
   await s3?.destroy();
 });
 
-/** A presigned PUT exactly as Cove makes one: Content-Length signed. */
+/** A presigned PUT made by Cove's own presigning (the one the page gets): Content-Length signed. */
 function presignPut(key: string, size: number, options: { expiresIn?: number; signingDate?: Date } = {}) {
-  return getSignedUrl(
-    s3.client,
-    new PutObjectCommand({ Bucket: testBucket, Key: key, ContentLength: size }),
-    { expiresIn: options.expiresIn ?? 900, signableHeaders: new Set(['content-length']), ...options },
-  );
+  return presignPartPut(s3.client, testBucket, key, size, options.expiresIn ?? 900, options.signingDate);
 }
 
 function presignGet(key: string, client: S3Client = s3.client) {
