@@ -159,6 +159,12 @@ export class ShellTab {
     return lines.join('\n');
   }
 
+  /** The line the cursor is on (cheap enough to poll every frame during a flood). */
+  cursorLineText(): string {
+    const buffer = this.term.buffer.active;
+    return buffer.getLine(buffer.baseY + buffer.cursorY)?.translateToString(true) ?? '';
+  }
+
   /** Ends the tab for good (the server terminal is closed by the caller). */
   dispose(): void {
     this.ended = true;
