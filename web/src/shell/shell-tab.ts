@@ -1,7 +1,7 @@
 /**
  * One tab: an xterm.js terminal bound to one server terminal id over the terminal WebSocket.
- * Output is written as bytes and acknowledged from xterm's write callback (the xterm.js
- * flow-control guide); the socket reconnects to the same id with backoff after a network loss,
+ * Output is written as bytes, a slice at a time, and acknowledged from xterm's write callback (the
+ * xterm.js flow-control guide); a `repaint` event drops what has not been written yet; the socket reconnects to the same id with backoff after a network loss,
  * found by the socket closing, by pings without a pong, or by a reconnect that never opens.
  */
 import { Terminal } from '@xterm/xterm';
@@ -17,6 +17,7 @@ import {
   failedOpenAction,
   isSafeLink,
   openTimeoutMs,
+  OutputPump,
   parseOsc52,
   pasteNeedsConfirmation,
   phaseMessage,
@@ -72,7 +73,7 @@ export class ShellTab {
   private readonly fit = new FitAddon();
   private readonly encoder = new TextEncoder();
   private ws: WebSocket | undefined;
-  private acks = new AckCounter();
+  private pump: OutputPump | undefined;
   private attempt = 0;
   private reconnectTimer: number | undefined;
   private lastGestureAt = 0;
@@ -264,7 +265,15 @@ export class ShellTab {
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
-    this.acks = new AckCounter();
+    const acks = new AckCounter();
+    // Per socket: acks count what this socket delivered, and a reconnect starts over.
+    this.pump?.drop();
+    const pump = new OutputPump({ write: (data, parsed) => this.term.write(data, parsed) }, (bytes) => {
+      const total = acks.onRendered(bytes);
+      if (total !== undefined && ws.readyState === WebSocket.OPEN)
+        ws.send(JSON.stringify({ type: 'ack', bytes: total }));
+    });
+    this.pump = pump;
     const record: ConnectAttempt = { startedAt: Date.now() };
     this.attempts.push(record);
     if (this.attempts.length > keptAttempts) this.attempts.shift();
@@ -306,15 +315,12 @@ export class ShellTab {
     });
     ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
       if (typeof event.data === 'string') {
-        this.onEvent(JSON.parse(event.data) as ServerEvent);
+        const parsed = JSON.parse(event.data) as ServerEvent;
+        if (parsed.type === 'repaint') pump.drop();
+        else this.onEvent(parsed);
         return;
       }
-      const bytes = new Uint8Array(event.data);
-      this.term.write(bytes, () => {
-        const total = this.acks.onRendered(bytes.length);
-        if (total !== undefined && ws.readyState === WebSocket.OPEN)
-          ws.send(JSON.stringify({ type: 'ack', bytes: total }));
-      });
+      pump.push(new Uint8Array(event.data));
     });
     ws.addEventListener('close', (event) => {
       // A socket given up on by the heartbeat has been replaced already.
