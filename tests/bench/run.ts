@@ -27,7 +27,8 @@ import { startLocalSts } from '../helpers/local-sts.js';
 const region = 'us-east-1';
 const image = 'cove/sandbox:latest';
 const runs = Number(process.env.BENCH_RUNS ?? 3);
-const prompt = /\$ $/;
+// A repaint (after Ctrl-C in a flood) ends with the modes it restores, e.g. bracketed paste.
+const prompt = new RegExp(`\\$ (?:${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z])*$`);
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
 const part = (name: string): boolean => only.length === 0 || only.includes(name);
