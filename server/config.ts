@@ -417,13 +417,6 @@ export const ConfigSchema = Type.Object(
           description:
             'Credentials handed to shells have at least this long left; the SDKs refetch on every call below 15 minutes (COVE_CREDENTIALS_MIN_REMAINING_S)',
         }),
-        shellStartWaitMs: Type.Integer({
-          default: 3000,
-          minimum: 0,
-          maximum: 30_000,
-          description:
-            'Longest a new shell waits for its profiles and a first credentials fetch before its prompt appears',
-        }),
       },
       { default: {}, additionalProperties: false },
     ),

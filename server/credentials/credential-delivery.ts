@@ -87,8 +87,6 @@ export interface CredentialDeliveryOptions {
   readonly accessRecheckS: number;
   /** Credentials handed out have at least this long left (the SDKs refetch below 15 min). */
   readonly minRemainingS: number;
-  /** The longest a new shell waits for the profile block and a first credentials fetch. */
-  readonly shellStartWaitMs: number;
   readonly credentials: CredentialSource;
   readonly access: AccessSource;
   readonly terminals: TerminalLookup;
@@ -165,6 +163,8 @@ export class CredentialDelivery {
   private readonly pendingNotices = new Map<string, { event: ServerEvent; at: number }>();
   private readonly subscriptions: Disposable[] = [];
   private readonly background = new Set<Promise<unknown>>();
+  /** Per environment: the container and profile list last written into ~/.aws/config. */
+  private readonly profilesWritten = new Map<string, string>();
   private readonly now: () => number;
   private closing = false;
 
@@ -225,6 +225,7 @@ export class CredentialDelivery {
   /** The environment was removed: stop listening and delete its directory. */
   release(key: EnvironmentKey): Promise<void> {
     const id = keyOf(key);
+    this.profilesWritten.delete(id);
     const listener = this.listeners.get(id);
     this.listeners.delete(id);
     const done = (async () => {
@@ -275,9 +276,11 @@ export class CredentialDelivery {
     env.COVE_CREDENTIALS_TOKEN = token;
 
     // Not awaited: two execs cost a loaded machine a second or more of prompt time, and the block
-    // is already there from earlier tabs in all but a brand-new home.
-    this.track(this.writeProfiles(key).catch((error: unknown) => this.profileFailed(error)));
-    const work: Promise<unknown>[] = [];
+    // is already there from earlier tabs in all but a brand-new home. Skipped when this container
+    // already got this very list: the execs would compete with the new shell's own for the engine.
+    this.track(
+      this.writeProfiles(key, incarnation.containerId).catch((error: unknown) => this.profileFailed(error)),
+    );
     if (binding.accountId && binding.permissionSet) {
       env.AWS_CONTAINER_CREDENTIALS_FULL_URI = CONTAINER_CREDENTIALS_URI;
       env.AWS_CONTAINER_AUTHORIZATION_TOKEN = token;
@@ -285,8 +288,10 @@ export class CredentialDelivery {
       env.COVE_IDENTITY = access
         ? `${access.permissionSet} @ ${access.accountName} (${access.accountId})`
         : `${binding.permissionSet} @ ${binding.accountId}`;
-      // A first fetch warms the broker's cache and surfaces a refusal while the user is watching.
-      work.push(
+      // Not awaited: the prompt never waits on STS (slow, throttled or unreachable). This first
+      // fetch warms the broker's cache, so the shell's own first request is usually answered at
+      // once, and a refusal reaches the page as a notice while the user is watching.
+      this.track(
         this.options.credentials
           .forAssignment(owner.id, binding.accountId, binding.permissionSet, {
             minRemainingS: this.options.minRemainingS,
@@ -295,26 +300,12 @@ export class CredentialDelivery {
             (issued) => {
               if (issued.notice) this.notice(owner.id, terminalId, issued.notice);
             },
-            (error: unknown) => {
-              const message = errorAnswer(error).body.message as string;
-              env.COVE_CREDENTIALS_NOTICE = message;
-              this.notice(owner.id, terminalId, message);
-            },
+            (error: unknown) => this.notice(owner.id, terminalId, errorAnswer(error).body.message as string),
           ),
       );
     }
-    // A slow STS or engine delays the prompt by at most this; the work itself carries on.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(work),
-      new Promise((resolveWait) => {
-        timer = setTimeout(resolveWait, this.options.shellStartWaitMs);
-        timer.unref();
-      }),
-    ]);
-    clearTimeout(timer);
     this.options.log.debug({ terminalId, ms: this.now() - started }, 'shell credentials prepared');
-    return { ...env };
+    return env;
   }
 
   /** One request on one environment's socket. */
@@ -414,7 +405,7 @@ export class CredentialDelivery {
   }
 
   /** Rewrites the managed block of ~/.aws/config, retrying if the user's file changes meanwhile. */
-  private async writeProfiles(key: EnvironmentKey): Promise<void> {
+  private async writeProfiles(key: EnvironmentKey, containerId: string): Promise<void> {
     const entries = await this.options.access.effectiveAccess(key.ownerId);
     const profiles: ManagedProfile[] = entries.map((e) => ({
       accountId: e.accountId,
@@ -422,6 +413,16 @@ export class CredentialDelivery {
       permissionSet: e.permissionSet,
       region: key.region,
     }));
+    const id = keyOf(key);
+    const written = `${containerId}\u0000${JSON.stringify(profiles)}`;
+    if (this.profilesWritten.get(id) === written) return;
+    // Forgotten while a write is under way, so a failure leaves the next tab to try again.
+    this.profilesWritten.delete(id);
+    await this.writeProfilesOnce(key, profiles);
+    this.profilesWritten.set(id, written);
+  }
+
+  private async writeProfilesOnce(key: EnvironmentKey, profiles: ManagedProfile[]): Promise<void> {
     const exec = (cmd: readonly string[], options: ExecOptions = {}) =>
       this.options.environments.exec(key, cmd, { timeoutMs: execTimeoutMs, ...options });
     for (let attempt = 0; attempt < 3 && !this.closing; attempt++) {
@@ -490,7 +491,6 @@ export default fp(
       dataDir: app.config.dataDir,
       accessRecheckS: app.config.credentials.accessRecheckS,
       minRemainingS: app.config.credentials.minRemainingS,
-      shellStartWaitMs: app.config.credentials.shellStartWaitMs,
       credentials: source,
       access: app.directory,
       terminals: app.terminals,

@@ -38,7 +38,15 @@ export type ServerEvent =
       readonly message: string;
       readonly [k: string]: unknown;
     }
-  | { readonly type: 'pong' };
+  | { readonly type: 'pong' }
+  /**
+   * Output the page has not rendered yet is out of date: drop it (acknowledging it as rendered).
+   * The next binary frame repaints the terminal from scratch (it starts with RIS, `ESC c`).
+   */
+  | { readonly type: 'repaint' };
+
+/** Full reset (RIS): a repaint starts from a blank terminal, also in a client that ignores `repaint`. */
+export const fullReset = '\x1bc';
 
 export const CloseCode = {
   normal: 1000,

@@ -28,6 +28,7 @@ export class FlowControl {
   private sentBytes = 0;
   private ackedBytes = 0;
   private paused = false;
+  private bypassed = false;
 
   constructor(private readonly options: FlowControlOptions) {
     if (options.lowWatermarkBytes >= options.highWatermarkBytes)
@@ -62,6 +63,16 @@ export class FlowControl {
     this.evaluate();
   }
 
+  /**
+   * While bypassed the source is never paused for this socket (its output is being skipped, not
+   * queued); turning the bypass off looks at the counts again.
+   */
+  bypass(on: boolean): void {
+    this.bypassed = on;
+    if (on) this.release();
+    else this.evaluate();
+  }
+
   /** Leaves the source running: used when the socket goes away. */
   release(): void {
     if (this.paused) {
@@ -71,6 +82,7 @@ export class FlowControl {
   }
 
   private evaluate(): void {
+    if (this.bypassed) return;
     const pending = Math.max(this.unacknowledged, this.options.bufferedAmount());
     if (!this.paused && pending >= this.options.highWatermarkBytes) {
       this.paused = true;

@@ -29,6 +29,14 @@ export class OutputCoalescer {
     if (!this.inFlight) this.flush();
   }
 
+  /** Forgets what is queued but not yet handed to the socket; returns its size. */
+  discardQueued(): number {
+    const bytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return bytes;
+  }
+
   close(): void {
     this.closed = true;
     this.pending = [];

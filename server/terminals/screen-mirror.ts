@@ -21,8 +21,12 @@ export interface ScreenMirrorOptions {
   readonly onBacklog?: (behind: boolean) => void;
 }
 
-const backlogHighBytes = 1024 * 1024;
-const backlogLowBytes = 256 * 1024;
+/**
+ * Small, because what the mirror has not parsed delays a repaint after an interrupt: `yes` parses
+ * at about 3 MB/s here, so 256 KiB is under 100 ms.
+ */
+const backlogHighBytes = 256 * 1024;
+const backlogLowBytes = 64 * 1024;
 
 export class ScreenMirror {
   private readonly terminal: InstanceType<typeof HeadlessTerminal>;

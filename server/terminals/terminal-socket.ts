@@ -5,6 +5,13 @@
  * and changes nothing else; an input flood closes with 4429. Frame size (1009) and UTF-8 validity
  * of text frames (1007) are enforced by `ws` itself (maxPayload, UTF-8 validation).
  *
+ * Interrupt keys (Ctrl+C, Ctrl+\, Ctrl+Z: the tty's INTR, QUIT and SUSP) typed while the page is
+ * behind on output make the socket skip, as the tty itself discards its pending output on them:
+ * what is queued here is dropped, the shell is no longer held back for this page (its output
+ * still feeds the screen mirror), and once the program has gone quiet (or after at most a
+ * second) the page gets a `repaint` event and the mirror's current screen. So the prompt comes
+ * back after what the mirror parses, not after everything on the way to a slower screen.
+ *
  * Heartbeat: a WebSocket ping every interval; a socket that answered none of the last one is
  * half-open (a laptop that slept, a dropped route) and is terminated, so its terminal detaches
  * and its grace period starts. The page pings too (`{"type":"ping"}`) to find the same from its end.
@@ -33,6 +40,14 @@ export interface TerminalSocketOptions {
 /** An ack must advance by this much (or to everything sent) to be free of the input rate limit. */
 const minAckStepBytes = 1024;
 
+/** INTR, QUIT and SUSP in a tty's default settings. */
+const interruptKeys = [0x03, 0x1c, 0x1a];
+/** Output silent this long after an interrupt: the program has stopped (or is waiting). */
+const skipQuietMs = 25;
+const skipCheckMs = 10;
+/** A flood the interrupt did not stop is repainted after this long and flows again. */
+const maxSkipMs = 1000;
+
 /** After this many bad control messages in a row the client is broken or hostile. */
 const maxBadMessages = 100;
 
@@ -45,12 +60,14 @@ export class TerminalSocket implements TerminalConnection {
   private readonly flow: FlowControl;
   private readonly coalescer: OutputCoalescer;
   private readonly limiter: InputRateLimiter;
+  private readonly lowWatermark: number;
   private badMessages = 0;
   private lastAck = 0;
   private open = true;
   private readonly closeListeners = new Set<() => void>();
   private heartbeat: NodeJS.Timeout | undefined;
   private answered = true;
+  private skipping: { readonly since: number; readonly timer: NodeJS.Timeout } | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -60,9 +77,10 @@ export class TerminalSocket implements TerminalConnection {
     this.sessionIdHash = options.sessionIdHash;
     this.userId = options.userId;
     this.limiter = new InputRateLimiter(options.inputLimits ?? defaultInputRateLimits);
+    this.lowWatermark = options.lowWatermarkBytes ?? defaultFlowWatermarks.lowWatermarkBytes;
     this.flow = new FlowControl({
       highWatermarkBytes: options.highWatermarkBytes ?? defaultFlowWatermarks.highWatermarkBytes,
-      lowWatermarkBytes: options.lowWatermarkBytes ?? defaultFlowWatermarks.lowWatermarkBytes,
+      lowWatermarkBytes: this.lowWatermark,
       bufferedAmount: () => ws.bufferedAmount + this.coalescer.queuedBytes,
       pause: () => terminal.pauseOutput(this),
       resume: () => terminal.resumeOutput(this),
@@ -73,6 +91,7 @@ export class TerminalSocket implements TerminalConnection {
           done(new Error('socket closed'));
           return;
         }
+        this.flow.sent(frame.length);
         ws.send(frame, { binary: true }, (error) => done(error ?? undefined));
       },
       () => this.flow.drained(),
@@ -108,9 +127,42 @@ export class TerminalSocket implements TerminalConnection {
   }
 
   output(chunk: Buffer): void {
-    if (!this.open) return;
+    if (!this.open || this.skipping) return;
     this.coalescer.push(chunk);
-    this.flow.sent(chunk.length);
+    this.flow.drained();
+  }
+
+  /** Called by the terminal with the screen that replaces what this page skipped. */
+  repaint(screen: Buffer): void {
+    if (!this.open) return;
+    this.event({ type: 'repaint' });
+    this.output(screen);
+  }
+
+  /** Output was queued for this page (not yet rendered, or not yet sent): it is behind. */
+  private get behind(): boolean {
+    return this.flow.isPaused || this.flow.unacknowledged + this.coalescer.queuedBytes >= this.lowWatermark;
+  }
+
+  private startSkipping(): void {
+    if (this.skipping) return;
+    this.coalescer.discardQueued();
+    this.flow.bypass(true);
+    const since = performance.now();
+    const timer = setInterval(() => {
+      if (this.terminal.isQuiet(skipQuietMs) || performance.now() - since >= maxSkipMs) this.stopSkipping();
+    }, skipCheckMs);
+    timer.unref();
+    this.skipping = { since, timer };
+  }
+
+  private stopSkipping(): void {
+    if (!this.skipping) return;
+    clearInterval(this.skipping.timer);
+    this.skipping = undefined;
+    if (!this.open) return;
+    this.flow.bypass(false);
+    this.terminal.repaint(this);
   }
 
   event(event: ServerEvent): void {
@@ -136,6 +188,7 @@ export class TerminalSocket implements TerminalConnection {
     if (isBinary) {
       if (this.overLimit(bytes.length)) return;
       this.terminal.input(bytes);
+      if (this.behind && interruptKeys.some((key) => bytes.includes(key))) this.startSkipping();
       return;
     }
     const parsed = parseClientMessage(bytes.toString('utf8'));
@@ -191,6 +244,8 @@ export class TerminalSocket implements TerminalConnection {
     if (!this.open) return;
     this.open = false;
     clearInterval(this.heartbeat);
+    if (this.skipping) clearInterval(this.skipping.timer);
+    this.skipping = undefined;
     this.coalescer.close();
     this.flow.release();
     this.terminal.detach(this);

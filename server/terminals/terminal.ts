@@ -9,7 +9,7 @@
  */
 import type { Shell } from '../../sandbox/sandbox-driver.js';
 import type { ServerEvent, TerminalPhase } from '../protocol/terminal-wire.js';
-import { CloseCode } from '../protocol/terminal-wire.js';
+import { CloseCode, fullReset } from '../protocol/terminal-wire.js';
 import { ScreenMirror } from './screen-mirror.js';
 import { TerminalStateMachine, type TerminalState } from './terminal-state.js';
 
@@ -17,6 +17,8 @@ import { TerminalStateMachine, type TerminalState } from './terminal-state.js';
 export interface TerminalConnection {
   /** Raw PTY output for the page. */
   output(chunk: Buffer): void;
+  /** The screen as it is now (RIS first), replacing output the page has not rendered yet. */
+  repaint?(screen: Buffer): void;
   event(event: ServerEvent): void;
   close(code: number, reason: string): void;
 }
@@ -107,6 +109,8 @@ export class Terminal {
   private earlyInput: Buffer[] = [];
   private earlyInputBytes = 0;
   private lastInputAt: number;
+  /** performance.now() of the shell's last output (quiet detection; not the injectable clock). */
+  private lastOutputAt = 0;
   private idleWarned = false;
   private graceTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -197,6 +201,44 @@ export class Terminal {
   }
 
   /**
+   * Sends `connection` the screen as it is now in place of output it is behind on (see
+   * TerminalSocket: an interrupt key while output is backed up). The shell is held while the
+   * mirror catches up and the picture is taken, so nothing falls between the picture and the
+   * live output that follows it.
+   */
+  repaint(connection: TerminalConnection): void {
+    if (this.closed || this.released || !this.connections.has(connection)) return;
+    if (this.connections.get(connection)) return; // still priming: its snapshot is on the way
+    const holding = {};
+    this.pauseOutput(holding);
+    this.connections.set(connection, []);
+    void this.mirror.snapshot().then((screen) => {
+      const queued = this.connections.get(connection);
+      if (queued) {
+        this.connections.set(connection, undefined);
+        const picture = Buffer.concat([Buffer.from(fullReset, 'latin1'), screen]);
+        if (connection.repaint) connection.repaint(picture);
+        else connection.output(picture);
+        for (const chunk of queued) connection.output(chunk);
+      }
+      this.resumeOutput(holding);
+    });
+  }
+
+  /**
+   * True while the shell's output has paused for `quietMs` with nothing holding it back and the
+   * mirror has nothing left to parse: what a program prints after an interrupt has arrived.
+   */
+  isQuiet(quietMs: number): boolean {
+    return (
+      this.shell !== undefined &&
+      this.pausers.size === 0 &&
+      this.mirror.backlogBytes === 0 &&
+      performance.now() - this.lastOutputAt >= quietMs
+    );
+  }
+
+  /**
    * The screen and scrollback as they are now, with the size they were drawn at, for a restart
    * (see `restoreScreen`). Stops reading the shell first, so nothing arrives after the picture is
    * taken that the next server would then miss; `release` follows.
@@ -251,6 +293,7 @@ export class Terminal {
         this.fed = shell.outputStart?.() ?? this.fed;
       }
       this.fed += chunk.length;
+      this.lastOutputAt = performance.now();
       this.mirror.write(chunk);
       for (const [connection, queued] of this.connections) {
         if (queued) queued.push(chunk);

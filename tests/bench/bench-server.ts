@@ -4,18 +4,29 @@
  * line ({port, origin, users, s3Credentials, s3Endpoint}) and serves until stdin closes or the time limit
  * passes. `s3Credentials` is the embedded S3's per-process key, for the transfer bench's baseline
  * (a plain PUT and GET against the same S3); it goes only to the parent's pipe.
- * Arguments: user count, lifetime in ms, and the URL of dist/server/ (when run from elsewhere).
+ * Arguments: user count, lifetime in ms, the URL of dist/server/ (when run from elsewhere), and
+ * optionally a JSON object: `webRoot` serves the built pages (the page-level figures in Chromium;
+ * the origin is then the real listening address, as the WebSocket origin check wants),
+ * `stsEndpoint` issues credentials from that local STS and gives every user the account × permission
+ * set `benchAccess` names, so a tab bound to it goes through the whole credentials path.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import type * as AppModule from '../../server/app.js';
 import type * as ConfigModule from '../../server/config.js';
 import type * as StoreModule from '../../server/store/sqlite-store.js';
 import type * as HomesModule from '../../server/homes/home-service.js';
 import type * as EmbeddedS3Module from '../../server/files/embedded-s3.js';
+import type * as StsBrokerModule from '../../server/credentials/sts-credential-broker.js';
+
+/** The account × permission set every bench user holds when a local STS is given. */
+const benchAccess = { accountId: '111122223333', permissionSet: 'BenchAdmin' } as const;
+/** Static caller credentials for the local STS (it only checks that requests are signed). */
+const localStsCaller = { accessKeyId: 'AKIALOCALSTSCALLER00', secretAccessKey: 'local-sts-caller-secret' };
 
 // The compiled server (npm run bench builds it first): what production runs, and its memory is
 // not inflated by transpiling TypeScript on the fly.
@@ -38,7 +49,20 @@ const { embeddedCredentials } = (await import(
 
 const userCount = Number(process.argv[2] ?? 8);
 const maxLifetimeMs = Number(process.argv[3] ?? 15 * 60_000);
+const extra = JSON.parse(process.argv[5] ?? '{}') as { webRoot?: string; stsEndpoint?: string };
 
+/** A free loopback port, so the public origin is known before the app is built. */
+const freePort = (): Promise<number> =>
+  new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+
+const port = extra.webRoot ? await freePort() : 0;
 const dir = mkdtempSync(join(tmpdir(), 'cove-bench-'));
 const store = new SqliteStore(join(dir, 'cove.db'));
 const config = buildConfig({
@@ -46,16 +70,40 @@ const config = buildConfig({
   dataDir: dir,
   regions: [{ id: 'us-east-1', name: 'US East' }],
   sandbox: { graceS: 30 },
+  ...(port ? { port, publicUrl: `http://127.0.0.1:${port}` } : {}),
 });
 // Real loop-mounted homes as in production (`<dir>/homes`), deleted again in stop().
 const homeVolumes = loopHomeVolumesFor(config);
-const app = await buildApp({ config, store, ...(homeVolumes ? { homeVolumes } : {}) });
-await app.listen({ host: '127.0.0.1', port: 0 });
+let credentialBroker: StsBrokerModule.StsCredentialBroker | undefined;
+if (extra.stsEndpoint) {
+  const { StsCredentialBroker } = (await import(
+    new URL('credentials/sts-credential-broker.js', dist).href
+  )) as typeof StsBrokerModule;
+  credentialBroker = new StsCredentialBroker({
+    region: 'us-east-1',
+    endpoint: extra.stsEndpoint,
+    credentials: localStsCaller,
+  });
+}
+const app = await buildApp({
+  config,
+  store,
+  ...(homeVolumes ? { homeVolumes } : {}),
+  ...(extra.webRoot ? { webRoot: extra.webRoot } : {}),
+  ...(credentialBroker ? { credentialBroker } : {}),
+});
+await app.listen({ host: '127.0.0.1', port });
+if (extra.stsEndpoint) {
+  await app.directory.createAccount({ accountId: benchAccess.accountId, name: 'Bench' });
+  await app.directory.createPermissionSet({ name: benchAccess.permissionSet, sessionDurationS: 3600 });
+}
 const users: { id: string; cookie: string }[] = [];
 for (let i = 0; i < userCount; i++) {
   const user = await store.users.create({ username: `bench-${process.pid}-${i}` });
   const { token } = await app.sessions.create(user.id, 'full');
   users.push({ id: user.id, cookie: `cove_session=${token}` });
+  if (extra.stsEndpoint)
+    await app.directory.createAssignment({ principalType: 'user', principalId: user.id, ...benchAccess });
 }
 
 let stopping = false;

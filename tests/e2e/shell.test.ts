@@ -1,6 +1,6 @@
 /**
  * The shell page in a real Chromium against a real Cove and real Docker containers: the prompt,
- * a command, resizing the window, and a second tab. Containers made here are removed afterwards.
+ * a command, resizing the window, Ctrl+C in a flood, and a second tab. Containers made here are removed afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoveServer } from './cove-server.js';
@@ -69,6 +69,21 @@ describe('shell page', () => {
     await shell.waitForText(/echo one-\$\(\(5\+5\)\)$/);
     await shell.run('');
     await shell.waitForText(/^one-10$/m);
+  });
+
+  it('gives the prompt back after Ctrl+C during `yes`, skipping the backlog, and the shell answers', async () => {
+    await shell.run('yes');
+    await shell.waitForText(/^y$/m);
+    // Long enough for every buffer between the shell and the screen to fill.
+    await shell.page.waitForTimeout(1500);
+    await shell.page.keyboard.press('Control+C');
+    // Generous: it only catches a hang (how fast is a bench figure, tests/bench/page.ts).
+    await shell.waitForPrompt(30_000);
+    await shell.run('echo after-$((2+3))');
+    await shell.waitForText(/^after-5$/m);
+    // The page shows the server's repaint (its mirror keeps 1000 lines), not 5000 lines of `y`
+    // that crawled through the renderer after the interrupt.
+    expect((await shell.text()).split('\n').length).toBeLessThan(1100);
   });
 
   it('opens a second tab with its own shell in the same environment', async () => {

@@ -260,6 +260,8 @@ declare global {
     /** Read-only view for browser tests and debugging: no input, no ids beyond the page's own. */
     coveShell?: {
       activeText(): string;
+      /** The active terminal's cursor line (benchmarks poll it every frame). */
+      activeCursorLine(): string;
       tabCount(): number;
       activeSize(): { cols: number; rows: number } | undefined;
       /** The active tab's socket attempts, oldest first (reconnect tests read the backoff). */
@@ -269,6 +271,7 @@ declare global {
 }
 window.coveShell = {
   activeText: () => active?.bufferText() ?? '',
+  activeCursorLine: () => active?.cursorLineText() ?? '',
   tabCount: () => tabs.length,
   activeSize: () => (active ? { cols: active.term.cols, rows: active.term.rows } : undefined),
   activeAttempts: () => active?.attempts.map((a) => ({ ...a })) ?? [],

@@ -26,6 +26,58 @@ export class AckCounter {
   }
 }
 
+/** What OutputPump writes to: xterm.js's `write` with its parsed callback. */
+export interface OutputSink {
+  write(data: Uint8Array, parsed: () => void): void;
+}
+
+/**
+ * Hands output to xterm.js a slice at a time (the next once the last is parsed), so what has
+ * arrived but is not on screen yet stays here, where a `repaint` can drop it: the server sends
+ * one when the user interrupts a flood the page is behind on, and the screen that follows
+ * replaces it. Every byte counts as rendered once parsed or dropped (for the acks).
+ */
+export class OutputPump {
+  private queue: Uint8Array[] = [];
+  private writing = false;
+
+  constructor(
+    private readonly sink: OutputSink,
+    private readonly rendered: (bytes: number) => void,
+    private readonly sliceBytes = 16 * 1024,
+  ) {}
+
+  /** Bytes received and not yet handed to xterm.js. */
+  get queuedBytes(): number {
+    return this.queue.reduce((sum, chunk) => sum + chunk.length, 0);
+  }
+
+  push(data: Uint8Array): void {
+    for (let at = 0; at < data.length; at += this.sliceBytes)
+      this.queue.push(data.subarray(at, Math.min(data.length, at + this.sliceBytes)));
+    this.pump();
+  }
+
+  /** Drops what is still queued (the repaint that follows replaces it). */
+  drop(): void {
+    const dropped = this.queuedBytes;
+    this.queue = [];
+    if (dropped > 0) this.rendered(dropped);
+  }
+
+  private pump(): void {
+    if (this.writing) return;
+    const next = this.queue.shift();
+    if (!next) return;
+    this.writing = true;
+    this.sink.write(next, () => {
+      this.writing = false;
+      this.rendered(next.length);
+      this.pump();
+    });
+  }
+}
+
 /** Exponential backoff with jitter for reconnects: 0.5 s, 1 s, 2 s … up to 30 s. */
 export function reconnectDelayMs(attempt: number, random: () => number = Math.random): number {
   const base = Math.min(30_000, 500 * 2 ** Math.max(0, attempt));

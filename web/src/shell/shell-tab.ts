@@ -1,7 +1,7 @@
 /**
  * One tab: an xterm.js terminal bound to one server terminal id over the terminal WebSocket.
- * Output is written as bytes and acknowledged from xterm's write callback (the xterm.js
- * flow-control guide); the socket reconnects to the same id with backoff after a network loss,
+ * Output is written as bytes, a slice at a time, and acknowledged from xterm's write callback (the
+ * xterm.js flow-control guide); a `repaint` event drops what has not been written yet; the socket reconnects to the same id with backoff after a network loss,
  * found by the socket closing, by pings without a pong, or by a reconnect that never opens.
  */
 import { Terminal } from '@xterm/xterm';
@@ -19,6 +19,7 @@ import {
   failedOpenAction,
   isSafeLink,
   openTimeoutMs,
+  OutputPump,
   parseOsc52,
   pageShortcut,
   pasteNeedsConfirmation,
@@ -72,7 +73,7 @@ export class ShellTab {
   private readonly fit = new FitAddon();
   private readonly encoder = new TextEncoder();
   private ws: WebSocket | undefined;
-  private acks = new AckCounter();
+  private pump: OutputPump | undefined;
   private attempt = 0;
   private reconnectTimer: number | undefined;
   /** OSC 52 writes: asked about, never silent (clipboard-gate.ts). */
@@ -165,6 +166,12 @@ export class ShellTab {
     const lines: string[] = [];
     for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? '');
     return lines.join('\n');
+  }
+
+  /** The line the cursor is on (cheap enough to poll every frame during a flood). */
+  cursorLineText(): string {
+    const buffer = this.term.buffer.active;
+    return buffer.getLine(buffer.baseY + buffer.cursorY)?.translateToString(true) ?? '';
   }
 
   /** Ends the tab for good (the server terminal is closed by the caller). */
@@ -307,7 +314,15 @@ export class ShellTab {
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
-    this.acks = new AckCounter();
+    const acks = new AckCounter();
+    // Per socket: acks count what this socket delivered, and a reconnect starts over.
+    this.pump?.drop();
+    const pump = new OutputPump({ write: (data, parsed) => this.term.write(data, parsed) }, (bytes) => {
+      const total = acks.onRendered(bytes);
+      if (total !== undefined && ws.readyState === WebSocket.OPEN)
+        ws.send(JSON.stringify({ type: 'ack', bytes: total }));
+    });
+    this.pump = pump;
     const record: ConnectAttempt = { startedAt: Date.now() };
     this.attempts.push(record);
     if (this.attempts.length > keptAttempts) this.attempts.shift();
@@ -349,15 +364,12 @@ export class ShellTab {
     });
     ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
       if (typeof event.data === 'string') {
-        this.onEvent(JSON.parse(event.data) as ServerEvent);
+        const parsed = JSON.parse(event.data) as ServerEvent;
+        if (parsed.type === 'repaint') pump.drop();
+        else this.onEvent(parsed);
         return;
       }
-      const bytes = new Uint8Array(event.data);
-      this.term.write(bytes, () => {
-        const total = this.acks.onRendered(bytes.length);
-        if (total !== undefined && ws.readyState === WebSocket.OPEN)
-          ws.send(JSON.stringify({ type: 'ack', bytes: total }));
-      });
+      pump.push(new Uint8Array(event.data));
     });
     ws.addEventListener('close', (event) => {
       // A socket given up on by the heartbeat has been replaced already.

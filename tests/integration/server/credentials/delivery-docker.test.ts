@@ -93,7 +93,9 @@ beforeAll(async () => {
       credentials: { accessRecheckS: 2 },
     },
     {
-      credentialBroker: localStsBroker(sts),
+      // A hung STS request is given up on after 15 s (then retried), so a test can watch a shell
+      // start while its first AssumeRole is still unanswered.
+      credentialBroker: localStsBroker(sts, { requestTimeoutMs: 15_000, retryBudgetMs: 40_000 }),
     },
   );
   await t.app.listen({ host: '127.0.0.1', port: 0 });
@@ -112,6 +114,7 @@ beforeAll(async () => {
   await makeUser('dave', [[dev, 'ReadOnly']]);
   await makeUser('frank', [[dev, 'ReadOnly']]);
   await makeUser('erin', [[dev, 'ReadOnly']]);
+  await makeUser('gina', [[dev, 'ReadOnly']]);
 }, 60_000);
 
 afterAll(async () => {
@@ -216,14 +219,37 @@ describe('credentials in a real shell', { timeout: 240_000 }, () => {
   it('F06 tells the user when the role refuses AssumeRole, and the shell still works', async () => {
     sts.denyRole(`arn:aws:iam::${prod}:role/Cove-Denied`);
     const shell = await openShell('carol', { accountId: prod, permissionSet: 'Denied' });
-    expect(shell.text).toContain(
-      'credentials: could not assume role Cove-Denied in account 111122223333: AccessDenied',
-    );
+    // The prompt does not wait for STS: the refusal reaches the page as a notice.
     await shell.waitFor(
       () => shell.events.some((e) => e.type === 'notice' && e.kind === 'credentials'),
       'a credentials notice',
     );
+    const notice = shell.events.find((e) => e.type === 'notice' && e.kind === 'credentials');
+    expect(notice && 'message' in notice ? notice.message : '').toMatch(
+      /^could not assume role Cove-Denied in account 111122223333: AccessDenied\b/,
+    );
     expect(await capture(shell, 'echo ok-$((1+1))')).toBe('ok-2');
+  });
+
+  it('R01 gives a shell bound to an account × permission set its prompt while STS does not answer; the credentials follow by themselves', async () => {
+    const session = `gina-${run}`;
+    const first = sts.requests.length;
+    sts.hangNext(1);
+    const shell = await openShell('gina', { accountId: dev, permissionSet: 'ReadOnly' });
+    // The prompt is there while this shell's first AssumeRole is still open at the STS.
+    await shell.waitForPrompt(30_000);
+    const mine = sts.requests.slice(first).filter((r) => r.roleSessionName === session);
+    expect(mine.map((r) => r.status)).toEqual([0]);
+    expect([...sts.issued.values()].some((c) => c.roleSessionName === session)).toBe(false);
+    expect(await capture(shell, 'echo typed-$((20+1))')).toBe('typed-21');
+    // Nobody asks again: the broker retries by itself and the SDK in the shell gets what it issued.
+    let keyId: string | undefined;
+    for (let attempt = 0; attempt < 30 && !keyId; attempt++) {
+      const out = await capture(shell, `${exportCredentials()} 2>/dev/null || echo not-yet`);
+      if (out.startsWith('[')) keyId = (JSON.parse(out) as string[])[0];
+      else await new Promise((r) => setTimeout(r, 2000));
+    }
+    expect(sts.issued.get(keyId as string)?.roleSessionName).toBe(session);
   });
 
   it('R02 leaves no key id, secret or session token in the logs, docker inspect, or the home', async () => {

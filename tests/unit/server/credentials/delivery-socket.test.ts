@@ -104,6 +104,8 @@ describe('credential delivery (socket answers)', () => {
   let attachedListeners: Set<(t: LiveTerminal) => void>;
   let calls: { userId: string; accountId: string; set: string; options: unknown }[];
   let brokerFails: unknown;
+  /** While set, the broker answers only once it resolves (a slow or blackholed STS). */
+  let brokerGate: Promise<void> | undefined;
   let delivery: CredentialDelivery;
   const deliveries: CredentialDelivery[] = [];
   const logs: string[] = [];
@@ -111,6 +113,7 @@ describe('credential delivery (socket answers)', () => {
   const credentials: CredentialSource = {
     forAssignment: async (userId, accountId, set, options) => {
       calls.push({ userId, accountId, set, options });
+      if (brokerGate) await brokerGate;
       if (brokerFails) throw brokerFails;
       return {
         credentials: {
@@ -128,7 +131,6 @@ describe('credential delivery (socket answers)', () => {
       dataDir,
       accessRecheckS: 60,
       minRemainingS: 960,
-      shellStartWaitMs: 5000,
       credentials,
       access: {
         accessFor: async (userId, accountId, set) =>
@@ -172,6 +174,7 @@ describe('credential delivery (socket answers)', () => {
     attachedListeners = new Set();
     calls = [];
     brokerFails = undefined;
+    brokerGate = undefined;
     delivery = make();
   });
 
@@ -309,6 +312,21 @@ describe('credential delivery (socket answers)', () => {
     expect(JSON.stringify(hidden.body)).not.toContain('arn:');
   });
 
+  it('gives a new shell its variables without waiting for STS; the credentials follow by themselves', async () => {
+    let answer: () => void = () => {};
+    brokerGate = new Promise((resolve) => (answer = resolve));
+    const before = calls.length;
+    // Resolves although the broker has not answered (the old code waited up to its start wait).
+    const { env, socket } = await openTerminal(alice, 13);
+    expect(env.AWS_CONTAINER_CREDENTIALS_FULL_URI).toBe('http://127.0.0.1:1338/v1/credentials');
+    expect(env.AWS_CONTAINER_AUTHORIZATION_TOKEN).toBeTruthy();
+    expect(calls.length).toBe(before + 1);
+    const asked = ask(socket, '/v1/credentials', env.AWS_CONTAINER_AUTHORIZATION_TOKEN);
+    answer();
+    expect((await asked).status).toBe(200);
+    await delivery.settled();
+  });
+
   it('refuses other methods and paths', async () => {
     const { env, socket } = await openTerminal(alice, 10);
     const token = env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
@@ -317,11 +335,11 @@ describe('credential delivery (socket answers)', () => {
     expect((await ask(socket, '/v1/credentials/12/x', token)).status).toBe(404);
   });
 
-  it('F06 shows an AccessDenied at shell start in the profile line and as a notice once a page attaches', async () => {
+  it('F06 shows an AccessDenied at shell start as a notice once a page attaches (the shell does not wait for it)', async () => {
     brokerFails = errors.credentialsAssumeRole('Admin', prod.accountId, 'AccessDenied');
     const { env, terminal } = await openTerminal(alice, 11);
-    expect(env.COVE_CREDENTIALS_NOTICE).toBe((brokerFails as CoveError).message);
     expect(env.AWS_CONTAINER_CREDENTIALS_FULL_URI).toBeDefined();
+    await delivery.settled();
     expect(terminal.events).toEqual([]);
     terminal.attached = true;
     for (const listener of attachedListeners) listener(terminal);

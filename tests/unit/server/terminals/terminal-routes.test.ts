@@ -238,6 +238,36 @@ describe('terminal routes and protocol (fake driver)', () => {
     client.close();
   });
 
+  it('on Ctrl+C while the page is behind, skips the backlog and repaints the screen as it is now', async () => {
+    const id = await create('carol');
+    const client = await connect('carol', id, { autoAck: false });
+    await client.waitFor(() => driver.shells.some((s) => s.options.env?.COVE_TERMINAL_ID === id), 'shell');
+    const shell = driver.shells.find((s) => s.options.env?.COVE_TERMINAL_ID === id);
+    if (!shell) throw new Error('no shell');
+    await client.waitFor(
+      () => client.events.some((e) => e.type === 'status' && e.phase === 'ready'),
+      'ready',
+    );
+    const line = Buffer.from('y\r\n'.repeat(2730));
+    for (let i = 0; i < 40; i++) shell.stream.push(line);
+    await client.waitFor(() => client.received >= 128 * 1024, 'output up to the watermark');
+    expect(shell.stream.isPaused()).toBe(true);
+    const before = client.received;
+    client.send('\x03');
+    // The page has acknowledged nothing, yet the shell is no longer held back for it.
+    await client.waitFor(() => !shell.stream.isPaused(), 'the shell to flow again');
+    shell.stream.push(Buffer.from('^C\r\nprompt-after-interrupt$ '));
+    await client.waitFor(() => client.events.some((e) => e.type === 'repaint'), 'a repaint');
+    await client.waitForScreen(/prompt-after-interrupt\$/);
+    // The skipped part of the flood never went out: the repaint is the screen and a short scrollback.
+    expect(client.received - before).toBeLessThan(40 * line.length - 128 * 1024);
+    client.autoAck = true;
+    client.ack();
+    shell.stream.push(Buffer.from('\r\nlive-again'));
+    await client.waitForScreen(/live-again/);
+    client.close();
+  });
+
   it('replays recent output on reattach and lists terminals with their attachment', async () => {
     const id = await create('bob');
     const first = await connect('bob', id);

@@ -9,6 +9,7 @@ import {
   closeAction,
   failedOpenAction,
   openTimeoutMs,
+  OutputPump,
   pageShortcut,
   PingWatch,
   reconnectDelayMs,
@@ -136,5 +137,54 @@ describe('the page keys', () => {
     expect(pageShortcut(key('KeyT', { ctrlKey: true }))).toBeUndefined();
     expect(pageShortcut(key('KeyT', { metaKey: true }))).toBeUndefined();
     expect(pageShortcut({ ...key('KeyT'), type: 'keyup' })).toBeUndefined();
+  });
+});
+
+describe('OutputPump', () => {
+  const harness = (sliceBytes = 4) => {
+    const written: string[] = [];
+    const pending: (() => void)[] = [];
+    let rendered = 0;
+    const pump = new OutputPump(
+      {
+        write: (data, parsed) => {
+          written.push(new TextDecoder().decode(data));
+          pending.push(parsed);
+        },
+      },
+      (bytes) => (rendered += bytes),
+      sliceBytes,
+    );
+    const parseNext = () => (pending.shift() as () => void)();
+    return { pump, written, parseNext, rendered: () => rendered };
+  };
+  const bytes = (text: string) => new TextEncoder().encode(text);
+
+  it('hands xterm one slice at a time, the next once the last is parsed, and counts what was rendered', () => {
+    const { pump, written, parseNext, rendered } = harness();
+    pump.push(bytes('abcdefghij'));
+    expect(written).toEqual(['abcd']);
+    expect(pump.queuedBytes).toBe(6);
+    parseNext();
+    expect(written).toEqual(['abcd', 'efgh']);
+    parseNext();
+    parseNext();
+    expect(written).toEqual(['abcd', 'efgh', 'ij']);
+    expect(rendered()).toBe(10);
+  });
+
+  it('on a repaint drops what xterm has not been given yet, counting it as rendered, and goes on with what follows', () => {
+    const { pump, written, parseNext, rendered } = harness();
+    pump.push(bytes('stale-stale-stale'));
+    pump.drop();
+    expect(rendered()).toBe(13);
+    pump.push(bytes('\x1bcnew'));
+    parseNext();
+    expect(written).toEqual(['stal', '\x1bcne']);
+    parseNext();
+    expect(written.at(-1)).toBe('w');
+    parseNext();
+    expect(rendered()).toBe(17 + 5);
+    expect(pump.queuedBytes).toBe(0);
   });
 });
