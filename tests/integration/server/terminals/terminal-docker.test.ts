@@ -76,30 +76,33 @@ describe('terminals on Docker', () => {
     expect((await client.closed).code).toBe(1009);
   });
 
-  it('keeps server memory flat while a client stops reading during `yes`, and Ctrl-C works once it reads again', async () => {
-    const { client } = await rig.shell('carol');
+  it('stops reading `yes` while a client stops reading (nothing piles up in the server), and Ctrl-C works once it reads again', async () => {
+    const { id, client } = await rig.shell('carol');
+    const carol = rig.userIds[2] as string;
     client.send('yes\r');
-    // The holder (dtach) passes every byte on; flow control holds `yes` back while the page is behind.
+    // The holder passes every byte on; flow control holds `yes` back while the page is behind.
     await client.waitFor(() => client.received > 32 * 1024, 'a flood of yes');
     const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     socket.pause();
-    await new Promise((r) => setTimeout(r, 1000));
-    global.gc?.();
-    const before = process.memoryUsage().rss;
-    await new Promise((r) => setTimeout(r, 4000));
-    global.gc?.();
-    const growth = process.memoryUsage().rss - before;
+    // Once the buffers on the way are full the server stops reading the shell's output (it does
+    // not take it into memory): the byte count its mirror has seen stops growing.
+    const fed = () => rig.app.terminals.get(carol, id)?.outputOffset ?? 0;
+    let held = false;
+    for (let i = 0; i < 40 && !held; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const before = fed();
+      await new Promise((r) => setTimeout(r, 1000));
+      // `yes` unhindered writes megabytes a second; held back, nothing more is read.
+      held = fed() - before < 64 * 1024;
+    }
+    expect(held, 'the server kept reading `yes` while the client read nothing').toBe(true);
     socket.resume();
     client.clearOutput();
-    const started = performance.now();
     client.send('\x03');
     client.send('echo done-$((40+2))\r');
-    await client.waitForScreen('done-42', 10_000);
-    const ctrlCMs = performance.now() - started;
-    expect(growth).toBeLessThan(5 * 1024 * 1024);
-    // Generous: after a flood the holder first repaints the screen.
-    expect(ctrlCMs).toBeLessThan(5000);
-  });
+    // The deadline only catches a hang; how fast this is belongs to the bench (Ctrl+C → prompt).
+    await client.waitForScreen('done-42', 30_000);
+  }, 90_000);
 
   it('refuses the 11th terminal with a clear message', async () => {
     const ids: string[] = [];
