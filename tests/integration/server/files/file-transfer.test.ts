@@ -558,4 +558,28 @@ describe('bad input gets a clear error, nothing lost', () => {
     const { status } = await requestUpload(alice, regionB, { dir: '~', files: [{ name: 'x', size: 1 }] });
     expect(status).toBe(200);
   }, 60_000);
+
+  it('A06 on the real engine: once disabled, the open session gets no new upload or download URL and nothing more is staged', async () => {
+    const carol = await server.user('carol');
+    const data = new TextEncoder().encode('before the cut-off\n');
+    expect((await uploadBytes(carol, regionA, '~', 'before.txt', data)).statusCode).toBe(200);
+    expect((await download(carol, regionA, '~/before.txt')).bytes).toEqual(data);
+    const stagedBefore = (await embeddedKeys()).filter((k) => k.startsWith(`staging/${carol.id}/`));
+
+    await server.app.directory.updateUser(alice.id, carol.id, { disabled: true });
+    const upload = await server.request(carol, 'POST', uploads(regionA), {
+      dir: '~',
+      files: [{ name: 'after.txt', size: 5 }],
+    });
+    expect(upload.statusCode).toBe(401);
+    const down = await server.request(carol, 'POST', `/api/environments/${regionA}/downloads`, {
+      path: '~/before.txt',
+    });
+    expect(down.statusCode).toBe(401);
+    // Nothing new staged for her (what was staged before may be gone: a fetched download is deleted).
+    const stagedAfter = (await embeddedKeys()).filter((k) => k.startsWith(`staging/${carol.id}/`));
+    expect(stagedAfter.filter((k) => !stagedBefore.includes(k))).toEqual([]);
+    // Her home is kept.
+    expect(await inContainer(carol, regionA, 'cat ~/before.txt')).toBe('before the cut-off\n');
+  }, 60_000);
 });
