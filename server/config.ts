@@ -220,8 +220,8 @@ export const ConfigSchema = Type.Object(
         }),
         maxSessionAgeS: Type.Integer({
           default: 12 * 3600,
-          minimum: 60,
-          description: 'Hard maximum terminal age',
+          minimum: 10,
+          description: 'Hard maximum terminal age, input or not',
         }),
         graceS: Type.Integer({
           default: 10 * 60,

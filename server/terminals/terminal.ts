@@ -84,6 +84,13 @@ const minutes = (ms: number): string => {
   return m >= 1 ? `${m} minute${m === 1 ? '' : 's'}` : `${Math.round(ms / 1000)} seconds`;
 };
 
+/** A terminal's maximum age as people say it: "12 hours", "90 minutes", "25 seconds". */
+const duration = (ms: number): string => {
+  const hours = ms / 3_600_000;
+  if (Number.isInteger(hours) && hours >= 1) return `${hours} hour${hours === 1 ? '' : 's'}`;
+  return minutes(ms);
+};
+
 export class Terminal {
   readonly id: string;
   readonly ownerId: string;
@@ -134,7 +141,15 @@ export class Terminal {
       onBacklog: (behind) => (behind ? this.pauseOutput(this.mirror) : this.resumeOutput(this.mirror)),
     });
     const ageLeftMs = Math.max(0, init.timings.maxAgeMs - (this.now() - this.createdAt));
-    this.ageTimer = setTimeout(() => this.close('max-age', null), ageLeftMs);
+    this.ageTimer = setTimeout(
+      () =>
+        this.close(
+          'max-age',
+          null,
+          `This terminal closed: terminals last at most ${duration(init.timings.maxAgeMs)}. Open a new one to go on; your files are kept.`,
+        ),
+      ageLeftMs,
+    );
     this.ageTimer.unref();
     this.scheduleIdle(init.timings.idleTimeoutMs - init.timings.idleWarningMs);
     this.startGrace();

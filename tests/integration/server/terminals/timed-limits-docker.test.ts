@@ -1,7 +1,7 @@
 /**
  * The timed and counted limits once each against the real engine, with short configured times
- * (seconds, not minutes): the idle warning and the idle close, the per-user socket cap, and the
- * weekly shell-time quota counted from a real environment's run time. The edges (exact
+ * (seconds, not minutes): the idle warning and the idle close, the maximum age, the per-user
+ * socket cap, and the weekly shell-time quota counted from a real environment's run time. The edges (exact
  * boundaries, restarts, week changes) stay with the fake-clock tests in tests/unit/server and
  * tests/integration/server/usage.
  */
@@ -12,6 +12,8 @@ import { DockerTerminalRig, rigOrigin, rigRegion } from './docker-terminal-rig.j
 const idleTimeoutS = 10;
 const idleWarningS = 6;
 const socketCap = 3;
+/** Longer than the idle test takes (about 15 s), so only the max-age test meets it. */
+const maxSessionAgeS = 25;
 
 describe('timed and counted limits on Docker', () => {
   let rig: DockerTerminalRig;
@@ -21,12 +23,12 @@ describe('timed and counted limits on Docker', () => {
       graceS: 30,
       hello: { cols: 80, rows: 24 },
       config: {
-        sandbox: { idleTimeoutS, idleWarningS },
+        sandbox: { idleTimeoutS, idleWarningS, maxSessionAgeS },
         terminals: { maxSocketsPerUser: socketCap },
         usage: { tickS: 1 },
       },
     });
-    for (const name of ['idler', 'sockets', 'student']) await rig.signIn(name);
+    for (const name of ['idler', 'sockets', 'student', 'busy']) await rig.signIn(name);
   });
 
   afterAll(async () => {
@@ -72,6 +74,30 @@ describe('timed and counted limits on Docker', () => {
     while ((await heldShells()).includes(id) && Date.now() < goneBy)
       await new Promise((r) => setTimeout(r, 200));
     expect(await heldShells()).not.toContain(id);
+  }, 60_000);
+
+  it('closes a terminal at its maximum age even while it is in use', async () => {
+    const createdAt = Date.now();
+    const { client } = await rig.shell('busy');
+    // Typing every 3 s keeps it from ever being idle.
+    let n = 0;
+    const typing = setInterval(() => client.send(`echo busy-${n++}\r`), 3000);
+    try {
+      const exit = await client.waitForEvent('exit', (maxSessionAgeS + 15) * 1000);
+      expect(exit).toMatchObject({ type: 'exit', reason: 'max-age' });
+      // Said in words before the socket closes.
+      const notice = client.events.find(
+        (e) => e.type === 'notice' && /terminals last at most/.test(e.message),
+      );
+      expect(notice?.type === 'notice' && notice.message).toBe(
+        'This terminal closed: terminals last at most 25 seconds. Open a new one to go on; your files are kept.',
+      );
+      expect(Date.now() - createdAt).toBeGreaterThanOrEqual(maxSessionAgeS * 1000 - 1000);
+      expect(n).toBeGreaterThan(idleTimeoutS / 3);
+      expect((await client.closed).code).toBe(CloseCode.normal);
+    } finally {
+      clearInterval(typing);
+    }
   }, 60_000);
 
   it('caps one user at the configured number of sockets (4429) and frees a slot when one closes', async () => {
