@@ -9,7 +9,8 @@
  * as in CI). Times are taken inside the page (the key or click event → the first animation frame
  * whose terminal shows the prompt), so the harness's own round trips do not count.
  */
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 
 export interface PageBenchServer {
   readonly origin: string;
@@ -33,20 +34,6 @@ interface BenchWindow {
 
 const viewport = { width: 1280, height: 800 };
 const region = 'us-east-1';
-
-export function launchBenchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-}
 
 async function signedIn(browser: Browser, server: PageBenchServer, cookie: string): Promise<BrowserContext> {
   const context = await browser.newContext({ viewport });
@@ -112,7 +99,7 @@ export async function benchPage(
   runs: number,
   binding: { accountId: string; permissionSet: string } | undefined,
 ): Promise<PageBenchResult> {
-  const browser = await launchBenchChromium();
+  const browser = await launchChromium();
   const result: PageBenchResult = { coldOpen: [], warmNewTab: [], ctrlC: [] };
   try {
     // Cold: a fresh user each run; the portal's Open shell opens the shell in a new window.

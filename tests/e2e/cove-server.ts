@@ -8,7 +8,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
+export { launchChromium } from '../helpers/chromium.js';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppDependencies } from '../../server/app.js';
 import { bootstrap } from '../../server/bootstrap.js';
@@ -107,20 +108,6 @@ export async function startCove(
       await app.listen({ host: '127.0.0.1', port });
     },
   };
-}
-
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
 }
 
 export const desktop = { width: 1280, height: 860 };
