@@ -1,11 +1,14 @@
 /**
  * The timed and counted limits once each against the real engine, with short configured times
  * (seconds, not minutes): the idle warning and the idle close, the maximum age, the per-user
- * socket cap, and the weekly shell-time quota counted from a real environment's run time. The edges (exact
+ * socket cap, the weekly shell-time quota counted from a real environment's run time, and an
+ * environment left without terminals by a restart being stopped (not removed) after the idle time. The edges (exact
  * boundaries, restarts, week changes) stay with the fake-clock tests in tests/unit/server and
  * tests/integration/server/usage.
  */
+import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerSandboxDriver } from '../../../../sandbox/docker-sandbox-driver.js';
 import { CloseCode } from '../../../../server/protocol/terminal-wire.js';
 import { DockerTerminalRig, rigOrigin, rigRegion } from './docker-terminal-rig.js';
 
@@ -154,4 +157,48 @@ describe('timed and counted limits on Docker', () => {
     client.send('echo still-here\r');
     await client.waitForScreen(/^still-here$/m);
   }, 60_000);
+});
+
+describe('an environment orphaned by a restart, on Docker', () => {
+  let rig: DockerTerminalRig;
+
+  beforeAll(async () => {
+    rig = await DockerTerminalRig.start('cove-orphans', {
+      graceS: 30,
+      hello: { cols: 80, rows: 24 },
+      config: { sandbox: { idleTimeoutS, idleWarningS } },
+    });
+    await rig.signIn('left');
+  });
+
+  afterAll(async () => {
+    await rig?.close();
+  });
+
+  it('is stopped, not removed, once it has had no terminal for the idle time after the restart', async () => {
+    const key = { ownerId: rig.userIds[0] as string, region: rigRegion };
+    const { client } = await rig.shell('left');
+    client.send('echo before > /tmp/marker\r');
+    await client.waitForScreen(/\$ $/m);
+    const engine = new DockerSandboxDriver({ docker: new Docker({ socketPath: '/var/run/docker.sock' }) });
+    const before = await engine.status(key);
+    expect(before.state).toBe('running');
+
+    // While the server is down its terminal's shell ends, so nothing is left to re-adopt.
+    await rig.stop();
+    await engine.exec(key, ['sh', '-c', 'pkill -f cove-holder; true']);
+    await rig.listen();
+    const restartedAt = Date.now();
+    expect(rig.app.terminals.list(key.ownerId)).toEqual([]);
+    expect((await engine.status(key)).state).toBe('running');
+
+    let status = await engine.status(key);
+    while (status.state === 'running' && Date.now() - restartedAt < (idleTimeoutS + 20) * 1000) {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await engine.status(key);
+    }
+    expect(status).toMatchObject({ state: 'stopped', id: before.id });
+    // Not before the idle time: a server sharing an engine must not stop others' environments at once.
+    expect(Date.now() - restartedAt).toBeGreaterThanOrEqual(idleTimeoutS * 1000 - 1000);
+  }, 90_000);
 });
