@@ -698,6 +698,10 @@ export class DockerSandboxDriver implements SandboxDriver {
     try {
       return await call();
     } catch (err) {
+      // The container stopped between the check and the exec (Docker 20.10 answers exec start
+      // with 500 "… is not running"): the caller's code for that is NOT_RUNNING, not a backend fault.
+      if (what.startsWith('exec') && stoppedMeanwhile(err))
+        throw new SandboxError('COVE_ERR_SANDBOX_NOT_RUNNING', 'the environment stopped', { cause: err });
       throw backendError(err, what);
     }
   }
@@ -858,6 +862,20 @@ function statusCode(err: unknown): number | undefined {
     return typeof code === 'number' ? code : undefined;
   }
   return undefined;
+}
+
+/** The engine's answer for an exec in a container that is no longer running. */
+function stoppedMeanwhile(err: unknown): boolean {
+  const code = statusCode(err);
+  const message =
+    typeof err === 'object' && err !== null
+      ? String(
+          (err as { json?: { message?: unknown } }).json?.message ??
+            (err as { message?: unknown }).message ??
+            '',
+        )
+      : '';
+  return code === 409 || (code === 500 && /is not running/.test(message));
 }
 
 function isNotRunning(err: unknown): boolean {
