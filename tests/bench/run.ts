@@ -149,7 +149,12 @@ class CoveTerminal {
   readonly sink = new Sink();
   private received = 0;
   private acked = 0;
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    /** The terminal's REST URL and the cookie that may delete it (close() ends it, like the tab's ×). */
+    private readonly url: string,
+    private readonly headers: Record<string, string>,
+  ) {
     ws.on('message', (data: Buffer, isBinary) => {
       if (!isBinary) return;
       this.sink.push(data);
@@ -176,7 +181,11 @@ class CoveTerminal {
         headers: { origin: server.origin, cookie },
       },
     );
-    const terminal = new CoveTerminal(ws);
+    const terminal = new CoveTerminal(
+      ws,
+      `http://127.0.0.1:${server.port}/api/environments/${region}/terminals/${terminalId}`,
+      { origin: server.origin, cookie },
+    );
     await new Promise((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);
@@ -193,8 +202,10 @@ class CoveTerminal {
     return (this.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
   }
 
+  /** Closes the socket and ends the terminal, so a run of many stays under the per-user limit. */
   close(): void {
     this.ws.close(1000);
+    void fetch(this.url, { method: 'DELETE', headers: this.headers }).catch(() => undefined);
   }
 }
 
