@@ -7,11 +7,8 @@
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { DockerSandboxDriver, isEngineDiskFull } from '../../../sandbox/docker-sandbox-driver.js';
-import {
-  DockerEngineError,
-  type DockerEngine,
-  type DockerEngineContainer,
-} from '../../../sandbox/http-docker-engine.js';
+import { DockerEngineError, type DockerEngineContainer } from '../../../sandbox/http-docker-engine.js';
+import { fakeDockerEngine } from './fake-docker-engine.js';
 import type { EnvironmentSpec } from '../../../sandbox/sandbox-driver.js';
 import { SandboxError } from '../../../sandbox/sandbox-error.js';
 
@@ -61,27 +58,11 @@ function fakeEngine(failures: { create?: Error; start?: Error }) {
       throw new Error('not used');
     },
   };
-  const engine = {
-    createContainer: async () => {
-      calls.push('create');
-      if (failures.create) throw failures.create;
-      exists = true;
-    },
-    getContainer: () => container,
-    listContainers: async () => [],
-    getEvents: async () => {
-      throw new Error('not used');
-    },
-    ping: async () => 'OK',
-    version: async () => ({}) as Docker.DockerVersion,
-    createNetwork: async () => undefined,
-    getNetwork: () => ({
-      inspect: async () => {
-        throw new Error('not used');
-      },
-    }),
-    modem: { demuxStream: () => undefined },
-  } satisfies DockerEngine;
+  const engine = fakeDockerEngine(container, async () => {
+    calls.push('create');
+    if (failures.create) throw failures.create;
+    exists = true;
+  });
   return { engine, calls, exists: () => exists };
 }
 

@@ -12,6 +12,7 @@ import {
   type DockerEngine,
   type DockerEngineContainer,
 } from '../../../sandbox/http-docker-engine.js';
+import { fakeDockerEngine } from './fake-docker-engine.js';
 import { SandboxError } from '../../../sandbox/sandbox-error.js';
 
 const key = { ownerId: 'u-1', region: 'us-east-1' };
@@ -37,23 +38,7 @@ function engineWhoseExecStartFails(startError: Error): DockerEngine {
       resize: async () => undefined,
     }),
   } as unknown as DockerEngineContainer;
-  return {
-    createContainer: async () => undefined,
-    getContainer: () => container,
-    listContainers: async () => [],
-    getEvents: async () => {
-      throw new Error('not used');
-    },
-    ping: async () => 'OK',
-    version: async () => ({}) as Docker.DockerVersion,
-    createNetwork: async () => undefined,
-    getNetwork: () => ({
-      inspect: async () => {
-        throw new Error('not used');
-      },
-    }),
-    modem: { demuxStream: () => undefined },
-  } satisfies DockerEngine;
+  return fakeDockerEngine(container);
 }
 
 const codeOf = (promise: Promise<unknown>) =>
