@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../helpers/free-port.js';
 import type * as AppModule from '../../server/app.js';
 import type * as ConfigModule from '../../server/config.js';
 import type * as StoreModule from '../../server/store/sqlite-store.js';
@@ -51,18 +51,7 @@ const userCount = Number(process.argv[2] ?? 8);
 const maxLifetimeMs = Number(process.argv[3] ?? 15 * 60_000);
 const extra = JSON.parse(process.argv[5] ?? '{}') as { webRoot?: string; stsEndpoint?: string };
 
-/** A free loopback port, so the public origin is known before the app is built. */
-const freePort = (): Promise<number> =>
-  new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-
-const port = extra.webRoot ? await freePort() : 0;
+const port = extra.webRoot ? await freeLoopbackPort() : 0;
 const dir = mkdtempSync(join(tmpdir(), 'cove-bench-'));
 const store = new SqliteStore(join(dir, 'cove.db'));
 const config = buildConfig({

@@ -6,7 +6,7 @@
  * listening: never AWS). Homes are real loop-mounted files, removed afterwards.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../helpers/free-port.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -19,19 +19,6 @@ import { PortalPage } from './models/portal-page.js';
 
 const GiB = 1024 ** 3;
 
-/** A loopback port that was free a moment ago and has nothing listening now. */
-async function closedLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 describe('admin console', () => {
   let cove: CoveServer;
   let browser: Browser;
@@ -42,7 +29,7 @@ describe('admin console', () => {
   const volumes = new LoopHomeVolumes({ root: homesRoot, reserveBytes: 0 });
 
   beforeAll(async () => {
-    stsEndpoint = `http://127.0.0.1:${await closedLoopbackPort()}`;
+    stsEndpoint = `http://127.0.0.1:${await freeLoopbackPort()}`;
     cove = await startCove(
       {
         homes: { sizeBytes: GiB },

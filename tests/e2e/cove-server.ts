@@ -4,7 +4,7 @@
  * Vite build from dist/web. Plus a Chromium launcher with the flags this machine needs.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../helpers/free-port.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -35,19 +35,6 @@ export interface CoveServer {
   restart(downMs: number): Promise<void>;
 }
 
-/** A free loopback port: the origin must be known before the app is built. */
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
-
 export async function startCove(
   raw: Record<string, unknown> = {},
   /** Extra dependencies, e.g. loop-mounted homes (made from the data dir once it exists). */
@@ -57,7 +44,7 @@ export async function startCove(
     throw new Error(`The pages are not built (${webRoot} is missing). Run \`npx vite build\` first.`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'cove-e2e-'));
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const origin = `http://127.0.0.1:${port}`;
   const config = buildConfig({
     host: '127.0.0.1',

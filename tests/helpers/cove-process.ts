@@ -7,7 +7,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from './free-port.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,19 +20,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const docker = '/usr/bin/docker';
 export const faultAdminPassword = 'faults-admin-password-1';
 
-/** A free loopback port, known before the process starts (publicUrl must name it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
-
 export interface CoveSite {
   readonly dataDir: string;
   readonly port: number;
@@ -44,7 +31,7 @@ export interface CoveSite {
 /** A data dir and port shared by the successive processes of one test file. */
 export async function coveSite(config: Record<string, unknown> = {}): Promise<CoveSite> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cove-faults-'));
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const origin = `http://127.0.0.1:${port}`;
   const file = {
     host: '127.0.0.1',

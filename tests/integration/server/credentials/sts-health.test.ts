@@ -4,7 +4,7 @@
  * configure. A transient throttle stays "try again". STS here is a loopback port with nothing
  * listening, or the local STS; never AWS.
  */
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../../../helpers/free-port.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDirectory } from '../../../../server/directory/seed.js';
 import { CoveError } from '../../../../server/errors.js';
@@ -17,19 +17,6 @@ import { call, createUser, signIn } from '../directory/admin-client.js';
 const prod = '111122223333';
 const notSetUp =
   'AWS credentials are not set up on this Cove server (it cannot get any from AWS STS). Your shell works without AWS access; tell your administrator.';
-
-/** A loopback port that was free a moment ago and has nothing listening now. */
-async function closedLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function rejection(promise: Promise<unknown>): Promise<CoveError> {
   const error = await promise.then(
@@ -58,7 +45,7 @@ describe('STS that does not answer (sts.endpoint: a closed loopback port)', () =
   let cookie: string;
 
   beforeAll(async () => {
-    endpoint = `http://127.0.0.1:${await closedLoopbackPort()}`;
+    endpoint = `http://127.0.0.1:${await freeLoopbackPort()}`;
     t = await createTestApp({
       sts: { endpoint, requestTimeoutMs: 500, maxAttempts: 2, retryBudgetMs: 1000 },
     });
