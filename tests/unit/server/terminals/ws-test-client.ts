@@ -29,6 +29,9 @@ export class TerminalTestClient {
   private acked = 0;
   autoAck: boolean;
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** How the socket closed, once it has (for failure messages). */
+  private closedWith: { code: number; reason: string } | undefined;
+  private lastScreen: string | undefined;
   private waiters = new Set<() => void>();
   private readonly terminal: InstanceType<typeof headless.Terminal>;
 
@@ -39,7 +42,11 @@ export class TerminalTestClient {
   ) {
     this.autoAck = autoAck;
     this.terminal = new headless.Terminal({ ...size, scrollback: 2000, allowProposedApi: true });
-    ws.on('close', () => this.terminal.dispose());
+    ws.on('close', () => {
+      // Keep the last screen readable for failure messages after the socket closed.
+      this.lastScreen = this.screen;
+      this.terminal.dispose();
+    });
     ws.on('message', (data: Buffer, isBinary) => {
       if (isBinary) {
         this.terminal.write(data);
@@ -57,7 +64,8 @@ export class TerminalTestClient {
     });
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
-        resolve({ code, reason: reason.toString() });
+        this.closedWith = { code, reason: reason.toString() };
+        resolve(this.closedWith);
         for (const waiter of this.waiters) waiter();
       });
     });
@@ -105,6 +113,7 @@ export class TerminalTestClient {
 
   /** The screen and scrollback as text, one line per row, trailing blanks trimmed. */
   get screen(): string {
+    if (this.lastScreen !== undefined) return this.lastScreen;
     const buffer = this.terminal.buffer.active;
     const lines: string[] = [];
     for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? '');
@@ -155,7 +164,7 @@ export class TerminalTestClient {
         done();
         reject(
           new Error(
-            `timed out waiting for ${what}; output so far: ${JSON.stringify(this.text.slice(-500))}; screen: ${JSON.stringify(this.screen.slice(-500))}`,
+            `timed out waiting for ${what}; output so far: ${JSON.stringify(this.text.slice(-500))}; screen: ${JSON.stringify(this.screen.slice(-500))}; ${this.state()}`,
           ),
         );
       }, timeoutMs);
@@ -167,6 +176,14 @@ export class TerminalTestClient {
       const poll = setInterval(waiter, 10);
       this.waiters.add(waiter);
     });
+  }
+
+  /** The socket's close code and reason (if closed) and the last server events, for failure messages. */
+  private state(): string {
+    const closed = this.closedWith
+      ? `closed ${this.closedWith.code} ${JSON.stringify(this.closedWith.reason)}`
+      : 'open';
+    return `socket ${closed}; last events: ${JSON.stringify(this.events.slice(-5))}`;
   }
 
   waitForText(pattern: string | RegExp, timeoutMs?: number): Promise<void> {
