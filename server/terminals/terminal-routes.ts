@@ -11,13 +11,12 @@ import type { Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { CoveError, errors } from '../errors.js';
+import { errors } from '../errors.js';
 import { regionGuard } from '../regions.js';
 import { CloseCode } from '../protocol/terminal-wire.js';
-import { resolveEffectiveAccess } from '../directory/effective-access.js';
 import { terminalIdPattern } from './terminal-id.js';
 import { TerminalSocket } from './terminal-socket.js';
-import { terminalErrors } from './terminal-service.js';
+import { TerminalOpener } from './terminal-opener.js';
 import { SessionWatcher } from '../auth/session-watcher.js';
 import type { Terminal } from './terminal.js';
 import type {} from '../homes/home-service.js';
@@ -50,69 +49,6 @@ const TerminalInfo = Type.Object({
 
 const upgradeTimeoutMs = 5_000;
 
-/** The same body for an unknown and an unassigned account × permission set: no enumeration. */
-const noAccess = () =>
-  new CoveError(
-    'COVE_ERR_TERMINAL_ACCESS',
-    403,
-    'You do not have that account and permission set. Pick one from the portal.',
-  );
-
-/**
- * The disk under the data directory is full (a home's metadata, the database): said as such with
- * 507, not as an internal error, so the user knows it is the server and open terminals carry on.
- */
-const hostFull = (cause: unknown) =>
-  new CoveError(
-    'COVE_ERR_TERMINAL_HOST_FULL',
-    507,
-    'The server is out of disk space, so no new terminal can open. Your open terminals keep working; ask your administrator.',
-    { cause },
-  );
-
-function isDiskFull(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const { code, cause } = current as { code?: unknown; cause?: unknown };
-    if (code === 'ENOSPC' || code === 'SQLITE_FULL') return true;
-    current = cause;
-  }
-  return false;
-}
-
-interface DirectoryAccess {
-  accessFor(userId: string, accountId: string, permissionSetName: string): Promise<unknown>;
-}
-
-async function hasAccess(
-  app: FastifyInstance,
-  userId: string,
-  accountId: string,
-  permissionSet: string,
-): Promise<boolean> {
-  if (app.hasDecorator('directory')) {
-    const directory = (app as unknown as { directory: Partial<DirectoryAccess> }).directory;
-    if (typeof directory.accessFor === 'function')
-      return Boolean(await directory.accessFor(userId, accountId, permissionSet));
-  }
-  const { store } = app;
-  const [user, groups, assignments, accounts, permissionSets] = await Promise.all([
-    store.users.get(userId),
-    store.groups.groupsOf(userId),
-    store.assignments.list(),
-    store.accounts.list(),
-    store.permissionSets.list(),
-  ]);
-  if (!user) return false;
-  return resolveEffectiveAccess({
-    user,
-    groupIds: groups.map((g) => g.id),
-    assignments,
-    accounts,
-    permissionSets,
-  }).some((entry) => entry.accountId === accountId && entry.permissionSet === permissionSet);
-}
-
 const info = (t: Terminal) => ({
   terminalId: t.id,
   createdAt: t.createdAt,
@@ -129,6 +65,13 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
   app.server.on('upgrade', (_request, socket: Socket) => {
     socket.setTimeout(upgradeTimeoutMs, () => socket.destroy());
   });
+  const opener = new TerminalOpener({
+    access: app.directory,
+    environments: app.environments,
+    usage: app.usage,
+    homes: app.homes,
+    terminals: app.terminals,
+  });
   const { maxSocketsPerUser } = app.config.terminals;
   const socketsPerUser = new Map<string, number>();
 
@@ -138,16 +81,14 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
     store: app.store,
     now: app.now,
     intervalMs: app.config.auth.sessionRecheckS * 1000,
-    hasAccess: (userId, accountId, permissionSet) => hasAccess(app, userId, accountId, permissionSet),
+    hasAccess: (userId, accountId, permissionSet) => opener.hasAccess(userId, accountId, permissionSet),
     onError: (error) => app.log.warn({ err: error }, 'terminal session re-check failed'),
   });
-  const accessChanged = app.hasDecorator('directory')
-    ? app.directory.onAccessChanged(
-        (change) => void watcher.recheck('all' in change ? undefined : change.userIds),
-      )
-    : undefined;
+  const accessChanged = app.directory.onAccessChanged(
+    (change) => void watcher.recheck('all' in change ? undefined : change.userIds),
+  );
   app.addHook('onClose', async () => {
-    accessChanged?.dispose();
+    accessChanged.dispose();
     watcher.dispose();
   });
 
@@ -167,27 +108,7 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
       const { region } = request.params;
       checkRegion(region);
       const user = (request.principal as NonNullable<FastifyRequest['principal']>).user;
-      const body = request.body ?? {};
-      if (body.accountId !== undefined || body.permissionSet !== undefined) {
-        if (!body.accountId || !body.permissionSet) throw noAccess();
-        if (!(await hasAccess(app, user.id, body.accountId, body.permissionSet))) throw noAccess();
-      }
-      // An engine that is down (or restarting) is said at once, not after a shell fails to open.
-      if (!(await app.environments.reachable(region))) throw terminalErrors.backendUnavailable(region);
-      // So is an environment that may not start (no firewall in enforce mode, engine too old).
-      await app.environments.assertCanStart({ ownerId: user.id, region });
-      // Before anything starts: an exhausted weekly quota refuses with the time it resets.
-      await app.usage.assertTimeLeft(user.id);
-      // The home first: one that cannot be created (the host is out of space) is refused here
-      // with its own status (507) instead of as a terminal that fails before its page attaches.
-      if (app.hasDecorator('homes'))
-        await app.homes.prepare({ ownerId: user.id, region }).catch((error: unknown) => {
-          throw isDiskFull(error) ? hostFull(error) : error;
-        });
-      const terminal = app.terminals.create({ id: user.id, username: user.username }, region, {
-        ...(body.accountId ? { accountId: body.accountId } : {}),
-        ...(body.permissionSet ? { permissionSet: body.permissionSet } : {}),
-      });
+      const terminal = await opener.open({ id: user.id, username: user.username }, region, request.body);
       request.log.info({ terminalId: terminal.id, region }, 'terminal created');
       return reply.status(201).send({ terminalId: terminal.id });
     },
