@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { CoveError, errors } from '../errors.js';
+import { CoveError, StoreError, errors } from '../errors.js';
 import { regionGuard } from '../regions.js';
 import { CloseCode } from '../protocol/terminal-wire.js';
 import { resolveEffectiveAccess } from '../directory/effective-access.js';
@@ -73,8 +73,9 @@ const hostFull = (cause: unknown) =>
 function isDiskFull(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    if (current instanceof StoreError && current.kind === 'full') return true;
     const { code, cause } = current as { code?: unknown; cause?: unknown };
-    if (code === 'ENOSPC' || code === 'SQLITE_FULL') return true;
+    if (code === 'ENOSPC') return true;
     current = cause;
   }
   return false;
