@@ -142,7 +142,11 @@ export class SqliteStore implements Store {
       await this.run(() => this.db.exec('BEGIN IMMEDIATE'));
       try {
         const tx = this.repositoriesOver((statement) => {
-          handle.check();
+          try {
+            handle.check();
+          } catch (error) {
+            return Promise.reject(error);
+          }
           return this.run(statement);
         });
         const result = await this.scope.run(handle, () => fn(tx));
