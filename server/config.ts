@@ -105,6 +105,16 @@ export const ConfigSchema = Type.Object(
       default: './data',
       description: 'Where the database and homes live (COVE_DATA_DIR)',
     }),
+    database: Type.Object(
+      {
+        url: Type.String({
+          default: '',
+          description:
+            'PostgreSQL to keep the directory, sessions and audit in, shared by every Cove instance that names it, e.g. postgres://cove:secret@db.example.com:5432/cove or postgres://cove@/cove?host=/run/postgresql (COVE_DATABASE_URL); empty: SQLite in dataDir/cove.db',
+        }),
+      },
+      { default: {}, additionalProperties: false, description: 'Where Cove keeps its data' },
+    ),
     logLevel: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info', description: 'Log level (COVE_LOG_LEVEL)' },
@@ -514,6 +524,7 @@ const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' 
   COVE_PORT: { path: ['port'], kind: 'int' },
   COVE_PUBLIC_URL: { path: ['publicUrl'], kind: 'string' },
   COVE_DATA_DIR: { path: ['dataDir'], kind: 'string' },
+  COVE_DATABASE_URL: { path: ['database', 'url'], kind: 'string' },
   COVE_LOG_LEVEL: { path: ['logLevel'], kind: 'string' },
   COVE_TRUST_PROXY: { path: ['trustProxy'], kind: 'bool' },
   COVE_AUTH_SESSION_TTL_S: { path: ['auth', 'sessionTtlS'], kind: 'int' },
@@ -672,6 +683,10 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
   } catch {
     problems.push(`publicUrl: "${config.publicUrl}" is not a URL (example: https://cove.example.com)`);
   }
+  if (config.database.url) {
+    const problem = databaseUrlProblem(config.database.url);
+    if (problem) problems.push(`database.url: ${problem}`);
+  }
   const ids = config.regions.map((r) => r.id);
   if (new Set(ids).size !== ids.length) problems.push('regions: region ids must be unique');
   if (!config.defaultRegion) config.defaultRegion = config.regions[0]?.id ?? '';
@@ -691,6 +706,33 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     problems.push('files.partSizeBytes: too small for files.maxFileBytes (S3 allows at most 10000 parts)');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** What is wrong with a PostgreSQL URL, said without repeating it (it may hold a password). */
+function databaseUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'not a URL; write it as postgres://user:password@host:5432/database';
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+    return `must start with postgres:// (not ${parsed.protocol}//); Cove keeps data in SQLite when it is empty`;
+  if (parsed.pathname.length <= 1)
+    return 'name the database after the host, e.g. postgres://user@host:5432/cove';
+  return undefined;
+}
+
+/** The database URL fit for a log line: the password, if any, replaced by `***`. */
+export function redactedDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+    return parsed.toString();
+  } catch {
+    return '(not a URL)';
+  }
 }
 
 /** Reads cove.config.json (or COVE_CONFIG) and the environment. */
