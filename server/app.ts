@@ -78,8 +78,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const now = deps.now ?? Date.now;
   const https = config.publicUrl.startsWith('https:');
   const app = Fastify({
-    logger: loggerOptions(config.logLevel, deps.logStream),
-    trustProxy: config.trustProxy,
+    logger: loggerOptions(config.logLevel, deps.logStream, config.instanceId),
+    // Only the listed proxies' X-Forwarded-* count; with none, the client is the TCP peer.
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     bodyLimit: 1024 * 1024,
     requestIdHeader: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -158,6 +159,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     // back, and shells without AWS credentials still work.
     const body: ReadyzResponse = {
       status: ready ? 'ready' : 'degraded',
+      instance: config.instanceId,
       checks,
       sts: app.credentials.stsHealth(),
     };
