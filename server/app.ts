@@ -37,6 +37,9 @@ import type { CredentialBroker } from './credentials/credential-broker.js';
 import credentialDelivery from './credentials/credential-delivery.js';
 import fileService from './files/file-service.js';
 import fileRoutes from './files/file-routes.js';
+import { Metrics } from './metrics/metrics.js';
+import metricsPlugin from './metrics/metrics-plugin.js';
+import { timedStore } from './metrics/timed-store.js';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -74,7 +77,10 @@ declare module 'fastify' {
 }
 
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
-  const { config, store } = deps;
+  const { config } = deps;
+  // Per app, not global: tests build many apps in one process.
+  const metrics = new Metrics({ instance: config.instanceId, processMetrics: config.metrics.token !== '' });
+  const store = timedStore(deps.store, metrics);
   const now = deps.now ?? Date.now;
   const https = config.publicUrl.startsWith('https:');
   const app = Fastify({
@@ -90,6 +96,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.decorate('now', now);
 
   await app.register(errorHandler);
+  await app.register(metricsPlugin, { metrics, token: config.metrics.token });
   await app.register(securityHeaders, { https });
   await app.register(cookie);
   await app.register(websocket, {
