@@ -3,7 +3,10 @@
  * `cove.config.json` (path from COVE_CONFIG) and overridden by COVE_* environment variables.
  * This is the only module that reads process.env.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -119,10 +122,26 @@ export const ConfigSchema = Type.Object(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info', description: 'Log level (COVE_LOG_LEVEL)' },
     ),
-    trustProxy: Type.Boolean({
-      default: false,
-      description: 'Trust X-Forwarded-* from a reverse proxy (COVE_TRUST_PROXY)',
+    instanceId: Type.String({
+      default: '',
+      description:
+        "This process's name in every log line, in /readyz and as the `instance` label of every metric; unique among the Cove servers sharing a database. 1-64 of A-Z a-z 0-9 . _ - (COVE_INSTANCE_ID); default <hostname>-<6 random hex digits>",
     }),
+    trustedProxies: Type.Array(Type.String(), {
+      default: [],
+      description:
+        'Reverse proxies whose X-Forwarded-For/-Host/-Proto Cove believes: addresses or CIDRs such as 127.0.0.1, 10.0.0.0/8, ::1, or loopback, linklocal, uniquelocal. Empty: the headers are ignored and the client is the TCP peer (COVE_TRUSTED_PROXIES, comma-separated)',
+    }),
+    metrics: Type.Object(
+      {
+        token: Type.String({
+          default: '',
+          description:
+            'Turns on GET /metrics (Prometheus), which then needs "Authorization: Bearer <token>"; at least 32 characters. Empty: /metrics answers 404 (COVE_METRICS_TOKEN)',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     auth: Type.Object(
       {
         sessionTtlS: Type.Integer({
@@ -519,14 +538,18 @@ export type Config = Static<typeof ConfigSchema>;
 export type RegionConfig = Config['regions'][number];
 
 /** Environment variable → config path, with how to parse it. */
-const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' | 'json' }> = {
+type EnvKind = 'string' | 'int' | 'bool' | 'json' | 'list';
+
+const envKeys: Record<string, { path: string[]; kind: EnvKind }> = {
   COVE_HOST: { path: ['host'], kind: 'string' },
   COVE_PORT: { path: ['port'], kind: 'int' },
   COVE_PUBLIC_URL: { path: ['publicUrl'], kind: 'string' },
   COVE_DATA_DIR: { path: ['dataDir'], kind: 'string' },
   COVE_DATABASE_URL: { path: ['database', 'url'], kind: 'string' },
   COVE_LOG_LEVEL: { path: ['logLevel'], kind: 'string' },
-  COVE_TRUST_PROXY: { path: ['trustProxy'], kind: 'bool' },
+  COVE_INSTANCE_ID: { path: ['instanceId'], kind: 'string' },
+  COVE_TRUSTED_PROXIES: { path: ['trustedProxies'], kind: 'list' },
+  COVE_METRICS_TOKEN: { path: ['metrics', 'token'], kind: 'string' },
   COVE_AUTH_SESSION_TTL_S: { path: ['auth', 'sessionTtlS'], kind: 'int' },
   COVE_AUTH_REQUIRE_MFA: { path: ['auth', 'requireMfa'], kind: 'bool' },
   COVE_AUTH_INVITE_TTL_S: { path: ['auth', 'inviteTtlS'], kind: 'int' },
@@ -590,15 +613,15 @@ export class ConfigError extends Error {
   }
 }
 
-function parseEnvValue(
-  name: string,
-  raw: string,
-  kind: 'string' | 'int' | 'bool' | 'json',
-  problems: string[],
-): unknown {
+function parseEnvValue(name: string, raw: string, kind: EnvKind, problems: string[]): unknown {
   switch (kind) {
     case 'string':
       return raw;
+    case 'list':
+      return raw
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
     case 'int': {
       if (!/^-?\d+$/.test(raw.trim())) problems.push(`${name}="${raw}" must be a whole number`);
       return Number(raw);
@@ -649,6 +672,41 @@ const maxUnixSocketPathBytes = 107;
  */
 const longestSocketSuffix = `/run/credentials/${'0'.repeat(24)}/xfer-${'0'.repeat(8)}`;
 
+const instanceIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** `<hostname>-<6 hex digits>`: readable, and two processes on one host still differ. */
+export function defaultInstanceId(host: string = hostname()): string {
+  const base = host.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 57) || 'cove';
+  return `${base}-${randomBytes(3).toString('hex')}`;
+}
+
+/** proxy-addr's names for whole ranges, which Fastify's trustProxy accepts too. */
+const proxyRangeNames = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** What is wrong with one `trustedProxies` entry, or undefined when Fastify can use it. */
+export function trustedProxyProblem(entry: string): string | undefined {
+  if (proxyRangeNames.has(entry)) return undefined;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0)
+    return `"${entry}" is not an IP address or CIDR (examples: 127.0.0.1, 10.0.0.0/8, fd00::/8, loopback)`;
+  if (prefix === undefined) return undefined;
+  const bits = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits)
+    return `"${entry}": the prefix length must be a number from 1 to ${bits}`;
+  if (Number(prefix) === 0)
+    return `"${entry}" trusts every address, so any client could forge its own; list your proxies`;
+  return undefined;
+}
+
+const legacyTrustProxyMessage =
+  'trustProxy (COVE_TRUST_PROXY) is no longer supported: trusting X-Forwarded-For from every sender lets any client ' +
+  'choose its own address and dodge the per-address sign-in throttle. List your reverse proxies instead in ' +
+  'trustedProxies (COVE_TRUSTED_PROXIES), e.g. COVE_TRUSTED_PROXIES=127.0.0.1 or 10.0.0.0/8';
+
+/** Shortest metrics token: 32 characters, e.g. `openssl rand -hex 16` or longer. */
+export const minMetricsTokenLength = 32;
+
 /**
  * Builds and validates the config from a raw object plus environment overrides.
  * Throws ConfigError listing every bad key, each with what is wrong.
@@ -659,6 +717,17 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     typeof raw === 'object' && raw !== null && !Array.isArray(raw)
       ? structuredClone(raw as Record<string, unknown>)
       : {};
+  // The old boolean: true is refused (see legacyTrustProxyMessage), false meant the default.
+  const legacyTrust = input.trustProxy;
+  delete input.trustProxy;
+  const legacyTrustEnv = env.COVE_TRUST_PROXY;
+  if (
+    legacyTrust === true ||
+    (legacyTrustEnv !== undefined && parseEnvValue('COVE_TRUST_PROXY', legacyTrustEnv, 'bool', []) !== false)
+  )
+    problems.push(legacyTrustProxyMessage);
+  else if (legacyTrust !== undefined && legacyTrust !== false)
+    problems.push('trustProxy: no longer supported; list your reverse proxies in trustedProxies');
   for (const [name, spec] of Object.entries(envKeys)) {
     const value = env[name];
     if (value === undefined) continue;
@@ -687,6 +756,20 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     const problem = databaseUrlProblem(config.database.url);
     if (problem) problems.push(`database.url: ${problem}`);
   }
+  if (!config.instanceId) config.instanceId = defaultInstanceId();
+  else if (!instanceIdPattern.test(config.instanceId))
+    problems.push(
+      `instanceId: "${config.instanceId.slice(0, 80)}" must be 1 to 64 of A-Z, a-z, 0-9, ".", "_" and "-" (COVE_INSTANCE_ID)`,
+    );
+  for (const entry of config.trustedProxies) {
+    const problem = trustedProxyProblem(entry);
+    if (problem) problems.push(`trustedProxies: ${problem} (COVE_TRUSTED_PROXIES)`);
+  }
+  const { token } = config.metrics;
+  if (token !== '' && (token.length < minMetricsTokenLength || !/^[\x21-\x7e]+$/.test(token)))
+    problems.push(
+      `metrics.token: must be at least ${minMetricsTokenLength} visible ASCII characters without spaces, e.g. the output of "openssl rand -hex 32" (COVE_METRICS_TOKEN); leave it empty to keep /metrics off`,
+    );
   const ids = config.regions.map((r) => r.id);
   if (new Set(ids).size !== ids.length) problems.push('regions: region ids must be unique');
   if (!config.defaultRegion) config.defaultRegion = config.regions[0]?.id ?? '';

@@ -178,6 +178,14 @@ export class EnvironmentService {
     return this.drivers.has(region);
   }
 
+  /** Running environments per region, as far as this server knows (the metrics). */
+  runningByRegion(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const status of this.known.values())
+      if (status.state === 'running') counts.set(status.region, (counts.get(status.region) ?? 0) + 1);
+    return counts;
+  }
+
   /** What the server knows runs (or ran) right now, from reconcile, ensure and events. */
   list(): EnvironmentStatus[] {
     return [...this.known.values()];
@@ -459,11 +467,12 @@ export default fp(
       return driver instanceof DockerSandboxDriver ? driver.docker.version() : undefined;
     });
     app.decorate('environments', service);
+    app.metrics.countEnvironments(() => service.runningByRegion());
     app.addHook('onReady', async () => {
       const found = await service.reconcile();
       app.log.info({ environments: found.length }, 'environments reconciled');
     });
     app.addHook('onClose', async () => service.close());
   },
-  { name: 'environments' },
+  { name: 'environments', dependencies: ['metrics'] },
 );
