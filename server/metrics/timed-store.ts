@@ -44,20 +44,21 @@ function timed(
 
 /** Wraps `target` so its functions are timed as `<prefix>.<name>`; objects one level down too. */
 function proxy<T extends object>(target: T, prefix: string, metrics: StoreTimer, depth: number): T {
-  const cache = new Map<string, unknown>();
+  // Keyed by name, remembered with what was wrapped: a member replaced since is wrapped afresh.
+  const cache = new Map<string, { readonly original: unknown; readonly wrapped: unknown }>();
   return new Proxy(target, {
     get(object, key) {
       const value: unknown = Reflect.get(object, key, object);
       if (typeof key !== 'string') return value;
       const cached = cache.get(key);
-      if (cached !== undefined) return cached;
-      let wrapped: unknown = value;
+      if (cached !== undefined && cached.original === value) return cached.wrapped;
+      let wrapped: unknown;
       if (typeof value === 'function')
         wrapped = timed(value as (...args: unknown[]) => unknown, object, `${prefix}.${key}`, metrics);
       else if (depth > 0 && typeof value === 'object' && value !== null)
         wrapped = proxy(value, key, metrics, depth - 1);
       else return value;
-      cache.set(key, wrapped);
+      cache.set(key, { original: value, wrapped });
       return wrapped;
     },
   });

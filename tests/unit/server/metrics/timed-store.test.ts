@@ -81,4 +81,14 @@ describe('timedStore', () => {
     expect(store.users.get).toBe(store.users.get);
     expect(store.label).toBe('sqlite');
   });
+
+  it('calls a method replaced on the real object after its first use, not the one it wrapped first', async () => {
+    const raw = new FakeStore();
+    const metrics = recorder();
+    const store = timedStore(raw, metrics);
+    expect(await store.users.get('u1')).toBe('ada');
+    raw.users.get = async () => 'replaced';
+    expect(await store.users.get('u1')).toBe('replaced');
+    expect(metrics.calls.map((c) => c.operation)).toEqual(['users.get', 'users.get']);
+  });
 });
