@@ -32,6 +32,13 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
   /** How long a statement waits for a free or new connection before "unavailable" (default 5 s). */
   readonly connectTimeoutMs?: number;
+  /**
+   * How long a statement waits for a row or table another connection holds before "unavailable"
+   * (default 5 s, like SQLite's busy timeout): a request answers 503 instead of hanging.
+   */
+  readonly lockTimeoutMs?: number;
+  /** The longest any one statement may run before it is cancelled as "unavailable" (default 30 s). */
+  readonly statementTimeoutMs?: number;
 }
 
 /** Runs SQL: through the pool, or on a transaction's one connection. */
@@ -148,6 +155,8 @@ export class PostgresStore implements Store {
       connectionString: url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+      lock_timeout: options.lockTimeoutMs ?? 5000,
+      statement_timeout: options.statementTimeoutMs ?? 30_000,
       types,
     });
     // An idle connection the server drops (restart, failover) is removed from the pool; without
@@ -181,6 +190,9 @@ export class PostgresStore implements Store {
   private async migrate(): Promise<void> {
     for (;;) {
       const done = await this.inTransaction(async (q) => {
+        // Another instance may be migrating: wait for it however long it takes, not lock_timeout.
+        await q.query('SET LOCAL lock_timeout = 0');
+        await q.query('SET LOCAL statement_timeout = 0');
         await q.query('SELECT pg_advisory_xact_lock($1::bigint)', [migrationLockKey]);
         await q.query(
           `CREATE TABLE IF NOT EXISTS schema_migrations (
