@@ -14,7 +14,7 @@ export {
   SANDBOX_USER_NAME,
   specHash,
   VAR_TMP_SIZE_BYTES,
-} from './container-spec.js';
+} from './docker/container-spec.js';
 export {
   containerLabels,
   containerName,
@@ -32,7 +32,7 @@ export {
   type DockerConnectionOptions,
   type DockerSandboxDriverOptions,
   type SandboxLogger,
-} from './docker-sandbox-driver.js';
+} from './docker/docker-sandbox-driver.js';
 export {
   formatBytes,
   homeSlug,
@@ -43,7 +43,7 @@ export {
   type HomeInfo,
   type HomeUsage,
   type HomeVolumeOptions,
-} from './home-volumes.js';
+} from './homes/home-volumes.js';
 export {
   BLOCKED_IPV4,
   desiredEgressRules,
@@ -54,17 +54,17 @@ export {
   type EgressPolicy,
   type EgressPolicyInput,
   type EgressPolicyMode,
-} from './egress-policy.js';
+} from './docker/egress-policy.js';
 export {
   BRIDGE_PREFIX,
   regionBridgeName,
   regionNetworkName,
   regionNetworkOptions,
-} from './region-network.js';
+} from './docker/region-network.js';
 export {
   ENGINE_ADVISORIES,
   engineVersionsFrom,
   evaluateEngineVersions,
   type EngineFinding,
   type EngineVersions,
-} from './engine-version.js';
+} from './docker/engine-version.js';

@@ -479,7 +479,7 @@ export const ConfigSchema = Type.Object(
         egressHelperSocket: Type.String({
           default: '',
           description:
-            "Unix socket of Cove's firewall helper (sandbox/egress-helper.ts), for a server that runs in a container and so cannot reach the host's firewall itself: the helper, on the host's network, installs and checks the rules on the server's behalf. docker-compose.yml sets /run/cove-egress/egress.sock; empty: the server runs iptables itself (COVE_SECURITY_EGRESS_HELPER_SOCKET)",
+            "Unix socket of Cove's firewall helper (sandbox/docker/egress-helper.ts), for a server that runs in a container and so cannot reach the host's firewall itself: the helper, on the host's network, installs and checks the rules on the server's behalf. docker-compose.yml sets /run/cove-egress/egress.sock; empty: the server runs iptables itself (COVE_SECURITY_EGRESS_HELPER_SOCKET)",
         }),
         versionGate: Type.Union(
           ['warn', 'refuse'].map((mode) => Type.Literal(mode)),

@@ -20,8 +20,8 @@ import type {
   Shell,
   ShellOptions,
 } from '../../sandbox/sandbox-driver.js';
-import { regionNetworkName } from '../../sandbox/region-network.js';
-import { DockerSandboxDriver } from '../../sandbox/docker-sandbox-driver.js';
+import { regionNetworkName } from '../../sandbox/docker/region-network.js';
+import { DockerSandboxDriver } from '../../sandbox/docker/docker-sandbox-driver.js';
 import type { SandboxGuard } from './sandbox-guard.js';
 import { errors } from '../errors.js';
 
@@ -32,7 +32,7 @@ export interface EnvironmentOwner {
   readonly username: string;
 }
 
-/** Where homes come from, once home volumes exist (sandbox/home-volumes.ts). */
+/** Where homes come from, once home volumes exist (sandbox/homes/home-volumes.ts). */
 export interface HomesProvider {
   ensure(key: EnvironmentKey): Promise<{ hostPath: string }>;
 }

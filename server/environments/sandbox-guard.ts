@@ -1,7 +1,7 @@
 /**
  * What must hold before Cove starts any environment: the egress firewall is in place
- * (sandbox/egress-policy.ts) and each region's engine is not older than the releases fixing known
- * escapes (sandbox/engine-version.ts). Installed and read at start; re-checked before each
+ * (sandbox/docker/egress-policy.ts) and each region's engine is not older than the releases fixing known
+ * escapes (sandbox/docker/engine-version.ts). Installed and read at start; re-checked before each
  * environment start (at most every few seconds), because someone may flush the firewall while
  * Cove runs (a firewall reload, a Docker restart does not, an administrator might).
  */
@@ -14,13 +14,13 @@ import {
   IptablesEgressPolicy,
   normalizeCidr,
   type EgressPolicy,
-} from '../../sandbox/egress-policy.js';
-import { HelperEgressPolicy } from '../../sandbox/egress-helper.js';
+} from '../../sandbox/docker/egress-policy.js';
+import { HelperEgressPolicy } from '../../sandbox/docker/egress-helper.js';
 import {
   engineVersionsFrom,
   evaluateEngineVersions,
   type EngineFinding,
-} from '../../sandbox/engine-version.js';
+} from '../../sandbox/docker/engine-version.js';
 
 /** How long one firewall check is trusted before the next environment start looks again. */
 const recheckMs = 5_000;
@@ -167,7 +167,7 @@ export class SandboxGuard {
  * The guard for a config: Cove's iptables rules for every region on this host's engine, with the
  * host's DNS servers as the only private destinations reachable (port 53). With
  * `security.egressHelperSocket` (a server in a container: docker-compose) the rules are installed
- * and checked by the helper on the host's network instead (sandbox/egress-helper.ts).
+ * and checked by the helper on the host's network instead (sandbox/docker/egress-helper.ts).
  */
 export function sandboxGuardFor(
   config: Pick<Config, 'regions' | 'security'>,

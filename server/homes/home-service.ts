@@ -1,5 +1,5 @@
 /**
- * Homes as the server sees them (`app.homes`): the loop-mounted volumes of sandbox/home-volumes.ts
+ * Homes as the server sees them (`app.homes`): the loop-mounted volumes of sandbox/homes/home-volumes.ts
  * under `<dataDir>/homes`, with the size chosen per group and region, errors turned into coded
  * ones, and usage/expiry views for the pages. It is also the environments' `HomesProvider`: an
  * environment is only ever started on a home that is mounted right now, because Docker accepts

@@ -13,7 +13,7 @@ import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { buildConfig } from '../../server/config.js';
 import { SandboxGuard } from '../../server/environments/sandbox-guard.js';
 import { containerName } from '../../sandbox/names.js';
-import { engineVersionsFrom, evaluateEngineVersions } from '../../sandbox/engine-version.js';
+import { engineVersionsFrom, evaluateEngineVersions } from '../../sandbox/docker/engine-version.js';
 import type { EnvironmentKey } from '../../sandbox/sandbox-driver.js';
 
 const run = promisify(execFile);

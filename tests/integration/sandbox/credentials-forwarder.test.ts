@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../../sandbox/container-spec.js';
-import { DockerSandboxDriver } from '../../../sandbox/docker-sandbox-driver.js';
+import { DEFAULT_LIMITS } from '../../../sandbox/docker/container-spec.js';
+import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
 import type { EnvironmentKey } from '../../../sandbox/sandbox-driver.js';
 
 const key: EnvironmentKey = { ownerId: `test-fwd-${randomBytes(4).toString('hex')}`, region: 'eu-west-1' };

@@ -6,7 +6,7 @@ import type Docker from 'dockerode';
 import { buildConfig } from '../../../../server/config.js';
 import { CoveError } from '../../../../server/errors.js';
 import { SandboxGuard } from '../../../../server/environments/sandbox-guard.js';
-import type { EgressPolicy } from '../../../../sandbox/egress-policy.js';
+import type { EgressPolicy } from '../../../../sandbox/docker/egress-policy.js';
 
 const log = pino({ level: 'silent' });
 

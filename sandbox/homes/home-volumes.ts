@@ -15,8 +15,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, rmdir, stat, statfs, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { EnvironmentKey } from './sandbox-driver.js';
-import { safeSlug } from './names.js';
+import type { EnvironmentKey } from '../sandbox-driver.js';
+import { safeSlug } from '../names.js';
 
 const run = promisify(execFile);
 

@@ -2,10 +2,10 @@
 // A change here loosens or tightens isolation; read the diff before updating the expectation.
 import { describe, expect, it } from 'vitest';
 
-import { buildContainerSpec, DEFAULT_LIMITS, specHash } from '../../../sandbox/container-spec.js';
-import { containerLabels, containerName, keyFromLabels, safeSlug } from '../../../sandbox/names.js';
-import type { EnvironmentSpec } from '../../../sandbox/sandbox-driver.js';
-import { SandboxError } from '../../../sandbox/sandbox-error.js';
+import { buildContainerSpec, DEFAULT_LIMITS, specHash } from '../../../../sandbox/docker/container-spec.js';
+import { containerLabels, containerName, keyFromLabels, safeSlug } from '../../../../sandbox/names.js';
+import type { EnvironmentSpec } from '../../../../sandbox/sandbox-driver.js';
+import { SandboxError } from '../../../../sandbox/sandbox-error.js';
 
 const OWNER = '6f1c2a9e-1b2c-4d5e-8f90-0123456789ab';
 

@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 
 import type Docker from 'dockerode';
 
-import { containerLabels, containerName } from './names.js';
-import type { EnvironmentLimits, EnvironmentSpec } from './sandbox-driver.js';
-import { SandboxError } from './sandbox-error.js';
+import { containerLabels, containerName } from '../names.js';
+import type { EnvironmentLimits, EnvironmentSpec } from '../sandbox-driver.js';
+import { SandboxError } from '../sandbox-error.js';
 
 export const SANDBOX_USER = '1000:1000';
 export const SANDBOX_USER_NAME = 'cloudshell-user';

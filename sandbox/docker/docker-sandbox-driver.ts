@@ -20,7 +20,7 @@ import {
 } from './http-docker-engine.js';
 
 import { buildContainerSpec, SANDBOX_HOME, SANDBOX_USER, specHash } from './container-spec.js';
-import { containerName, keyFromLabels, LABEL_SPEC_HASH, MANAGED_LABEL_FILTER } from './names.js';
+import { containerName, keyFromLabels, LABEL_SPEC_HASH, MANAGED_LABEL_FILTER } from '../names.js';
 import { regionNetworkName, regionNetworkOptions, regionNetworkProblems } from './region-network.js';
 import type {
   Disposable,
@@ -33,9 +33,9 @@ import type {
   SandboxDriver,
   Shell,
   ShellOptions,
-} from './sandbox-driver.js';
-import { HolderOutputFilter } from './holder-output-filter.js';
-import { SandboxError } from './sandbox-error.js';
+} from '../sandbox-driver.js';
+import { HolderOutputFilter } from '../holder/holder-output-filter.js';
+import { SandboxError } from '../sandbox-error.js';
 
 export interface SandboxLogger {
   info(message: string, fields?: Record<string, unknown>): void;
