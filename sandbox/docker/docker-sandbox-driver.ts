@@ -35,6 +35,16 @@ import type {
   ShellOptions,
 } from '../sandbox-driver.js';
 import { HolderOutputFilter } from '../holder/holder-output-filter.js';
+import {
+  HOLDER_LIST_COMMAND,
+  HOLDER_NAME,
+  holderCommand,
+  holderExitCodeCommand,
+  holderKillCommand,
+  holderOutcome,
+  parseHeldShells,
+  parseHolderExitCode,
+} from '../holder/holder-protocol.js';
 import { SandboxError } from '../sandbox-error.js';
 
 export interface SandboxLogger {
@@ -71,13 +81,6 @@ export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
 const SHELL_MARKER_ENV = 'COVE_SHELL_ID';
 
-/** The session holder in the image (docker/sandbox/rootfs/usr/local/bin/cove-terminal). */
-const HOLDER_COMMAND = '/usr/local/bin/cove-terminal';
-const HOLDER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const HOLDER_DETACHED = 254;
-const HOLDER_GONE = 253;
-/** The shell ended with a code the holder cannot pass on (253-255): ask with `exit-code`. */
-const HOLDER_ASK_CODE = 255;
 const EXEC_MARKER_ENV = 'COVE_EXEC_ID';
 
 /**
@@ -282,11 +285,7 @@ export class DockerSandboxDriver implements SandboxDriver {
     const perShell = { ...options.env };
     const exec = await this.#execCall(key, () =>
       container.exec({
-        Cmd: holder
-          ? holder.create
-            ? [HOLDER_COMMAND, 'attach', holder.name, ...options.cmd]
-            : [HOLDER_COMMAND, 'reattach', holder.name, String(Math.max(0, Math.floor(holder.from ?? 0)))]
-          : [...options.cmd],
+        Cmd: holder ? holderCommand(holder, options.cmd) : [...options.cmd],
         User: SANDBOX_USER,
         WorkingDir: options.workingDir ?? SANDBOX_HOME,
         // A held shell's variables travel by name to the holder, which gives them to that shell
@@ -314,12 +313,11 @@ export class DockerSandboxDriver implements SandboxDriver {
 
     const heldExitCode = async (name: string): Promise<number | null> => {
       try {
-        const result = await this.#runCollect(container, [HOLDER_COMMAND, 'exit-code', name], {
+        const result = await this.#runCollect(container, holderExitCodeCommand(name), {
           user: SANDBOX_USER,
           timeoutMs: 10_000,
         });
-        const text = result.stdout.toString('utf8').trim();
-        return /^\d{1,3}$/.test(text) ? Number(text) : null;
+        return parseHolderExitCode(result.stdout.toString('utf8'));
       } catch {
         return null;
       }
@@ -335,11 +333,10 @@ export class DockerSandboxDriver implements SandboxDriver {
         void waitForExecEnd(exec).then(
           (code) => {
             if (!holder) return resolve(code);
-            // The holder exits 254 when the shell lives on, 253 when there was none to reattach;
-            // an unknown code (engine gone, client still running) means the shell may live on.
-            if (code === HOLDER_DETACHED || code === null) onDetached();
-            else if (code === HOLDER_ASK_CODE) void heldExitCode(holder.name).then(resolve);
-            else resolve(code === HOLDER_GONE ? null : code);
+            const outcome = holderOutcome(code);
+            if (outcome.kind === 'detached') onDetached();
+            else if (outcome.kind === 'ask') void heldExitCode(holder.name).then(resolve);
+            else resolve(outcome.code);
           },
           () => (holder ? onDetached() : resolve(null)),
         );
@@ -370,7 +367,7 @@ export class DockerSandboxDriver implements SandboxDriver {
 
     const killHeld = async (name: string): Promise<void> => {
       try {
-        await this.#runCollect(container, [HOLDER_COMMAND, 'kill', name], {
+        await this.#runCollect(container, holderKillCommand(name), {
           user: SANDBOX_USER,
           timeoutMs: 10_000,
         });
@@ -416,12 +413,8 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 
   async listHeldShells(key: EnvironmentKey): Promise<string[]> {
-    const result = await this.exec(key, [HOLDER_COMMAND, 'list'], { timeoutMs: 10_000 });
-    return result.stdout
-      .toString('utf8')
-      .split('\n')
-      .map((line) => line.trim())
-      .filter((name) => HOLDER_NAME.test(name));
+    const result = await this.exec(key, HOLDER_LIST_COMMAND, { timeoutMs: 10_000 });
+    return parseHeldShells(result.stdout.toString('utf8'));
   }
 
   async exec(key: EnvironmentKey, cmd: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
