@@ -31,7 +31,6 @@ export {
   DockerSandboxDriver,
   type DockerConnectionOptions,
   type DockerSandboxDriverOptions,
-  type SandboxLogger,
 } from './docker/docker-sandbox-driver.js';
 export {
   formatBytes,

@@ -138,6 +138,13 @@ export interface Disposable {
   dispose(): void;
 }
 
+/** Where a backend writes what an operator may want to read; the server hands in its logger. */
+export interface SandboxLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
 export interface SandboxDriver {
   ensure(spec: EnvironmentSpec): Promise<EnvironmentStatus>;
   status(key: EnvironmentKey): Promise<EnvironmentStatus>;
