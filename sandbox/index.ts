@@ -1,17 +1,20 @@
 /** Public API of the sandbox library: what the server may import. */
 export type * from './sandbox-driver.js';
 export { SandboxError, type SandboxErrorCode } from './sandbox-error.js';
+export { hostDirectory } from './host-directory.js';
 export {
-  buildContainerSpec,
-  CONTAINER_SPEC_VERSION,
   DEFAULT_LIMITS,
-  DEFAULT_NETWORK_MODE,
   KEEP_ALIVE_CMD,
   SANDBOX_CREDENTIALS_DIR,
   SANDBOX_HOME,
   SANDBOX_HOSTNAME,
   SANDBOX_USER,
   SANDBOX_USER_NAME,
+} from './environment-image.js';
+export {
+  buildContainerSpec,
+  CONTAINER_SPEC_VERSION,
+  DEFAULT_NETWORK_MODE,
   specHash,
   VAR_TMP_SIZE_BYTES,
 } from './docker/container-spec.js';

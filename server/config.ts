@@ -193,11 +193,17 @@ export const ConfigSchema = Type.Object(
           minimum: 64 * 1024 ** 2,
           description: 'Memory per environment',
         }),
-        nanoCpus: Type.Integer({
-          default: 1_000_000_000,
-          minimum: 10_000_000,
-          description: 'CPU per environment (1e9 = 1 CPU)',
+        cpuMillis: Type.Integer({
+          default: 1000,
+          minimum: 10,
+          description: 'CPU per environment in millicores (1000 = 1 CPU)',
         }),
+        nanoCpus: Type.Optional(
+          Type.Integer({
+            minimum: 10_000_000,
+            description: 'Deprecated spelling of cpuMillis in nano CPUs (1e9 = 1 CPU); cpuMillis wins',
+          }),
+        ),
         tmpSizeBytes: Type.Integer({
           default: 256 * 1024 ** 2,
           minimum: 1024 ** 2,
@@ -638,6 +644,15 @@ const maxUnixSocketPathBytes = 107;
  */
 const longestSocketSuffix = `/run/credentials/${'0'.repeat(24)}/xfer-${'0'.repeat(8)}`;
 
+/** Keys renamed since they were first documented keep working: their values move to the new key. */
+function acceptOldSpellings(input: Record<string, unknown>): void {
+  const sandbox = input.sandbox;
+  if (typeof sandbox !== 'object' || sandbox === null) return;
+  const limits = sandbox as Record<string, unknown>;
+  if (limits.cpuMillis === undefined && typeof limits.nanoCpus === 'number')
+    limits.cpuMillis = Math.round(limits.nanoCpus / 1_000_000);
+}
+
 /**
  * Builds and validates the config from a raw object plus environment overrides.
  * Throws ConfigError listing every bad key, each with what is wrong.
@@ -653,6 +668,7 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     if (value === undefined) continue;
     setPath(input, spec.path, parseEnvValue(name, value, spec.kind, problems));
   }
+  acceptOldSpellings(input);
   const withDefaults = Value.Default(ConfigSchema, input) as unknown;
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
     const key = error.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';

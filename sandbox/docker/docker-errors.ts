@@ -113,7 +113,7 @@ export function hostPathError(err: unknown, spec: EnvironmentSpec, what: string)
     return undefined;
   }
   const code =
-    spec.credentialsHostDir !== undefined && message.includes(spec.credentialsHostDir)
+    spec.credentials !== undefined && message.includes(spec.credentials.path)
       ? 'COVE_ERR_SANDBOX_CREDENTIALS_MISSING'
       : 'COVE_ERR_SANDBOX_HOME_MISSING';
   return new SandboxError(code, `Docker ${what} failed: ${message}`, { cause: err });

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { EnvironmentKey, ExecOptions, ExecResult, SandboxLogger } from '../sandbox-driver.js';
 import { SandboxError } from '../sandbox-error.js';
-import { SANDBOX_HOME, SANDBOX_USER } from './container-spec.js';
+import { SANDBOX_HOME, SANDBOX_USER } from '../environment-image.js';
 import { engineCall } from './docker-errors.js';
 import type { DockerLifecycle } from './docker-lifecycle.js';
 import type { DockerEngine, DockerEngineContainer, DockerEngineExec } from './http-docker-engine.js';

@@ -223,16 +223,16 @@ export class DockerLifecycle {
     if (!this.#verifyHostPaths) {
       return;
     }
-    if (spec.homeHostPath !== undefined && !(await isDirectory(spec.homeHostPath))) {
+    if (spec.home !== undefined && !(await isDirectory(spec.home.path))) {
       throw new SandboxError(
         'COVE_ERR_SANDBOX_HOME_MISSING',
-        `home directory ${spec.homeHostPath} does not exist`,
+        `home directory ${spec.home.path} does not exist`,
       );
     }
-    if (spec.credentialsHostDir !== undefined && !(await isDirectory(spec.credentialsHostDir))) {
+    if (spec.credentials !== undefined && !(await isDirectory(spec.credentials.path))) {
       throw new SandboxError(
         'COVE_ERR_SANDBOX_CREDENTIALS_MISSING',
-        `credentials directory ${spec.credentialsHostDir} does not exist`,
+        `credentials directory ${spec.credentials.path} does not exist`,
       );
     }
   }
@@ -243,8 +243,8 @@ export class DockerLifecycle {
    * with a 404 that reads like a missing image. One that exists must have Cove's settings.
    */
   async #ensureRegionNetwork(spec: EnvironmentSpec): Promise<void> {
+    if (spec.network !== 'region') return;
     const name = regionNetworkName(spec.region);
-    if (spec.networkMode !== name) return;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const problems = regionNetworkProblems(await this.#docker.getNetwork(name).inspect(), spec.region);

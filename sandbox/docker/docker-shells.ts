@@ -22,7 +22,7 @@ import {
   parseHeldShells,
   parseHolderExitCode,
 } from '../holder/holder-protocol.js';
-import { SANDBOX_HOME, SANDBOX_USER } from './container-spec.js';
+import { SANDBOX_HOME, SANDBOX_USER } from '../environment-image.js';
 import { backendError, engineCall, isNotRunning, runningCall, statusCode } from './docker-errors.js';
 import { toEnvList, waitForExecEnd, waitForExecStart, type DockerExec } from './docker-exec.js';
 import type { DockerEngine } from './http-docker-engine.js';

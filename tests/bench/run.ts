@@ -225,7 +225,7 @@ const baseSpec = (i: number) => ({
   limits: {
     pidsLimit: 512,
     memoryBytes: 2 * 1024 ** 3,
-    nanoCpus: 1_000_000_000,
+    cpuMillis: 1000,
     tmpSizeBytes: 256 * 1024 ** 2,
   },
   env: { COVE_USER: 'bench', COVE_REGION: region, AWS_REGION: region, AWS_DEFAULT_REGION: region },

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../../sandbox/docker/container-spec.js';
+import { DEFAULT_LIMITS } from '../../../sandbox/environment-image.js';
 import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
 import {
   desiredEgressRules,
@@ -35,7 +35,7 @@ const specFor = (key: EnvironmentKey, extra: Partial<EnvironmentSpec> = {}): Env
   ...key,
   image: 'cove/sandbox:latest',
   limits: { ...DEFAULT_LIMITS, memoryBytes: 256 * 1024 ** 2 },
-  networkMode: regionNetworkName(key.region),
+  network: 'region',
   ...extra,
 });
 

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { DEFAULT_LIMITS } from '../../../sandbox/docker/container-spec.js';
+import { DEFAULT_LIMITS } from '../../../sandbox/environment-image.js';
 import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
 import { DockerEngineError, HttpDockerEngine } from '../../../sandbox/docker/http-docker-engine.js';
 import { LABEL_OWNER, MANAGED_LABEL_FILTER } from '../../../sandbox/names.js';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../../sandbox/docker/container-spec.js';
+import { DEFAULT_LIMITS } from '../../../sandbox/environment-image.js';
 import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
 import { LABEL_OWNER, MANAGED_LABEL_FILTER } from '../../../sandbox/names.js';
 import type { EnvironmentKey, Shell } from '../../../sandbox/sandbox-driver.js';

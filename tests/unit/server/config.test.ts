@@ -33,7 +33,7 @@ describe('buildConfig', () => {
     expect(config.sandbox).toMatchObject({
       pidsLimit: 512,
       memoryBytes: 2 * 1024 ** 3,
-      nanoCpus: 1e9,
+      cpuMillis: 1000,
       maxTerminalsPerUser: 10,
     });
     expect(config.homes).toEqual({
@@ -93,6 +93,15 @@ describe('buildConfig', () => {
         ],
       }).join(),
     ).toMatch(/unique/);
+  });
+
+  it('still reads the CPU limit in nano CPUs, the spelling before cpuMillis', () => {
+    expect(buildConfig({ sandbox: { nanoCpus: 500_000_000 } }).sandbox.cpuMillis).toBe(500);
+    expect(buildConfig({ sandbox: { nanoCpus: 5e8, cpuMillis: 2000 } }).sandbox.cpuMillis).toBe(2000);
+    expect(problemsOf({ sandbox: { nanoCpus: 1000 } })).toEqual([
+      expect.stringMatching(/^sandbox\.cpuMillis: .*10/),
+      expect.stringMatching(/^sandbox\.nanoCpus: /),
+    ]);
   });
 
   it('refuses a data dir so long that its unix sockets would pass the 107-byte limit', () => {

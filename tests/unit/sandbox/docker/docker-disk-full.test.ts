@@ -28,7 +28,7 @@ const spec: EnvironmentSpec = {
   limits: {
     pidsLimit: 64,
     memoryBytes: 256 * 1024 ** 2,
-    nanoCpus: 500_000_000,
+    cpuMillis: 500,
     tmpSizeBytes: 16 * 1024 ** 2,
   },
   env: {},
