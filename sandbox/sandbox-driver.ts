@@ -171,6 +171,25 @@ export interface SandboxLogger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** A known escape the backend's own software (engine, container runtime) is not fixed for. */
+export interface BackendFinding {
+  /** `engine`, `containerd`, `runc`, ... */
+  readonly component: string;
+  /** The version the backend reports. */
+  readonly reported: string;
+  /** Advisory ids (`CVE-2024-21626`). */
+  readonly ids: readonly string[];
+  /** Plain words for the log, e.g. `runc 1.1.5 is older than 1.1.12 (CVE-2024-21626)`. */
+  readonly message: string;
+}
+
+/** What a backend runs and which known escapes that leaves open. */
+export interface BackendVersionCheck {
+  /** Component versions as the backend reports them, for the log. */
+  readonly versions: Readonly<Record<string, unknown>>;
+  readonly findings: readonly BackendFinding[];
+}
+
 export interface SandboxDriver {
   ensure(spec: EnvironmentSpec): Promise<EnvironmentStatus>;
   status(key: EnvironmentKey): Promise<EnvironmentStatus>;
@@ -194,4 +213,11 @@ export interface SandboxDriver {
    * caller's problem and are not caught.
    */
   onEnvironmentEvent(listener: (event: EnvironmentEvent) => void): Disposable;
+  /**
+   * Optional, for the version gate: reads the versions of the backend's own software now and
+   * lists the known escapes they are not fixed for. `accept` holds `<component> <version>` pairs
+   * an operator vouches for (`runc 1.1.5+ds1-1+deb12u9`); those are no finding. Rejects when the
+   * backend cannot be asked. A backend with nothing to check leaves it out.
+   */
+  checkVersions?(accept: readonly string[]): Promise<BackendVersionCheck>;
 }

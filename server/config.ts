@@ -11,25 +11,38 @@ import { Value } from '@sinclair/typebox/value';
 /** Cove may manage the host firewall only as root on Linux. */
 const linuxRoot = process.platform === 'linux' && process.getuid?.() === 0;
 
+const dockerEndpoint = {
+  socketPath: Type.Optional(Type.String({ description: 'Docker engine unix socket' })),
+  host: Type.Optional(Type.String({ description: 'Remote Docker engine host (TLS)' })),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  caPath: Type.Optional(Type.String()),
+  certPath: Type.Optional(Type.String()),
+  keyPath: Type.Optional(Type.String()),
+};
+
 const Region = Type.Object(
   {
     id: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$', description: 'Region id such as eu-west-1' }),
     name: Type.String({ minLength: 1, description: 'Display name such as "Europe (Ireland)"' }),
-    docker: Type.Optional(
+    backend: Type.Optional(
       Type.Object(
         {
-          socketPath: Type.Optional(Type.String({ description: 'Docker engine unix socket' })),
-          host: Type.Optional(Type.String({ description: 'Remote Docker engine host (TLS)' })),
-          port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-          caPath: Type.Optional(Type.String()),
-          certPath: Type.Optional(Type.String()),
-          keyPath: Type.Optional(Type.String()),
+          type: Type.Literal('docker', { description: 'The backend kind; only docker so far' }),
+          ...dockerEndpoint,
         },
         {
           additionalProperties: false,
-          description: 'Docker endpoint for this region; default the local socket',
+          description:
+            'What runs environments of this region; default { "type": "docker" } on the local socket (or at `docker`)',
         },
       ),
+    ),
+    docker: Type.Optional(
+      Type.Object(dockerEndpoint, {
+        additionalProperties: false,
+        description:
+          'Docker endpoint for this region, the spelling before `backend`; default the local socket',
+      }),
     ),
     homeSizeBytes: Type.Optional(
       Type.Integer({ minimum: 64 * 1024 * 1024, description: 'Home size in this region' }),
@@ -690,6 +703,9 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
   }
   const ids = config.regions.map((r) => r.id);
   if (new Set(ids).size !== ids.length) problems.push('regions: region ids must be unique');
+  for (const region of config.regions)
+    if (region.backend && region.docker)
+      problems.push(`regions: ${region.id} gives both backend and docker; put the endpoint in backend`);
   if (!config.defaultRegion) config.defaultRegion = config.regions[0]?.id ?? '';
   else if (!ids.includes(config.defaultRegion))
     problems.push(

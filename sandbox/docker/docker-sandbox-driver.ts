@@ -9,7 +9,9 @@ import { watchEnvironmentEvents } from './docker-events.js';
 import { DockerExec } from './docker-exec.js';
 import { DockerLifecycle } from './docker-lifecycle.js';
 import { DockerShells } from './docker-shells.js';
+import { checkEngineVersions } from './engine-version.js';
 import type {
+  BackendVersionCheck,
   Disposable,
   EnvironmentEvent,
   EnvironmentKey,
@@ -123,6 +125,11 @@ export class DockerSandboxDriver implements SandboxDriver {
 
   onEnvironmentEvent(listener: (event: EnvironmentEvent) => void): Disposable {
     return watchEnvironmentEvents(this.#docker, this.#logger, listener);
+  }
+
+  /** The engine, containerd and runc the engine reports, against known escapes (engine-version.ts). */
+  async checkVersions(accept: readonly string[]): Promise<BackendVersionCheck> {
+    return checkEngineVersions(await this.#docker.version(), accept);
   }
 }
 

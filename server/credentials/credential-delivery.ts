@@ -29,7 +29,7 @@ import type {
   EnvironmentStatus,
   ExecOptions,
   ExecResult,
-} from '../../sandbox/sandbox-driver.js';
+} from '../../sandbox/index.js';
 import { hostDirectory } from '../../sandbox/index.js';
 import { CredentialTokens, loadOrCreateTokenKey, type ContainerIncarnation } from './credential-tokens.js';
 import { CredentialSocketServer, type SocketAnswer, type SocketRequest } from './credential-socket-server.js';

@@ -21,8 +21,7 @@ import type {
   SandboxDriver,
   Shell,
   ShellOptions,
-} from '../../sandbox/sandbox-driver.js';
-import { DockerSandboxDriver } from '../../sandbox/docker/docker-sandbox-driver.js';
+} from '../../sandbox/index.js';
 import type { SandboxGuard } from './sandbox-guard.js';
 import { errors } from '../errors.js';
 
@@ -456,10 +455,7 @@ export default fp(
       ...(opts.guard ? { guard: opts.guard } : {}),
     });
     await service.init();
-    await opts.guard?.init((region) => {
-      const driver = service.driver(region);
-      return driver instanceof DockerSandboxDriver ? driver.docker.version() : undefined;
-    });
+    await opts.guard?.init((region, accept) => service.driver(region).checkVersions?.(accept));
     app.decorate('environments', service);
     app.addHook('onReady', async () => {
       const found = await service.reconcile();

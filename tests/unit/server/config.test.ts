@@ -104,6 +104,23 @@ describe('buildConfig', () => {
     ]);
   });
 
+  it('takes a region backend, or the older docker endpoint, but not both', () => {
+    const config = buildConfig({
+      regions: [
+        { id: 'us-east-1', name: 'A', backend: { type: 'docker', host: 'engine.example', port: 2376 } },
+        { id: 'eu-west-1', name: 'B', docker: { socketPath: '/run/docker.sock' } },
+      ],
+    });
+    expect(config.regions[0]?.backend).toEqual({ type: 'docker', host: 'engine.example', port: 2376 });
+    expect(config.regions[1]?.docker).toEqual({ socketPath: '/run/docker.sock' });
+    expect(
+      problemsOf({ regions: [{ id: 'us-east-1', name: 'A', backend: { type: 'docker' }, docker: {} }] }),
+    ).toEqual(['regions: us-east-1 gives both backend and docker; put the endpoint in backend']);
+    expect(
+      problemsOf({ regions: [{ id: 'us-east-1', name: 'A', backend: { type: 'kubernetes' } }] }),
+    ).toEqual([expect.stringMatching(/^regions\.0\.backend\.type: /)]);
+  });
+
   it('refuses a data dir so long that its unix sockets would pass the 107-byte limit', () => {
     const long = `/srv/${'d'.repeat(60)}`;
     const [problem] = problemsOf({ dataDir: long });
