@@ -23,7 +23,7 @@ import environmentService, {
   type DriverFactory,
   type HomesProvider,
 } from './environments/environment-service.js';
-import { dockerDriverFactory } from './environments/docker-driver-factory.js';
+import { defaultDriverFactory } from './environments/driver-factory.js';
 import { sandboxGuardFor, type SandboxGuard } from './environments/sandbox-guard.js';
 import terminalService from './terminals/terminal-service.js';
 import terminalRoutes from './terminals/terminal-routes.js';
@@ -130,7 +130,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         : sandboxGuardFor(config, app.log.child({ component: 'sandbox-guard' }))
       : (deps.sandboxGuard ?? undefined);
   await app.register(environmentService, {
-    driverFactory: deps.driverFactory ?? dockerDriverFactory,
+    driverFactory: deps.driverFactory ?? defaultDriverFactory,
     ...(homes ? { homes } : {}),
     ...(guard ? { guard } : {}),
   });

@@ -14,25 +14,38 @@ import { Value } from '@sinclair/typebox/value';
 /** Cove may manage the host firewall only as root on Linux. */
 const linuxRoot = process.platform === 'linux' && process.getuid?.() === 0;
 
+const dockerEndpoint = {
+  socketPath: Type.Optional(Type.String({ description: 'Docker engine unix socket' })),
+  host: Type.Optional(Type.String({ description: 'Remote Docker engine host (TLS)' })),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  caPath: Type.Optional(Type.String()),
+  certPath: Type.Optional(Type.String()),
+  keyPath: Type.Optional(Type.String()),
+};
+
 const Region = Type.Object(
   {
     id: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$', description: 'Region id such as eu-west-1' }),
     name: Type.String({ minLength: 1, description: 'Display name such as "Europe (Ireland)"' }),
-    docker: Type.Optional(
+    backend: Type.Optional(
       Type.Object(
         {
-          socketPath: Type.Optional(Type.String({ description: 'Docker engine unix socket' })),
-          host: Type.Optional(Type.String({ description: 'Remote Docker engine host (TLS)' })),
-          port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-          caPath: Type.Optional(Type.String()),
-          certPath: Type.Optional(Type.String()),
-          keyPath: Type.Optional(Type.String()),
+          type: Type.Literal('docker', { description: 'The backend kind; only docker so far' }),
+          ...dockerEndpoint,
         },
         {
           additionalProperties: false,
-          description: 'Docker endpoint for this region; default the local socket',
+          description:
+            'What runs environments of this region; default { "type": "docker" } on the local socket (or at `docker`)',
         },
       ),
+    ),
+    docker: Type.Optional(
+      Type.Object(dockerEndpoint, {
+        additionalProperties: false,
+        description:
+          'Docker endpoint for this region, the spelling before `backend`; default the local socket',
+      }),
     ),
     homeSizeBytes: Type.Optional(
       Type.Integer({ minimum: 64 * 1024 * 1024, description: 'Home size in this region' }),
@@ -222,11 +235,17 @@ export const ConfigSchema = Type.Object(
           minimum: 64 * 1024 ** 2,
           description: 'Memory per environment',
         }),
-        nanoCpus: Type.Integer({
-          default: 1_000_000_000,
-          minimum: 10_000_000,
-          description: 'CPU per environment (1e9 = 1 CPU)',
+        cpuMillis: Type.Integer({
+          default: 1000,
+          minimum: 10,
+          description: 'CPU per environment in millicores (1000 = 1 CPU)',
         }),
+        nanoCpus: Type.Optional(
+          Type.Integer({
+            minimum: 10_000_000,
+            description: 'Deprecated spelling of cpuMillis in nano CPUs (1e9 = 1 CPU); cpuMillis wins',
+          }),
+        ),
         tmpSizeBytes: Type.Integer({
           default: 256 * 1024 ** 2,
           minimum: 1024 ** 2,
@@ -508,7 +527,7 @@ export const ConfigSchema = Type.Object(
         egressHelperSocket: Type.String({
           default: '',
           description:
-            "Unix socket of Cove's firewall helper (sandbox/egress-helper.ts), for a server that runs in a container and so cannot reach the host's firewall itself: the helper, on the host's network, installs and checks the rules on the server's behalf. docker-compose.yml sets /run/cove-egress/egress.sock; empty: the server runs iptables itself (COVE_SECURITY_EGRESS_HELPER_SOCKET)",
+            "Unix socket of Cove's firewall helper (sandbox/docker/egress-helper.ts), for a server that runs in a container and so cannot reach the host's firewall itself: the helper, on the host's network, installs and checks the rules on the server's behalf. docker-compose.yml sets /run/cove-egress/egress.sock; empty: the server runs iptables itself (COVE_SECURITY_EGRESS_HELPER_SOCKET)",
         }),
         versionGate: Type.Union(
           ['warn', 'refuse'].map((mode) => Type.Literal(mode)),
@@ -707,6 +726,15 @@ const legacyTrustProxyMessage =
 /** Shortest metrics token: 32 characters, e.g. `openssl rand -hex 16` or longer. */
 export const minMetricsTokenLength = 32;
 
+/** Keys renamed since they were first documented keep working: their values move to the new key. */
+function acceptOldSpellings(input: Record<string, unknown>): void {
+  const sandbox = input.sandbox;
+  if (typeof sandbox !== 'object' || sandbox === null) return;
+  const limits = sandbox as Record<string, unknown>;
+  if (limits.cpuMillis === undefined && typeof limits.nanoCpus === 'number')
+    limits.cpuMillis = Math.round(limits.nanoCpus / 1_000_000);
+}
+
 /**
  * Builds and validates the config from a raw object plus environment overrides.
  * Throws ConfigError listing every bad key, each with what is wrong.
@@ -733,6 +761,7 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     if (value === undefined) continue;
     setPath(input, spec.path, parseEnvValue(name, value, spec.kind, problems));
   }
+  acceptOldSpellings(input);
   const withDefaults = Value.Default(ConfigSchema, input) as unknown;
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
     const key = error.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
@@ -772,6 +801,9 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     );
   const ids = config.regions.map((r) => r.id);
   if (new Set(ids).size !== ids.length) problems.push('regions: region ids must be unique');
+  for (const region of config.regions)
+    if (region.backend && region.docker)
+      problems.push(`regions: ${region.id} gives both backend and docker; put the endpoint in backend`);
   if (!config.defaultRegion) config.defaultRegion = config.regions[0]?.id ?? '';
   else if (!ids.includes(config.defaultRegion))
     problems.push(

@@ -457,7 +457,7 @@ export const errors = {
       'The file could not be transferred; nothing was saved. Try again; if it keeps happening, tell your administrator.',
       { cause },
     ),
-  /** The egress firewall (sandbox/egress-policy.ts) is missing and could not be put back. */
+  /** The egress firewall (sandbox/docker/egress-policy.ts) is missing and could not be put back. */
   environmentNetworkPolicy: () =>
     new CoveError(
       'COVE_ERR_ENVIRONMENT_NETWORK_POLICY',

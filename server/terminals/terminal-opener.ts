@@ -6,7 +6,7 @@
  * The route calls `open` and nothing else.
  */
 import { CoveError, StoreError } from '../errors.js';
-import type { EnvironmentKey } from '../../sandbox/sandbox-driver.js';
+import type { EnvironmentKey } from '../../sandbox/index.js';
 import type { EnvironmentOwner } from '../environments/environment-service.js';
 import type { Terminal } from './terminal.js';
 import { terminalErrors, type TerminalBinding } from './terminal-service.js';

@@ -25,7 +25,7 @@ import type {
   EnvironmentService,
   EnvironmentPhase,
 } from '../environments/environment-service.js';
-import type { Disposable, Shell } from '../../sandbox/sandbox-driver.js';
+import type { Disposable, Shell } from '../../sandbox/index.js';
 import type { TerminalRecord, TerminalRepository } from '../store/store.js';
 import { Terminal, type CloseReason, type TerminalTimings, type TerminalTraffic } from './terminal.js';
 import { terminalId } from './terminal-id.js';

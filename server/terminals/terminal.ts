@@ -7,7 +7,7 @@
  * it again, and a server shutdown `release`s it without killing it.
  * Every timer, listener and the shell's stream are owned here and disposed in `close`/`release`.
  */
-import type { Shell } from '../../sandbox/sandbox-driver.js';
+import type { Shell } from '../../sandbox/index.js';
 import type { ServerEvent, TerminalPhase } from '../protocol/terminal-wire.js';
 import { CloseCode, fullReset } from '../protocol/terminal-wire.js';
 import { ScreenMirror } from './screen-mirror.js';

@@ -39,7 +39,7 @@ describe('buildConfig', () => {
     expect(config.sandbox).toMatchObject({
       pidsLimit: 512,
       memoryBytes: 2 * 1024 ** 3,
-      nanoCpus: 1e9,
+      cpuMillis: 1000,
       maxTerminalsPerUser: 10,
     });
     expect(config.homes).toEqual({
@@ -99,6 +99,32 @@ describe('buildConfig', () => {
         ],
       }).join(),
     ).toMatch(/unique/);
+  });
+
+  it('still reads the CPU limit in nano CPUs, the spelling before cpuMillis', () => {
+    expect(buildConfig({ sandbox: { nanoCpus: 500_000_000 } }).sandbox.cpuMillis).toBe(500);
+    expect(buildConfig({ sandbox: { nanoCpus: 5e8, cpuMillis: 2000 } }).sandbox.cpuMillis).toBe(2000);
+    expect(problemsOf({ sandbox: { nanoCpus: 1000 } })).toEqual([
+      expect.stringMatching(/^sandbox\.cpuMillis: .*10/),
+      expect.stringMatching(/^sandbox\.nanoCpus: /),
+    ]);
+  });
+
+  it('takes a region backend, or the older docker endpoint, but not both', () => {
+    const config = buildConfig({
+      regions: [
+        { id: 'us-east-1', name: 'A', backend: { type: 'docker', host: 'engine.example', port: 2376 } },
+        { id: 'eu-west-1', name: 'B', docker: { socketPath: '/run/docker.sock' } },
+      ],
+    });
+    expect(config.regions[0]?.backend).toEqual({ type: 'docker', host: 'engine.example', port: 2376 });
+    expect(config.regions[1]?.docker).toEqual({ socketPath: '/run/docker.sock' });
+    expect(
+      problemsOf({ regions: [{ id: 'us-east-1', name: 'A', backend: { type: 'docker' }, docker: {} }] }),
+    ).toEqual(['regions: us-east-1 gives both backend and docker; put the endpoint in backend']);
+    expect(
+      problemsOf({ regions: [{ id: 'us-east-1', name: 'A', backend: { type: 'kubernetes' } }] }),
+    ).toEqual([expect.stringMatching(/^regions\.0\.backend\.type: /)]);
   });
 
   it('refuses a data dir so long that its unix sockets would pass the 107-byte limit', () => {

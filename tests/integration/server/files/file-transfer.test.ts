@@ -20,7 +20,7 @@ import type {
 import type {} from '../../../../server/files/file-service.js';
 import { formatDecimalBytes } from '../../../../server/protocol/api.js';
 import { TransferSocket } from '../../../../server/files/transfer-socket.js';
-import { SANDBOX_CREDENTIALS_DIR } from '../../../../sandbox/container-spec.js';
+import { SANDBOX_CREDENTIALS_DIR } from '../../../../sandbox/environment-image.js';
 
 let server: HomeTestServer;
 let s3: TestS3;
