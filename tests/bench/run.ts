@@ -7,7 +7,7 @@
  * credentials from a local STS on loopback.
  *
  * BENCH_ONLY picks parts (comma-separated): cold, warm, throughput, echo, ctrlc, stalled, many,
- * page, transfer, holder. Unset: all of them.
+ * page, transfer, holder, store. Unset: all of them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { SANDBOX_HOME, SANDBOX_USER } from '../../sandbox/index.js';
 import { benchTransfers } from './transfer.js';
 import { benchHolder } from './terminals.js';
 import { benchPage } from './page.js';
+import { benchStore } from './store.js';
 import { startLocalSts } from '../helpers/local-sts.js';
 
 const region = 'us-east-1';
@@ -625,6 +626,18 @@ async function main(): Promise<void> {
       for (const row of await benchHolder()) report(row.name, row.value, row.baseline, row.target);
     } catch (error) {
       report('terminal holder', `failed: ${error instanceof Error ? error.message : String(error)}`, '-', '');
+    }
+
+  // What the database costs a request: the same routes on SQLite and on PostgreSQL.
+  if (part('store'))
+    try {
+      for (const row of await benchStore(runs)) {
+        const { database, ...figures } = row;
+        for (const [name, value] of Object.entries(figures))
+          report(`${name} (${database})`, value ?? '', '-', '');
+      }
+    } catch (error) {
+      report('store', `failed: ${error instanceof Error ? error.message : String(error)}`, '-', '');
     }
 
   console.log('\nSummary');
