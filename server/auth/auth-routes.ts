@@ -76,12 +76,13 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
   const { store, config } = app;
   const requireMfa = config.auth.requireMfa;
   const hasher = new Argon2PasswordHasher(config.auth);
-  const throttle = new LoginThrottle(config.auth, app.now);
+  const throttle = new LoginThrottle(store, config.auth, app.now);
 
   const sweep = setInterval(() => {
     store.sessions
       .deleteExpired(app.now())
       .catch((error: unknown) => app.log.warn({ err: error }, 'session sweep failed'));
+    throttle.prune().catch((error: unknown) => app.log.warn({ err: error }, 'throttle prune failed'));
   }, sessionSweepIntervalMs);
   sweep.unref();
   app.addHook('onClose', async () => clearInterval(sweep));
@@ -110,8 +111,8 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     };
   }
 
-  function refuseIfThrottled(request: FastifyRequest, account: string, signIn = false): void {
-    const retryAfterS = throttle.retryAfterS(account, request.ip);
+  async function refuseIfThrottled(request: FastifyRequest, account: string, signIn = false): Promise<void> {
+    const retryAfterS = await throttle.retryAfterS(account, request.ip);
     if (retryAfterS !== undefined) {
       request.log.warn({ retryAfterS }, 'sign-in throttled');
       if (signIn) app.metrics.signInFailed('throttled');
@@ -124,12 +125,12 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     { schema: { body: LoginBody, response: { 200: LoginReply } } },
     async (request, reply): Promise<LoginResponse> => {
       const username = normalizeName(request.body.username);
-      refuseIfThrottled(request, username, true);
+      await refuseIfThrottled(request, username, true);
       const user = await store.users.getByUsername(username);
       // Verify before looking at `disabled`, so every refusal costs the same time.
       const passwordOk = await hasher.verify(user?.passwordHash ?? null, request.body.password);
       if (!user || !passwordOk || user.disabled) {
-        throttle.recordFailure(username, request.ip);
+        await throttle.recordFailure(username, request.ip);
         app.metrics.signInFailed('password');
         const reason = !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'disabled';
         await audit(store, request, {
@@ -155,7 +156,7 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
         return { mfaRequired: true };
       }
 
-      throttle.recordSuccess(username);
+      await throttle.recordSuccess(username);
       const passwordHash =
         user.passwordHash && hasher.needsRehash(user.passwordHash)
           ? await hasher.hash(request.body.password)
@@ -195,7 +196,7 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
           await app.sessions.destroy(pending);
           app.clearSessionCookie(reply);
           // Each lockout counts against the account, so password + 5 guesses cannot loop freely.
-          throttle.recordFailure(user.username, request.ip);
+          await throttle.recordFailure(user.username, request.ip);
           await audit(store, request, {
             action: 'auth.mfa.locked',
             target: user.id,
@@ -215,7 +216,7 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
       const rotated = await app.sessions.rotate(pending, 'full');
       if (!rotated) throw errors.notAuthenticated();
       app.setSessionCookie(reply, rotated.token, config.auth.sessionTtlS);
-      throttle.recordSuccess(user.username);
+      await throttle.recordSuccess(user.username);
       await store.users.update(user.id, { lastLoginAt: app.now() });
       await audit(store, request, { action: 'auth.mfa.succeeded', target: user.id, actor });
       return {};
@@ -254,9 +255,9 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     async (request, reply) => {
       const { user, session } = signedIn(request);
       const { currentPassword, newPassword } = request.body;
-      refuseIfThrottled(request, user.username);
+      await refuseIfThrottled(request, user.username);
       if (!(await hasher.verify(user.passwordHash, currentPassword))) {
-        throttle.recordFailure(user.username, request.ip);
+        await throttle.recordFailure(user.username, request.ip);
         await audit(store, request, { action: 'auth.password.change_failed', target: user.id });
         throw errors.currentPasswordInvalid();
       }
@@ -307,10 +308,10 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     const { user } = signedIn(request);
     if (mfaRequiredFor(user, requireMfa)) throw errors.mfaCannotDisable();
     if (!user.totpSecret) throw errors.mfaNotEnrolled();
-    refuseIfThrottled(request, user.username);
+    await refuseIfThrottled(request, user.username);
     const step = matchTotp(user.totpSecret, request.body.code, app.now());
     if (step === undefined) {
-      throttle.recordFailure(user.username, request.ip);
+      await throttle.recordFailure(user.username, request.ip);
       throw errors.mfaInvalid();
     }
     if (!(await store.users.claimTotpStep(user.id, step))) throw errors.mfaReplayed();

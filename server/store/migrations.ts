@@ -231,6 +231,31 @@ const list: readonly Omit<Migration, 'version'>[] = [
   );
   `,
   },
+  {
+    description: 'sign-in failures per account and per address, shared by every instance',
+    sqlite: `
+  CREATE TABLE throttles (
+    scope TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    failures INTEGER NOT NULL CHECK (failures > 0),
+    blocked_until INTEGER NOT NULL DEFAULT 0,
+    forget_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, subject)
+  );
+  CREATE INDEX throttles_forget ON throttles(forget_at);
+  `,
+    postgres: `
+  CREATE TABLE throttles (
+    scope TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    failures INTEGER NOT NULL CHECK (failures > 0),
+    blocked_until BIGINT NOT NULL DEFAULT 0,
+    forget_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, subject)
+  );
+  CREATE INDEX throttles_forget ON throttles(forget_at);
+  `,
+  },
 ];
 
 export const migrations: readonly Migration[] = list.map((m, index) => ({ version: index + 1, ...m }));

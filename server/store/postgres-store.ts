@@ -19,6 +19,8 @@ import {
   toInvite,
   toPermissionSet,
   toSession,
+  throttleBlockedUntil,
+  throttleForgetAt,
   toTerminal,
   toUser,
   userPatchColumns,
@@ -108,6 +110,7 @@ export class PostgresStore implements Store {
   readonly invites: StoreRepositories['invites'];
   readonly usage: StoreRepositories['usage'];
   readonly terminals: StoreRepositories['terminals'];
+  readonly throttles: StoreRepositories['throttles'];
   readonly audit: StoreRepositories['audit'];
 
   private constructor(
@@ -135,6 +138,7 @@ export class PostgresStore implements Store {
       invites: this.invites,
       usage: this.usage,
       terminals: this.terminals,
+      throttles: this.throttles,
       audit: this.audit,
     } = this.repositories);
   }
@@ -571,6 +575,46 @@ export class PostgresStore implements Store {
         },
         list: async () =>
           (await all('SELECT * FROM terminals ORDER BY created_at, id COLLATE "C"')).map(toTerminal),
+      },
+
+      throttles: {
+        recordFailure: (scope, subject, now, policy) =>
+          q.atomic(async (t) => {
+            // The upsert locks the row until the commit, so concurrent failures from any instance
+            // queue on it and each one counts.
+            const counted = (
+              await t.query(
+                `INSERT INTO throttles (scope, subject, failures, blocked_until, forget_at) VALUES ($1, $2, 1, 0, $3)
+                 ON CONFLICT (scope, subject) DO UPDATE SET
+                   failures = CASE WHEN throttles.forget_at <= $4 THEN 1 ELSE throttles.failures + 1 END,
+                   forget_at = GREATEST(throttles.forget_at, excluded.forget_at)
+                 RETURNING failures, blocked_until`,
+                [scope, subject, throttleForgetAt(policy, now, 0), now],
+              )
+            ).rows[0] as Row;
+            const failures = counted.failures as number;
+            const blockedUntil = throttleBlockedUntil(policy, failures, now, counted.blocked_until as number);
+            if (blockedUntil === counted.blocked_until) return { failures, blockedUntil };
+            const blocked = (
+              await t.query(
+                `UPDATE throttles SET blocked_until = GREATEST(blocked_until, $1), forget_at = GREATEST(forget_at, $2)
+                 WHERE scope = $3 AND subject = $4 RETURNING blocked_until`,
+                [blockedUntil, throttleForgetAt(policy, now, blockedUntil), scope, subject],
+              )
+            ).rows[0] as Row;
+            return { failures, blockedUntil: blocked.blocked_until as number };
+          }),
+        retryAfter: async (scope, subject, now) => {
+          const row = await one('SELECT blocked_until FROM throttles WHERE scope = $1 AND subject = $2', [
+            scope,
+            subject,
+          ]);
+          return Math.max(((row?.blocked_until as number | undefined) ?? 0) - now, 0);
+        },
+        reset: async (scope, subject) => {
+          await q.query('DELETE FROM throttles WHERE scope = $1 AND subject = $2', [scope, subject]);
+        },
+        prune: (now) => changed('DELETE FROM throttles WHERE forget_at <= $1', [now]),
       },
 
       audit: {

@@ -21,6 +21,8 @@ import {
   toInvite,
   toPermissionSet,
   toSession,
+  throttleBlockedUntil,
+  throttleForgetAt,
   toTerminal,
   toUser,
   userPatchColumns,
@@ -59,6 +61,7 @@ export class SqliteStore implements Store {
   readonly invites = this.repositories.invites;
   readonly usage = this.repositories.usage;
   readonly terminals = this.repositories.terminals;
+  readonly throttles = this.repositories.throttles;
   readonly audit = this.repositories.audit;
 
   /**
@@ -546,6 +549,58 @@ export class SqliteStore implements Store {
             this.exec('DELETE FROM terminals WHERE id = ?', id);
           }),
         list: () => run(() => this.all('SELECT * FROM terminals ORDER BY created_at, id').map(toTerminal)),
+      },
+
+      throttles: {
+        recordFailure: (scope, subject, now, policy) =>
+          run(() =>
+            this.atomic(() => {
+              // The upsert takes the write lock first, so a failure counted by another process
+              // in between is never lost: the increment happens under the lock.
+              const counted = this.one(
+                `INSERT INTO throttles (scope, subject, failures, blocked_until, forget_at) VALUES (?, ?, 1, 0, ?)
+                 ON CONFLICT (scope, subject) DO UPDATE SET
+                   failures = CASE WHEN throttles.forget_at <= ? THEN 1 ELSE throttles.failures + 1 END,
+                   forget_at = max(throttles.forget_at, excluded.forget_at)
+                 RETURNING failures, blocked_until`,
+                scope,
+                subject,
+                throttleForgetAt(policy, now, 0),
+                now,
+              ) as Row;
+              const failures = counted.failures as number;
+              const blockedUntil = throttleBlockedUntil(
+                policy,
+                failures,
+                now,
+                counted.blocked_until as number,
+              );
+              if (blockedUntil === counted.blocked_until) return { failures, blockedUntil };
+              const blocked = this.one(
+                `UPDATE throttles SET blocked_until = max(blocked_until, ?), forget_at = max(forget_at, ?)
+                 WHERE scope = ? AND subject = ? RETURNING blocked_until`,
+                blockedUntil,
+                throttleForgetAt(policy, now, blockedUntil),
+                scope,
+                subject,
+              ) as Row;
+              return { failures, blockedUntil: blocked.blocked_until as number };
+            }),
+          ),
+        retryAfter: (scope, subject, now) =>
+          run(() => {
+            const row = this.one(
+              'SELECT blocked_until FROM throttles WHERE scope = ? AND subject = ?',
+              scope,
+              subject,
+            );
+            return Math.max(((row?.blocked_until as number | undefined) ?? 0) - now, 0);
+          }),
+        reset: (scope, subject) =>
+          run(() => {
+            this.exec('DELETE FROM throttles WHERE scope = ? AND subject = ?', scope, subject);
+          }),
+        prune: (now) => run(() => this.exec('DELETE FROM throttles WHERE forget_at <= ?', now).changes),
       },
 
       audit: {

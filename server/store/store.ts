@@ -233,6 +233,42 @@ export interface TerminalRepository {
   list(): Promise<TerminalRecord[]>;
 }
 
+/**
+ * How failures against one subject turn into waiting: after `allowed` failures each further one
+ * blocks for `baseDelayMs`, doubling per failure up to `maxDelayMs`. Failures are forgotten once
+ * `quietMs` has passed since the last one and no block is running.
+ */
+export interface ThrottlePolicy {
+  readonly allowed: number;
+  readonly quietMs: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/**
+ * Failure counters keyed by scope (what is counted, e.g. sign-ins per account) and subject (who).
+ * Every instance of a shared store counts into the same row, so concurrent failures all count.
+ */
+export interface ThrottleRepository {
+  /**
+   * Counts one failure at `now` (starting over when the earlier ones are forgotten) and returns
+   * when the subject may try again: `blockedUntil` is 0 or in the past when it may try now.
+   * Atomic: concurrent calls from any instance each count once.
+   */
+  recordFailure(
+    scope: string,
+    subject: string,
+    now: number,
+    policy: ThrottlePolicy,
+  ): Promise<{ failures: number; blockedUntil: number }>;
+  /** Milliseconds left to wait at `now`; 0 when the subject may try now. */
+  retryAfter(scope: string, subject: string, now: number): Promise<number>;
+  /** Forgets the subject's failures. */
+  reset(scope: string, subject: string): Promise<void>;
+  /** Deletes every entry forgotten by `now`; returns how many went. */
+  prune(now: number): Promise<number>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -249,6 +285,7 @@ export interface StoreRepositories {
   readonly invites: InviteRepository;
   readonly usage: UsageRepository;
   readonly terminals: TerminalRepository;
+  readonly throttles: ThrottleRepository;
   readonly audit: AuditLog;
 }
 

@@ -640,6 +640,80 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
     });
   });
 
+  describe('throttles', () => {
+    const policy = { allowed: 2, quietMs: 60_000, baseDelayMs: 1_000, maxDelayMs: 5_000 };
+    const t0 = 1_800_000_000_000;
+
+    it('blocks after the allowed failures, doubling up to the maximum, per scope and subject', async () => {
+      const seen: { failures: number; blockedUntil: number }[] = [];
+      for (let i = 0; i < 6; i++) seen.push(await store.throttles.recordFailure('acct', 'alice', t0, policy));
+      expect(seen).toEqual([
+        { failures: 1, blockedUntil: 0 },
+        { failures: 2, blockedUntil: t0 + 1_000 },
+        { failures: 3, blockedUntil: t0 + 2_000 },
+        { failures: 4, blockedUntil: t0 + 4_000 },
+        { failures: 5, blockedUntil: t0 + 5_000 },
+        { failures: 6, blockedUntil: t0 + 5_000 },
+      ]);
+      expect(await store.throttles.retryAfter('acct', 'alice', t0 + 1_500)).toBe(3_500);
+      expect(await store.throttles.retryAfter('acct', 'alice', t0 + 5_000)).toBe(0);
+      // Another subject, and the same subject in another scope, count on their own.
+      expect(await store.throttles.retryAfter('acct', 'bob', t0)).toBe(0);
+      expect(await store.throttles.retryAfter('ip', 'alice', t0)).toBe(0);
+      expect(await store.throttles.recordFailure('ip', 'alice', t0, policy)).toEqual({
+        failures: 1,
+        blockedUntil: 0,
+      });
+      // A block only ever grows: a failure counted with an earlier clock does not shorten it.
+      expect((await store.throttles.recordFailure('acct', 'alice', t0 - 10_000, policy)).blockedUntil).toBe(
+        t0 + 5_000,
+      );
+      await store.throttles.reset('acct', 'alice');
+      expect(await store.throttles.retryAfter('acct', 'alice', t0)).toBe(0);
+      expect((await store.throttles.recordFailure('acct', 'alice', t0, policy)).failures).toBe(1);
+    });
+
+    it('forgets failures after the quiet window once no block runs, and prunes forgotten entries', async () => {
+      await store.throttles.recordFailure('acct', 'quiet', t0, policy);
+      // Exactly the quiet window later: still remembered.
+      expect((await store.throttles.recordFailure('acct', 'quiet', t0 + 60_000, policy)).failures).toBe(2);
+      expect((await store.throttles.recordFailure('acct', 'quiet', t0 + 120_001, policy)).failures).toBe(1);
+      // A block longer than the quiet window keeps the entry until it ends.
+      const long = { ...policy, quietMs: 1_000, baseDelayMs: 10_000, maxDelayMs: 10_000 };
+      await store.throttles.recordFailure('acct', 'blocked', t0, long);
+      await store.throttles.recordFailure('acct', 'blocked', t0, long);
+      expect(await store.throttles.prune(t0 + 5_000)).toBe(0);
+      expect((await store.throttles.recordFailure('acct', 'blocked', t0 + 5_000, long)).failures).toBe(3);
+      // The third failure made the block t0 + 15 s: the entry goes then, and only then.
+      expect(await store.throttles.prune(t0 + 14_999)).toBe(0);
+      expect(await store.throttles.retryAfter('acct', 'blocked', t0 + 14_999)).toBe(1);
+      expect(await store.throttles.prune(t0 + 15_000)).toBe(1);
+      expect((await store.throttles.recordFailure('acct', 'blocked', t0 + 15_000, long)).failures).toBe(1);
+      // 'quiet' failed last at t0 + 120.001 s: kept through its window (the new 'blocked' one,
+      // with its 1 s window, goes), forgotten after it.
+      expect(await store.throttles.prune(t0 + 180_001)).toBe(1);
+      expect((await store.throttles.recordFailure('acct', 'quiet', t0 + 180_001, policy)).failures).toBe(2);
+      expect((await store.throttles.recordFailure('acct', 'quiet', t0 + 240_002, policy)).failures).toBe(1);
+      expect(await store.throttles.prune(t0 + 10_000_000)).toBe(1);
+    });
+
+    it('counts every one of concurrent failures from two stores on one database', async () => {
+      const other = await open();
+      const n = 20;
+      const many = { ...policy, allowed: n };
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          (i % 2 === 0 ? store : other).throttles.recordFailure('acct', 'race', t0, many),
+        ),
+      );
+      expect(results.map((r) => r.failures).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: n }, (_, i) => i + 1),
+      );
+      expect(results.filter((r) => r.blockedUntil > t0)).toHaveLength(1);
+      expect(await other.throttles.retryAfter('acct', 'race', t0)).toBe(1_000);
+    });
+  });
+
   describe('transactions', () => {
     it('commits everything done through tx', async () => {
       const result = await store.transaction(async (tx) => {
