@@ -256,6 +256,23 @@ const list: readonly Omit<Migration, 'version'>[] = [
   CREATE INDEX throttles_forget ON throttles(forget_at);
   `,
   },
+  {
+    description: 'leases: which instance runs a periodic job, until when',
+    sqlite: `
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
+    postgres: `
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  `,
+  },
 ];
 
 export const migrations: readonly Migration[] = list.map((m, index) => ({ version: index + 1, ...m }));

@@ -111,6 +111,7 @@ export class PostgresStore implements Store {
   readonly usage: StoreRepositories['usage'];
   readonly terminals: StoreRepositories['terminals'];
   readonly throttles: StoreRepositories['throttles'];
+  readonly leases: StoreRepositories['leases'];
   readonly audit: StoreRepositories['audit'];
 
   private constructor(
@@ -139,6 +140,7 @@ export class PostgresStore implements Store {
       usage: this.usage,
       terminals: this.terminals,
       throttles: this.throttles,
+      leases: this.leases,
       audit: this.audit,
     } = this.repositories);
   }
@@ -615,6 +617,19 @@ export class PostgresStore implements Store {
           await q.query('DELETE FROM throttles WHERE scope = $1 AND subject = $2', [scope, subject]);
         },
         prune: (now) => changed('DELETE FROM throttles WHERE forget_at <= $1', [now]),
+      },
+
+      leases: {
+        tryAcquire: async (name, holder, now, ttlMs) =>
+          (await changed(
+            `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= $4`,
+            [name, holder, now + ttlMs, now],
+          )) === 1,
+        release: async (name, holder) => {
+          await q.query('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
+        },
       },
 
       audit: {

@@ -62,6 +62,7 @@ export class SqliteStore implements Store {
   readonly usage = this.repositories.usage;
   readonly terminals = this.repositories.terminals;
   readonly throttles = this.repositories.throttles;
+  readonly leases = this.repositories.leases;
   readonly audit = this.repositories.audit;
 
   /**
@@ -601,6 +602,26 @@ export class SqliteStore implements Store {
             this.exec('DELETE FROM throttles WHERE scope = ? AND subject = ?', scope, subject);
           }),
         prune: (now) => run(() => this.exec('DELETE FROM throttles WHERE forget_at <= ?', now).changes),
+      },
+
+      leases: {
+        tryAcquire: (name, holder, now, ttlMs) =>
+          run(
+            () =>
+              this.exec(
+                `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= ?`,
+                name,
+                holder,
+                now + ttlMs,
+                now,
+              ).changes === 1,
+          ),
+        release: (name, holder) =>
+          run(() => {
+            this.exec('DELETE FROM leases WHERE name = ? AND holder = ?', name, holder);
+          }),
       },
 
       audit: {

@@ -269,6 +269,21 @@ export interface ThrottleRepository {
   prune(now: number): Promise<number>;
 }
 
+/**
+ * Named leases: at most one holder at a time, until the lease expires. Instances use them so
+ * that work for the whole deployment (a sweep) is done by one of them.
+ */
+export interface LeaseRepository {
+  /**
+   * Compare-and-set: takes the lease for `holder` until `now + ttlMs` when it is free, expired
+   * (`expiresAt <= now`), or already `holder`'s (a renewal); false while another holder's runs.
+   * Of concurrent calls for a free lease, exactly one wins.
+   */
+  tryAcquire(name: string, holder: string, now: number, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up, if `holder` holds it, so another may take it at once. */
+  release(name: string, holder: string): Promise<void>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -286,6 +301,7 @@ export interface StoreRepositories {
   readonly usage: UsageRepository;
   readonly terminals: TerminalRepository;
   readonly throttles: ThrottleRepository;
+  readonly leases: LeaseRepository;
   readonly audit: AuditLog;
 }
 

@@ -714,6 +714,43 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
     });
   });
 
+  describe('leases', () => {
+    const t0 = 1_800_000_000_000;
+
+    it('holds a lease for one holder until it expires; renews; hands over when released', async () => {
+      expect(await store.leases.tryAcquire('sweep', 'a', t0, 1_000)).toBe(true);
+      expect(await store.leases.tryAcquire('sweep', 'b', t0 + 999, 1_000)).toBe(false);
+      // Another name is another lease.
+      expect(await store.leases.tryAcquire('other', 'b', t0, 1_000)).toBe(true);
+      // The holder renews before it expires, which keeps the others out for longer.
+      expect(await store.leases.tryAcquire('sweep', 'a', t0 + 500, 1_000)).toBe(true);
+      expect(await store.leases.tryAcquire('sweep', 'b', t0 + 1_499, 1_000)).toBe(false);
+      expect(await store.leases.tryAcquire('sweep', 'b', t0 + 1_500, 1_000)).toBe(true);
+      expect(await store.leases.tryAcquire('sweep', 'a', t0 + 1_600, 1_000)).toBe(false);
+      // Only the holder's release counts.
+      await store.leases.release('sweep', 'a');
+      expect(await store.leases.tryAcquire('sweep', 'a', t0 + 1_700, 1_000)).toBe(false);
+      await store.leases.release('sweep', 'b');
+      expect(await store.leases.tryAcquire('sweep', 'a', t0 + 1_700, 1_000)).toBe(true);
+    });
+
+    it('gives a free lease to exactly one of concurrent takers on two stores', async () => {
+      const other = await open();
+      const taken = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          (i % 2 === 0 ? store : other).leases.tryAcquire('race', `holder-${i}`, t0, 60_000),
+        ),
+      );
+      expect(taken.filter(Boolean)).toHaveLength(1);
+      const expired = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          (i % 2 === 0 ? store : other).leases.tryAcquire('race', `late-${i}`, t0 + 60_000, 60_000),
+        ),
+      );
+      expect(expired.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
   describe('transactions', () => {
     it('commits everything done through tx', async () => {
       const result = await store.transaction(async (tx) => {
