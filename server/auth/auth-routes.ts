@@ -8,6 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { audit } from '../audit.js';
 import { errors } from '../errors.js';
+import { PeriodicJob } from '../periodic-job.js';
 import { normalizeName, type LoginResponse } from '../protocol/api.js';
 import type { SessionStage, UserRecord } from '../store/store.js';
 import type { Principal } from './auth-plugin.js';
@@ -19,7 +20,8 @@ import { matchTotp, newTotpSecret, totpEnrollment } from './totp.js';
 
 /** Wrong codes a pending sign-in may send before it has to start over with the password. */
 export const maxMfaFailures = 5;
-const sessionSweepIntervalMs = 10 * 60 * 1000;
+/** How often expired sessions and forgotten sign-in failures are deleted. */
+const sweepIntervalMs = 10 * 60 * 1000;
 
 const Empty = Type.Object({});
 const Code = Type.String({
@@ -78,14 +80,33 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
   const hasher = new Argon2PasswordHasher(config.auth);
   const throttle = new LoginThrottle(store, config.auth, app.now);
 
-  const sweep = setInterval(() => {
-    store.sessions
-      .deleteExpired(app.now())
-      .catch((error: unknown) => app.log.warn({ err: error }, 'session sweep failed'));
-    throttle.prune().catch((error: unknown) => app.log.warn({ err: error }, 'throttle prune failed'));
-  }, sessionSweepIntervalMs);
-  sweep.unref();
-  app.addHook('onClose', async () => clearInterval(sweep));
+  // Once per interval across every instance sharing the store.
+  const sweeps = [
+    new PeriodicJob({
+      name: 'auth.session-sweep',
+      intervalMs: sweepIntervalMs,
+      store,
+      holder: config.instanceId,
+      now: app.now,
+      log: app.log,
+      run: () => store.sessions.deleteExpired(app.now()),
+    }),
+    new PeriodicJob({
+      name: 'auth.throttle-prune',
+      intervalMs: sweepIntervalMs,
+      store,
+      holder: config.instanceId,
+      now: app.now,
+      log: app.log,
+      run: () => throttle.prune(),
+    }),
+  ];
+  app.addHook('onReady', async () => {
+    for (const sweep of sweeps) sweep.start();
+  });
+  app.addHook('onClose', async () => {
+    await Promise.all(sweeps.map((sweep) => sweep.close()));
+  });
 
   /** The full-stage principal, gated or not: these routes are how a gated user gets ungated. */
   function signedIn(request: FastifyRequest): Principal {
