@@ -175,6 +175,7 @@ export default fp(
       ensure: (owner, region) => app.environments.ensure(owner, region),
       log,
       now: app.now,
+      uploads: app.store.uploads,
     });
     server?.onFetched((bucket, key) => {
       if (bucket === embeddedBucket)
@@ -215,7 +216,10 @@ export default fp(
       holder: config.instanceId,
       now: app.now,
       log,
-      run: () => sweep.run(undefined, 'shared'),
+      run: async () => {
+        await sweep.run(undefined, 'shared');
+        await transfer.pruneRecords();
+      },
     });
     let timer: NodeJS.Timeout | undefined;
     app.addHook('onReady', async () => {

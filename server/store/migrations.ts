@@ -273,6 +273,47 @@ const list: readonly Omit<Migration, 'version'>[] = [
   );
   `,
   },
+  {
+    description: 'uploads between their URLs and their completion, for any instance to complete',
+    sqlite: `
+  CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    region TEXT NOT NULL,
+    dir TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    replace_existing INTEGER NOT NULL,
+    multipart INTEGER NOT NULL,
+    key_prefix TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    completing INTEGER NOT NULL DEFAULT 0,
+    finished_at INTEGER,
+    result TEXT
+  );
+  CREATE INDEX uploads_owner ON uploads(owner_id);
+  `,
+    postgres: `
+  CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    region TEXT NOT NULL,
+    dir TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size BIGINT NOT NULL CHECK (size >= 0),
+    replace_existing BOOLEAN NOT NULL,
+    multipart BOOLEAN NOT NULL,
+    key_prefix TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    completing BOOLEAN NOT NULL DEFAULT FALSE,
+    finished_at BIGINT,
+    result TEXT
+  );
+  CREATE INDEX uploads_owner ON uploads(owner_id);
+  `,
+  },
 ];
 
 export const migrations: readonly Migration[] = list.map((m, index) => ({ version: index + 1, ...m }));

@@ -19,6 +19,7 @@ import {
   toInvite,
   toPermissionSet,
   toSession,
+  toStagedUpload,
   throttleBlockedUntil,
   throttleForgetAt,
   toTerminal,
@@ -112,6 +113,7 @@ export class PostgresStore implements Store {
   readonly terminals: StoreRepositories['terminals'];
   readonly throttles: StoreRepositories['throttles'];
   readonly leases: StoreRepositories['leases'];
+  readonly uploads: StoreRepositories['uploads'];
   readonly audit: StoreRepositories['audit'];
 
   private constructor(
@@ -141,6 +143,7 @@ export class PostgresStore implements Store {
       terminals: this.terminals,
       throttles: this.throttles,
       leases: this.leases,
+      uploads: this.uploads,
       audit: this.audit,
     } = this.repositories);
   }
@@ -630,6 +633,57 @@ export class PostgresStore implements Store {
         release: async (name, holder) => {
           await q.query('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
         },
+      },
+
+      uploads: {
+        save: async (u) => {
+          await q.query(
+            `INSERT INTO uploads (id, owner_id, region, dir, name, size, replace_existing, multipart, key_prefix, parts, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+            [
+              u.id,
+              u.ownerId,
+              u.region,
+              u.dir,
+              u.name,
+              u.size,
+              u.replace,
+              u.multipart,
+              u.keyPrefix,
+              JSON.stringify(u.parts),
+              u.createdAt,
+            ],
+          );
+        },
+        get: async (id) => maybe(await one('SELECT * FROM uploads WHERE id = $1', [id]), toStagedUpload),
+        pendingFor: async (ownerId) =>
+          (
+            await all(
+              'SELECT * FROM uploads WHERE owner_id = $1 AND finished_at IS NULL ORDER BY created_at, id COLLATE "C"',
+              [ownerId],
+            )
+          ).map(toStagedUpload),
+        claim: async (id) =>
+          (await changed(
+            'UPDATE uploads SET completing = TRUE WHERE id = $1 AND NOT completing AND finished_at IS NULL',
+            [id],
+          )) === 1,
+        unclaim: async (id) => {
+          await q.query('UPDATE uploads SET completing = FALSE WHERE id = $1', [id]);
+        },
+        finish: async (id, result, at) => {
+          await q.query(
+            'UPDATE uploads SET completing = FALSE, finished_at = $2, result = $3 WHERE id = $1',
+            [id, at, JSON.stringify(result)],
+          );
+        },
+        delete: async (id) => (await changed('DELETE FROM uploads WHERE id = $1', [id])) === 1,
+        prune: (createdBefore, finishedBefore) =>
+          changed(
+            `DELETE FROM uploads WHERE (finished_at IS NULL AND created_at < $1)
+             OR (finished_at IS NOT NULL AND finished_at < $2)`,
+            [createdBefore, finishedBefore],
+          ),
       },
 
       audit: {

@@ -10,6 +10,7 @@ import type {
   InviteRecord,
   PermissionSetRecord,
   SessionRecord,
+  StagedUploadRecord,
   TerminalRecord,
   ThrottlePolicy,
   UserPatch,
@@ -94,6 +95,26 @@ export const toTerminal = (r: Row): TerminalRecord => ({
   ...(r.account_id ? { accountId: r.account_id as string } : {}),
   ...(r.permission_set ? { permissionSet: r.permission_set as string } : {}),
   createdAt: r.created_at as number,
+});
+
+export const toStagedUpload = (r: Row): StagedUploadRecord => ({
+  id: r.id as string,
+  ownerId: r.owner_id as string,
+  region: r.region as string,
+  dir: r.dir as string,
+  name: r.name as string,
+  size: r.size as number,
+  replace: flag(r.replace_existing),
+  multipart: flag(r.multipart),
+  keyPrefix: r.key_prefix as string,
+  parts: JSON.parse(r.parts as string) as StagedUploadRecord['parts'],
+  createdAt: r.created_at as number,
+  completing: flag(r.completing),
+  finishedAt: (r.finished_at as number | null) ?? null,
+  result:
+    r.result === null || r.result === undefined
+      ? null
+      : (JSON.parse(r.result as string) as StagedUploadRecord['result']),
 });
 
 export const toAudit = (r: Row): AuditRecord => ({

@@ -21,6 +21,7 @@ import {
   toInvite,
   toPermissionSet,
   toSession,
+  toStagedUpload,
   throttleBlockedUntil,
   throttleForgetAt,
   toTerminal,
@@ -63,6 +64,7 @@ export class SqliteStore implements Store {
   readonly terminals = this.repositories.terminals;
   readonly throttles = this.repositories.throttles;
   readonly leases = this.repositories.leases;
+  readonly uploads = this.repositories.uploads;
   readonly audit = this.repositories.audit;
 
   /**
@@ -622,6 +624,68 @@ export class SqliteStore implements Store {
           run(() => {
             this.exec('DELETE FROM leases WHERE name = ? AND holder = ?', name, holder);
           }),
+      },
+
+      uploads: {
+        save: (u) =>
+          run(() => {
+            this.exec(
+              `INSERT INTO uploads (id, owner_id, region, dir, name, size, replace_existing, multipart, key_prefix, parts, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              u.id,
+              u.ownerId,
+              u.region,
+              u.dir,
+              u.name,
+              u.size,
+              u.replace ? 1 : 0,
+              u.multipart ? 1 : 0,
+              u.keyPrefix,
+              JSON.stringify(u.parts),
+              u.createdAt,
+            );
+          }),
+        get: (id) =>
+          run(() => this.maybe(this.one('SELECT * FROM uploads WHERE id = ?', id), toStagedUpload)),
+        pendingFor: (ownerId) =>
+          run(() =>
+            this.all(
+              'SELECT * FROM uploads WHERE owner_id = ? AND finished_at IS NULL ORDER BY created_at, id',
+              ownerId,
+            ).map(toStagedUpload),
+          ),
+        claim: (id) =>
+          run(
+            () =>
+              this.exec(
+                'UPDATE uploads SET completing = 1 WHERE id = ? AND completing = 0 AND finished_at IS NULL',
+                id,
+              ).changes === 1,
+          ),
+        unclaim: (id) =>
+          run(() => {
+            this.exec('UPDATE uploads SET completing = 0 WHERE id = ?', id);
+          }),
+        finish: (id, result, at) =>
+          run(() => {
+            this.exec(
+              'UPDATE uploads SET completing = 0, finished_at = ?, result = ? WHERE id = ?',
+              at,
+              JSON.stringify(result),
+              id,
+            );
+          }),
+        delete: (id) => run(() => this.exec('DELETE FROM uploads WHERE id = ?', id).changes === 1),
+        prune: (createdBefore, finishedBefore) =>
+          run(
+            () =>
+              this.exec(
+                `DELETE FROM uploads WHERE (finished_at IS NULL AND created_at < ?)
+                 OR (finished_at IS NOT NULL AND finished_at < ?)`,
+                createdBefore,
+                finishedBefore,
+              ).changes,
+          ),
       },
 
       audit: {

@@ -284,6 +284,60 @@ export interface LeaseRepository {
   release(name: string, holder: string): Promise<void>;
 }
 
+/** What a finished upload answered (the page may ask again when the answer was lost). */
+export interface StagedUploadResult {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/**
+ * An upload from its presigned URLs until it is completed or cancelled, so that whichever
+ * instance gets the page's next request (a part, `complete`, a cancel) can take it.
+ */
+export interface StagedUploadRecord {
+  readonly id: string;
+  readonly ownerId: string;
+  readonly region: string;
+  /** The target folder as the user reads it (`~/data`). */
+  readonly dir: string;
+  readonly name: string;
+  readonly size: number;
+  readonly replace: boolean;
+  readonly multipart: boolean;
+  /** Every staged part's key starts with it. */
+  readonly keyPrefix: string;
+  /** In order; one for a single PUT. */
+  readonly parts: readonly { readonly key: string; readonly size: number }[];
+  readonly createdAt: number;
+  /** An instance is completing it now. */
+  readonly completing: boolean;
+  readonly finishedAt: number | null;
+  readonly result: StagedUploadResult | null;
+}
+
+export type NewStagedUpload = Omit<StagedUploadRecord, 'completing' | 'finishedAt' | 'result'>;
+
+export interface UploadRepository {
+  save(upload: NewStagedUpload): Promise<void>;
+  get(id: string): Promise<StagedUploadRecord | undefined>;
+  /** The owner's uploads not finished yet, oldest first. */
+  pendingFor(ownerId: string): Promise<StagedUploadRecord[]>;
+  /** Compare-and-set: marks it being completed; false when it already is, has finished, or is gone. */
+  claim(id: string): Promise<boolean>;
+  /** Ends a claim without finishing: `complete` may be tried again. */
+  unclaim(id: string): Promise<void>;
+  /** Records the answer; the upload stops being pending and stays only for a repeated `complete`. */
+  finish(id: string, result: StagedUploadResult, at: number): Promise<void>;
+  /** Removes it (cancelled, failed for good); false when it was not there. */
+  delete(id: string): Promise<boolean>;
+  /**
+   * Deletes unfinished uploads created before `createdBefore` (abandoned) and finished ones
+   * finished before `finishedBefore`; returns how many went.
+   */
+  prune(createdBefore: number, finishedBefore: number): Promise<number>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -302,6 +356,7 @@ export interface StoreRepositories {
   readonly terminals: TerminalRepository;
   readonly throttles: ThrottleRepository;
   readonly leases: LeaseRepository;
+  readonly uploads: UploadRepository;
   readonly audit: AuditLog;
 }
 

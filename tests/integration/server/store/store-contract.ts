@@ -751,6 +751,86 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
     });
   });
 
+  describe('uploads', () => {
+    const upload = (id: string, ownerId: string, createdAt: number) => ({
+      id,
+      ownerId,
+      region: 'us-east-1',
+      dir: '~/data',
+      name: `${id}.csv`,
+      size: 12_000_000_000,
+      replace: id === 'u1',
+      multipart: true,
+      keyPrefix: `staging/${ownerId}/${id}/`,
+      parts: [
+        { key: `staging/${ownerId}/${id}/part-00001`, size: 8_000_000_000 },
+        { key: `staging/${ownerId}/${id}/part-00002`, size: 4_000_000_000 },
+      ],
+      createdAt,
+    });
+
+    it('keeps an upload with its parts, lists the pending ones, and finishes it once', async () => {
+      const u = await store.users.create({ username: 'una' });
+      await store.uploads.save(upload('u2', u.id, 2_000));
+      await store.uploads.save(upload('u1', u.id, 1_000));
+      expect(await store.uploads.get('u1')).toEqual({
+        ...upload('u1', u.id, 1_000),
+        completing: false,
+        finishedAt: null,
+        result: null,
+      });
+      expect((await store.uploads.get('u2'))?.replace).toBe(false);
+      expect((await store.uploads.pendingFor(u.id)).map((r) => r.id)).toEqual(['u1', 'u2']);
+      expect(await rejection(store.uploads.save(upload('u1', u.id, 3_000)))).toMatchObject({
+        kind: 'conflict',
+      });
+
+      expect(await store.uploads.claim('u1')).toBe(true);
+      expect(await store.uploads.claim('u1')).toBe(false);
+      await store.uploads.unclaim('u1');
+      expect(await store.uploads.claim('u1')).toBe(true);
+      const result = { path: '~/data/u1.csv', size: 12_000_000_000, sha256: 'ab'.repeat(32) };
+      await store.uploads.finish('u1', result, 5_000);
+      expect(await store.uploads.get('u1')).toMatchObject({ completing: false, finishedAt: 5_000, result });
+      expect(await store.uploads.claim('u1')).toBe(false);
+      expect((await store.uploads.pendingFor(u.id)).map((r) => r.id)).toEqual(['u2']);
+
+      expect(await store.uploads.delete('u2')).toBe(true);
+      expect(await store.uploads.delete('u2')).toBe(false);
+      expect(await store.uploads.claim('u2')).toBe(false);
+      expect(await store.uploads.get('u2')).toBeUndefined();
+    });
+
+    it('prunes abandoned and long-finished uploads, and goes with its user', async () => {
+      const u = await store.users.create({ username: 'uma' });
+      for (const [id, at] of [
+        ['old', 1_000],
+        ['new', 9_000],
+        ['done-early', 1_500],
+        ['done-late', 2_000],
+      ] as const)
+        await store.uploads.save(upload(id, u.id, at));
+      const result = { path: '~/x', size: 1, sha256: '00' };
+      await store.uploads.finish('done-early', result, 3_000);
+      await store.uploads.finish('done-late', result, 8_000);
+      expect(await store.uploads.prune(5_000, 5_000)).toBe(2);
+      expect((await store.uploads.pendingFor(u.id)).map((r) => r.id)).toEqual(['new']);
+      expect(await store.uploads.get('done-late')).toBeDefined();
+      await store.users.delete(u.id);
+      expect(await store.uploads.get('new')).toBeUndefined();
+    });
+
+    it('lets exactly one of concurrent claims from two stores win', async () => {
+      const other = await open();
+      const u = await store.users.create({ username: 'ulf' });
+      await store.uploads.save(upload('race', u.id, 1_000));
+      const claims = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? store : other).uploads.claim('race')),
+      );
+      expect(claims.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
   describe('transactions', () => {
     it('commits everything done through tx', async () => {
       const result = await store.transaction(async (tx) => {
