@@ -207,7 +207,7 @@ export interface S3FileTransferOptions {
   readonly uploads: UploadRepository;
 }
 
-/** Bounds the records one user can leave pending (they hold memory until swept). */
+/** Bounds the upload records one user can leave pending, on all instances (kept until swept). */
 const maxPendingPerUser = 200;
 /** The slowest transfer speed the exec timeouts allow, in bytes per second. */
 const minBytesPerS = 2 * 1024 * 1024;
