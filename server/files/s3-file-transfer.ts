@@ -295,7 +295,11 @@ export class S3FileTransfer {
       if (file.size > files.maxFileBytes)
         throw errors.filesTooLarge(files.maxFileBytes, formatDecimalBytes(files.maxFileBytes, 10));
     }
-    const pending = await this.options.uploads.pendingFor(owner.id);
+    // Abandoned ones no longer count, even before the sweep deletes their records.
+    const abandonedBefore = this.now() - files.presignExpiryS * 1000 - abandonedAfterMs;
+    const pending = (await this.options.uploads.pendingFor(owner.id)).filter(
+      (r) => r.createdAt >= abandonedBefore,
+    );
     if (pending.length + request.files.length > maxPendingPerUser)
       throw errors.filesTooManyUploads(maxPendingPerUser);
     const planned = request.files.map((file) => {
@@ -1017,7 +1021,8 @@ export class S3FileTransfer {
   ): Promise<{ record: UploadRecord; completing: boolean }> {
     const row = await this.options.uploads.get(id);
     const local = this.records.get(id);
-    if (local && (!row || row.finishedAt !== null)) {
+    // (Not while this instance completes it: that path cleans up after itself.)
+    if (local && !local.completing && (!row || row.finishedAt !== null)) {
       // Completed or cancelled on another instance: this one's share of it ends too.
       this.records.delete(id);
       await this.stopEarlyWrite(local, 'the upload ended on another instance');

@@ -160,6 +160,20 @@ function sharedUploadCases(openStore: () => Promise<Store>): void {
     expect(written.map((w) => w.sha256)).toEqual([sha256(data)]);
   });
 
+  it('counts the home space that uploads signed on the other instance already claim', async () => {
+    const [a, b] = await startInstances(openStore);
+    // The stand-in home has 1024 MiB free.
+    await a.createUploads(owner(), region, { dir: '~', files: [{ name: 'one.bin', size: 600 * MiB }] });
+    const error = await rejection(
+      b.createUploads(owner(), region, { dir: '~', files: [{ name: 'two.bin', size: 600 * MiB }] }),
+    );
+    expect(error).toMatchObject({ code: 'COVE_ERR_FILES_HOME_FULL' });
+    expect(
+      (await b.createUploads(owner(), region, { dir: '~', files: [{ name: 'small', size: 400 * MiB }] }))
+        .uploads,
+    ).toHaveLength(1);
+  });
+
   it('cancels on one instance an upload started on the other; it is gone for both', async () => {
     const [a, b] = await startInstances(openStore);
     const data = randomBytes(1000);
