@@ -8,6 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { audit } from '../audit.js';
 import { errors } from '../errors.js';
+import { PeriodicJob } from '../periodic-job.js';
 import { normalizeName, type LoginResponse } from '../protocol/api.js';
 import type { SessionStage, UserRecord } from '../store/store.js';
 import type { Principal } from './auth-plugin.js';
@@ -19,7 +20,8 @@ import { matchTotp, newTotpSecret, totpEnrollment } from './totp.js';
 
 /** Wrong codes a pending sign-in may send before it has to start over with the password. */
 export const maxMfaFailures = 5;
-const sessionSweepIntervalMs = 10 * 60 * 1000;
+/** How often expired sessions and forgotten sign-in failures are deleted. */
+const sweepIntervalMs = 10 * 60 * 1000;
 
 const Empty = Type.Object({});
 const Code = Type.String({
@@ -76,15 +78,35 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
   const { store, config } = app;
   const requireMfa = config.auth.requireMfa;
   const hasher = new Argon2PasswordHasher(config.auth);
-  const throttle = new LoginThrottle(config.auth, app.now);
+  const throttle = new LoginThrottle(store, config.auth, app.now);
 
-  const sweep = setInterval(() => {
-    store.sessions
-      .deleteExpired(app.now())
-      .catch((error: unknown) => app.log.warn({ err: error }, 'session sweep failed'));
-  }, sessionSweepIntervalMs);
-  sweep.unref();
-  app.addHook('onClose', async () => clearInterval(sweep));
+  // Once per interval across every instance sharing the store.
+  const sweeps = [
+    new PeriodicJob({
+      name: 'auth.session-sweep',
+      intervalMs: sweepIntervalMs,
+      store,
+      holder: config.instanceId,
+      now: app.now,
+      log: app.log,
+      run: () => store.sessions.deleteExpired(app.now()),
+    }),
+    new PeriodicJob({
+      name: 'auth.throttle-prune',
+      intervalMs: sweepIntervalMs,
+      store,
+      holder: config.instanceId,
+      now: app.now,
+      log: app.log,
+      run: () => throttle.prune(),
+    }),
+  ];
+  app.addHook('onReady', async () => {
+    for (const sweep of sweeps) sweep.start();
+  });
+  app.addHook('onClose', async () => {
+    await Promise.all(sweeps.map((sweep) => sweep.close()));
+  });
 
   /** The full-stage principal, gated or not: these routes are how a gated user gets ungated. */
   function signedIn(request: FastifyRequest): Principal {
@@ -110,8 +132,8 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     };
   }
 
-  function refuseIfThrottled(request: FastifyRequest, account: string, signIn = false): void {
-    const retryAfterS = throttle.retryAfterS(account, request.ip);
+  async function refuseIfThrottled(request: FastifyRequest, account: string, signIn = false): Promise<void> {
+    const retryAfterS = await throttle.retryAfterS(account, request.ip);
     if (retryAfterS !== undefined) {
       request.log.warn({ retryAfterS }, 'sign-in throttled');
       if (signIn) app.metrics.signInFailed('throttled');
@@ -124,12 +146,12 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     { schema: { body: LoginBody, response: { 200: LoginReply } } },
     async (request, reply): Promise<LoginResponse> => {
       const username = normalizeName(request.body.username);
-      refuseIfThrottled(request, username, true);
+      await refuseIfThrottled(request, username, true);
       const user = await store.users.getByUsername(username);
       // Verify before looking at `disabled`, so every refusal costs the same time.
       const passwordOk = await hasher.verify(user?.passwordHash ?? null, request.body.password);
       if (!user || !passwordOk || user.disabled) {
-        throttle.recordFailure(username, request.ip);
+        await throttle.recordFailure(username, request.ip);
         app.metrics.signInFailed('password');
         const reason = !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'disabled';
         await audit(store, request, {
@@ -155,7 +177,7 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
         return { mfaRequired: true };
       }
 
-      throttle.recordSuccess(username);
+      await throttle.recordSuccess(username);
       const passwordHash =
         user.passwordHash && hasher.needsRehash(user.passwordHash)
           ? await hasher.hash(request.body.password)
@@ -195,7 +217,7 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
           await app.sessions.destroy(pending);
           app.clearSessionCookie(reply);
           // Each lockout counts against the account, so password + 5 guesses cannot loop freely.
-          throttle.recordFailure(user.username, request.ip);
+          await throttle.recordFailure(user.username, request.ip);
           await audit(store, request, {
             action: 'auth.mfa.locked',
             target: user.id,
@@ -215,7 +237,7 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
       const rotated = await app.sessions.rotate(pending, 'full');
       if (!rotated) throw errors.notAuthenticated();
       app.setSessionCookie(reply, rotated.token, config.auth.sessionTtlS);
-      throttle.recordSuccess(user.username);
+      await throttle.recordSuccess(user.username);
       await store.users.update(user.id, { lastLoginAt: app.now() });
       await audit(store, request, { action: 'auth.mfa.succeeded', target: user.id, actor });
       return {};
@@ -254,9 +276,9 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     async (request, reply) => {
       const { user, session } = signedIn(request);
       const { currentPassword, newPassword } = request.body;
-      refuseIfThrottled(request, user.username);
+      await refuseIfThrottled(request, user.username);
       if (!(await hasher.verify(user.passwordHash, currentPassword))) {
-        throttle.recordFailure(user.username, request.ip);
+        await throttle.recordFailure(user.username, request.ip);
         await audit(store, request, { action: 'auth.password.change_failed', target: user.id });
         throw errors.currentPasswordInvalid();
       }
@@ -307,10 +329,10 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     const { user } = signedIn(request);
     if (mfaRequiredFor(user, requireMfa)) throw errors.mfaCannotDisable();
     if (!user.totpSecret) throw errors.mfaNotEnrolled();
-    refuseIfThrottled(request, user.username);
+    await refuseIfThrottled(request, user.username);
     const step = matchTotp(user.totpSecret, request.body.code, app.now());
     if (step === undefined) {
-      throttle.recordFailure(user.username, request.ip);
+      await throttle.recordFailure(user.username, request.ip);
       throw errors.mfaInvalid();
     }
     if (!(await store.users.claimTotpStep(user.id, step))) throw errors.mfaReplayed();

@@ -14,6 +14,7 @@ import { StagingSweep } from './staging-sweep.js';
 import { CoveFilesHelper } from './cove-files-helper.js';
 import { SANDBOX_CREDENTIALS_DIR } from '../../sandbox/index.js';
 import { TransferSocket } from './transfer-socket.js';
+import { PeriodicJob } from '../periodic-job.js';
 
 /** How long the helper has to connect to its transfer socket after its exec starts. */
 const socketAcceptTimeoutMs = 30_000;
@@ -174,6 +175,7 @@ export default fp(
       ensure: (owner, region) => app.environments.ensure(owner, region),
       log,
       now: app.now,
+      uploads: app.store.uploads,
     });
     server?.onFetched((bucket, key) => {
       if (bucket === embeddedBucket)
@@ -205,18 +207,40 @@ export default fp(
     const checked = new Promise<void>((resolve) => (resolveChecked = resolve));
     app.decorate('files', { transfer, sweep, embedded, checked, staging } satisfies FileService);
 
+    // Configured buckets are shared: one instance per interval sweeps them.
+    const sharedSweep = new PeriodicJob({
+      name: 'files.staging-sweep',
+      intervalMs: config.files.sweepIntervalS * 1000,
+      firstTickAfterMs: 0,
+      store: app.store,
+      holder: config.instanceId,
+      now: app.now,
+      log,
+      run: async () => {
+        await sweep.run(undefined, 'shared');
+        await transfer.pruneRecords();
+      },
+    });
     let timer: NodeJS.Timeout | undefined;
     app.addHook('onReady', async () => {
       void checkConfigured(transfer, configured, origin, timeoutMs, lifecycle, log)
         .catch((error: unknown) => log.error({ err: error }, 'staging bucket check failed'))
         .finally(resolveChecked)
-        .then(() => sweep.run())
+        .then(() => {
+          sharedSweep.start();
+          return sweep.run(undefined, 'local');
+        })
         .catch(() => undefined);
-      timer = setInterval(() => void sweep.run().catch(() => undefined), config.files.sweepIntervalS * 1000);
+      // This instance's own: the embedded S3, its records, the re-check of broken buckets.
+      timer = setInterval(
+        () => void sweep.run(undefined, 'local').catch(() => undefined),
+        config.files.sweepIntervalS * 1000,
+      );
       timer.unref();
     });
     app.addHook('onClose', async () => {
       clearInterval(timer);
+      await sharedSweep.close();
       transfer.close();
       for (const s of staging.values()) s.client.destroy();
       await server

@@ -27,6 +27,13 @@
  * embedded S3 or after `files.downloadExpiryS`, and the embedded S3's disk keeps
  * `files.stagingReserveBytes` free.
  *
+ * Upload records live in the store (`store.uploads`), so a page whose requests a proxy spreads
+ * over several instances can report parts, complete or cancel on any of them (with a configured
+ * S3: the embedded one is one instance's own). Completing claims the record first, so one
+ * instance writes the file; the answer stays in the store for a repeated `complete`. The early
+ * write is the optimisation of the instance that got part 1; another instance that gets
+ * `complete` writes the file afresh from the staged parts.
+ *
  * S3 that stops moving bytes mid-transfer fails the transfer within `files.s3TimeoutMs` with a
  * 503 (stall-deadline.ts); the helper then removes its temp file. An upload whose completion
  * failed that way keeps its staged parts, so `complete` can simply be called again.
@@ -65,6 +72,7 @@ import { HelperError, helperErrorToCove } from './cove-files-helper.js';
 import { fileNameProblem, isHomePath, parseHomePath, type HomePath } from './file-names.js';
 import { PartGate, isGateStop, PartGateClosed } from './part-gate.js';
 import { MemoryStagingLedger, type StagingLedger } from './staging-ledger.js';
+import type { UploadRepository } from '../store/store.js';
 import { S3StallError, readWithDeadline, writeWithDeadline } from './stall-deadline.js';
 
 /** One region's staging bucket. */
@@ -195,9 +203,11 @@ export interface S3FileTransferOptions {
   readonly now?: () => number;
   /** Per-user staged bytes and downloads; an in-memory ledger for one instance when absent. */
   readonly ledger?: StagingLedger;
+  /** Upload records every instance sees (the store's), so any instance can take a page's request. */
+  readonly uploads: UploadRepository;
 }
 
-/** Bounds the records one user can leave pending (they hold memory until swept). */
+/** Bounds the upload records one user can leave pending, on all instances (kept until swept). */
 const maxPendingPerUser = 200;
 /** The slowest transfer speed the exec timeouts allow, in bytes per second. */
 const minBytesPerS = 2 * 1024 * 1024;
@@ -285,7 +295,11 @@ export class S3FileTransfer {
       if (file.size > files.maxFileBytes)
         throw errors.filesTooLarge(files.maxFileBytes, formatDecimalBytes(files.maxFileBytes, 10));
     }
-    const pending = [...this.records.values()].filter((r) => r.ownerId === owner.id);
+    // Abandoned ones no longer count, even before the sweep deletes their records.
+    const abandonedBefore = this.now() - files.presignExpiryS * 1000 - abandonedAfterMs;
+    const pending = (await this.options.uploads.pendingFor(owner.id)).filter(
+      (r) => r.createdAt >= abandonedBefore,
+    );
     if (pending.length + request.files.length > maxPendingPerUser)
       throw errors.filesTooManyUploads(maxPendingPerUser);
     const planned = request.files.map((file) => {
@@ -318,7 +332,11 @@ export class S3FileTransfer {
     try {
       return await this.signUploads(owner, region, request, dir, planned, pending, needed);
     } catch (error) {
-      for (const p of planned) await this.ledger.remove(p.id);
+      for (const p of planned) {
+        this.records.delete(p.id);
+        await this.ledger.remove(p.id);
+        await this.options.uploads.delete(p.id).catch(() => false);
+      }
       throw error;
     }
   }
@@ -336,7 +354,7 @@ export class S3FileTransfer {
       partSize: number;
       parts: StagedPart[];
     }[],
-    pending: readonly UploadRecord[],
+    pending: readonly { readonly region: string; readonly size: number }[],
     needed: number,
   ): Promise<UploadResponse> {
     const { files } = this.options.config;
@@ -360,7 +378,7 @@ export class S3FileTransfer {
         const url = await presignPartPut(staging.client, staging.bucket, part.key, part.size, expiresIn);
         urls.push({ partNumber, url });
       }
-      this.records.set(id, {
+      const record: UploadRecord = {
         id,
         ownerId: owner.id,
         region,
@@ -375,7 +393,9 @@ export class S3FileTransfer {
         completing: false,
         stored: new Map(),
         earlyTried: false,
-      });
+      };
+      await this.options.uploads.save({ ...record, dir: dir.display });
+      this.records.set(id, record);
       uploads.push(
         multipart
           ? { id, name: file.name, partSize, parts: urls }
@@ -396,12 +416,12 @@ export class S3FileTransfer {
     partNumber: number,
     etag: string,
   ): Promise<void> {
-    const record = this.ownRecord(owner, region, id);
+    const { record, completing } = await this.ownRecord(owner, region, id);
     if (!record.multipart) throw errors.filesPartsInvalid('this upload is a single PUT and has no parts');
     const part = record.parts[partNumber - 1];
     if (!part || partNumber < 1)
       throw errors.filesPartsInvalid(`there is no part ${partNumber} (parts 1 to ${record.parts.length})`);
-    if (record.completing) throw errors.filesUploadBusy();
+    if (completing) throw errors.filesUploadBusy();
     // Its HeadObject notices S3 down: no HeadBucket first.
     const staging = this.stagingOf(region);
     const head = await this.s3(() =>
@@ -435,15 +455,27 @@ export class S3FileTransfer {
     const done = this.finished.get(id);
     if (done && done.ownerId === owner.id && done.region === region && this.now() - done.at < finishedKeepMs)
       return { saved: done.result, repeated: true };
-    const record = this.ownRecord(owner, region, id);
-    if (record.completing) throw errors.filesUploadBusy();
+    // Finished by another instance: its answer is in the store.
+    const row = await this.options.uploads.get(id);
+    if (
+      row?.result &&
+      row.finishedAt !== null &&
+      row.ownerId === owner.id &&
+      row.region === region &&
+      this.now() - row.finishedAt < finishedKeepMs
+    )
+      return { saved: row.result, repeated: true };
+    const { record, completing } = await this.ownRecord(owner, region, id);
+    // The claim keeps every other instance (and this one) from completing or cancelling it too.
+    if (completing || !(await this.options.uploads.claim(id))) throw errors.filesUploadBusy();
     record.completing = true;
     let staging: StagingBucket | undefined;
+    let saved: CompleteUploadResponse | undefined;
     let keep = false;
     try {
       staging = await this.usableStaging(region);
       const etags = this.expectedEtags(record, request);
-      let saved = await this.finishEarlyWrite(staging, record, etags);
+      saved = await this.finishEarlyWrite(staging, record, etags);
       if (!saved) {
         await this.stopEarlyWrite(record, 'complete writes the file afresh');
         await this.checkParts(staging, record, etags);
@@ -457,8 +489,17 @@ export class S3FileTransfer {
     } finally {
       await this.stopEarlyWrite(record, 'the upload was completed');
       // Without a usable bucket nothing was touched: the upload stays as it was.
-      if (keep || !staging) record.completing = false;
-      else {
+      if (keep || !staging) {
+        record.completing = false;
+        await this.options.uploads
+          .unclaim(id)
+          .catch((error: unknown) => this.options.log.warn({ err: error }, 'upload claim not released'));
+      } else {
+        // The store first: until it says finished, this instance's record answers "busy".
+        const { uploads } = this.options;
+        await (saved ? uploads.finish(id, saved, this.now()) : uploads.delete(id)).catch((error: unknown) =>
+          this.options.log.warn({ err: error }, 'upload record not updated; the sweep removes it'),
+        );
         this.records.delete(id);
         await this.closeUpload(staging, record);
       }
@@ -671,9 +712,10 @@ export class S3FileTransfer {
 
   /** Cancels an upload: stops its early write and deletes every part that was staged. */
   async cancelUpload(owner: EnvironmentOwner, region: string, id: string): Promise<void> {
-    const record = this.ownRecord(owner, region, id);
-    if (record.completing) throw errors.filesUploadBusy();
+    const { record, completing } = await this.ownRecord(owner, region, id);
+    if (completing) throw errors.filesUploadBusy();
     this.records.delete(id);
+    await this.options.uploads.delete(id);
     await this.stopEarlyWrite(record, 'the upload was cancelled');
     await this.closeUpload(this.options.staging.get(region), record);
   }
@@ -941,11 +983,19 @@ export class S3FileTransfer {
     for (const record of [...this.records.values()]) {
       if (record.createdAt >= olderThanMs || record.completing) continue;
       this.records.delete(record.id);
+      await this.options.uploads.delete(record.id).catch(() => false);
       await this.stopEarlyWrite(record, 'the upload was abandoned');
       await this.closeUpload(this.options.staging.get(record.region), record);
       dropped++;
     }
     return dropped;
+  }
+
+  /** Deletes every instance's abandoned and long-finished upload records (a periodic job runs it). */
+  pruneRecords(): Promise<number> {
+    const now = this.now();
+    const abandoned = now - this.options.config.files.presignExpiryS * 1000 - abandonedAfterMs;
+    return this.options.uploads.prune(abandoned, now - finishedKeepMs);
   }
 
   pendingUploads(): number {
@@ -959,12 +1009,51 @@ export class S3FileTransfer {
       record.early?.gate.close(new PartGateClosed('Cove is stopping'));
   }
 
-  private ownRecord(owner: EnvironmentOwner, region: string, id: string): UploadRecord {
-    const record = this.records.get(id);
+  /**
+   * The upload as the store has it, with this instance's own state (reported parts, an early
+   * write) when it has any; an upload started on another instance gets that state fresh here.
+   * `completing`: some instance is completing it now.
+   */
+  private async ownRecord(
+    owner: EnvironmentOwner,
+    region: string,
+    id: string,
+  ): Promise<{ record: UploadRecord; completing: boolean }> {
+    const row = await this.options.uploads.get(id);
+    const local = this.records.get(id);
+    // (Not while this instance completes it: that path cleans up after itself.)
+    if (local && !local.completing && (!row || row.finishedAt !== null)) {
+      // Completed or cancelled on another instance: this one's share of it ends too.
+      this.records.delete(id);
+      await this.stopEarlyWrite(local, 'the upload ended on another instance');
+      await this.closeUpload(this.options.staging.get(local.region), local);
+    }
     // Another user's id answers exactly like an unknown one.
-    if (!record || record.ownerId !== owner.id || record.region !== region)
+    if (!row || row.finishedAt !== null || row.ownerId !== owner.id || row.region !== region)
       throw errors.filesUploadNotFound();
-    return record;
+    const dir = parseHomePath(row.dir);
+    if (!isHomePath(dir)) throw errors.filesUploadNotFound();
+    let record = this.records.get(id);
+    if (!record) {
+      record = {
+        id,
+        ownerId: row.ownerId,
+        region: row.region,
+        dir,
+        name: row.name,
+        size: row.size,
+        replace: row.replace,
+        createdAt: row.createdAt,
+        keyPrefix: row.keyPrefix,
+        parts: row.parts,
+        multipart: row.multipart,
+        completing: false,
+        stored: new Map(),
+        earlyTried: false,
+      };
+      this.records.set(id, record);
+    }
+    return { record, completing: record.completing || row.completing };
   }
 
   /** The region's bucket, when transfer is on there and S3 answers. */

@@ -6,8 +6,8 @@
  * from the request until its copy is fetched or expires, and (on an S3 that cannot revoke URLs) a
  * finished upload until its URLs expire.
  *
- * `StagingLedger` is the seam: this in-memory ledger serves one Cove instance, like the upload
- * records it sits beside. A ledger in the Store (one row per entry, the checks in one
+ * `StagingLedger` is the seam: this in-memory ledger serves one Cove instance (the upload records
+ * it sits beside are in the store). A ledger in the Store (one row per entry, the checks in one
  * transaction) makes the bounds hold across instances without touching its callers.
  */
 import { errors } from '../errors.js';

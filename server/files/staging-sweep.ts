@@ -3,6 +3,10 @@
  * `files.stagingRetentionS` (a download nobody fetched, an upload whose page went away, anything
  * a crash interrupted), stale multipart uploads, and the server's own stale upload records. Runs
  * at start and every `files.sweepIntervalS`; a bucket lifecycle rule may do the same on real S3.
+ *
+ * Two parts: configured S3 buckets are shared by every instance, so one instance sweeps them per
+ * interval (a PeriodicJob); the embedded S3 (on this host's disk) and `alsoRun` are this
+ * instance's own, so each instance sweeps its own.
  */
 import {
   AbortMultipartUploadCommand,
@@ -22,6 +26,9 @@ export interface StagingSweepOptions {
   readonly alsoRun?: (olderThanMs: number) => Promise<void>;
 }
 
+/** Which buckets a pass covers: the shared ones, this instance's own, or both. */
+export type SweepPart = 'shared' | 'local' | 'all';
+
 export interface SweepResult {
   readonly objectsDeleted: number;
   readonly uploadsAborted: number;
@@ -33,7 +40,7 @@ interface SdkError {
 }
 
 export class StagingSweep {
-  private running: Promise<SweepResult> | undefined;
+  private readonly running = new Map<SweepPart, Promise<SweepResult>>();
 
   constructor(private readonly options: StagingSweepOptions) {}
 
@@ -42,22 +49,27 @@ export class StagingSweep {
    * past the retention by then goes), without moving the clock every other timer of the server
    * reads: sessions and idle terminals must not see that time jump. It waits for a pass in flight.
    */
-  async run(asOf?: number): Promise<SweepResult> {
+  async run(asOf?: number, part: SweepPart = 'all'): Promise<SweepResult> {
     if (asOf !== undefined) {
-      await this.running?.catch(() => undefined);
-      return this.runOnce(asOf);
+      await Promise.all([...this.running.values()].map((pass) => pass.catch(() => undefined)));
+      return this.runOnce(asOf, part);
     }
-    this.running ??= this.runOnce(this.options.now()).finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    let pass = this.running.get(part);
+    if (!pass) {
+      pass = this.runOnce(this.options.now(), part).finally(() => this.running.delete(part));
+      this.running.set(part, pass);
+    }
+    return pass;
   }
 
-  private async runOnce(at: number): Promise<SweepResult> {
+  private async runOnce(at: number, part: SweepPart): Promise<SweepResult> {
     const olderThanMs = at - this.options.retentionS * 1000;
     let objectsDeleted = 0;
     let uploadsAborted = 0;
-    for (const staging of this.options.buckets) {
+    const buckets = this.options.buckets.filter(
+      (b) => part === 'all' || (part === 'local') === (b.local !== undefined),
+    );
+    for (const staging of buckets) {
       try {
         objectsDeleted += await this.deleteOldObjects(staging, olderThanMs);
         uploadsAborted += await this.abortOldUploads(staging, olderThanMs);
@@ -65,9 +77,10 @@ export class StagingSweep {
         this.options.log.warn({ err: error, bucket: staging.bucket }, 'staging sweep failed; will retry');
       }
     }
-    await this.options.alsoRun?.(olderThanMs).catch((error: unknown) => {
-      this.options.log.warn({ err: error }, 'staging sweep extra step failed');
-    });
+    if (part !== 'shared')
+      await this.options.alsoRun?.(olderThanMs).catch((error: unknown) => {
+        this.options.log.warn({ err: error }, 'staging sweep extra step failed');
+      });
     if (objectsDeleted + uploadsAborted > 0)
       this.options.log.info({ objectsDeleted, uploadsAborted }, 'staging sweep removed leftovers');
     return { objectsDeleted, uploadsAborted };

@@ -17,6 +17,7 @@ import type { EnvironmentService } from '../environments/environment-service.js'
 import type { TerminalService } from '../terminals/terminal-service.js';
 import type { Terminal } from '../terminals/terminal.js';
 import { formatHomeBytes, homeNearlyFullRatio } from '../protocol/api.js';
+import { PeriodicJob } from '../periodic-job.js';
 import type { Disposable, EnvironmentKey } from '../../sandbox/index.js';
 import type { HomeService } from './home-service.js';
 
@@ -28,7 +29,7 @@ export interface HomeLifecycleOptions {
   readonly environments: EnvironmentService;
   readonly terminals: TerminalService;
   readonly store: Store;
-  readonly config: Pick<Config, 'homes'>;
+  readonly config: Pick<Config, 'homes' | 'instanceId'>;
   readonly log: FastifyBaseLogger;
   readonly now?: () => number;
 }
@@ -40,11 +41,23 @@ export class HomeLifecycle {
   private readonly warned = new Set<string>();
   private readonly subscriptions: Disposable[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
+  /** The retention sweep: once per interval across the instances sharing the store. */
+  private readonly retention: PeriodicJob;
   private sweeping: Promise<EnvironmentKey[]> | undefined;
   private closed = false;
 
   constructor(private readonly options: HomeLifecycleOptions) {
     this.now = options.now ?? Date.now;
+    this.retention = new PeriodicJob({
+      name: 'homes.retention-sweep',
+      intervalMs: options.config.homes.sweepIntervalS * 1000,
+      firstTickAfterMs: options.config.homes.sweepDelayS * 1000,
+      store: options.store,
+      holder: options.config.instanceId,
+      now: this.now,
+      log: options.log,
+      run: () => this.sweep(),
+    });
   }
 
   /** Listens to terminals and starts the timers (the sweep and the usage checks). */
@@ -59,25 +72,18 @@ export class HomeLifecycle {
       terminals.onAttached((t) => void this.checkUsage(keyOf(t))),
     );
     if (!homes.enabled) return;
-    const sweepSoon = setTimeout(
-      () => void this.sweep().catch(() => undefined),
-      config.homes.sweepDelayS * 1000,
-    );
-    const sweepDaily = setInterval(
-      () => void this.sweep().catch(() => undefined),
-      config.homes.sweepIntervalS * 1000,
-    );
+    this.retention.start();
+    // This instance's open homes: every instance checks its own.
     const usage = setInterval(() => void this.checkOpenHomes(), config.homes.usageCheckIntervalS * 1000);
-    for (const timer of [sweepSoon, sweepDaily, usage]) {
-      timer.unref();
-      this.timers.push(timer);
-    }
+    usage.unref();
+    this.timers.push(usage);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
     for (const timer of this.timers.splice(0)) clearTimeout(timer);
     for (const subscription of this.subscriptions.splice(0)) subscription.dispose();
+    await this.retention.close();
   }
 
   /** Closes the user's terminals there and removes the container; the next terminal gets a new one. */

@@ -231,6 +231,89 @@ const list: readonly Omit<Migration, 'version'>[] = [
   );
   `,
   },
+  {
+    description: 'sign-in failures per account and per address, shared by every instance',
+    sqlite: `
+  CREATE TABLE throttles (
+    scope TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    failures INTEGER NOT NULL CHECK (failures > 0),
+    blocked_until INTEGER NOT NULL DEFAULT 0,
+    forget_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, subject)
+  );
+  CREATE INDEX throttles_forget ON throttles(forget_at);
+  `,
+    postgres: `
+  CREATE TABLE throttles (
+    scope TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    failures INTEGER NOT NULL CHECK (failures > 0),
+    blocked_until BIGINT NOT NULL DEFAULT 0,
+    forget_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, subject)
+  );
+  CREATE INDEX throttles_forget ON throttles(forget_at);
+  `,
+  },
+  {
+    description: 'leases: which instance runs a periodic job, until when',
+    sqlite: `
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
+    postgres: `
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  `,
+  },
+  {
+    description: 'uploads between their URLs and their completion, for any instance to complete',
+    sqlite: `
+  CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    region TEXT NOT NULL,
+    dir TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    replace_existing INTEGER NOT NULL,
+    multipart INTEGER NOT NULL,
+    key_prefix TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    completing INTEGER NOT NULL DEFAULT 0,
+    finished_at INTEGER,
+    result TEXT
+  );
+  CREATE INDEX uploads_owner ON uploads(owner_id);
+  `,
+    postgres: `
+  CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    region TEXT NOT NULL,
+    dir TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size BIGINT NOT NULL CHECK (size >= 0),
+    replace_existing BOOLEAN NOT NULL,
+    multipart BOOLEAN NOT NULL,
+    key_prefix TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    completing BOOLEAN NOT NULL DEFAULT FALSE,
+    finished_at BIGINT,
+    result TEXT
+  );
+  CREATE INDEX uploads_owner ON uploads(owner_id);
+  `,
+  },
 ];
 
 export const migrations: readonly Migration[] = list.map((m, index) => ({ version: index + 1, ...m }));

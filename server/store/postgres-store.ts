@@ -19,6 +19,9 @@ import {
   toInvite,
   toPermissionSet,
   toSession,
+  toStagedUpload,
+  throttleBlockedUntil,
+  throttleForgetAt,
   toTerminal,
   toUser,
   userPatchColumns,
@@ -115,6 +118,9 @@ export class PostgresStore implements Store {
   readonly invites: StoreRepositories['invites'];
   readonly usage: StoreRepositories['usage'];
   readonly terminals: StoreRepositories['terminals'];
+  readonly throttles: StoreRepositories['throttles'];
+  readonly leases: StoreRepositories['leases'];
+  readonly uploads: StoreRepositories['uploads'];
   readonly audit: StoreRepositories['audit'];
 
   private constructor(
@@ -142,6 +148,9 @@ export class PostgresStore implements Store {
       invites: this.invites,
       usage: this.usage,
       terminals: this.terminals,
+      throttles: this.throttles,
+      leases: this.leases,
+      uploads: this.uploads,
       audit: this.audit,
     } = this.repositories);
   }
@@ -583,6 +592,110 @@ export class PostgresStore implements Store {
         },
         list: async () =>
           (await all('SELECT * FROM terminals ORDER BY created_at, id COLLATE "C"')).map(toTerminal),
+      },
+
+      throttles: {
+        recordFailure: (scope, subject, now, policy) =>
+          q.atomic(async (t) => {
+            // The upsert locks the row until the commit, so concurrent failures from any instance
+            // queue on it and each one counts.
+            const counted = (
+              await t.query(
+                `INSERT INTO throttles (scope, subject, failures, blocked_until, forget_at) VALUES ($1, $2, 1, 0, $3)
+                 ON CONFLICT (scope, subject) DO UPDATE SET
+                   failures = CASE WHEN throttles.forget_at <= $4 THEN 1 ELSE throttles.failures + 1 END,
+                   forget_at = GREATEST(throttles.forget_at, excluded.forget_at)
+                 RETURNING failures, blocked_until`,
+                [scope, subject, throttleForgetAt(policy, now, 0), now],
+              )
+            ).rows[0] as Row;
+            const failures = counted.failures as number;
+            const blockedUntil = throttleBlockedUntil(policy, failures, now, counted.blocked_until as number);
+            if (blockedUntil === counted.blocked_until) return { failures, blockedUntil };
+            const blocked = (
+              await t.query(
+                `UPDATE throttles SET blocked_until = GREATEST(blocked_until, $1), forget_at = GREATEST(forget_at, $2)
+                 WHERE scope = $3 AND subject = $4 RETURNING blocked_until`,
+                [blockedUntil, throttleForgetAt(policy, now, blockedUntil), scope, subject],
+              )
+            ).rows[0] as Row;
+            return { failures, blockedUntil: blocked.blocked_until as number };
+          }),
+        retryAfter: async (scope, subject, now) => {
+          const row = await one('SELECT blocked_until FROM throttles WHERE scope = $1 AND subject = $2', [
+            scope,
+            subject,
+          ]);
+          return Math.max(((row?.blocked_until as number | undefined) ?? 0) - now, 0);
+        },
+        reset: async (scope, subject) => {
+          await q.query('DELETE FROM throttles WHERE scope = $1 AND subject = $2', [scope, subject]);
+        },
+        prune: (now) => changed('DELETE FROM throttles WHERE forget_at <= $1', [now]),
+      },
+
+      leases: {
+        tryAcquire: async (name, holder, now, ttlMs) =>
+          (await changed(
+            `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= $4`,
+            [name, holder, now + ttlMs, now],
+          )) === 1,
+        release: async (name, holder) => {
+          await q.query('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
+        },
+      },
+
+      uploads: {
+        save: async (u) => {
+          await q.query(
+            `INSERT INTO uploads (id, owner_id, region, dir, name, size, replace_existing, multipart, key_prefix, parts, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+            [
+              u.id,
+              u.ownerId,
+              u.region,
+              u.dir,
+              u.name,
+              u.size,
+              u.replace,
+              u.multipart,
+              u.keyPrefix,
+              JSON.stringify(u.parts),
+              u.createdAt,
+            ],
+          );
+        },
+        get: async (id) => maybe(await one('SELECT * FROM uploads WHERE id = $1', [id]), toStagedUpload),
+        pendingFor: async (ownerId) =>
+          (
+            await all(
+              'SELECT * FROM uploads WHERE owner_id = $1 AND finished_at IS NULL ORDER BY created_at, id COLLATE "C"',
+              [ownerId],
+            )
+          ).map(toStagedUpload),
+        claim: async (id) =>
+          (await changed(
+            'UPDATE uploads SET completing = TRUE WHERE id = $1 AND NOT completing AND finished_at IS NULL',
+            [id],
+          )) === 1,
+        unclaim: async (id) => {
+          await q.query('UPDATE uploads SET completing = FALSE WHERE id = $1', [id]);
+        },
+        finish: async (id, result, at) => {
+          await q.query(
+            'UPDATE uploads SET completing = FALSE, finished_at = $2, result = $3 WHERE id = $1',
+            [id, at, JSON.stringify(result)],
+          );
+        },
+        delete: async (id) => (await changed('DELETE FROM uploads WHERE id = $1', [id])) === 1,
+        prune: (createdBefore, finishedBefore) =>
+          changed(
+            `DELETE FROM uploads WHERE (finished_at IS NULL AND created_at < $1)
+             OR (finished_at IS NOT NULL AND finished_at < $2)`,
+            [createdBefore, finishedBefore],
+          ),
       },
 
       audit: {

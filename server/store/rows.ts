@@ -10,7 +10,9 @@ import type {
   InviteRecord,
   PermissionSetRecord,
   SessionRecord,
+  StagedUploadRecord,
   TerminalRecord,
+  ThrottlePolicy,
   UserPatch,
   UserRecord,
 } from './store.js';
@@ -95,6 +97,26 @@ export const toTerminal = (r: Row): TerminalRecord => ({
   createdAt: r.created_at as number,
 });
 
+export const toStagedUpload = (r: Row): StagedUploadRecord => ({
+  id: r.id as string,
+  ownerId: r.owner_id as string,
+  region: r.region as string,
+  dir: r.dir as string,
+  name: r.name as string,
+  size: r.size as number,
+  replace: flag(r.replace_existing),
+  multipart: flag(r.multipart),
+  keyPrefix: r.key_prefix as string,
+  parts: JSON.parse(r.parts as string) as StagedUploadRecord['parts'],
+  createdAt: r.created_at as number,
+  completing: flag(r.completing),
+  finishedAt: (r.finished_at as number | null) ?? null,
+  result:
+    r.result === null || r.result === undefined
+      ? null
+      : (JSON.parse(r.result as string) as StagedUploadRecord['result']),
+});
+
 export const toAudit = (r: Row): AuditRecord => ({
   id: r.id as number,
   at: r.at as number,
@@ -146,3 +168,29 @@ export function permissionSetColumns(patch: {
 
 /** An audit page holds 1 to 1000 entries, 100 unless asked. */
 export const auditPageSize = (limit: number | undefined): number => Math.min(Math.max(limit ?? 100, 1), 1000);
+
+/** Capped exponent: past ~30 doublings every sane maximum has been reached anyway. */
+const maxDoublings = 30;
+
+/**
+ * When a subject with `failures` counted (this one included) may try again, given the block it
+ * already had: blocks only ever grow, so concurrent failures never shorten one.
+ */
+export function throttleBlockedUntil(
+  policy: ThrottlePolicy,
+  failures: number,
+  now: number,
+  blockedUntil: number,
+): number {
+  const excess = failures - policy.allowed;
+  if (excess < 0) return blockedUntil;
+  const delayMs = Math.min(policy.baseDelayMs * 2 ** Math.min(excess, maxDoublings), policy.maxDelayMs);
+  return Math.max(blockedUntil, now + delayMs);
+}
+
+/**
+ * The instant an entry is forgotten: more than the quiet window after its last failure, and not
+ * before its block ends. Integer milliseconds, so "more than" is "+ 1".
+ */
+export const throttleForgetAt = (policy: ThrottlePolicy, now: number, blockedUntil: number): number =>
+  Math.max(now + policy.quietMs + 1, blockedUntil);

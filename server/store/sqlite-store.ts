@@ -21,6 +21,9 @@ import {
   toInvite,
   toPermissionSet,
   toSession,
+  toStagedUpload,
+  throttleBlockedUntil,
+  throttleForgetAt,
   toTerminal,
   toUser,
   userPatchColumns,
@@ -59,6 +62,9 @@ export class SqliteStore implements Store {
   readonly invites = this.repositories.invites;
   readonly usage = this.repositories.usage;
   readonly terminals = this.repositories.terminals;
+  readonly throttles = this.repositories.throttles;
+  readonly leases = this.repositories.leases;
+  readonly uploads = this.repositories.uploads;
   readonly audit = this.repositories.audit;
 
   /**
@@ -546,6 +552,140 @@ export class SqliteStore implements Store {
             this.exec('DELETE FROM terminals WHERE id = ?', id);
           }),
         list: () => run(() => this.all('SELECT * FROM terminals ORDER BY created_at, id').map(toTerminal)),
+      },
+
+      throttles: {
+        recordFailure: (scope, subject, now, policy) =>
+          run(() =>
+            this.atomic(() => {
+              // The upsert takes the write lock first, so a failure counted by another process
+              // in between is never lost: the increment happens under the lock.
+              const counted = this.one(
+                `INSERT INTO throttles (scope, subject, failures, blocked_until, forget_at) VALUES (?, ?, 1, 0, ?)
+                 ON CONFLICT (scope, subject) DO UPDATE SET
+                   failures = CASE WHEN throttles.forget_at <= ? THEN 1 ELSE throttles.failures + 1 END,
+                   forget_at = max(throttles.forget_at, excluded.forget_at)
+                 RETURNING failures, blocked_until`,
+                scope,
+                subject,
+                throttleForgetAt(policy, now, 0),
+                now,
+              ) as Row;
+              const failures = counted.failures as number;
+              const blockedUntil = throttleBlockedUntil(
+                policy,
+                failures,
+                now,
+                counted.blocked_until as number,
+              );
+              if (blockedUntil === counted.blocked_until) return { failures, blockedUntil };
+              const blocked = this.one(
+                `UPDATE throttles SET blocked_until = max(blocked_until, ?), forget_at = max(forget_at, ?)
+                 WHERE scope = ? AND subject = ? RETURNING blocked_until`,
+                blockedUntil,
+                throttleForgetAt(policy, now, blockedUntil),
+                scope,
+                subject,
+              ) as Row;
+              return { failures, blockedUntil: blocked.blocked_until as number };
+            }),
+          ),
+        retryAfter: (scope, subject, now) =>
+          run(() => {
+            const row = this.one(
+              'SELECT blocked_until FROM throttles WHERE scope = ? AND subject = ?',
+              scope,
+              subject,
+            );
+            return Math.max(((row?.blocked_until as number | undefined) ?? 0) - now, 0);
+          }),
+        reset: (scope, subject) =>
+          run(() => {
+            this.exec('DELETE FROM throttles WHERE scope = ? AND subject = ?', scope, subject);
+          }),
+        prune: (now) => run(() => this.exec('DELETE FROM throttles WHERE forget_at <= ?', now).changes),
+      },
+
+      leases: {
+        tryAcquire: (name, holder, now, ttlMs) =>
+          run(
+            () =>
+              this.exec(
+                `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= ?`,
+                name,
+                holder,
+                now + ttlMs,
+                now,
+              ).changes === 1,
+          ),
+        release: (name, holder) =>
+          run(() => {
+            this.exec('DELETE FROM leases WHERE name = ? AND holder = ?', name, holder);
+          }),
+      },
+
+      uploads: {
+        save: (u) =>
+          run(() => {
+            this.exec(
+              `INSERT INTO uploads (id, owner_id, region, dir, name, size, replace_existing, multipart, key_prefix, parts, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              u.id,
+              u.ownerId,
+              u.region,
+              u.dir,
+              u.name,
+              u.size,
+              u.replace ? 1 : 0,
+              u.multipart ? 1 : 0,
+              u.keyPrefix,
+              JSON.stringify(u.parts),
+              u.createdAt,
+            );
+          }),
+        get: (id) =>
+          run(() => this.maybe(this.one('SELECT * FROM uploads WHERE id = ?', id), toStagedUpload)),
+        pendingFor: (ownerId) =>
+          run(() =>
+            this.all(
+              'SELECT * FROM uploads WHERE owner_id = ? AND finished_at IS NULL ORDER BY created_at, id',
+              ownerId,
+            ).map(toStagedUpload),
+          ),
+        claim: (id) =>
+          run(
+            () =>
+              this.exec(
+                'UPDATE uploads SET completing = 1 WHERE id = ? AND completing = 0 AND finished_at IS NULL',
+                id,
+              ).changes === 1,
+          ),
+        unclaim: (id) =>
+          run(() => {
+            this.exec('UPDATE uploads SET completing = 0 WHERE id = ?', id);
+          }),
+        finish: (id, result, at) =>
+          run(() => {
+            this.exec(
+              'UPDATE uploads SET completing = 0, finished_at = ?, result = ? WHERE id = ?',
+              at,
+              JSON.stringify(result),
+              id,
+            );
+          }),
+        delete: (id) => run(() => this.exec('DELETE FROM uploads WHERE id = ?', id).changes === 1),
+        prune: (createdBefore, finishedBefore) =>
+          run(
+            () =>
+              this.exec(
+                `DELETE FROM uploads WHERE (finished_at IS NULL AND created_at < ?)
+                 OR (finished_at IS NOT NULL AND finished_at < ?)`,
+                createdBefore,
+                finishedBefore,
+              ).changes,
+          ),
       },
 
       audit: {

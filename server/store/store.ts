@@ -233,6 +233,111 @@ export interface TerminalRepository {
   list(): Promise<TerminalRecord[]>;
 }
 
+/**
+ * How failures against one subject turn into waiting: after `allowed` failures each further one
+ * blocks for `baseDelayMs`, doubling per failure up to `maxDelayMs`. Failures are forgotten once
+ * `quietMs` has passed since the last one and no block is running.
+ */
+export interface ThrottlePolicy {
+  readonly allowed: number;
+  readonly quietMs: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/**
+ * Failure counters keyed by scope (what is counted, e.g. sign-ins per account) and subject (who).
+ * Every instance of a shared store counts into the same row, so concurrent failures all count.
+ */
+export interface ThrottleRepository {
+  /**
+   * Counts one failure at `now` (starting over when the earlier ones are forgotten) and returns
+   * when the subject may try again: `blockedUntil` is 0 or in the past when it may try now.
+   * Atomic: concurrent calls from any instance each count once.
+   */
+  recordFailure(
+    scope: string,
+    subject: string,
+    now: number,
+    policy: ThrottlePolicy,
+  ): Promise<{ failures: number; blockedUntil: number }>;
+  /** Milliseconds left to wait at `now`; 0 when the subject may try now. */
+  retryAfter(scope: string, subject: string, now: number): Promise<number>;
+  /** Forgets the subject's failures. */
+  reset(scope: string, subject: string): Promise<void>;
+  /** Deletes every entry forgotten by `now`; returns how many went. */
+  prune(now: number): Promise<number>;
+}
+
+/**
+ * Named leases: at most one holder at a time, until the lease expires. Instances use them so
+ * that work for the whole deployment (a sweep) is done by one of them.
+ */
+export interface LeaseRepository {
+  /**
+   * Compare-and-set: takes the lease for `holder` until `now + ttlMs` when it is free, expired
+   * (`expiresAt <= now`), or already `holder`'s (a renewal); false while another holder's runs.
+   * Of concurrent calls for a free lease, exactly one wins.
+   */
+  tryAcquire(name: string, holder: string, now: number, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up, if `holder` holds it, so another may take it at once. */
+  release(name: string, holder: string): Promise<void>;
+}
+
+/** What a finished upload answered (the page may ask again when the answer was lost). */
+export interface StagedUploadResult {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/**
+ * An upload from its presigned URLs until it is completed or cancelled, so that whichever
+ * instance gets the page's next request (a part, `complete`, a cancel) can take it.
+ */
+export interface StagedUploadRecord {
+  readonly id: string;
+  readonly ownerId: string;
+  readonly region: string;
+  /** The target folder as the user reads it (`~/data`). */
+  readonly dir: string;
+  readonly name: string;
+  readonly size: number;
+  readonly replace: boolean;
+  readonly multipart: boolean;
+  /** Every staged part's key starts with it. */
+  readonly keyPrefix: string;
+  /** In order; one for a single PUT. */
+  readonly parts: readonly { readonly key: string; readonly size: number }[];
+  readonly createdAt: number;
+  /** An instance is completing it now. */
+  readonly completing: boolean;
+  readonly finishedAt: number | null;
+  readonly result: StagedUploadResult | null;
+}
+
+export type NewStagedUpload = Omit<StagedUploadRecord, 'completing' | 'finishedAt' | 'result'>;
+
+export interface UploadRepository {
+  save(upload: NewStagedUpload): Promise<void>;
+  get(id: string): Promise<StagedUploadRecord | undefined>;
+  /** The owner's uploads not finished yet, oldest first. */
+  pendingFor(ownerId: string): Promise<StagedUploadRecord[]>;
+  /** Compare-and-set: marks it being completed; false when it already is, has finished, or is gone. */
+  claim(id: string): Promise<boolean>;
+  /** Ends a claim without finishing: `complete` may be tried again. */
+  unclaim(id: string): Promise<void>;
+  /** Records the answer; the upload stops being pending and stays only for a repeated `complete`. */
+  finish(id: string, result: StagedUploadResult, at: number): Promise<void>;
+  /** Removes it (cancelled, failed for good); false when it was not there. */
+  delete(id: string): Promise<boolean>;
+  /**
+   * Deletes unfinished uploads created before `createdBefore` (abandoned) and finished ones
+   * finished before `finishedBefore`; returns how many went.
+   */
+  prune(createdBefore: number, finishedBefore: number): Promise<number>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -249,6 +354,9 @@ export interface StoreRepositories {
   readonly invites: InviteRepository;
   readonly usage: UsageRepository;
   readonly terminals: TerminalRepository;
+  readonly throttles: ThrottleRepository;
+  readonly leases: LeaseRepository;
+  readonly uploads: UploadRepository;
   readonly audit: AuditLog;
 }
 

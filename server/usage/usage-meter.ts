@@ -13,10 +13,14 @@ import fp from 'fastify-plugin';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EnvironmentStatus } from '../../sandbox/index.js';
 import { errors } from '../errors.js';
+import { PeriodicJob } from '../periodic-job.js';
 import { formatUsageDuration, formatUtcTime, type UsageView } from '../protocol/api.js';
 import type { Store, UsageIncrement } from '../store/store.js';
 import { splitByWeek, usageWeek, weekMs } from './usage-week.js';
 import { weeklyLimit } from './weekly-limit.js';
+
+const pruneIntervalMs = 60 * 60 * 1000;
+const pruneFirstAfterMs = 60 * 1000;
 
 export interface UsageMeterOptions {
   readonly store: Pick<Store, 'usage' | 'groups'>;
@@ -41,8 +45,6 @@ export class UsageMeter {
   private timer: NodeJS.Timeout | undefined;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
-  /** The week whose start the last prune kept; a new week prunes again. */
-  private prunedFor: number | undefined;
 
   constructor(private readonly options: UsageMeterOptions) {
     this.countedTo = options.now();
@@ -99,7 +101,6 @@ export class UsageMeter {
   private async tickOnce(): Promise<void> {
     if (this.closed) return;
     const now = this.options.now();
-    await this.pruneOldWeeks(now);
     const elapsedS = Math.floor((now - this.countedTo) / 1000);
     // A clock that stepped back: wait until it passes the last counted instant again.
     if (elapsedS <= 0) return;
@@ -137,18 +138,15 @@ export class UsageMeter {
     if (this.options.onExhausted) await this.reportCrossings(added);
   }
 
-  /** Best effort: rows nobody reads any more go once per week; a failure is retried next tick. */
-  private async pruneOldWeeks(now: number): Promise<void> {
-    const week = usageWeek(now).start;
-    if (this.prunedFor === week) return;
-    const oldestKept = week - (this.options.keepWeeks - 1) * weekMs;
-    try {
-      const deleted = await this.options.store.usage.prune(oldestKept);
-      this.prunedFor = week;
-      if (deleted > 0) this.options.log.info({ deleted }, 'deleted old weeks of shell time');
-    } catch (error) {
-      this.options.log.warn({ err: error }, 'could not delete old weeks of shell time; will retry');
-    }
+  /**
+   * Deletes the weeks older than `keepWeeks` (everyone's: a periodic job runs it on one instance).
+   * Returns how many rows went.
+   */
+  async prune(): Promise<number> {
+    const oldestKept = usageWeek(this.options.now()).start - (this.options.keepWeeks - 1) * weekMs;
+    const deleted = await this.options.store.usage.prune(oldestKept);
+    if (deleted > 0) this.options.log.info({ deleted }, 'deleted old weeks of shell time');
+    return deleted;
   }
 
   private async reportCrossings(added: ReadonlyMap<string, number>): Promise<void> {
@@ -193,10 +191,27 @@ export default fp(
         for (const terminal of app.terminals.list(userId)) terminal.notify(notice);
       },
     });
+    // Rows nobody reads any more: once per interval across the instances sharing the store.
+    const prune = new PeriodicJob({
+      name: 'usage.prune',
+      intervalMs: pruneIntervalMs,
+      firstTickAfterMs: pruneFirstAfterMs,
+      store: app.store,
+      holder: app.config.instanceId,
+      now: app.now,
+      log: app.log.child({ component: 'usage' }),
+      run: () => meter.prune(),
+    });
     app.decorate('usage', meter);
     // onReady runs after the environments' reconcile: what already runs is charged from now on.
-    app.addHook('onReady', async () => meter.start());
-    app.addHook('preClose', async () => meter.close());
+    app.addHook('onReady', async () => {
+      meter.start();
+      prune.start();
+    });
+    app.addHook('preClose', async () => {
+      await prune.close();
+      await meter.close();
+    });
   },
   { name: 'usage', dependencies: ['environments', 'terminals'] },
 );

@@ -640,6 +640,197 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
     });
   });
 
+  describe('throttles', () => {
+    const policy = { allowed: 2, quietMs: 60_000, baseDelayMs: 1_000, maxDelayMs: 5_000 };
+    const t0 = 1_800_000_000_000;
+
+    it('blocks after the allowed failures, doubling up to the maximum, per scope and subject', async () => {
+      const seen: { failures: number; blockedUntil: number }[] = [];
+      for (let i = 0; i < 6; i++) seen.push(await store.throttles.recordFailure('acct', 'alice', t0, policy));
+      expect(seen).toEqual([
+        { failures: 1, blockedUntil: 0 },
+        { failures: 2, blockedUntil: t0 + 1_000 },
+        { failures: 3, blockedUntil: t0 + 2_000 },
+        { failures: 4, blockedUntil: t0 + 4_000 },
+        { failures: 5, blockedUntil: t0 + 5_000 },
+        { failures: 6, blockedUntil: t0 + 5_000 },
+      ]);
+      expect(await store.throttles.retryAfter('acct', 'alice', t0 + 1_500)).toBe(3_500);
+      expect(await store.throttles.retryAfter('acct', 'alice', t0 + 5_000)).toBe(0);
+      // Another subject, and the same subject in another scope, count on their own.
+      expect(await store.throttles.retryAfter('acct', 'bob', t0)).toBe(0);
+      expect(await store.throttles.retryAfter('ip', 'alice', t0)).toBe(0);
+      expect(await store.throttles.recordFailure('ip', 'alice', t0, policy)).toEqual({
+        failures: 1,
+        blockedUntil: 0,
+      });
+      // A block only ever grows: a failure counted with an earlier clock does not shorten it.
+      expect((await store.throttles.recordFailure('acct', 'alice', t0 - 10_000, policy)).blockedUntil).toBe(
+        t0 + 5_000,
+      );
+      await store.throttles.reset('acct', 'alice');
+      expect(await store.throttles.retryAfter('acct', 'alice', t0)).toBe(0);
+      expect((await store.throttles.recordFailure('acct', 'alice', t0, policy)).failures).toBe(1);
+    });
+
+    it('forgets failures after the quiet window once no block runs, and prunes forgotten entries', async () => {
+      await store.throttles.recordFailure('acct', 'quiet', t0, policy);
+      // Exactly the quiet window later: still remembered.
+      expect((await store.throttles.recordFailure('acct', 'quiet', t0 + 60_000, policy)).failures).toBe(2);
+      expect((await store.throttles.recordFailure('acct', 'quiet', t0 + 120_001, policy)).failures).toBe(1);
+      // A block longer than the quiet window keeps the entry until it ends.
+      const long = { ...policy, quietMs: 1_000, baseDelayMs: 10_000, maxDelayMs: 10_000 };
+      await store.throttles.recordFailure('acct', 'blocked', t0, long);
+      await store.throttles.recordFailure('acct', 'blocked', t0, long);
+      expect(await store.throttles.prune(t0 + 5_000)).toBe(0);
+      expect((await store.throttles.recordFailure('acct', 'blocked', t0 + 5_000, long)).failures).toBe(3);
+      // The third failure made the block t0 + 15 s: the entry goes then, and only then.
+      expect(await store.throttles.prune(t0 + 14_999)).toBe(0);
+      expect(await store.throttles.retryAfter('acct', 'blocked', t0 + 14_999)).toBe(1);
+      expect(await store.throttles.prune(t0 + 15_000)).toBe(1);
+      expect((await store.throttles.recordFailure('acct', 'blocked', t0 + 15_000, long)).failures).toBe(1);
+      // 'quiet' failed last at t0 + 120.001 s: kept through its window (the new 'blocked' one,
+      // with its 1 s window, goes), forgotten after it.
+      expect(await store.throttles.prune(t0 + 180_001)).toBe(1);
+      expect((await store.throttles.recordFailure('acct', 'quiet', t0 + 180_001, policy)).failures).toBe(2);
+      expect((await store.throttles.recordFailure('acct', 'quiet', t0 + 240_002, policy)).failures).toBe(1);
+      expect(await store.throttles.prune(t0 + 10_000_000)).toBe(1);
+    });
+
+    it('counts every one of concurrent failures from two stores on one database', async () => {
+      const other = await open();
+      const n = 20;
+      const many = { ...policy, allowed: n };
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          (i % 2 === 0 ? store : other).throttles.recordFailure('acct', 'race', t0, many),
+        ),
+      );
+      expect(results.map((r) => r.failures).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: n }, (_, i) => i + 1),
+      );
+      expect(results.filter((r) => r.blockedUntil > t0)).toHaveLength(1);
+      expect(await other.throttles.retryAfter('acct', 'race', t0)).toBe(1_000);
+    });
+  });
+
+  describe('leases', () => {
+    const t0 = 1_800_000_000_000;
+
+    it('holds a lease for one holder until it expires; renews; hands over when released', async () => {
+      expect(await store.leases.tryAcquire('sweep', 'a', t0, 1_000)).toBe(true);
+      expect(await store.leases.tryAcquire('sweep', 'b', t0 + 999, 1_000)).toBe(false);
+      // Another name is another lease.
+      expect(await store.leases.tryAcquire('other', 'b', t0, 1_000)).toBe(true);
+      // The holder renews before it expires, which keeps the others out for longer.
+      expect(await store.leases.tryAcquire('sweep', 'a', t0 + 500, 1_000)).toBe(true);
+      expect(await store.leases.tryAcquire('sweep', 'b', t0 + 1_499, 1_000)).toBe(false);
+      expect(await store.leases.tryAcquire('sweep', 'b', t0 + 1_500, 1_000)).toBe(true);
+      expect(await store.leases.tryAcquire('sweep', 'a', t0 + 1_600, 1_000)).toBe(false);
+      // Only the holder's release counts.
+      await store.leases.release('sweep', 'a');
+      expect(await store.leases.tryAcquire('sweep', 'a', t0 + 1_700, 1_000)).toBe(false);
+      await store.leases.release('sweep', 'b');
+      expect(await store.leases.tryAcquire('sweep', 'a', t0 + 1_700, 1_000)).toBe(true);
+    });
+
+    it('gives a free lease to exactly one of concurrent takers on two stores', async () => {
+      const other = await open();
+      const taken = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          (i % 2 === 0 ? store : other).leases.tryAcquire('race', `holder-${i}`, t0, 60_000),
+        ),
+      );
+      expect(taken.filter(Boolean)).toHaveLength(1);
+      const expired = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          (i % 2 === 0 ? store : other).leases.tryAcquire('race', `late-${i}`, t0 + 60_000, 60_000),
+        ),
+      );
+      expect(expired.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
+  describe('uploads', () => {
+    const upload = (id: string, ownerId: string, createdAt: number) => ({
+      id,
+      ownerId,
+      region: 'us-east-1',
+      dir: '~/data',
+      name: `${id}.csv`,
+      size: 12_000_000_000,
+      replace: id === 'u1',
+      multipart: true,
+      keyPrefix: `staging/${ownerId}/${id}/`,
+      parts: [
+        { key: `staging/${ownerId}/${id}/part-00001`, size: 8_000_000_000 },
+        { key: `staging/${ownerId}/${id}/part-00002`, size: 4_000_000_000 },
+      ],
+      createdAt,
+    });
+
+    it('keeps an upload with its parts, lists the pending ones, and finishes it once', async () => {
+      const u = await store.users.create({ username: 'una' });
+      await store.uploads.save(upload('u2', u.id, 2_000));
+      await store.uploads.save(upload('u1', u.id, 1_000));
+      expect(await store.uploads.get('u1')).toEqual({
+        ...upload('u1', u.id, 1_000),
+        completing: false,
+        finishedAt: null,
+        result: null,
+      });
+      expect((await store.uploads.get('u2'))?.replace).toBe(false);
+      expect((await store.uploads.pendingFor(u.id)).map((r) => r.id)).toEqual(['u1', 'u2']);
+      expect(await rejection(store.uploads.save(upload('u1', u.id, 3_000)))).toMatchObject({
+        kind: 'conflict',
+      });
+
+      expect(await store.uploads.claim('u1')).toBe(true);
+      expect(await store.uploads.claim('u1')).toBe(false);
+      await store.uploads.unclaim('u1');
+      expect(await store.uploads.claim('u1')).toBe(true);
+      const result = { path: '~/data/u1.csv', size: 12_000_000_000, sha256: 'ab'.repeat(32) };
+      await store.uploads.finish('u1', result, 5_000);
+      expect(await store.uploads.get('u1')).toMatchObject({ completing: false, finishedAt: 5_000, result });
+      expect(await store.uploads.claim('u1')).toBe(false);
+      expect((await store.uploads.pendingFor(u.id)).map((r) => r.id)).toEqual(['u2']);
+
+      expect(await store.uploads.delete('u2')).toBe(true);
+      expect(await store.uploads.delete('u2')).toBe(false);
+      expect(await store.uploads.claim('u2')).toBe(false);
+      expect(await store.uploads.get('u2')).toBeUndefined();
+    });
+
+    it('prunes abandoned and long-finished uploads, and goes with its user', async () => {
+      const u = await store.users.create({ username: 'uma' });
+      for (const [id, at] of [
+        ['old', 1_000],
+        ['new', 9_000],
+        ['done-early', 1_500],
+        ['done-late', 2_000],
+      ] as const)
+        await store.uploads.save(upload(id, u.id, at));
+      const result = { path: '~/x', size: 1, sha256: '00' };
+      await store.uploads.finish('done-early', result, 3_000);
+      await store.uploads.finish('done-late', result, 8_000);
+      expect(await store.uploads.prune(5_000, 5_000)).toBe(2);
+      expect((await store.uploads.pendingFor(u.id)).map((r) => r.id)).toEqual(['new']);
+      expect(await store.uploads.get('done-late')).toBeDefined();
+      await store.users.delete(u.id);
+      expect(await store.uploads.get('new')).toBeUndefined();
+    });
+
+    it('lets exactly one of concurrent claims from two stores win', async () => {
+      const other = await open();
+      const u = await store.users.create({ username: 'ulf' });
+      await store.uploads.save(upload('race', u.id, 1_000));
+      const claims = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? store : other).uploads.claim('race')),
+      );
+      expect(claims.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
   describe('transactions', () => {
     it('commits everything done through tx', async () => {
       const result = await store.transaction(async (tx) => {

@@ -1,5 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { LoginThrottle, type LoginThrottleLimits } from '../../../../server/auth/login-throttle.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  LoginThrottle,
+  accountScope,
+  ipScope,
+  type LoginThrottleLimits,
+} from '../../../../server/auth/login-throttle.js';
+import { SqliteStore } from '../../../../server/store/sqlite-store.js';
 
 const limits: LoginThrottleLimits = {
   maxFailuresPerAccount: 3,
@@ -9,31 +15,38 @@ const limits: LoginThrottleLimits = {
   throttleMaxDelayS: 100,
 };
 
-function setup(overrides: Partial<LoginThrottleLimits> = {}, maxEntries?: number) {
+const stores: SqliteStore[] = [];
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
+});
+
+function setup(overrides: Partial<LoginThrottleLimits> = {}) {
   const clock = { now: 1_000_000 };
-  const throttle = new LoginThrottle({ ...limits, ...overrides }, () => clock.now, maxEntries);
-  return { clock, throttle };
+  const store = new SqliteStore(':memory:');
+  stores.push(store);
+  const throttle = new LoginThrottle(store, { ...limits, ...overrides }, () => clock.now);
+  return { clock, store, throttle };
 }
 
 describe('LoginThrottle', () => {
-  it('lets an account try until the limit, then asks it to wait the base delay', () => {
+  it('lets an account try until the limit, then asks it to wait the base delay', async () => {
     const { throttle } = setup();
-    throttle.recordFailure('alice', '10.0.0.1');
-    throttle.recordFailure('alice', '10.0.0.1');
-    expect(throttle.retryAfterS('alice', '10.0.0.1')).toBeUndefined();
-    throttle.recordFailure('alice', '10.0.0.1');
-    expect(throttle.retryAfterS('alice', '10.0.0.1')).toBe(10);
+    await throttle.recordFailure('alice', '10.0.0.1');
+    await throttle.recordFailure('alice', '10.0.0.1');
+    expect(await throttle.retryAfterS('alice', '10.0.0.1')).toBeUndefined();
+    await throttle.recordFailure('alice', '10.0.0.1');
+    expect(await throttle.retryAfterS('alice', '10.0.0.1')).toBe(10);
     // The account is throttled from every address; other accounts are not.
-    expect(throttle.retryAfterS('alice', '10.9.9.9')).toBe(10);
-    expect(throttle.retryAfterS('bob', '10.9.9.9')).toBeUndefined();
+    expect(await throttle.retryAfterS('alice', '10.9.9.9')).toBe(10);
+    expect(await throttle.retryAfterS('bob', '10.9.9.9')).toBeUndefined();
   });
 
-  it('doubles the delay per further failure up to the maximum', () => {
+  it('doubles the delay per further failure up to the maximum', async () => {
     const { clock, throttle } = setup();
     const delays: number[] = [];
     for (let i = 0; i < 8; i++) {
-      throttle.recordFailure('alice', `10.0.0.${i}`);
-      const wait = throttle.retryAfterS('alice', '10.1.1.1');
+      await throttle.recordFailure('alice', `10.0.0.${i}`);
+      const wait = await throttle.retryAfterS('alice', '10.1.1.1');
       if (wait !== undefined) {
         delays.push(wait);
         clock.now += wait * 1000;
@@ -42,50 +55,59 @@ describe('LoginThrottle', () => {
     expect(delays).toEqual([10, 20, 40, 80, 100, 100]);
   });
 
-  it('counts down and frees the account when the delay has passed', () => {
+  it('counts down and frees the account when the delay has passed', async () => {
     const { clock, throttle } = setup();
-    for (let i = 0; i < 3; i++) throttle.recordFailure('alice', '10.0.0.1');
+    for (let i = 0; i < 3; i++) await throttle.recordFailure('alice', '10.0.0.1');
     clock.now += 4_500;
-    expect(throttle.retryAfterS('alice', '10.0.0.1')).toBe(6);
+    expect(await throttle.retryAfterS('alice', '10.0.0.1')).toBe(6);
     clock.now += 5_500;
-    expect(throttle.retryAfterS('alice', '10.0.0.1')).toBeUndefined();
+    expect(await throttle.retryAfterS('alice', '10.0.0.1')).toBeUndefined();
   });
 
-  it('forgets failures after a quiet window', () => {
+  it('forgets failures after a quiet window, and not a millisecond before', async () => {
     const { clock, throttle } = setup();
-    throttle.recordFailure('alice', '10.0.0.1');
-    throttle.recordFailure('alice', '10.0.0.1');
+    await throttle.recordFailure('alice', '10.0.0.1');
+    await throttle.recordFailure('alice', '10.0.0.1');
     clock.now += 600_001;
-    throttle.recordFailure('alice', '10.0.0.1');
-    expect(throttle.retryAfterS('alice', '10.0.0.1')).toBeUndefined();
+    await throttle.recordFailure('alice', '10.0.0.1');
+    expect(await throttle.retryAfterS('alice', '10.0.0.1')).toBeUndefined();
+    await throttle.recordFailure('alice', '10.0.0.1');
+    clock.now += 600_000;
+    await throttle.recordFailure('alice', '10.0.0.1');
+    expect(await throttle.retryAfterS('alice', '10.0.0.1')).toBe(10);
   });
 
-  it('a success clears the account, not the IP', () => {
+  it('a success clears the account, not the IP', async () => {
     const { throttle } = setup({ maxFailuresPerIp: 4 });
-    for (let i = 0; i < 3; i++) throttle.recordFailure('alice', '10.0.0.1');
-    throttle.recordSuccess('alice');
-    expect(throttle.retryAfterS('alice', '10.0.0.2')).toBeUndefined();
-    throttle.recordFailure('carol', '10.0.0.1');
-    expect(throttle.retryAfterS('dave', '10.0.0.1')).toBe(10);
-    expect(throttle.retryAfterS('dave', '10.0.0.2')).toBeUndefined();
+    for (let i = 0; i < 3; i++) await throttle.recordFailure('alice', '10.0.0.1');
+    await throttle.recordSuccess('alice');
+    expect(await throttle.retryAfterS('alice', '10.0.0.2')).toBeUndefined();
+    await throttle.recordFailure('carol', '10.0.0.1');
+    expect(await throttle.retryAfterS('dave', '10.0.0.1')).toBe(10);
+    expect(await throttle.retryAfterS('dave', '10.0.0.2')).toBeUndefined();
   });
 
-  it('throttles an IP spraying many accounts', () => {
+  it('throttles an IP spraying many accounts', async () => {
     const { throttle } = setup();
-    for (let i = 0; i < 10; i++) throttle.recordFailure(`user${i}`, '10.0.0.66');
-    expect(throttle.retryAfterS('fresh-user', '10.0.0.66')).toBe(10);
-    expect(throttle.retryAfterS('fresh-user', '10.0.0.67')).toBeUndefined();
+    for (let i = 0; i < 10; i++) await throttle.recordFailure(`user${i}`, '10.0.0.66');
+    expect(await throttle.retryAfterS('fresh-user', '10.0.0.66')).toBe(10);
+    expect(await throttle.retryAfterS('fresh-user', '10.0.0.67')).toBeUndefined();
   });
 
-  it('keeps memory bounded, evicting forgotten entries first, then the least recently touched', () => {
-    const { clock, throttle } = setup({ maxFailuresPerAccount: 1 }, 100);
-    for (let i = 0; i < 1000; i++) throttle.recordFailure(`spray${i}`, `10.0.${i >> 8}.${i & 255}`);
-    expect(throttle.size.accounts).toBeLessThanOrEqual(100);
-    expect(throttle.size.ips).toBeLessThanOrEqual(100);
-    // The most recent entries survive, so an account under attack right now stays throttled.
-    expect(throttle.retryAfterS('spray999', '192.0.2.1')).toBe(10);
-    clock.now += 700_000;
-    throttle.recordFailure('late', '192.0.2.2');
-    expect(throttle.size.accounts).toBe(1);
+  it('stays bounded: prune deletes forgotten entries and keeps the ones still counting', async () => {
+    const { clock, store, throttle } = setup({ maxFailuresPerAccount: 1 });
+    for (let i = 0; i < 100; i++) await throttle.recordFailure(`spray${i}`, `10.0.0.${i}`);
+    // Nothing is forgotten yet: the accounts under attack right now stay throttled.
+    expect(await throttle.prune()).toBe(0);
+    expect(await throttle.retryAfterS('spray99', '192.0.2.1')).toBe(10);
+    clock.now += 600_001;
+    await throttle.recordFailure('late', '192.0.2.2');
+    // 100 accounts and 100 addresses went; the late account and address stay.
+    expect(await throttle.prune()).toBe(200);
+    expect(await throttle.prune()).toBe(0);
+    expect(await store.throttles.retryAfter(accountScope, 'late', clock.now)).toBe(10_000);
+    expect(await store.throttles.retryAfter(ipScope, '192.0.2.2', clock.now)).toBe(0);
+    await throttle.recordFailure('late', '192.0.2.2');
+    expect(await throttle.retryAfterS('late', '192.0.2.3')).toBe(20);
   });
 });

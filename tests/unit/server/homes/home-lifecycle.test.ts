@@ -59,7 +59,7 @@ describe('HomeLifecycle', () => {
   });
 
   afterEach(async () => {
-    lifecycle.close();
+    await lifecycle.close();
     await terminals.shutdown();
     environments.close();
     await store.close();
