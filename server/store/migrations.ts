@@ -105,4 +105,27 @@ export const migrations: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  /* 5: OpenID Connect: federated identities, sign-ins in flight, and what a session signed in with */ `
+  ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+  CREATE TABLE identities (
+    provider_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (provider_id, subject)
+  );
+  CREATE INDEX identities_user ON identities(user_id);
+  CREATE TABLE oidc_logins (
+    id_hash TEXT PRIMARY KEY,
+    provider_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    next TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  ALTER TABLE sessions ADD COLUMN provider_id TEXT;
+  ALTER TABLE sessions ADD COLUMN mfa_by_idp INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sessions ADD COLUMN id_token TEXT;
+  `,
 ];

@@ -13,7 +13,9 @@ import type {
   AssignmentRecord,
   AuditRecord,
   GroupRecord,
+  IdentityRecord,
   InviteRecord,
+  OidcLoginRecord,
   PermissionSetRecord,
   SessionRecord,
   Store,
@@ -36,6 +38,7 @@ const toUser = (r: Row): UserRecord => ({
   totpLastStep: r.totp_last_step as number,
   createdAt: r.created_at as number,
   lastLoginAt: (r.last_login_at as number | null) ?? null,
+  source: r.source as string,
 });
 
 const toSession = (r: Row): SessionRecord => ({
@@ -45,6 +48,26 @@ const toSession = (r: Row): SessionRecord => ({
   createdAt: r.created_at as number,
   expiresAt: r.expires_at as number,
   mfaFailures: r.mfa_failures as number,
+  providerId: (r.provider_id as string | null) ?? null,
+  mfaByIdp: r.mfa_by_idp === 1,
+  idToken: (r.id_token as string | null) ?? null,
+});
+
+const toIdentity = (r: Row): IdentityRecord => ({
+  providerId: r.provider_id as string,
+  subject: r.subject as string,
+  userId: r.user_id as string,
+  createdAt: r.created_at as number,
+});
+
+const toOidcLogin = (r: Row): OidcLoginRecord => ({
+  idHash: r.id_hash as string,
+  providerId: r.provider_id as string,
+  state: r.state as string,
+  nonce: r.nonce as string,
+  codeVerifier: r.code_verifier as string,
+  next: r.next as string,
+  expiresAt: r.expires_at as number,
 });
 
 const toGroup = (r: Row): GroupRecord => ({
@@ -194,8 +217,8 @@ export class SqliteStore implements Store {
       this.run(() => {
         const id = randomUUID();
         this.exec(
-          `INSERT INTO users (id, username, email, password_hash, must_change_password, mfa_required, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO users (id, username, email, password_hash, must_change_password, mfa_required, created_at, source)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
           id,
           u.username,
           u.email ?? null,
@@ -203,6 +226,7 @@ export class SqliteStore implements Store {
           u.mustChangePassword ? 1 : 0,
           u.mfaRequired ? 1 : 0,
           this.now(),
+          u.source ?? 'local',
         );
         return toUser(this.one('SELECT * FROM users WHERE id = ?', id) as Row);
       }),
@@ -240,12 +264,16 @@ export class SqliteStore implements Store {
     create: (s) =>
       this.run(() => {
         this.exec(
-          'INSERT INTO sessions (id_hash, user_id, stage, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+          `INSERT INTO sessions (id_hash, user_id, stage, created_at, expires_at, provider_id, mfa_by_idp, id_token)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
           s.idHash,
           s.userId,
           s.stage,
           s.createdAt,
           s.expiresAt,
+          s.providerId ?? null,
+          s.mfaByIdp ? 1 : 0,
+          s.idToken ?? null,
         );
       }),
     get: (idHash) =>
@@ -541,6 +569,58 @@ export class SqliteStore implements Store {
           createdAt: row.created_at as number,
         })),
       ),
+  };
+
+  readonly identities: Store['identities'] = {
+    link: (i) =>
+      this.run(
+        () =>
+          this.exec(
+            `INSERT INTO identities (provider_id, subject, user_id, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (provider_id, subject) DO NOTHING`,
+            i.providerId,
+            i.subject,
+            i.userId,
+            this.now(),
+          ).changes === 1,
+      ),
+    get: (providerId, subject) =>
+      this.run(() =>
+        this.maybe(
+          this.one('SELECT * FROM identities WHERE provider_id = ? AND subject = ?', providerId, subject),
+          toIdentity,
+        ),
+      ),
+    listFor: (userId) =>
+      this.run(() =>
+        this.all('SELECT * FROM identities WHERE user_id = ? ORDER BY provider_id, subject', userId).map(
+          toIdentity,
+        ),
+      ),
+  };
+
+  readonly oidcLogins: Store['oidcLogins'] = {
+    create: (l) =>
+      this.run(() => {
+        this.exec(
+          `INSERT INTO oidc_logins (id_hash, provider_id, state, nonce, code_verifier, next, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          l.idHash,
+          l.providerId,
+          l.state,
+          l.nonce,
+          l.codeVerifier,
+          l.next,
+          l.expiresAt,
+        );
+      }),
+    take: (idHash, now) =>
+      this.run(() => {
+        const row = this.one('DELETE FROM oidc_logins WHERE id_hash = ? RETURNING *', idHash);
+        return row && (row.expires_at as number) > now ? toOidcLogin(row) : undefined;
+      }),
+    deleteExpired: (now) =>
+      this.run(() => this.exec('DELETE FROM oidc_logins WHERE expires_at <= ?', now).changes),
   };
 
   readonly audit: Store['audit'] = {

@@ -57,6 +57,62 @@ describe('SqliteStore', () => {
     expect(await store.sessions.deleteForUser(user.id)).toEqual(['b']);
   });
 
+  it('links a federated identity once, finds it, and drops it with the user', async () => {
+    const user = await store.users.create({ username: 'fed', source: 'oidc:corp' });
+    expect(user.source).toBe('oidc:corp');
+    expect((await store.users.create({ username: 'loc' })).source).toBe('local');
+    expect(await store.identities.link({ providerId: 'corp', subject: 's-1', userId: user.id })).toBe(true);
+    const other = await store.users.create({ username: 'other' });
+    expect(await store.identities.link({ providerId: 'corp', subject: 's-1', userId: other.id })).toBe(false);
+    expect(await store.identities.get('corp', 's-1')).toMatchObject({ userId: user.id });
+    expect(await store.identities.get('other-idp', 's-1')).toBeUndefined();
+    expect((await store.identities.listFor(user.id)).map((i) => i.subject)).toEqual(['s-1']);
+    await store.users.delete(user.id);
+    expect(await store.identities.get('corp', 's-1')).toBeUndefined();
+  });
+
+  it('hands out an OIDC sign-in in flight once, and never after it expired', async () => {
+    const login = {
+      idHash: 'h1',
+      providerId: 'corp',
+      state: 'st',
+      nonce: 'no',
+      codeVerifier: 'cv',
+      next: '/',
+      expiresAt: 100,
+    };
+    await store.oidcLogins.create(login);
+    expect(await store.oidcLogins.take('h1', 50)).toEqual(login);
+    expect(await store.oidcLogins.take('h1', 50)).toBeUndefined();
+    await store.oidcLogins.create({ ...login, idHash: 'h2' });
+    expect(await store.oidcLogins.take('h2', 100)).toBeUndefined();
+    await store.oidcLogins.create({ ...login, idHash: 'h3', expiresAt: 10 });
+    await store.oidcLogins.create({ ...login, idHash: 'h4', expiresAt: 1000 });
+    expect(await store.oidcLogins.deleteExpired(50)).toBe(1);
+    expect(await store.oidcLogins.take('h4', 50)).toMatchObject({ idHash: 'h4' });
+  });
+
+  it('keeps what a federated session signed in with across a rotation', async () => {
+    const user = await store.users.create({ username: 'dora' });
+    await store.sessions.create({
+      idHash: 'x',
+      userId: user.id,
+      stage: 'mfa',
+      createdAt: 1,
+      expiresAt: 10,
+      providerId: 'corp',
+      idToken: 'eyJ.token',
+    });
+    await store.sessions.rotate('x', { idHash: 'y', stage: 'full', createdAt: 2, expiresAt: 20 });
+    expect(await store.sessions.get('y')).toMatchObject({
+      providerId: 'corp',
+      mfaByIdp: false,
+      idToken: 'eyJ.token',
+    });
+    await store.sessions.create({ idHash: 'z', userId: user.id, stage: 'full', createdAt: 1, expiresAt: 10 });
+    expect(await store.sessions.get('z')).toMatchObject({ providerId: null, mfaByIdp: false, idToken: null });
+  });
+
   it('consumes an invite once', async () => {
     const user = await store.users.create({ username: 'dan' });
     await store.invites.create({ tokenHash: 'h', userId: user.id, expiresAt: 100 });

@@ -15,6 +15,7 @@ const user = (patch: Partial<UserRecord> = {}): UserRecord => ({
   totpLastStep: 0,
   createdAt: 0,
   lastLoginAt: null,
+  source: 'local',
   ...patch,
 });
 
