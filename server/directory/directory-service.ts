@@ -583,6 +583,40 @@ export class DirectoryService {
     return { group, added, removed, userNames };
   }
 
+  /**
+   * Makes a federated user's memberships match the groups their identity provider names, by
+   * exact group name. Groups that do not exist in Cove are ignored (and reported). The admins
+   * group follows the claim only when `adminsFromClaim`; otherwise it is left as an
+   * administrator set it, whatever the claim says.
+   */
+  async syncClaimedGroups(
+    userId: string,
+    claimed: readonly string[],
+    options: { adminsFromClaim: boolean },
+  ): Promise<{ added: string[]; removed: string[]; unknown: string[]; ignoredAdmins: boolean }> {
+    const groups = await this.store.groups.list();
+    const byName = new Map(groups.map((g) => [g.name, g]));
+    const managed = (g: GroupRecord) => options.adminsFromClaim || g.name !== adminGroupName;
+    const wanted = new Set(
+      claimed.filter((name) => byName.has(name) && managed(byName.get(name) as GroupRecord)),
+    );
+    const unknown = claimed.filter((name) => !byName.has(name));
+    const ignoredAdmins = !options.adminsFromClaim && claimed.includes(adminGroupName);
+    const current = (await this.store.groups.groupsOf(userId)).filter(managed);
+    const currentNames = new Set(current.map((g) => g.name));
+    const added = [...wanted].filter((name) => !currentNames.has(name));
+    const removed = current.filter((g) => !wanted.has(g.name)).map((g) => g.name);
+    if (added.length === 0 && removed.length === 0) return { added, removed, unknown, ignoredAdmins };
+    await this.store.transaction(async () => {
+      for (const name of added)
+        await this.store.groups.addMember((byName.get(name) as GroupRecord).id, userId);
+      for (const name of removed)
+        await this.store.groups.removeMember((byName.get(name) as GroupRecord).id, userId);
+    });
+    this.changed({ userIds: [userId] });
+    return { added, removed, unknown, ignoredAdmins };
+  }
+
   // ---- Accounts ----
 
   async listAccounts(): Promise<AccountRecord[]> {

@@ -21,6 +21,23 @@ export interface LoginResponse {
   readonly passwordChangeRequired?: boolean;
 }
 
+/** An identity provider the sign-in page offers (`GET /api/auth/oidc/providers`). */
+export interface OidcProviderInfo {
+  readonly id: string;
+  readonly name: string;
+  /** Where "Sign in with <name>" goes; `?next=<local path>` may be added. */
+  readonly loginUrl: string;
+}
+
+export interface OidcProvidersResponse {
+  readonly providers: readonly OidcProviderInfo[];
+}
+
+/** `POST /api/auth/logout` after an identity-provider sign-in: where to sign out there too. */
+export interface LogoutResponse {
+  readonly logoutUrl?: string;
+}
+
 export interface MfaRequest {
   readonly code: string;
 }

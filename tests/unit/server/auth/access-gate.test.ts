@@ -58,6 +58,20 @@ describe('accessGate', () => {
     expect(mfaRequiredFor(user({ mfaRequired: true }), false)).toBe(true);
   });
 
+  it("MFA done at a trusted identity provider stands in for Cove's TOTP", () => {
+    const required = user({ mfaRequired: true });
+    expect(mfaRequiredFor(required, true, { mfaByIdp: true })).toBe(false);
+    expect(mfaRequiredFor(required, true, { mfaByIdp: false })).toBe(true);
+    expect(accessGate(required, true, { mfaByIdp: true })).toBeUndefined();
+    expect(accessGate(required, true, { mfaByIdp: false })?.code).toBe(
+      'COVE_ERR_AUTH_MFA_ENROLLMENT_REQUIRED',
+    );
+    // A password change still comes first, whoever did the MFA.
+    expect(accessGate(user({ mustChangePassword: true }), true, { mfaByIdp: true })?.code).toBe(
+      'COVE_ERR_AUTH_PASSWORD_CHANGE_REQUIRED',
+    );
+  });
+
   it('leaves only /api/me and /api/auth/* open while gated', () => {
     expect(isOpenWhileGated('/api/me')).toBe(true);
     expect(isOpenWhileGated('/api/auth/password')).toBe(true);
