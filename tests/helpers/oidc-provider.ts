@@ -66,8 +66,10 @@ export async function startTestIdp(options: {
   readonly client: TestIdpClient;
   /** Stop on the file's afterAll (default true). */
   readonly autoStop?: boolean;
+  /** A port reserved earlier (when Cove must be configured with the issuer first). */
+  readonly port?: number;
 }): Promise<TestIdp> {
-  const port = await freeLoopbackPort();
+  const port = options.port ?? (await freeLoopbackPort());
   const issuer = `http://127.0.0.1:${port}`;
   const users = new Map(options.users.map((u) => [u.preferred_username ?? u.sub, u]));
   const bySub = () => new Map([...users.values()].map((u) => [u.sub, u]));
