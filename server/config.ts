@@ -135,9 +135,8 @@ const OidcProvider = Type.Object(
     emailClaim: Type.String({ default: 'email', minLength: 1, description: 'Claim with the email address' }),
     groupsClaim: Type.String({
       default: 'groups',
-      minLength: 1,
       description:
-        "Claim listing the user's groups; Cove groups of exactly those names get the user, others are ignored",
+        "Claim listing the user's groups: at each sign-in the user's Cove groups are set to those of exactly these names (others ignored; a missing claim means none). Empty: groups are not taken from the provider, admins manage them in Cove",
     }),
     provisioning: Type.Union([Type.Literal('jit'), Type.Literal('preProvisioned')], {
       default: 'jit',

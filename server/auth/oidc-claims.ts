@@ -13,8 +13,11 @@ export interface OidcIdentity {
   /** Normalized as every Cove user name is. */
   readonly username: string;
   readonly email: string | null;
-  /** Group names as the provider sent them (deduplicated, bounded). */
-  readonly groups: readonly string[];
+  /**
+   * Group names as the provider sent them (deduplicated, bounded); null when the provider is not
+   * configured to carry groups (`groupsClaim: ""`), so memberships stay as admins set them.
+   */
+  readonly groups: readonly string[] | null;
   /** The provider said MFA happened (amr/acr); whether Cove trusts it is the provider's config. */
   readonly mfa: boolean;
 }
@@ -88,7 +91,7 @@ export function identityFromClaims(
     subject,
     username,
     email,
-    groups: groupsFromClaim(claims[provider.groupsClaim]),
+    groups: provider.groupsClaim ? groupsFromClaim(claims[provider.groupsClaim]) : null,
     mfa: mfaClaimed(claims, provider),
   };
 }

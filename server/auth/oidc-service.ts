@@ -232,9 +232,12 @@ export class OidcService {
     }
 
     const user = await this.userFor(request, provider, identity);
-    const sync = await this.app.directory.syncClaimedGroups(user.id, identity.groups, {
-      adminsFromClaim: provider.adminsFromClaim,
-    });
+    const sync =
+      identity.groups === null
+        ? { added: [], removed: [], unknown: [], ignoredAdmins: false }
+        : await this.app.directory.syncClaimedGroups(user.id, identity.groups, {
+            adminsFromClaim: provider.adminsFromClaim,
+          });
     if (sync.unknown.length > 0 || sync.ignoredAdmins)
       request.log.info(
         {

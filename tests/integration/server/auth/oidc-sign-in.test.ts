@@ -3,7 +3,7 @@
  * code flow over HTTP with a cookie jar: Cove's "Sign in with" link, the provider's login form,
  * the redirect back. No Docker: the fake sandbox driver. Three Cove providers point at the one
  * test IdP: `corp` (jit, trusts the IdP's MFA), `strict` (pre-provisioned users only, never
- * trusts it), `mail` (the email address is the user name).
+ * trusts it), `mail` (the email address is the user name), `plain` (groups stay as admins set them).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hash } from '@node-rs/argon2';
@@ -33,7 +33,7 @@ beforeAll(async () => {
     client: {
       clientId,
       clientSecret,
-      redirectUris: ['corp', 'strict', 'mail'].map(callback),
+      redirectUris: ['corp', 'strict', 'mail', 'plain'].map(callback),
       postLogoutRedirectUris: [`${at.origin}/login?signed-out=1`],
     },
     users: [
@@ -75,6 +75,7 @@ beforeAll(async () => {
       { ...common, id: 'corp', name: 'Corp SSO', trustIdpMfa: true },
       { ...common, id: 'strict', name: 'Strict SSO', provisioning: 'preProvisioned' },
       { ...common, id: 'mail', name: 'Mail SSO', usernameClaim: 'email' },
+      { ...common, id: 'plain', name: 'Plain SSO', groupsClaim: '' },
     ],
     { auth: { requireMfa: true } },
   );
@@ -112,6 +113,7 @@ describe('OIDC sign-in with a real provider', () => {
       { id: 'corp', name: 'Corp SSO', loginUrl: '/auth/oidc/corp/login' },
       { id: 'strict', name: 'Strict SSO', loginUrl: '/auth/oidc/strict/login' },
       { id: 'mail', name: 'Mail SSO', loginUrl: '/auth/oidc/mail/login' },
+      { id: 'plain', name: 'Plain SSO', loginUrl: '/auth/oidc/plain/login' },
     ]);
   });
 
@@ -322,5 +324,19 @@ describe('OIDC sign-in with a real provider', () => {
     expect(portal.status).toBe(200);
     expect(JSON.stringify(portal.body)).toContain('111122223333');
     expect(JSON.stringify(portal.body)).toContain('Developer');
+  });
+
+  it('with groupsClaim empty, leaves memberships as admins set them, whatever the token says', async () => {
+    const { store } = cove.t;
+    const pat = await store.users.create({ username: 'pat', source: 'oidc:plain' });
+    const ops = await store.groups.getByName('ops');
+    await store.groups.addMember(ops?.id ?? '', pat.id);
+    idp.users.set('pat', { sub: 'sub-pat', password: 'pw-pat', preferred_username: 'pat', groups: ['devs'] });
+    const landed = await signInWithProvider(new CookieJarBrowser(), cove, 'plain', {
+      username: 'pat',
+      password: 'pw-pat',
+    });
+    expect(landed.location).toBe(`${cove.origin}/`);
+    expect((await store.groups.groupsOf(pat.id)).map((g) => g.name)).toEqual(['ops']);
   });
 });

@@ -39,6 +39,14 @@ describe('identityFromClaims', () => {
     });
   });
 
+  it('takes no groups at all (null, not empty) when the provider is configured without a groups claim', () => {
+    const noGroups = providerWith({ groupsClaim: '' });
+    expect(identityFromClaims({ sub: 's', preferred_username: 'a', groups: ['x'] }, noGroups)).toMatchObject({
+      groups: null,
+    });
+    expect(identityFromClaims({ sub: 's', preferred_username: 'a' }, provider)).toMatchObject({ groups: [] });
+  });
+
   it('drops an unverified email (it is only what the user typed)', () => {
     const identity = identityFromClaims(
       { sub: 's1', preferred_username: 'a', email: 'x@example.com' },
