@@ -85,6 +85,10 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     store.sessions
       .deleteExpired(app.now())
       .catch((error: unknown) => app.log.warn({ err: error }, 'session sweep failed'));
+    // Sign-ins abandoned at an identity provider.
+    store.oidcLogins
+      .deleteExpired(app.now())
+      .catch((error: unknown) => app.log.warn({ err: error }, 'OIDC sign-in sweep failed'));
   }, sessionSweepIntervalMs);
   sweep.unref();
   app.addHook('onClose', async () => clearInterval(sweep));

@@ -18,6 +18,7 @@ import {
   type OidcCove,
 } from '../../../helpers/oidc-cove.js';
 import { totpCode } from '../../../../server/auth/totp.js';
+import { freeLoopbackPort } from '../../../helpers/free-port.js';
 import type { Me, PortalResponse } from '../../../../server/protocol/api.js';
 
 const clientId = 'cove-tests';
@@ -76,6 +77,8 @@ beforeAll(async () => {
       { ...common, id: 'strict', name: 'Strict SSO', provisioning: 'preProvisioned' },
       { ...common, id: 'mail', name: 'Mail SSO', usernameClaim: 'email' },
       { ...common, id: 'plain', name: 'Plain SSO', groupsClaim: '' },
+      // Nothing listens there: a provider that is down.
+      { ...common, id: 'down', name: 'Down SSO', issuer: `http://127.0.0.1:${await freeLoopbackPort()}` },
     ],
     { auth: { requireMfa: true } },
   );
@@ -114,6 +117,7 @@ describe('OIDC sign-in with a real provider', () => {
       { id: 'strict', name: 'Strict SSO', loginUrl: '/auth/oidc/strict/login' },
       { id: 'mail', name: 'Mail SSO', loginUrl: '/auth/oidc/mail/login' },
       { id: 'plain', name: 'Plain SSO', loginUrl: '/auth/oidc/plain/login' },
+      { id: 'down', name: 'Down SSO', loginUrl: '/auth/oidc/down/login' },
     ]);
   });
 
@@ -338,5 +342,24 @@ describe('OIDC sign-in with a real provider', () => {
     });
     expect(landed.location).toBe(`${cove.origin}/`);
     expect((await store.groups.groupsOf(pat.id)).map((g) => g.name)).toEqual(['ops']);
+  });
+
+  it('a provider that cannot be reached gives a clear page, no sign-in in flight, and an audit entry', async () => {
+    const browser = new CookieJarBrowser();
+    const page = await browser.request(`${cove.origin}/auth/oidc/down/login`);
+    expect(page.status).toBe(502);
+    expect(page.body).toContain('Down SSO cannot be reached');
+    expect(page.body).toContain('href="/login"');
+    expect(browser.cookie('127.0.0.1', 'cove_oidc')).toBeUndefined();
+    expect((await cove.audits('auth.oidc.login.failed')).at(-1)?.details).toMatchObject({
+      provider: 'down',
+      reason: 'provider_unavailable',
+    });
+  });
+
+  it('an unknown provider id is a 404 page, not a redirect', async () => {
+    const page = await new CookieJarBrowser().request(`${cove.origin}/auth/oidc/nope/login`);
+    expect(page.status).toBe(404);
+    expect(page.body).toContain('No such sign-in option');
   });
 });
