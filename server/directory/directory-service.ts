@@ -61,6 +61,8 @@ export interface DirectoryDependencies {
   readonly passwords: PasswordHasher;
   /** Issues a one-time link to set a password (replacing older ones); must touch only the store. */
   readonly invite: (userId: string) => Promise<{ url: string }>;
+  /** Ids of the configured identity providers (`auth.oidc`). */
+  readonly identityProviders?: readonly string[];
 }
 
 export interface NewUserInput {
@@ -69,6 +71,8 @@ export interface NewUserInput {
   readonly email?: string;
   readonly groups?: readonly string[];
   readonly mfaRequired?: boolean;
+  /** A configured identity provider's id: see CreateUserRequest. */
+  readonly identityProvider?: string;
 }
 
 export interface BulkCreatedUser {
@@ -217,6 +221,19 @@ export class DirectoryService {
   async createUser(input: NewUserInput): Promise<{ user: UserRecord; inviteUrl?: string }> {
     const username = validateUsername(input.username);
     const email = validateEmail(input.email);
+    const provider = input.identityProvider;
+    if (provider !== undefined && !(this.deps.identityProviders ?? []).includes(provider))
+      throw errors.badRequest(
+        `identityProvider: "${provider}" is not a configured identity provider (auth.oidc ids: ${(this.deps.identityProviders ?? []).join(', ') || 'none'}).`,
+        { field: 'identityProvider' },
+      );
+    if (provider !== undefined && input.password !== undefined)
+      throw errors.badRequest(
+        'password: a user of an identity provider signs in there and has no password.',
+        {
+          field: 'password',
+        },
+      );
     if (input.password !== undefined) {
       const problem = passwordPolicyProblem(input.password, username);
       if (problem) throw errors.badRequest(`password: ${problem}`, { field: 'password' });
@@ -228,11 +245,17 @@ export class DirectoryService {
     return this.store.transaction(async () => {
       await this.assertUsernameFree(username);
       const user = await orConflict(
-        this.store.users.create({ username, email, passwordHash, mfaRequired: input.mfaRequired ?? false }),
+        this.store.users.create({
+          username,
+          email,
+          passwordHash,
+          mfaRequired: input.mfaRequired ?? false,
+          ...(provider !== undefined ? { source: `oidc:${provider}` } : {}),
+        }),
         `A user named "${username}" already exists. Choose another user name.`,
       );
       for (const group of groups) await this.store.groups.addMember(group.id, user.id);
-      if (passwordHash !== null) return { user };
+      if (passwordHash !== null || provider !== undefined) return { user };
       const { url } = await this.deps.invite(user.id);
       return { user, inviteUrl: url };
     });
@@ -856,6 +879,7 @@ export class DirectoryService {
       createdAt: iso(user.createdAt),
       lastLoginAt: user.lastLoginAt === null ? null : iso(user.lastLoginAt),
       invite: invite ? { expiresAt: iso(invite.expiresAt) } : null,
+      source: user.source,
     };
   }
 
@@ -973,6 +997,7 @@ export default fp(
       sessions: app.sessions,
       passwords: new Argon2PasswordHasher(app.config.auth),
       invite: (userId) => createInvite(app, userId),
+      identityProviders: app.config.auth.oidc.map((p) => p.id),
     });
     app.decorate('directory', directory);
   },

@@ -108,6 +108,8 @@ export interface AdminUser {
    * (the console shows Invited, or Invite expired once `expiresAt` passed). Null otherwise.
    */
   readonly invite: { readonly expiresAt: string } | null;
+  /** `local`, or `oidc:<provider id>` for a user of an identity provider. */
+  readonly source: string;
 }
 
 export interface CreateUserRequest {
@@ -118,6 +120,11 @@ export interface CreateUserRequest {
   /** Names of existing groups. */
   readonly groups?: readonly string[];
   readonly mfaRequired?: boolean;
+  /**
+   * A configured identity provider's id: the user signs in there only (no password, no invite),
+   * and their first sign-in links this user. What `preProvisioned` providers need.
+   */
+  readonly identityProvider?: string;
 }
 
 export interface CreateUserResponse {

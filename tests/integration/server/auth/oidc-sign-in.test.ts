@@ -362,4 +362,51 @@ describe('OIDC sign-in with a real provider', () => {
     expect(page.status).toBe(404);
     expect(page.body).toContain('No such sign-in option');
   });
+
+  it('an admin pre-provisions a user for a provider through the API; their first sign-in links it', async () => {
+    const { store, app } = cove.t;
+    const passwordHash = await hash('root password here', { algorithm: 2, memoryCost: 1024, timeCost: 1 });
+    const root = await store.users.create({ username: 'root', passwordHash, mfaRequired: false });
+    // Enrolled, so auth.requireMfa (on in this Cove) does not gate the admin's session.
+    await store.users.update(root.id, { totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' });
+    const admins = await store.groups.getByName('admins');
+    await store.groups.addMember(admins?.id ?? '', root.id);
+    const { token } = await app.sessions.create(root.id, 'full');
+    const post = (payload: unknown) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/admin/users',
+        headers: { origin: cove.origin, 'content-type': 'application/json', cookie: `cove_session=${token}` },
+        payload: JSON.stringify(payload),
+      });
+    const unknown = await post({ username: 'bob', identityProvider: 'nope' });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json<{ message: string }>().message).toContain('not a configured identity provider');
+    expect(
+      (await post({ username: 'bob', identityProvider: 'strict', password: 'a long password 1' })).statusCode,
+    ).toBe(400);
+    const created = await post({ username: 'bob', identityProvider: 'strict', groups: ['ops'] });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).not.toHaveProperty('inviteUrl');
+    const listed = await app.inject({
+      method: 'GET',
+      url: '/api/admin/users',
+      headers: { cookie: `cove_session=${token}` },
+    });
+    expect(
+      listed.json<{ username: string; source: string }[]>().find((u) => u.username === 'bob')?.source,
+    ).toBe('oidc:strict');
+
+    const browser = new CookieJarBrowser();
+    const landed = await signInWithProvider(browser, cove, 'strict', { username: 'bob', password: 'pw-bob' });
+    expect(landed.location).toBe(`${cove.origin}/`);
+    const bob = await store.users.getByUsername('bob');
+    expect(await store.identities.get('strict', 'sub-bob')).toMatchObject({ userId: bob?.id });
+    // The same Cove user is not open to another provider.
+    const other = await signInWithProvider(new CookieJarBrowser(), cove, 'corp', {
+      username: 'bob',
+      password: 'pw-bob',
+    });
+    expect(other.status).toBe(409);
+  });
 });
