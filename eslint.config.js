@@ -25,6 +25,18 @@ const zones = [
   { target: './server', from: ['./web', './tests'], message: 'server/ never imports web/ or tests/.' },
 ];
 
+/** Nothing outside web/ imports the front end. */
+const noWebImports = { group: ['**/web/**'], message: 'Nothing outside web/ imports the front end.' };
+
+/**
+ * The server sees the sandbox package only through its public surface, so a backend's files
+ * (sandbox/docker/, ...) can change or be added without touching the server.
+ */
+const sandboxIndexOnly = {
+  group: ['**/sandbox/**', '!**/sandbox/index.js', 'dockerode'],
+  message: 'server/ imports the sandbox package only through sandbox/index.js (and never dockerode).',
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**'] },
   js.configs.recommended,
@@ -48,10 +60,7 @@ export default tseslint.config(
     rules: {
       'import-x/no-cycle': 'error',
       'import-x/no-restricted-paths': ['error', { zones }],
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['**/web/**'], message: 'Nothing outside web/ imports the front end.' }] },
-      ],
+      'no-restricted-imports': ['error', { patterns: [noWebImports] }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'error',
@@ -61,6 +70,10 @@ export default tseslint.config(
     // tests/unit/web mirrors web/: unit tests of the front end's pure logic.
     files: ['web/**/*.ts', 'tests/unit/web/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
+  },
+  {
+    files: ['server/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [noWebImports, sandboxIndexOnly] }] },
   },
   {
     files: ['server/**/*.ts'],

@@ -7,6 +7,22 @@ import { defineConfig } from 'vitest/config';
 // Then one sweep (R02) greps what every earlier group recorded (tests/helpers/leak-record.ts) for
 // leaked secrets; the globalSetup makes the run's record directory, record-every-app.ts has every
 // app a test builds record what it sends and logs.
+/** App tests without containers, run a second time on PostgreSQL (project `integration-pg`). */
+const postgresAppTests = [
+  'tests/integration/server/auth/*.test.ts',
+  'tests/integration/server/directory/*.test.ts',
+  'tests/integration/server/metrics/*.test.ts',
+  'tests/security/access-enumeration.test.ts',
+  'tests/security/admin-api.test.ts',
+  'tests/security/auth-mfa.test.ts',
+  'tests/security/auth-session.test.ts',
+  'tests/security/auth-throttle.test.ts',
+  'tests/security/csrf-matrix.test.ts',
+  'tests/security/forwarded-for.test.ts',
+  'tests/security/lookalike-names.test.ts',
+  'tests/security/metrics-exposure.test.ts',
+];
+
 export default defineConfig({
   test: {
     globalSetup: ['tests/setup/leak-record-dir.ts'],
@@ -34,6 +50,22 @@ export default defineConfig({
       },
       {
         test: {
+          // The app tests that do not need a container, again on PostgreSQL: each app gets a fresh
+          // database of the run's throwaway server (tests/helpers/test-store.ts). The store
+          // contract itself runs on both in the integration project.
+          name: 'integration-pg',
+          include: postgresAppTests,
+          environment: 'node',
+          globalSetup: ['tests/setup/postgres-global.ts'],
+          setupFiles: ['tests/setup/loopback-aws.ts', 'tests/setup/record-every-app.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           environment: 'node',
@@ -41,7 +73,7 @@ export default defineConfig({
           testTimeout: 90_000,
           hookTimeout: 120_000,
           fileParallelism: false,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
       {
@@ -54,7 +86,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 180_000,
           fileParallelism: false,
-          sequence: { groupOrder: 3 },
+          sequence: { groupOrder: 4 },
         },
       },
       {
@@ -65,7 +97,7 @@ export default defineConfig({
           setupFiles: ['tests/setup/loopback-aws.ts'],
           testTimeout: 120_000,
           fileParallelism: false,
-          sequence: { groupOrder: 4 },
+          sequence: { groupOrder: 5 },
         },
       },
     ],

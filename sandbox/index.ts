@@ -1,38 +1,29 @@
-/** Public API of the sandbox library: what the server may import. */
+/**
+ * The sandbox package's public surface: all the server may import (an ESLint rule holds it to this
+ * file). The backend contract and its errors, the factory that picks a region's backend from
+ * config, the home store, and the host firewall, each behind neutral names; backends' own files
+ * (sandbox/docker/, ...) stay private to the package.
+ */
 export type * from './sandbox-driver.js';
 export { SandboxError, type SandboxErrorCode } from './sandbox-error.js';
+export { hostDirectory } from './host-directory.js';
 export {
-  buildContainerSpec,
-  CONTAINER_SPEC_VERSION,
   DEFAULT_LIMITS,
-  DEFAULT_NETWORK_MODE,
   KEEP_ALIVE_CMD,
   SANDBOX_CREDENTIALS_DIR,
   SANDBOX_HOME,
   SANDBOX_HOSTNAME,
   SANDBOX_USER,
   SANDBOX_USER_NAME,
-  specHash,
-  VAR_TMP_SIZE_BYTES,
-} from './container-spec.js';
+} from './environment-image.js';
 export {
-  containerLabels,
-  containerName,
-  keyFromLabels,
-  LABEL_MANAGED,
-  LABEL_OWNER,
-  LABEL_REGION,
-  LABEL_SPEC_HASH,
-  MANAGED_LABEL_FILTER,
-  safeSlug,
-} from './names.js';
-export {
-  DEFAULT_DOCKER_SOCKET,
-  DockerSandboxDriver,
-  type DockerConnectionOptions,
-  type DockerSandboxDriverOptions,
-  type SandboxLogger,
-} from './docker-sandbox-driver.js';
+  backendOf,
+  runsOnThisHost,
+  type BackendConfig,
+  type DockerBackendConfig,
+  type RegionBackendConfig,
+} from './backend-config.js';
+export { createDriver } from './create-driver.js';
 export {
   formatBytes,
   homeSlug,
@@ -43,28 +34,6 @@ export {
   type HomeInfo,
   type HomeUsage,
   type HomeVolumeOptions,
-} from './home-volumes.js';
-export {
-  BLOCKED_IPV4,
-  desiredEgressRules,
-  EGRESS_CHAIN,
-  HOST_CHAIN,
-  IptablesEgressPolicy,
-  resolversFrom,
-  type EgressPolicy,
-  type EgressPolicyInput,
-  type EgressPolicyMode,
-} from './egress-policy.js';
-export {
-  BRIDGE_PREFIX,
-  regionBridgeName,
-  regionNetworkName,
-  regionNetworkOptions,
-} from './region-network.js';
-export {
-  ENGINE_ADVISORIES,
-  engineVersionsFrom,
-  evaluateEngineVersions,
-  type EngineFinding,
-  type EngineVersions,
-} from './engine-version.js';
+} from './homes/home-volumes.js';
+export type { EgressPolicy, EgressPolicyMode } from './docker/egress-policy.js';
+export { hostEgressPolicy, type EgressRegionConfig } from './docker/host-egress.js';

@@ -30,26 +30,52 @@ export interface EnvironmentKey {
 export interface EnvironmentLimits {
   readonly pidsLimit: number;
   readonly memoryBytes: number;
-  readonly nanoCpus: number;
+  /** CPU in thousandths of a CPU: 1000 is one CPU, 500 half of one. */
+  readonly cpuMillis: number;
+  /** Size cap of the environment's /tmp. */
   readonly tmpSizeBytes: number;
 }
 
+/**
+ * A directory on the machine that runs the environments (the engine's host). Made with
+ * `hostDirectory()`; a backend that cannot reach that machine's disk refuses it.
+ */
+export interface HostDirectory {
+  readonly kind: 'host-directory';
+  readonly path: string;
+}
+
+/** Where a user's home lives, as the home store hands it out; only the backend looks inside. */
+export type HomeRef = HostDirectory;
+
+/** Where the credentials socket lives; only the backend looks inside. */
+export type CredentialsRef = HostDirectory;
+
+/**
+ * The environment's network, by policy name. `region`: the region's own network, no traffic
+ * between environments, behind Cove's egress firewall (what users get). `none`: no network at
+ * all. Absent: the backend's plain default network without Cove's firewall (tests, development).
+ */
+export type NetworkPolicy = 'region' | 'none';
+
+/** What to run, never how: each backend turns it into its own objects (a container, a pod). */
 export interface EnvironmentSpec extends EnvironmentKey {
   readonly image: string;
   readonly limits: EnvironmentLimits;
-  /** Host path mounted at /home/cloudshell-user; it must already exist (and be mounted). */
-  readonly homeHostPath?: string;
-  /** Host directory holding the credentials socket, mounted read-only at /run/cove. */
-  readonly credentialsHostDir?: string;
-  /** Extra environment variables for PID 1 (never secrets: they show in `docker inspect`). */
+  /** Mounted at /home/cloudshell-user; it must already exist (and be mounted). None: a throwaway home. */
+  readonly home?: HomeRef;
+  /** Holds the credentials socket, mounted read-only at /run/cove. */
+  readonly credentials?: CredentialsRef;
+  /** Extra environment variables for PID 1 (never secrets: backends show them to operators). */
   readonly env?: Readonly<Record<string, string>>;
-  /**
-   * Docker network to attach to (`bridge` when absent; `none` for no network at all). The
-   * region's own network (`cove-<region>`, region-network.ts) is created by `ensure` if missing.
-   */
-  readonly networkMode?: string;
-  /** OCI runtime for the container (e.g. `runsc` for gVisor); the engine's default when absent. */
+  readonly network?: NetworkPolicy;
+  /** OCI runtime for the environment (e.g. `runsc` for gVisor); the backend's default when absent. */
   readonly runtime?: string;
+  /**
+   * Extra labels on the environment's backend objects, for operators' tools. Cove's own
+   * (`cove.*`, names.ts) are set by the backend and cannot be given here.
+   */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export type EnvironmentState = 'running' | 'stopped' | 'missing';
@@ -138,6 +164,32 @@ export interface Disposable {
   dispose(): void;
 }
 
+/** Where a backend writes what an operator may want to read; the server hands in its logger. */
+export interface SandboxLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** A known escape the backend's own software (engine, container runtime) is not fixed for. */
+export interface BackendFinding {
+  /** `engine`, `containerd`, `runc`, ... */
+  readonly component: string;
+  /** The version the backend reports. */
+  readonly reported: string;
+  /** Advisory ids (`CVE-2024-21626`). */
+  readonly ids: readonly string[];
+  /** Plain words for the log, e.g. `runc 1.1.5 is older than 1.1.12 (CVE-2024-21626)`. */
+  readonly message: string;
+}
+
+/** What a backend runs and which known escapes that leaves open. */
+export interface BackendVersionCheck {
+  /** Component versions as the backend reports them, for the log. */
+  readonly versions: Readonly<Record<string, unknown>>;
+  readonly findings: readonly BackendFinding[];
+}
+
 export interface SandboxDriver {
   ensure(spec: EnvironmentSpec): Promise<EnvironmentStatus>;
   status(key: EnvironmentKey): Promise<EnvironmentStatus>;
@@ -161,4 +213,11 @@ export interface SandboxDriver {
    * caller's problem and are not caught.
    */
   onEnvironmentEvent(listener: (event: EnvironmentEvent) => void): Disposable;
+  /**
+   * Optional, for the version gate: reads the versions of the backend's own software now and
+   * lists the known escapes they are not fixed for. `accept` holds `<component> <version>` pairs
+   * an operator vouches for (`runc 1.1.5+ds1-1+deb12u9`); those are no finding. Rejects when the
+   * backend cannot be asked. A backend with nothing to check leaves it out.
+   */
+  checkVersions?(accept: readonly string[]): Promise<BackendVersionCheck>;
 }

@@ -54,6 +54,13 @@ ensure_browser() {
   apt_install chromium
 }
 
+# The store contract tests start a throwaway PostgreSQL 15 of their own (tests/helpers/postgres.ts)
+# from the package's binaries; the cluster and service the package sets up are not used.
+ensure_postgres() {
+  if [[ -x /usr/lib/postgresql/15/bin/postgres ]]; then return 0; fi
+  apt_install postgresql
+}
+
 case "${1:-}" in
   start)
     ensure_node
@@ -76,6 +83,7 @@ case "${1:-}" in
     ensure_npm_deps
     ensure_engine_and_images
     ensure_browser
+    ensure_postgres
     ensure_build
     say "Lint (eslint, zero warnings) and format check (prettier)"
     npx eslint --max-warnings 0 .

@@ -2,7 +2,7 @@
  * Installs (or with --check only checks) Cove's firewall rules for environments on this host,
  * from the same config the server reads (COVE_CONFIG, COVE_*), for a Cove that cannot manage the
  * host's firewall itself. (The docker-compose deployment needs none of this: its egress service
- * does it, see sandbox/egress-helper.ts.) Run as root on the Docker host,
+ * does it, see sandbox/docker/egress-helper.ts.) Run as root on the Docker host,
  * `npx tsx scripts/egress-rules.ts [--check]`. Exits 1 when rules are missing afterwards.
  */
 import pino from 'pino';

@@ -26,7 +26,7 @@ import environmentService, {
   type DriverFactory,
   type HomesProvider,
 } from './environments/environment-service.js';
-import { dockerDriverFactory } from './environments/docker-driver-factory.js';
+import { defaultDriverFactory } from './environments/driver-factory.js';
 import { sandboxGuardFor, type SandboxGuard } from './environments/sandbox-guard.js';
 import terminalService from './terminals/terminal-service.js';
 import terminalRoutes from './terminals/terminal-routes.js';
@@ -40,6 +40,9 @@ import type { CredentialBroker } from './credentials/credential-broker.js';
 import credentialDelivery from './credentials/credential-delivery.js';
 import fileService from './files/file-service.js';
 import fileRoutes from './files/file-routes.js';
+import { Metrics } from './metrics/metrics.js';
+import metricsPlugin from './metrics/metrics-plugin.js';
+import { timedStore } from './metrics/timed-store.js';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -79,12 +82,16 @@ declare module 'fastify' {
 }
 
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
-  const { config, store } = deps;
+  const { config } = deps;
+  // Per app, not global: tests build many apps in one process.
+  const metrics = new Metrics({ instance: config.instanceId, processMetrics: config.metrics.token !== '' });
+  const store = timedStore(deps.store, metrics);
   const now = deps.now ?? Date.now;
   const https = config.publicUrl.startsWith('https:');
   const app = Fastify({
-    logger: loggerOptions(config.logLevel, deps.logStream),
-    trustProxy: config.trustProxy,
+    logger: loggerOptions(config.logLevel, deps.logStream, config.instanceId),
+    // Only the listed proxies' X-Forwarded-* count; with none, the client is the TCP peer.
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     bodyLimit: 1024 * 1024,
     requestIdHeader: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -94,6 +101,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.decorate('now', now);
 
   await app.register(errorHandler);
+  await app.register(metricsPlugin, { metrics, token: config.metrics.token });
   await app.register(securityHeaders, { https });
   await app.register(cookie);
   await app.register(websocket, {
@@ -128,7 +136,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         : sandboxGuardFor(config, app.log.child({ component: 'sandbox-guard' }))
       : (deps.sandboxGuard ?? undefined);
   await app.register(environmentService, {
-    driverFactory: deps.driverFactory ?? dockerDriverFactory,
+    driverFactory: deps.driverFactory ?? defaultDriverFactory,
     ...(homes ? { homes } : {}),
     ...(guard ? { guard } : {}),
   });
@@ -164,6 +172,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     // back, and shells without AWS credentials still work.
     const body: ReadyzResponse = {
       status: ready ? 'ready' : 'degraded',
+      instance: config.instanceId,
       checks,
       sts: app.credentials.stsHealth(),
     };

@@ -1,6 +1,6 @@
 /** One place that writes audit entries, so every area records who, what, when and from where. */
 import type { FastifyRequest } from 'fastify';
-import type { Store } from './store/store.js';
+import type { StoreRepositories } from './store/store.js';
 
 export interface AuditEvent {
   readonly action: string;
@@ -11,7 +11,7 @@ export interface AuditEvent {
 }
 
 export async function audit(
-  store: Store,
+  store: Pick<StoreRepositories, 'audit'>,
   request: FastifyRequest | undefined,
   event: AuditEvent,
 ): Promise<void> {

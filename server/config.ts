@@ -3,7 +3,10 @@
  * `cove.config.json` (path from COVE_CONFIG) and overridden by COVE_* environment variables.
  * This is the only module that reads process.env.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -11,25 +14,38 @@ import { Value } from '@sinclair/typebox/value';
 /** Cove may manage the host firewall only as root on Linux. */
 const linuxRoot = process.platform === 'linux' && process.getuid?.() === 0;
 
+const dockerEndpoint = {
+  socketPath: Type.Optional(Type.String({ description: 'Docker engine unix socket' })),
+  host: Type.Optional(Type.String({ description: 'Remote Docker engine host (TLS)' })),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  caPath: Type.Optional(Type.String()),
+  certPath: Type.Optional(Type.String()),
+  keyPath: Type.Optional(Type.String()),
+};
+
 const Region = Type.Object(
   {
     id: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$', description: 'Region id such as eu-west-1' }),
     name: Type.String({ minLength: 1, description: 'Display name such as "Europe (Ireland)"' }),
-    docker: Type.Optional(
+    backend: Type.Optional(
       Type.Object(
         {
-          socketPath: Type.Optional(Type.String({ description: 'Docker engine unix socket' })),
-          host: Type.Optional(Type.String({ description: 'Remote Docker engine host (TLS)' })),
-          port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-          caPath: Type.Optional(Type.String()),
-          certPath: Type.Optional(Type.String()),
-          keyPath: Type.Optional(Type.String()),
+          type: Type.Literal('docker', { description: 'The backend kind; only docker so far' }),
+          ...dockerEndpoint,
         },
         {
           additionalProperties: false,
-          description: 'Docker endpoint for this region; default the local socket',
+          description:
+            'What runs environments of this region; default { "type": "docker" } on the local socket (or at `docker`)',
         },
       ),
+    ),
+    docker: Type.Optional(
+      Type.Object(dockerEndpoint, {
+        additionalProperties: false,
+        description:
+          'Docker endpoint for this region, the spelling before `backend`; default the local socket',
+      }),
     ),
     homeSizeBytes: Type.Optional(
       Type.Integer({ minimum: 64 * 1024 * 1024, description: 'Home size in this region' }),
@@ -178,14 +194,40 @@ export const ConfigSchema = Type.Object(
       default: './data',
       description: 'Where the database and homes live (COVE_DATA_DIR)',
     }),
+    database: Type.Object(
+      {
+        url: Type.String({
+          default: '',
+          description:
+            'PostgreSQL to keep the directory, sessions and audit in, shared by every Cove instance that names it, e.g. postgres://cove:secret@db.example.com:5432/cove or postgres://cove@/cove?host=/run/postgresql (COVE_DATABASE_URL); empty: SQLite in dataDir/cove.db',
+        }),
+      },
+      { default: {}, additionalProperties: false, description: 'Where Cove keeps its data' },
+    ),
     logLevel: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info', description: 'Log level (COVE_LOG_LEVEL)' },
     ),
-    trustProxy: Type.Boolean({
-      default: false,
-      description: 'Trust X-Forwarded-* from a reverse proxy (COVE_TRUST_PROXY)',
+    instanceId: Type.String({
+      default: '',
+      description:
+        "This process's name in every log line, in /readyz and as the `instance` label of every metric; unique among the Cove servers sharing a database. 1-64 of A-Z a-z 0-9 . _ - (COVE_INSTANCE_ID); default <hostname>-<6 random hex digits>",
     }),
+    trustedProxies: Type.Array(Type.String(), {
+      default: [],
+      description:
+        'Reverse proxies whose X-Forwarded-For/-Host/-Proto Cove believes: addresses or CIDRs such as 127.0.0.1, 10.0.0.0/8, ::1, or loopback, linklocal, uniquelocal. Empty: the headers are ignored and the client is the TCP peer (COVE_TRUSTED_PROXIES, comma-separated)',
+    }),
+    metrics: Type.Object(
+      {
+        token: Type.String({
+          default: '',
+          description:
+            'Turns on GET /metrics (Prometheus), which then needs "Authorization: Bearer <token>"; at least 32 characters. Empty: /metrics answers 404 (COVE_METRICS_TOKEN)',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     auth: Type.Object(
       {
         sessionTtlS: Type.Integer({
@@ -284,11 +326,17 @@ export const ConfigSchema = Type.Object(
           minimum: 64 * 1024 ** 2,
           description: 'Memory per environment',
         }),
-        nanoCpus: Type.Integer({
-          default: 1_000_000_000,
-          minimum: 10_000_000,
-          description: 'CPU per environment (1e9 = 1 CPU)',
+        cpuMillis: Type.Integer({
+          default: 1000,
+          minimum: 10,
+          description: 'CPU per environment in millicores (1000 = 1 CPU)',
         }),
+        nanoCpus: Type.Optional(
+          Type.Integer({
+            minimum: 10_000_000,
+            description: 'Deprecated spelling of cpuMillis in nano CPUs (1e9 = 1 CPU); cpuMillis wins',
+          }),
+        ),
         tmpSizeBytes: Type.Integer({
           default: 256 * 1024 ** 2,
           minimum: 1024 ** 2,
@@ -570,7 +618,7 @@ export const ConfigSchema = Type.Object(
         egressHelperSocket: Type.String({
           default: '',
           description:
-            "Unix socket of Cove's firewall helper (sandbox/egress-helper.ts), for a server that runs in a container and so cannot reach the host's firewall itself: the helper, on the host's network, installs and checks the rules on the server's behalf. docker-compose.yml sets /run/cove-egress/egress.sock; empty: the server runs iptables itself (COVE_SECURITY_EGRESS_HELPER_SOCKET)",
+            "Unix socket of Cove's firewall helper (sandbox/docker/egress-helper.ts), for a server that runs in a container and so cannot reach the host's firewall itself: the helper, on the host's network, installs and checks the rules on the server's behalf. docker-compose.yml sets /run/cove-egress/egress.sock; empty: the server runs iptables itself (COVE_SECURITY_EGRESS_HELPER_SOCKET)",
         }),
         versionGate: Type.Union(
           ['warn', 'refuse'].map((mode) => Type.Literal(mode)),
@@ -600,13 +648,18 @@ export type Config = Static<typeof ConfigSchema>;
 export type RegionConfig = Config['regions'][number];
 
 /** Environment variable → config path, with how to parse it. */
-const envKeys: Record<string, { path: string[]; kind: 'string' | 'int' | 'bool' | 'json' }> = {
+type EnvKind = 'string' | 'int' | 'bool' | 'json' | 'list';
+
+const envKeys: Record<string, { path: string[]; kind: EnvKind }> = {
   COVE_HOST: { path: ['host'], kind: 'string' },
   COVE_PORT: { path: ['port'], kind: 'int' },
   COVE_PUBLIC_URL: { path: ['publicUrl'], kind: 'string' },
   COVE_DATA_DIR: { path: ['dataDir'], kind: 'string' },
+  COVE_DATABASE_URL: { path: ['database', 'url'], kind: 'string' },
   COVE_LOG_LEVEL: { path: ['logLevel'], kind: 'string' },
-  COVE_TRUST_PROXY: { path: ['trustProxy'], kind: 'bool' },
+  COVE_INSTANCE_ID: { path: ['instanceId'], kind: 'string' },
+  COVE_TRUSTED_PROXIES: { path: ['trustedProxies'], kind: 'list' },
+  COVE_METRICS_TOKEN: { path: ['metrics', 'token'], kind: 'string' },
   COVE_AUTH_SESSION_TTL_S: { path: ['auth', 'sessionTtlS'], kind: 'int' },
   COVE_AUTH_REQUIRE_MFA: { path: ['auth', 'requireMfa'], kind: 'bool' },
   COVE_AUTH_INVITE_TTL_S: { path: ['auth', 'inviteTtlS'], kind: 'int' },
@@ -672,15 +725,15 @@ export class ConfigError extends Error {
   }
 }
 
-function parseEnvValue(
-  name: string,
-  raw: string,
-  kind: 'string' | 'int' | 'bool' | 'json',
-  problems: string[],
-): unknown {
+function parseEnvValue(name: string, raw: string, kind: EnvKind, problems: string[]): unknown {
   switch (kind) {
     case 'string':
       return raw;
+    case 'list':
+      return raw
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
     case 'int': {
       if (!/^-?\d+$/.test(raw.trim())) problems.push(`${name}="${raw}" must be a whole number`);
       return Number(raw);
@@ -731,6 +784,50 @@ const maxUnixSocketPathBytes = 107;
  */
 const longestSocketSuffix = `/run/credentials/${'0'.repeat(24)}/xfer-${'0'.repeat(8)}`;
 
+const instanceIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** `<hostname>-<6 hex digits>`: readable, and two processes on one host still differ. */
+export function defaultInstanceId(host: string = hostname()): string {
+  const base = host.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 57) || 'cove';
+  return `${base}-${randomBytes(3).toString('hex')}`;
+}
+
+/** proxy-addr's names for whole ranges, which Fastify's trustProxy accepts too. */
+const proxyRangeNames = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** What is wrong with one `trustedProxies` entry, or undefined when Fastify can use it. */
+export function trustedProxyProblem(entry: string): string | undefined {
+  if (proxyRangeNames.has(entry)) return undefined;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0)
+    return `"${entry}" is not an IP address or CIDR (examples: 127.0.0.1, 10.0.0.0/8, fd00::/8, loopback)`;
+  if (prefix === undefined) return undefined;
+  const bits = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits)
+    return `"${entry}": the prefix length must be a number from 1 to ${bits}`;
+  if (Number(prefix) === 0)
+    return `"${entry}" trusts every address, so any client could forge its own; list your proxies`;
+  return undefined;
+}
+
+const legacyTrustProxyMessage =
+  'trustProxy (COVE_TRUST_PROXY) is no longer supported: trusting X-Forwarded-For from every sender lets any client ' +
+  'choose its own address and dodge the per-address sign-in throttle. List your reverse proxies instead in ' +
+  'trustedProxies (COVE_TRUSTED_PROXIES), e.g. COVE_TRUSTED_PROXIES=127.0.0.1 or 10.0.0.0/8';
+
+/** Shortest metrics token: 32 characters, e.g. `openssl rand -hex 16` or longer. */
+export const minMetricsTokenLength = 32;
+
+/** Keys renamed since they were first documented keep working: their values move to the new key. */
+function acceptOldSpellings(input: Record<string, unknown>): void {
+  const sandbox = input.sandbox;
+  if (typeof sandbox !== 'object' || sandbox === null) return;
+  const limits = sandbox as Record<string, unknown>;
+  if (limits.cpuMillis === undefined && typeof limits.nanoCpus === 'number')
+    limits.cpuMillis = Math.round(limits.nanoCpus / 1_000_000);
+}
+
 /**
  * Builds and validates the config from a raw object plus environment overrides.
  * Throws ConfigError listing every bad key, each with what is wrong.
@@ -741,11 +838,23 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     typeof raw === 'object' && raw !== null && !Array.isArray(raw)
       ? structuredClone(raw as Record<string, unknown>)
       : {};
+  // The old boolean: true is refused (see legacyTrustProxyMessage), false meant the default.
+  const legacyTrust = input.trustProxy;
+  delete input.trustProxy;
+  const legacyTrustEnv = env.COVE_TRUST_PROXY;
+  if (
+    legacyTrust === true ||
+    (legacyTrustEnv !== undefined && parseEnvValue('COVE_TRUST_PROXY', legacyTrustEnv, 'bool', []) !== false)
+  )
+    problems.push(legacyTrustProxyMessage);
+  else if (legacyTrust !== undefined && legacyTrust !== false)
+    problems.push('trustProxy: no longer supported; list your reverse proxies in trustedProxies');
   for (const [name, spec] of Object.entries(envKeys)) {
     const value = env[name];
     if (value === undefined) continue;
     setPath(input, spec.path, parseEnvValue(name, value, spec.kind, problems));
   }
+  acceptOldSpellings(input);
   const withDefaults = Value.Default(ConfigSchema, input) as unknown;
   const oidcSecrets = oidcSecretsFromEnv(env);
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
@@ -766,8 +875,29 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
   } catch {
     problems.push(`publicUrl: "${config.publicUrl}" is not a URL (example: https://cove.example.com)`);
   }
+  if (config.database.url) {
+    const problem = databaseUrlProblem(config.database.url);
+    if (problem) problems.push(`database.url: ${problem}`);
+  }
+  if (!config.instanceId) config.instanceId = defaultInstanceId();
+  else if (!instanceIdPattern.test(config.instanceId))
+    problems.push(
+      `instanceId: "${config.instanceId.slice(0, 80)}" must be 1 to 64 of A-Z, a-z, 0-9, ".", "_" and "-" (COVE_INSTANCE_ID)`,
+    );
+  for (const entry of config.trustedProxies) {
+    const problem = trustedProxyProblem(entry);
+    if (problem) problems.push(`trustedProxies: ${problem} (COVE_TRUSTED_PROXIES)`);
+  }
+  const { token } = config.metrics;
+  if (token !== '' && (token.length < minMetricsTokenLength || !/^[\x21-\x7e]+$/.test(token)))
+    problems.push(
+      `metrics.token: must be at least ${minMetricsTokenLength} visible ASCII characters without spaces, e.g. the output of "openssl rand -hex 32" (COVE_METRICS_TOKEN); leave it empty to keep /metrics off`,
+    );
   const ids = config.regions.map((r) => r.id);
   if (new Set(ids).size !== ids.length) problems.push('regions: region ids must be unique');
+  for (const region of config.regions)
+    if (region.backend && region.docker)
+      problems.push(`regions: ${region.id} gives both backend and docker; put the endpoint in backend`);
   if (!config.defaultRegion) config.defaultRegion = config.regions[0]?.id ?? '';
   else if (!ids.includes(config.defaultRegion))
     problems.push(
@@ -842,6 +972,33 @@ function resolveOidcSecret(
     }
   }
   return fromEnv.get(oidcSecretEnvName(provider.id));
+}
+
+/** What is wrong with a PostgreSQL URL, said without repeating it (it may hold a password). */
+function databaseUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'not a URL; write it as postgres://user:password@host:5432/database';
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+    return `must start with postgres:// (not ${parsed.protocol}//); Cove keeps data in SQLite when it is empty`;
+  if (parsed.pathname.length <= 1)
+    return 'name the database after the host, e.g. postgres://user@host:5432/cove';
+  return undefined;
+}
+
+/** The database URL fit for a log line: the password, if any, replaced by `***`. */
+export function redactedDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+    return parsed.toString();
+  } catch {
+    return '(not a URL)';
+  }
 }
 
 /** Reads cove.config.json (or COVE_CONFIG) and the environment. */

@@ -24,6 +24,28 @@ export class CoveError extends Error {
   }
 }
 
+/**
+ * What a store (SQLite or PostgreSQL) says when it cannot do what was asked, in the same words for
+ * both engines; callers test `kind`, never an engine's own error code (that stays in server/store).
+ * - `conflict`: a unique key is taken (two requests raced past the same check): 409.
+ * - `full`: the disk under the database is full; the data is intact and reads still work: 503.
+ * - `unavailable`: the database cannot serve now (down, unreachable, busy, pool exhausted): 503.
+ */
+export type StoreErrorKind = 'conflict' | 'full' | 'unavailable';
+
+export class StoreError extends CoveError {
+  constructor(
+    readonly kind: StoreErrorKind,
+    code: ErrorCode,
+    statusCode: number,
+    message: string,
+    cause: unknown,
+  ) {
+    super(code, statusCode, message, { cause });
+    this.name = 'StoreError';
+  }
+}
+
 /** The catalogue: one factory per failure a user can hit. */
 export const errors = {
   badRequest: (message: string, details?: Record<string, unknown>) =>
@@ -96,13 +118,28 @@ export const errors = {
       'This request did not come from a Cove page (its Origin does not match). Reload Cove and try again.',
     ),
   storeUnavailable: (cause: unknown) =>
-    new CoveError(
+    new StoreError(
+      'unavailable',
       'COVE_ERR_STORE_UNAVAILABLE',
       503,
       'Cove cannot reach its database right now. Try again in a moment.',
-      {
-        cause,
-      },
+      cause,
+    ),
+  /** A unique key taken by a concurrent request; services that know the field say it better. */
+  storeConflict: (cause: unknown) =>
+    new StoreError(
+      'conflict',
+      'COVE_ERR_STORE_CONFLICT',
+      409,
+      'Someone else saved the same thing at the same moment. Reload the page and try again.',
+      cause,
+    ),
+  /** The database was upgraded by a newer Cove: this one refuses to start rather than guess. */
+  storeSchemaNewer: (found: number, known: number) =>
+    new CoveError(
+      'COVE_ERR_STORE_SCHEMA_NEWER',
+      503,
+      `The database is at schema version ${found}, but this Cove knows only versions up to ${known}: a newer Cove has upgraded it. Run that newer Cove (or a later one), or restore a backup taken before the upgrade; this Cove will not touch the database.`,
     ),
   internal: (reference: string, cause?: unknown) =>
     new CoveError(
@@ -420,7 +457,7 @@ export const errors = {
       'The file could not be transferred; nothing was saved. Try again; if it keeps happening, tell your administrator.',
       { cause },
     ),
-  /** The egress firewall (sandbox/egress-policy.ts) is missing and could not be put back. */
+  /** The egress firewall (sandbox/docker/egress-policy.ts) is missing and could not be put back. */
   environmentNetworkPolicy: () =>
     new CoveError(
       'COVE_ERR_ENVIRONMENT_NETWORK_POLICY',
@@ -435,15 +472,17 @@ export const errors = {
       "Cove's container engine is older than the releases that fix known container escapes, so no environment is started. An administrator must update Docker, containerd or runc (the server log names which).",
     ),
   /**
-   * SQLITE_FULL / ENOSPC under the database: the database is fine, the disk it lives on is not.
+   * The disk under the database is full (SQLite's SQLITE_FULL, PostgreSQL's disk_full, ENOSPC):
+   * the database is fine, the disk it lives on is not.
    * 503 like other "cannot serve now" store failures; reads keep working.
    */
   storeDiskFull: (cause?: unknown) =>
-    new CoveError(
+    new StoreError(
+      'full',
       'COVE_ERR_STORE_DISK_FULL',
       503,
       "Cove's server is out of disk space, so it cannot save changes right now; nothing was changed. Open terminals keep working. Try again later, and tell your administrator if it keeps happening.",
-      { cause },
+      cause,
     ),
   /**
    * The container engine's storage (its data root, /var/lib/docker) is full: no new container can

@@ -4,6 +4,7 @@
  * value scrubber catches secrets that arrive inside strings (an error message quoting a presigned
  * URL, an SDK error carrying a key id), which no path list can foresee.
  */
+import { hostname } from 'node:os';
 import type { FastifyServerOptions } from 'fastify';
 
 export const redactPaths = [
@@ -77,9 +78,15 @@ function scrubValue(value: unknown, depth: number, seen: WeakSet<object>): unkno
   return out;
 }
 
-export function loggerOptions(level: string, stream?: NodeJS.WritableStream): FastifyServerOptions['logger'] {
+export function loggerOptions(
+  level: string,
+  stream?: NodeJS.WritableStream,
+  instance?: string,
+): FastifyServerOptions['logger'] {
   return {
     level,
+    // pino's own base fields plus which Cove process wrote the line.
+    ...(instance ? { base: { pid: process.pid, hostname: hostname(), instance } } : {}),
     redact: { paths: redactPaths, censor: '[redacted]' },
     serializers: {
       req: (req: { method: string; url: string; ip?: string; id?: string }) => ({

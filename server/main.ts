@@ -2,9 +2,8 @@
  * The process: read config, open the store, build the app, listen, and close gracefully on
  * SIGTERM/SIGINT. Everything else lives in app.ts.
  */
-import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
-import { SqliteStore } from './store/sqlite-store.js';
+import { openStore } from './store/open-store.js';
 import { buildApp } from './app.js';
 import { bootstrap } from './bootstrap.js';
 import { loopHomeVolumesFor } from './homes/home-service.js';
@@ -12,13 +11,13 @@ import { loopHomeVolumesFor } from './homes/home-service.js';
 async function main(): Promise<void> {
   const started = performance.now();
   const { config, settings } = loadConfig();
-  const store = new SqliteStore(resolve(config.dataDir, 'cove.db'));
+  const { store, description: database } = await openStore(config);
   const homeVolumes = loopHomeVolumesFor(config);
   const app = await buildApp({ config, store, ...(homeVolumes ? { homeVolumes } : {}) });
   const firstStart = await bootstrap(app, settings);
   await app.listen({ host: config.host, port: config.port });
   app.log.info(
-    { publicUrl: config.publicUrl, startMs: Math.round(performance.now() - started) },
+    { publicUrl: config.publicUrl, database, startMs: Math.round(performance.now() - started) },
     'Cove is listening',
   );
   console.log(`\nCove is running at ${config.publicUrl}`);

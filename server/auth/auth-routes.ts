@@ -117,10 +117,11 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     };
   }
 
-  function refuseIfThrottled(request: FastifyRequest, account: string): void {
+  function refuseIfThrottled(request: FastifyRequest, account: string, signIn = false): void {
     const retryAfterS = throttle.retryAfterS(account, request.ip);
     if (retryAfterS !== undefined) {
       request.log.warn({ retryAfterS }, 'sign-in throttled');
+      if (signIn) app.metrics.signInFailed('throttled');
       throw errors.throttled(retryAfterS);
     }
   }
@@ -130,12 +131,13 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     { schema: { body: LoginBody, response: { 200: LoginReply } } },
     async (request, reply): Promise<LoginResponse> => {
       const username = normalizeName(request.body.username);
-      refuseIfThrottled(request, username);
+      refuseIfThrottled(request, username, true);
       const user = await store.users.getByUsername(username);
       // Verify before looking at `disabled`, so every refusal costs the same time.
       const passwordOk = await hasher.verify(user?.passwordHash ?? null, request.body.password);
       if (!user || !passwordOk || user.disabled) {
         throttle.recordFailure(username, request.ip);
+        app.metrics.signInFailed('password');
         const reason = !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'disabled';
         await audit(store, request, {
           action: 'auth.login.failed',
@@ -193,6 +195,7 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
       const step = matchTotp(user.totpSecret, request.body.code, app.now());
       const claimed = step !== undefined && (await store.users.claimTotpStep(user.id, step));
       if (!claimed) {
+        app.metrics.signInFailed('mfa');
         const replayed = step !== undefined;
         const failures = await store.sessions.incrementMfaFailures(pending.idHash);
         if (failures === 0 || failures >= maxMfaFailures) {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../audit.js';
 import { ConfigError } from '../config.js';
+import { StoreError } from '../errors.js';
 import { adminGroupName } from './auth-plugin.js';
 import { Argon2PasswordHasher, passwordPolicyProblem } from './password-hasher.js';
 
@@ -33,20 +34,26 @@ export async function ensureFirstAdmin(
   const oneTime = password === undefined ? randomBytes(18).toString('base64url') : undefined;
   const passwordHash = await new Argon2PasswordHasher(app.config.auth).hash(password ?? (oneTime as string));
 
-  const created = await store.transaction(async () => {
-    // Re-checked inside the transaction: two instances starting at once create one admin.
-    if ((await store.users.count()) > 0) return undefined;
-    const user = await store.users.create({
-      username: firstAdminUsername,
-      passwordHash,
-      mustChangePassword: oneTime !== undefined,
+  // Re-checked inside the transaction: two instances starting at once create one admin. On
+  // PostgreSQL both may see no user; the second's insert then meets the first's `admin`.
+  const created = await store
+    .transaction(async (tx) => {
+      if ((await tx.users.count()) > 0) return undefined;
+      const user = await tx.users.create({
+        username: firstAdminUsername,
+        passwordHash,
+        mustChangePassword: oneTime !== undefined,
+      });
+      const group =
+        (await tx.groups.getByName(adminGroupName)) ??
+        (await tx.groups.create({ name: adminGroupName, description: 'Cove administrators' }));
+      await tx.groups.addMember(group.id, user.id);
+      return user;
+    })
+    .catch((error: unknown) => {
+      if (error instanceof StoreError && error.kind === 'conflict') return undefined;
+      throw error;
     });
-    const group =
-      (await store.groups.getByName(adminGroupName)) ??
-      (await store.groups.create({ name: adminGroupName, description: 'Cove administrators' }));
-    await store.groups.addMember(group.id, user.id);
-    return user;
-  });
   if (!created) return { adminCreated: false };
 
   await audit(store, undefined, {

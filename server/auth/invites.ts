@@ -4,7 +4,7 @@
  * invites; a user has at most one live invite, so a reset makes older links useless.
  */
 import type { FastifyInstance } from 'fastify';
-import type { InviteRecord, Store, UserRecord } from '../store/store.js';
+import type { InviteRecord, Store, StoreRepositories, UserRecord } from '../store/store.js';
 import { hashToken, newToken } from './session-service.js';
 
 export interface CreatedInvite {
@@ -14,11 +14,18 @@ export interface CreatedInvite {
   readonly url: string;
 }
 
-/** Creates a fresh invite for the user (replacing any older one) and returns its link. */
-export async function createInvite(app: FastifyInstance, userId: string): Promise<CreatedInvite> {
+/**
+ * Creates a fresh invite for the user (replacing any older one) and returns its link. `store` is
+ * the caller's transaction when there is one.
+ */
+export async function createInvite(
+  app: FastifyInstance,
+  userId: string,
+  store: StoreRepositories = app.store,
+): Promise<CreatedInvite> {
   const token = newToken();
-  await app.store.invites.deleteForUser(userId);
-  await app.store.invites.create({
+  await store.invites.deleteForUser(userId);
+  await store.invites.create({
     tokenHash: hashToken(token),
     userId,
     expiresAt: app.now() + app.config.auth.inviteTtlS * 1000,

@@ -358,14 +358,14 @@ export class OidcService {
     const { store } = this.app;
     let user: UserRecord;
     try {
-      user = await store.transaction(async () => {
-        const created = await store.users.create({
+      user = await store.transaction(async (tx) => {
+        const created = await tx.users.create({
           username: identity.username,
           email: identity.email,
           source,
         });
         if (
-          !(await store.identities.link({
+          !(await tx.identities.link({
             providerId: provider.id,
             subject: identity.subject,
             userId: created.id,

@@ -29,7 +29,8 @@ import type {
   EnvironmentStatus,
   ExecOptions,
   ExecResult,
-} from '../../sandbox/sandbox-driver.js';
+} from '../../sandbox/index.js';
+import { hostDirectory } from '../../sandbox/index.js';
 import { CredentialTokens, loadOrCreateTokenKey, type ContainerIncarnation } from './credential-tokens.js';
 import { CredentialSocketServer, type SocketAnswer, type SocketRequest } from './credential-socket-server.js';
 import { rewriteAwsConfig, type ManagedProfile } from './aws-config-block.js';
@@ -503,7 +504,7 @@ export default fp(
     });
     app.decorate('credentialDelivery', delivery);
     const hooks = [
-      environments.onStarting(async (key) => ({ credentialsHostDir: await delivery.prepare(key) })),
+      environments.onStarting(async (key) => ({ credentials: hostDirectory(await delivery.prepare(key)) })),
       environments.onRemoved((key) => {
         delivery
           .release(key)

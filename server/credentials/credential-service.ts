@@ -175,6 +175,7 @@ export default fp(
         requestTimeoutMs: sts.requestTimeoutMs,
         maxAttempts: sts.maxAttempts,
         retryBudgetMs: sts.retryBudgetMs,
+        onCall: (seconds, errorCode) => app.metrics.stsCall(seconds, errorCode),
       });
     const service = new CredentialService({
       broker,
@@ -185,5 +186,5 @@ export default fp(
     app.decorate('credentials', service);
     app.addHook('onClose', async () => service.dispose());
   },
-  { name: 'credentials', dependencies: ['directory'] },
+  { name: 'credentials', dependencies: ['directory', 'metrics'] },
 );

@@ -69,6 +69,8 @@ export interface StsCredentialBrokerOptions {
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
+  /** Told about every STS request once it ends: how long it took, and its error code if it failed. */
+  readonly onCall?: (seconds: number, errorCode?: string) => void;
 }
 
 /** What the permission set asks for when its role allows less. */
@@ -217,6 +219,7 @@ export class StsCredentialBroker implements CredentialBroker {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
+  private readonly onCall: (seconds: number, errorCode?: string) => void;
   private lastSweepMs = 0;
   private readonly endpointLabel: string;
   /** What the last request that ended saw, and since when. */
@@ -243,6 +246,7 @@ export class StsCredentialBroker implements CredentialBroker {
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
+    this.onCall = options.onCall ?? (() => {});
   }
 
   async issue(request: CredentialRequest, options: IssueOptions = {}): Promise<IssuedCredentials> {
@@ -377,14 +381,18 @@ export class StsCredentialBroker implements CredentialBroker {
     for (let attempt = 1; ; attempt++) {
       const remainingMs = this.retryBudgetMs - (this.now() - started);
       const timeout = AbortSignal.timeout(Math.max(1, Math.min(this.requestTimeoutMs, remainingMs)));
+      // Real time, not the injectable clock: this is what the request cost.
+      const sent = performance.now();
       try {
         const output = await this.client.send(command, { abortSignal: timeout });
         this.lastAnsweredMs = this.now();
         const credentials = toCredentials(output);
+        this.onCall((performance.now() - sent) / 1000);
         this.observe('ok');
         return credentials;
       } catch (error) {
         const failure = classify(error);
+        this.onCall((performance.now() - sent) / 1000, failure.code);
         if (failure.status !== undefined) this.lastAnsweredMs = this.now();
         const backoffMs =
           this.random() * Math.min(this.maxBackoffMs, this.baseBackoffMs * 2 ** (attempt - 1));

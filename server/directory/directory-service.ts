@@ -7,7 +7,7 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
-import { CoveError, errors } from '../errors.js';
+import { CoveError, StoreError, errors } from '../errors.js';
 import { normalizeName } from '../protocol/api.js';
 import type { AdminAssignmentView, AdminGroupView, AdminUserView } from './directory-schemas.js';
 import type {
@@ -17,6 +17,7 @@ import type {
   PermissionSetRecord,
   PrincipalType,
   Store,
+  StoreRepositories,
   UserRecord,
   InviteRecord,
 } from '../store/store.js';
@@ -59,8 +60,11 @@ export interface DirectoryDependencies {
   readonly store: Store;
   readonly sessions: Pick<SessionService, 'destroyAllFor'>;
   readonly passwords: PasswordHasher;
-  /** Issues a one-time link to set a password (replacing older ones); must touch only the store. */
-  readonly invite: (userId: string) => Promise<{ url: string }>;
+  /**
+   * Issues a one-time link to set a password (replacing older ones), writing through `store`
+   * (the caller's transaction) and touching nothing else.
+   */
+  readonly invite: (userId: string, store: StoreRepositories) => Promise<{ url: string }>;
   /** Ids of the configured identity providers (`auth.oidc`). */
   readonly identityProviders?: readonly string[];
 }
@@ -126,13 +130,9 @@ function rosterError(problems: readonly RowProblems[]): CoveError {
   });
 }
 
-/** SQLite's UNIQUE failures, when two requests race past the same check. */
+/** A unique key taken, when two requests race past the same check (or two Cove instances do). */
 function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return (
-    typeof code === 'string' &&
-    (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
-  );
+  return error instanceof StoreError && error.kind === 'conflict';
 }
 
 function lookalikeError(
@@ -242,10 +242,10 @@ export class DirectoryService {
     await this.assertUsernameFree(username);
     // Hash before the transaction: only store calls may run inside one.
     const passwordHash = input.password === undefined ? null : await this.deps.passwords.hash(input.password);
-    return this.store.transaction(async () => {
-      await this.assertUsernameFree(username);
+    return this.store.transaction(async (tx) => {
+      await this.assertUsernameFree(username, tx);
       const user = await orConflict(
-        this.store.users.create({
+        tx.users.create({
           username,
           email,
           passwordHash,
@@ -254,9 +254,9 @@ export class DirectoryService {
         }),
         `A user named "${username}" already exists. Choose another user name.`,
       );
-      for (const group of groups) await this.store.groups.addMember(group.id, user.id);
+      for (const group of groups) await tx.groups.addMember(group.id, user.id);
       if (passwordHash !== null || provider !== undefined) return { user };
-      const { url } = await this.deps.invite(user.id);
+      const { url } = await this.deps.invite(user.id, tx);
       return { user, inviteUrl: url };
     });
   }
@@ -290,10 +290,10 @@ export class DirectoryService {
   /** The old password stops working, sessions end, and a new invite link is the way back in. */
   async resetPassword(id: string): Promise<{ user: UserRecord; inviteUrl: string }> {
     await this.getUser(id);
-    const result = await this.store.transaction(async () => {
-      const user = await this.store.users.update(id, { passwordHash: null });
+    const result = await this.store.transaction(async (tx) => {
+      const user = await tx.users.update(id, { passwordHash: null });
       if (!user) throw errors.notFound(`User ${id}`);
-      const { url } = await this.deps.invite(id);
+      const { url } = await this.deps.invite(id, tx);
       return { user, inviteUrl: url };
     });
     await this.deps.sessions.destroyAllFor(id);
@@ -316,10 +316,10 @@ export class DirectoryService {
     await this.assertNotLastAdmin(id, 'delete');
     // Before the delete: the rows would cascade away silently, and open shells would not hear of it.
     await this.deps.sessions.destroyAllFor(id);
-    await this.store.transaction(async () => {
-      for (const a of await this.store.assignments.list())
-        if (a.principalType === 'user' && a.principalId === id) await this.store.assignments.delete(a.id);
-      await this.store.users.delete(id);
+    await this.store.transaction(async (tx) => {
+      for (const a of await tx.assignments.list())
+        if (a.principalType === 'user' && a.principalId === id) await tx.assignments.delete(a.id);
+      await tx.users.delete(id);
     });
     this.changed({ userIds: [id] });
     return user;
@@ -377,7 +377,7 @@ export class DirectoryService {
       }
     }
     if (problems.length > 0) throw rosterError(problems.sort((a, b) => a.row - b.row));
-    return this.store.transaction(async () => {
+    return this.store.transaction(async (tx) => {
       const created: BulkCreatedUser[] = [];
       const groupsCreated: string[] = [];
       for (const row of rows) {
@@ -385,18 +385,18 @@ export class DirectoryService {
         for (const name of row.groups) {
           let group = groupByKey.get(normalizeName(name));
           if (!group) {
-            group = await this.store.groups.create({ name });
+            group = await tx.groups.create({ name });
             groupByKey.set(normalizeName(name), group);
             groupsCreated.push(group.name);
           }
           memberOf.push(group);
         }
         const user = await orConflict(
-          this.store.users.create({ username: row.username, email: row.email }),
+          tx.users.create({ username: row.username, email: row.email }),
           `Row ${row.row}: a user named "${row.username}" already exists. Nothing was created.`,
         );
-        for (const group of memberOf) await this.store.groups.addMember(group.id, user.id);
-        const { url } = await this.deps.invite(user.id);
+        for (const group of memberOf) await tx.groups.addMember(group.id, user.id);
+        const { url } = await this.deps.invite(user.id, tx);
         created.push({
           id: user.id,
           username: user.username,
@@ -512,10 +512,10 @@ export class DirectoryService {
   }): Promise<GroupRecord> {
     const name = validateGroupName(input.name);
     const description = validateDescription(input.description ?? '', limits.groupDescriptionChars);
-    return this.store.transaction(async () => {
-      await this.assertGroupNameFree(name);
+    return this.store.transaction(async (tx) => {
+      await this.assertGroupNameFree(name, undefined, tx);
       return orConflict(
-        this.store.groups.create({
+        tx.groups.create({
           name,
           description,
           homeSizeBytes: input.homeSizeBytes ?? null,
@@ -630,11 +630,9 @@ export class DirectoryService {
     const added = [...wanted].filter((name) => !currentNames.has(name));
     const removed = current.filter((g) => !wanted.has(g.name)).map((g) => g.name);
     if (added.length === 0 && removed.length === 0) return { added, removed, unknown, ignoredAdmins };
-    await this.store.transaction(async () => {
-      for (const name of added)
-        await this.store.groups.addMember((byName.get(name) as GroupRecord).id, userId);
-      for (const name of removed)
-        await this.store.groups.removeMember((byName.get(name) as GroupRecord).id, userId);
+    await this.store.transaction(async (tx) => {
+      for (const name of added) await tx.groups.addMember((byName.get(name) as GroupRecord).id, userId);
+      for (const name of removed) await tx.groups.removeMember((byName.get(name) as GroupRecord).id, userId);
     });
     this.changed({ userIds: [userId] });
     return { added, removed, unknown, ignoredAdmins };
@@ -656,14 +654,10 @@ export class DirectoryService {
   async createAccount(input: { accountId: string; name: string }): Promise<AccountRecord> {
     const accountId = validateAccountId(input.accountId);
     const name = validateAccountName(input.name);
-    return this.store.transaction(async () => {
-      if (await this.store.accounts.get(accountId))
-        throw errors.conflict(`Account ${accountId} is already in Cove.`);
-      await this.assertAccountNameFree(name);
-      return orConflict(
-        this.store.accounts.create({ accountId, name }),
-        `Account ${accountId} is already in Cove.`,
-      );
+    return this.store.transaction(async (tx) => {
+      if (await tx.accounts.get(accountId)) throw errors.conflict(`Account ${accountId} is already in Cove.`);
+      await this.assertAccountNameFree(name, undefined, tx);
+      return orConflict(tx.accounts.create({ accountId, name }), `Account ${accountId} is already in Cove.`);
     });
   }
 
@@ -705,12 +699,9 @@ export class DirectoryService {
       sessionPolicy: validateSessionPolicy(input.sessionPolicy),
       roleOverrides: validateRoleOverrides(input.roleOverrides ?? {}),
     };
-    return this.store.transaction(async () => {
-      await this.assertPermissionSetNameFree(name);
-      return orConflict(
-        this.store.permissionSets.create(record),
-        `A permission set named "${name}" already exists.`,
-      );
+    return this.store.transaction(async (tx) => {
+      await this.assertPermissionSetNameFree(name, undefined, tx);
+      return orConflict(tx.permissionSets.create(record), `A permission set named "${name}" already exists.`);
     });
   }
 
@@ -807,8 +798,8 @@ export class DirectoryService {
         field: 'permissionSet',
       });
     const duplicate = `That ${input.principalType} already has ${set.name} in account ${accountId}.`;
-    const record = await this.store.transaction(async () => {
-      const exists = (await this.store.assignments.list()).some(
+    const record = await this.store.transaction(async (tx) => {
+      const exists = (await tx.assignments.list()).some(
         (a) =>
           a.principalType === input.principalType &&
           a.principalId === input.principalId &&
@@ -817,7 +808,7 @@ export class DirectoryService {
       );
       if (exists) throw errors.conflict(duplicate);
       return orConflict(
-        this.store.assignments.create({
+        tx.assignments.create({
           principalType: input.principalType,
           principalId: input.principalId,
           accountId,
@@ -930,45 +921,55 @@ export class DirectoryService {
     return found;
   }
 
-  private async assertUsernameFree(username: string): Promise<void> {
-    if (await this.store.users.getByUsername(username))
+  private async assertUsernameFree(username: string, repos: StoreRepositories = this.store): Promise<void> {
+    if (await repos.users.getByUsername(username))
       throw errors.conflict(
         `A user named "${username}" already exists (names ignore case and spacing). Choose another.`,
       );
-    const users = await this.store.users.list();
+    const users = await repos.users.list();
     const lookalike = new LookalikeIndex(users.map((u) => u.username)).find(username);
     if (lookalike !== undefined) throw lookalikeError('username', 'user', username, lookalike);
   }
 
-  private async assertGroupNameFree(name: string, exceptId?: string): Promise<void> {
+  private async assertGroupNameFree(
+    name: string,
+    exceptId?: string,
+    repos: StoreRepositories = this.store,
+  ): Promise<void> {
     const key = normalizeName(name);
-    const clash = (await this.store.groups.list()).find(
-      (g) => normalizeName(g.name) === key && g.id !== exceptId,
-    );
+    const clash = (await repos.groups.list()).find((g) => normalizeName(g.name) === key && g.id !== exceptId);
     if (clash)
       throw errors.conflict(`A group named "${clash.name}" already exists (names ignore case and spacing).`);
-    const others = (await this.store.groups.list()).filter((g) => g.id !== exceptId);
+    const others = (await repos.groups.list()).filter((g) => g.id !== exceptId);
     const lookalike = new LookalikeIndex(others.map((g) => g.name)).find(name);
     if (lookalike !== undefined) throw lookalikeError('name', 'group', name, lookalike);
   }
 
-  private async assertAccountNameFree(name: string, exceptId?: string): Promise<void> {
+  private async assertAccountNameFree(
+    name: string,
+    exceptId?: string,
+    repos: StoreRepositories = this.store,
+  ): Promise<void> {
     const key = normalizeName(name);
-    const clash = (await this.store.accounts.list()).find(
+    const clash = (await repos.accounts.list()).find(
       (a) => normalizeName(a.name) === key && a.accountId !== exceptId,
     );
     if (clash)
       throw errors.conflict(
         `Account ${clash.accountId} is already called "${clash.name}". Give each account its own name.`,
       );
-    const others = (await this.store.accounts.list()).filter((a) => a.accountId !== exceptId);
+    const others = (await repos.accounts.list()).filter((a) => a.accountId !== exceptId);
     const lookalike = new LookalikeIndex(others.map((a) => a.name)).find(name);
     if (lookalike !== undefined) throw lookalikeError('name', 'account', name, lookalike);
   }
 
-  private async assertPermissionSetNameFree(name: string, exceptId?: string): Promise<void> {
+  private async assertPermissionSetNameFree(
+    name: string,
+    exceptId?: string,
+    repos: StoreRepositories = this.store,
+  ): Promise<void> {
     const key = normalizeName(name);
-    const clash = (await this.store.permissionSets.list()).find(
+    const clash = (await repos.permissionSets.list()).find(
       (p) => normalizeName(p.name) === key && p.id !== exceptId,
     );
     if (clash)
@@ -996,7 +997,7 @@ export default fp(
       store: app.store,
       sessions: app.sessions,
       passwords: new Argon2PasswordHasher(app.config.auth),
-      invite: (userId) => createInvite(app, userId),
+      invite: (userId, store) => createInvite(app, userId, store),
       identityProviders: app.config.auth.oidc.map((p) => p.id),
     });
     app.decorate('directory', directory);

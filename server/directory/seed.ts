@@ -6,6 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import { adminGroupName } from '../auth/auth-plugin.js';
 import { audit } from '../audit.js';
+import { StoreError } from '../errors.js';
+import type { Store } from '../store/store.js';
 import { defaultRoleArnTemplate } from './effective-access.js';
 
 export const seedAction = 'directory.seed';
@@ -36,23 +38,34 @@ export interface SeedResult {
   readonly permissionSetsCreated: readonly string[];
 }
 
-/** Idempotent: runs at every start. */
+/**
+ * Idempotent: runs at every start. Instances starting at once on one PostgreSQL may both find
+ * nothing seeded; the later one's insert conflicts, and its second pass sees the first's seed.
+ */
 export async function seedDirectory(app: FastifyInstance): Promise<SeedResult> {
-  const { store } = app;
-  return store.transaction(async () => {
+  try {
+    return await seedOnce(app.store);
+  } catch (error) {
+    if (error instanceof StoreError && error.kind === 'conflict') return seedOnce(app.store);
+    throw error;
+  }
+}
+
+function seedOnce(store: Store): Promise<SeedResult> {
+  return store.transaction(async (tx) => {
     let adminGroupCreated = false;
-    if (!(await store.groups.getByName(adminGroupName))) {
-      await store.groups.create({
+    if (!(await tx.groups.getByName(adminGroupName))) {
+      await tx.groups.create({
         name: adminGroupName,
         description: 'Cove administrators: full access to the admin console.',
       });
       adminGroupCreated = true;
     }
     const created: string[] = [];
-    const seededBefore = (await store.audit.list({ action: seedAction, limit: 1 })).length > 0;
-    if (!seededBefore && (await store.permissionSets.list()).length === 0) {
+    const seededBefore = (await tx.audit.list({ action: seedAction, limit: 1 })).length > 0;
+    if (!seededBefore && (await tx.permissionSets.list()).length === 0) {
       for (const set of defaultPermissionSets) {
-        await store.permissionSets.create({
+        await tx.permissionSets.create({
           name: set.name,
           description: set.description,
           sessionDurationS: 3600,
@@ -62,7 +75,7 @@ export async function seedDirectory(app: FastifyInstance): Promise<SeedResult> {
       }
     }
     if (!seededBefore)
-      await audit(store, undefined, {
+      await audit(tx, undefined, {
         action: seedAction,
         actor: { id: null, name: null },
         details: { adminGroupCreated, permissionSets: created },

@@ -11,17 +11,17 @@ import fp from 'fastify-plugin';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config, RegionConfig } from '../config.js';
 import type {
+  CredentialsRef,
   Disposable,
   EnvironmentEvent,
   EnvironmentKey,
   EnvironmentSpec,
   EnvironmentStatus,
+  HomeRef,
   SandboxDriver,
   Shell,
   ShellOptions,
-} from '../../sandbox/sandbox-driver.js';
-import { regionNetworkName } from '../../sandbox/region-network.js';
-import { DockerSandboxDriver } from '../../sandbox/docker-sandbox-driver.js';
+} from '../../sandbox/index.js';
 import type { SandboxGuard } from './sandbox-guard.js';
 import { errors } from '../errors.js';
 
@@ -32,9 +32,10 @@ export interface EnvironmentOwner {
   readonly username: string;
 }
 
-/** Where homes come from, once home volumes exist (sandbox/home-volumes.ts). */
+/** Where homes come from, once home volumes exist (sandbox/homes/home-volumes.ts). */
 export interface HomesProvider {
-  ensure(key: EnvironmentKey): Promise<{ hostPath: string }>;
+  /** The environment's home, ready to mount (for a loop-file home: mounted on the host). */
+  ensure(key: EnvironmentKey): Promise<HomeRef>;
 }
 
 /** Makes the driver for a region; injectable so tests can use a fake backend. */
@@ -66,10 +67,10 @@ export interface EnvironmentChange extends EnvironmentKey {
 }
 
 /**
- * Host-side preparation before a container is created or started (the credentials socket
- * directory); what it returns goes into the spec.
+ * Preparation before an environment is created or started (the credentials socket's directory);
+ * what it returns goes into the spec.
  */
-export type StartHook = (key: EnvironmentKey) => Promise<Pick<EnvironmentSpec, 'credentialsHostDir'>>;
+export type StartHook = (key: EnvironmentKey) => Promise<Pick<EnvironmentSpec, 'credentials'>>;
 
 /** What a task run by `exclusive` may do to its environment. */
 export interface ExclusiveEnvironment {
@@ -178,6 +179,14 @@ export class EnvironmentService {
     return this.drivers.has(region);
   }
 
+  /** Running environments per region, as far as this server knows (the metrics). */
+  runningByRegion(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const status of this.known.values())
+      if (status.state === 'running') counts.set(status.region, (counts.get(status.region) ?? 0) + 1);
+    return counts;
+  }
+
   /** What the server knows runs (or ran) right now, from reconcile, ensure and events. */
   list(): EnvironmentStatus[] {
     return [...this.known.values()];
@@ -186,26 +195,26 @@ export class EnvironmentService {
   spec(
     owner: EnvironmentOwner,
     region: string,
-    homeHostPath?: string,
-    credentialsHostDir?: string,
+    home?: HomeRef,
+    credentials?: CredentialsRef,
   ): EnvironmentSpec {
     const { sandbox } = this.options.config;
     const runtime = this.options.config.regions.find((r) => r.id === region)?.runtime;
     return {
       ownerId: owner.id,
       region,
-      // The region's icc-off network behind Cove's egress firewall; its own runtime if it has one.
-      networkMode: regionNetworkName(region),
+      // The region's network behind Cove's egress firewall; its own runtime if it has one.
+      network: 'region',
       ...(runtime ? { runtime } : {}),
       image: sandbox.image,
       limits: {
         pidsLimit: sandbox.pidsLimit,
         memoryBytes: sandbox.memoryBytes,
-        nanoCpus: sandbox.nanoCpus,
+        cpuMillis: sandbox.cpuMillis,
         tmpSizeBytes: sandbox.tmpSizeBytes,
       },
-      ...(homeHostPath ? { homeHostPath } : {}),
-      ...(credentialsHostDir ? { credentialsHostDir } : {}),
+      ...(home ? { home } : {}),
+      ...(credentials ? { credentials } : {}),
       env: { COVE_USER: owner.username, COVE_REGION: region, AWS_REGION: region, AWS_DEFAULT_REGION: region },
     };
   }
@@ -239,10 +248,10 @@ export class EnvironmentService {
       if (current.state !== 'running') await this.options.guard?.assertCanStart(region);
       if (current.state !== 'running') onPhase(current.state === 'missing' ? 'creating' : 'starting');
       const home = this.options.homes ? await this.options.homes.ensure(key) : undefined;
-      let credentialsHostDir: string | undefined;
-      for (const hook of this.startHooks) credentialsHostDir ??= (await hook(key)).credentialsHostDir;
+      let credentials: CredentialsRef | undefined;
+      for (const hook of this.startHooks) credentials ??= (await hook(key)).credentials;
       const status = await driver
-        .ensure(this.spec(owner, region, home?.hostPath, credentialsHostDir))
+        .ensure(this.spec(owner, region, home, credentials))
         .catch((error: unknown) => {
           if ((error as { code?: unknown } | null)?.code !== 'COVE_ERR_SANDBOX_HOST_FULL') throw error;
           this.hostFullAt.set(region, this.now());
@@ -454,16 +463,14 @@ export default fp(
       ...(opts.guard ? { guard: opts.guard } : {}),
     });
     await service.init();
-    await opts.guard?.init((region) => {
-      const driver = service.driver(region);
-      return driver instanceof DockerSandboxDriver ? driver.docker.version() : undefined;
-    });
+    await opts.guard?.init((region, accept) => service.driver(region).checkVersions?.(accept));
     app.decorate('environments', service);
+    app.metrics.countEnvironments(() => service.runningByRegion());
     app.addHook('onReady', async () => {
       const found = await service.reconcile();
       app.log.info({ environments: found.length }, 'environments reconciled');
     });
     app.addHook('onClose', async () => service.close());
   },
-  { name: 'environments' },
+  { name: 'environments', dependencies: ['metrics'] },
 );

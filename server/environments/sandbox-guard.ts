@@ -1,26 +1,21 @@
 /**
  * What must hold before Cove starts any environment: the egress firewall is in place
- * (sandbox/egress-policy.ts) and each region's engine is not older than the releases fixing known
- * escapes (sandbox/engine-version.ts). Installed and read at start; re-checked before each
- * environment start (at most every few seconds), because someone may flush the firewall while
- * Cove runs (a firewall reload, a Docker restart does not, an administrator might).
+ * (sandbox/docker/egress-policy.ts) and each region's backend is not older than the releases
+ * fixing known escapes (SandboxDriver.checkVersions; sandbox/docker/engine-version.ts). Installed
+ * and read at start; re-checked before each environment start (at most every few seconds),
+ * because someone may flush the firewall while Cove runs (a firewall reload, a Docker restart
+ * does not, an administrator might).
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type Docker from 'dockerode';
 import type { Config } from '../config.js';
 import { errors } from '../errors.js';
 import {
-  hostEgressInput,
-  IptablesEgressPolicy,
-  normalizeCidr,
+  hostEgressPolicy,
+  runsOnThisHost,
+  type BackendFinding,
+  type BackendVersionCheck,
   type EgressPolicy,
-} from '../../sandbox/egress-policy.js';
-import { HelperEgressPolicy } from '../../sandbox/egress-helper.js';
-import {
-  engineVersionsFrom,
-  evaluateEngineVersions,
-  type EngineFinding,
-} from '../../sandbox/engine-version.js';
+} from '../../sandbox/index.js';
 
 /** How long one firewall check is trusted before the next environment start looks again. */
 const recheckMs = 5_000;
@@ -33,13 +28,19 @@ export interface SandboxGuardOptions {
   readonly now?: () => number;
 }
 
-/** Reads one region's engine versions (the Engine API's `/version`); undefined when not Docker. */
-export type EngineVersionProbe = (region: string) => Promise<Docker.DockerVersion> | undefined;
+/**
+ * Checks one region's backend software against known escapes, accepting the operator's
+ * `accept` list (SandboxDriver.checkVersions); undefined when the backend has nothing to check.
+ */
+export type EngineVersionProbe = (
+  region: string,
+  accept: readonly string[],
+) => Promise<BackendVersionCheck> | undefined;
 
 export class SandboxGuard {
   private problems: string[] = [];
   private checkedAt = -Infinity;
-  private readonly outdated = new Map<string, EngineFinding[]>();
+  private readonly outdated = new Map<string, readonly BackendFinding[]>();
   private readonly now: () => number;
 
   constructor(private readonly options: SandboxGuardOptions) {
@@ -54,7 +55,7 @@ export class SandboxGuard {
   async init(probe?: EngineVersionProbe): Promise<void> {
     const { log } = this.options;
     for (const region of this.options.config.regions) {
-      if (region.docker?.host && this.options.policy) {
+      if (!runsOnThisHost(region) && this.options.policy) {
         log.warn(
           { region: region.id },
           "this region's engine is remote: its host's firewall is not managed by Cove; apply docs/hardening.md there",
@@ -80,16 +81,15 @@ export class SandboxGuard {
   private async checkVersions(probe: EngineVersionProbe): Promise<void> {
     const { config, log } = this.options;
     for (const region of config.regions) {
-      let report: Docker.DockerVersion | undefined;
+      let check: BackendVersionCheck | undefined;
       try {
-        report = await probe(region.id);
+        check = await probe(region.id, config.security.versionGateAccept);
       } catch (error) {
         log.warn({ err: error, region: region.id }, 'could not read the engine version; will not gate on it');
         continue;
       }
-      if (!report) continue;
-      const versions = engineVersionsFrom(report);
-      const findings = evaluateEngineVersions(versions, config.security.versionGateAccept);
+      if (!check) continue;
+      const { versions, findings } = check;
       if (findings.length === 0) {
         log.info({ region: region.id, versions }, 'engine versions pass the version gate');
         continue;
@@ -140,7 +140,7 @@ export class SandboxGuard {
   }
 
   /** Findings of the version gate per region, for the admin's eyes. */
-  engineFindings(): ReadonlyMap<string, readonly EngineFinding[]> {
+  engineFindings(): ReadonlyMap<string, readonly BackendFinding[]> {
     return this.outdated;
   }
 
@@ -167,19 +167,13 @@ export class SandboxGuard {
  * The guard for a config: Cove's iptables rules for every region on this host's engine, with the
  * host's DNS servers as the only private destinations reachable (port 53). With
  * `security.egressHelperSocket` (a server in a container: docker-compose) the rules are installed
- * and checked by the helper on the host's network instead (sandbox/egress-helper.ts).
+ * and checked by the helper on the host's network instead (sandbox/docker/egress-helper.ts).
  */
 export function sandboxGuardFor(
   config: Pick<Config, 'regions' | 'security'>,
   log: FastifyBaseLogger,
 ): SandboxGuard {
   if (config.security.egressPolicy === 'off') return new SandboxGuard({ config, log });
-  const regions = config.regions
-    .filter((region) => !region.docker?.host)
-    .map((region) => ({ id: region.id, allow: (region.network?.allow ?? []).map(normalizeCidr) }));
-  const socket = config.security.egressHelperSocket;
-  const policy = socket
-    ? new HelperEgressPolicy(socket, regions)
-    : new IptablesEgressPolicy(hostEgressInput(regions));
+  const policy = hostEgressPolicy(config.regions, config.security.egressHelperSocket || undefined);
   return new SandboxGuard({ config, log, policy });
 }

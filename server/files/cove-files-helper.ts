@@ -10,7 +10,7 @@
  */
 import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import type { EnvironmentKey, ExecOptions, ExecResult } from '../../sandbox/sandbox-driver.js';
+import type { EnvironmentKey, ExecOptions, ExecResult } from '../../sandbox/index.js';
 import type { CoveError } from '../errors.js';
 import { errors } from '../errors.js';
 import type { FileEntry, FileListing } from '../protocol/files.js';

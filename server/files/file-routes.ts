@@ -147,6 +147,7 @@ export default async function fileRoutes(instance: FastifyInstance): Promise<voi
   };
   const finished = async (request: FastifyRequest, region: string, done: TransferDone): Promise<void> => {
     const owner = ownerOf(request);
+    app.metrics.fileTransferred(done.direction, done.size);
     await audit(app.store, request, {
       action: done.direction === 'upload' ? 'file.upload' : 'file.download',
       target: `environment:${region}:${owner.id}`,

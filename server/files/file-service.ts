@@ -12,7 +12,7 @@ import { checkStagingBucket, checkStagingLifecycle } from './s3-check.js';
 import { S3FileTransfer, createS3Client, type StagingBucket } from './s3-file-transfer.js';
 import { StagingSweep } from './staging-sweep.js';
 import { CoveFilesHelper } from './cove-files-helper.js';
-import { SANDBOX_CREDENTIALS_DIR } from '../../sandbox/container-spec.js';
+import { SANDBOX_CREDENTIALS_DIR } from '../../sandbox/index.js';
 import { TransferSocket } from './transfer-socket.js';
 
 /** How long the helper has to connect to its transfer socket after its exec starts. */

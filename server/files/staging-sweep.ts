@@ -37,16 +37,24 @@ export class StagingSweep {
 
   constructor(private readonly options: StagingSweepOptions) {}
 
-  /** One pass; concurrent calls share it. */
-  run(): Promise<SweepResult> {
-    this.running ??= this.runOnce().finally(() => {
+  /**
+   * One pass; concurrent calls share it. `asOf` sweeps as if it were that moment (what has aged
+   * past the retention by then goes), without moving the clock every other timer of the server
+   * reads: sessions and idle terminals must not see that time jump. It waits for a pass in flight.
+   */
+  async run(asOf?: number): Promise<SweepResult> {
+    if (asOf !== undefined) {
+      await this.running?.catch(() => undefined);
+      return this.runOnce(asOf);
+    }
+    this.running ??= this.runOnce(this.options.now()).finally(() => {
       this.running = undefined;
     });
     return this.running;
   }
 
-  private async runOnce(): Promise<SweepResult> {
-    const olderThanMs = this.options.now() - this.options.retentionS * 1000;
+  private async runOnce(at: number): Promise<SweepResult> {
+    const olderThanMs = at - this.options.retentionS * 1000;
     let objectsDeleted = 0;
     let uploadsAborted = 0;
     for (const staging of this.options.buckets) {

@@ -1,5 +1,5 @@
 /**
- * Homes as the server sees them (`app.homes`): the loop-mounted volumes of sandbox/home-volumes.ts
+ * Homes as the server sees them (`app.homes`): the loop-mounted volumes of sandbox/homes/home-volumes.ts
  * under `<dataDir>/homes`, with the size chosen per group and region, errors turned into coded
  * ones, and usage/expiry views for the pages. It is also the environments' `HomesProvider`: an
  * environment is only ever started on a home that is mounted right now, because Docker accepts
@@ -27,6 +27,7 @@ import {
   LoopHomeVolumes,
   type EnvironmentKey,
   type HomeInfo,
+  type HomeRef,
   type HomeUsage,
 } from '../../sandbox/index.js';
 
@@ -93,10 +94,10 @@ export class HomeService implements HomesProvider {
   }
 
   /** Creates (first use) and mounts the home; resolves only once it is mounted. */
-  async ensure(key: EnvironmentKey): Promise<{ hostPath: string }> {
+  async ensure(key: EnvironmentKey): Promise<HomeRef> {
     const volumes = this.requireVolumes();
     try {
-      const { hostPath, created, lastUseError } = await volumes.ensure(key, await this.sizeFor(key));
+      const { hostPath, home, created, lastUseError } = await volumes.ensure(key, await this.sizeFor(key));
       // Only the retention clock is behind (a full disk); the home itself is ready.
       if (lastUseError !== undefined)
         this.options.log.warn(
@@ -106,7 +107,7 @@ export class HomeService implements HomesProvider {
       if (!(await volumes.isMounted(key)))
         throw new HomeVolumeError('mount-failed', `home ${hostPath} is not mounted after ensure`);
       if (created) this.options.log.info({ ownerId: key.ownerId, region: key.region }, 'home created');
-      return { hostPath };
+      return home;
     } catch (error) {
       this.options.log.warn({ err: error, ownerId: key.ownerId, region: key.region }, 'home not ready');
       throw homeError(error);

@@ -414,6 +414,8 @@ export interface StsHealthView {
 /** `GET /readyz`: 200 `ready` or 503 `degraded` by `checks`; `sts` is reported, never a check. */
 export interface ReadyzResponse {
   readonly status: 'ready' | 'degraded';
+  /** Which Cove process answered (config `instanceId`). */
+  readonly instance: string;
   readonly checks: Readonly<Record<string, boolean>>;
   readonly sts: StsHealthView;
 }

@@ -1,9 +1,21 @@
 /**
- * Versioned schema migrations, applied in order inside one transaction each; `PRAGMA
- * user_version` records the last one applied. Never edit a shipped migration: add a new one.
+ * Versioned schema migrations for both engines, in one ordered list: version N is the N-th entry,
+ * the same change in each dialect. Each is applied in its own transaction and recorded (SQLite:
+ * `PRAGMA user_version`; PostgreSQL: the `schema_migrations` table). Never edit a shipped
+ * migration: add a new one. PostgreSQL keeps epoch-ms times and byte sizes in BIGINT and flags
+ * in BOOLEAN; SQLite's INTEGER holds both.
  */
-export const migrations: readonly string[] = [
-  /* 1: directory, sessions, invites, audit */ `
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sqlite: string;
+  readonly postgres: string;
+}
+
+const list: readonly Omit<Migration, 'version'>[] = [
+  {
+    description: 'directory, sessions, invites, audit',
+    sqlite: `
   CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -82,10 +94,100 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX audit_action ON audit(action, id);
   `,
-  /* 2: per-group home size (NULL: the region's or the default) */ `
+    postgres: `
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    email TEXT,
+    password_hash TEXT,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    must_change_password BOOLEAN NOT NULL DEFAULT FALSE,
+    mfa_required BOOLEAN NOT NULL DEFAULT FALSE,
+    totp_secret TEXT,
+    totp_pending_secret TEXT,
+    totp_last_step BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    last_login_at BIGINT
+  );
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    stage TEXT NOT NULL CHECK (stage IN ('mfa', 'full')),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    mfa_failures INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX sessions_user ON sessions(user_id);
+  CREATE INDEX sessions_expires ON sessions(expires_at);
+  CREATE TABLE groups (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL
+  );
+  CREATE TABLE group_members (
+    group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+  );
+  CREATE INDEX group_members_user ON group_members(user_id);
+  CREATE TABLE accounts (
+    account_id TEXT PRIMARY KEY CHECK (length(account_id) = 12),
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  CREATE TABLE permission_sets (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    session_duration_s INTEGER NOT NULL CHECK (session_duration_s BETWEEN 3600 AND 43200),
+    role_arn_template TEXT NOT NULL,
+    session_policy TEXT,
+    role_overrides TEXT NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL
+  );
+  CREATE TABLE assignments (
+    id TEXT PRIMARY KEY,
+    principal_type TEXT NOT NULL CHECK (principal_type IN ('user', 'group')),
+    principal_id TEXT NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts(account_id) ON DELETE CASCADE,
+    permission_set_id TEXT NOT NULL REFERENCES permission_sets(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    UNIQUE (principal_type, principal_id, account_id, permission_set_id)
+  );
+  CREATE TABLE invites (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    created_at BIGINT NOT NULL
+  );
+  CREATE INDEX invites_user ON invites(user_id);
+  CREATE TABLE audit (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at BIGINT NOT NULL,
+    actor_id TEXT,
+    actor_name TEXT,
+    action TEXT NOT NULL,
+    target TEXT,
+    details TEXT NOT NULL DEFAULT '{}',
+    ip TEXT
+  );
+  CREATE INDEX audit_action ON audit(action, id);
+  `,
+  },
+  {
+    description: "per-group home size (NULL: the region's or the default)",
+    sqlite: `
   ALTER TABLE groups ADD COLUMN home_size_bytes INTEGER CHECK (home_size_bytes IS NULL OR home_size_bytes > 0);
   `,
-  /* 3: weekly usage quota per group (NULL: unlimited) and shell time used per user per week */ `
+    postgres: `
+  ALTER TABLE groups ADD COLUMN home_size_bytes BIGINT CHECK (home_size_bytes IS NULL OR home_size_bytes > 0);
+  `,
+  },
+  {
+    description: 'weekly usage quota per group (NULL: unlimited) and shell time used per user per week',
+    sqlite: `
   ALTER TABLE groups ADD COLUMN weekly_usage_limit_s INTEGER
     CHECK (weekly_usage_limit_s IS NULL OR weekly_usage_limit_s >= 0);
   CREATE TABLE usage (
@@ -95,7 +197,20 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (user_id, week_start)
   );
   `,
-  /* 4: terminals that outlive a server restart (the binding is never taken from the container) */ `
+    postgres: `
+  ALTER TABLE groups ADD COLUMN weekly_usage_limit_s BIGINT
+    CHECK (weekly_usage_limit_s IS NULL OR weekly_usage_limit_s >= 0);
+  CREATE TABLE usage (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    week_start BIGINT NOT NULL,
+    used_s BIGINT NOT NULL DEFAULT 0 CHECK (used_s >= 0),
+    PRIMARY KEY (user_id, week_start)
+  );
+  `,
+  },
+  {
+    description: 'terminals that outlive a server restart (the binding is never taken from the container)',
+    sqlite: `
   CREATE TABLE terminals (
     id TEXT PRIMARY KEY,
     owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -105,7 +220,20 @@ export const migrations: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
-  /* 5: OpenID Connect: federated identities, sign-ins in flight, and what a session signed in with */ `
+    postgres: `
+  CREATE TABLE terminals (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    region TEXT NOT NULL,
+    account_id TEXT,
+    permission_set TEXT,
+    created_at BIGINT NOT NULL
+  );
+  `,
+  },
+  {
+    description: 'OpenID Connect: federated identities, sign-ins in flight, what a session signed in with',
+    sqlite: `
   ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
   CREATE TABLE identities (
     provider_id TEXT NOT NULL,
@@ -128,4 +256,33 @@ export const migrations: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN mfa_by_idp INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE sessions ADD COLUMN id_token TEXT;
   `,
+    postgres: `
+  ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+  CREATE TABLE identities (
+    provider_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (provider_id, subject)
+  );
+  CREATE INDEX identities_user ON identities(user_id);
+  CREATE TABLE oidc_logins (
+    id_hash TEXT PRIMARY KEY,
+    provider_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    next TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  ALTER TABLE sessions ADD COLUMN provider_id TEXT;
+  ALTER TABLE sessions ADD COLUMN mfa_by_idp BOOLEAN NOT NULL DEFAULT FALSE;
+  ALTER TABLE sessions ADD COLUMN id_token TEXT;
+  `,
+  },
 ];
+
+export const migrations: readonly Migration[] = list.map((m, index) => ({ version: index + 1, ...m }));
+
+/** The version this code's schema is at: the last migration's. */
+export const latestSchemaVersion = migrations.length;

@@ -1,6 +1,10 @@
 /**
- * The storage seam. SQLite (better-sqlite3) implements it today; PostgreSQL can later, so every
- * method is async and speaks in domain records, never SQL rows. Times are epoch milliseconds.
+ * The storage seam, implemented by SQLite (better-sqlite3, the embedded default) and PostgreSQL
+ * (`pg`, for several Cove instances); tests/integration/server/store/store-contract.ts holds both
+ * to the same cases. Every method is async and speaks in domain records, never SQL rows. Times
+ * are epoch milliseconds. Failures the caller can act on are `StoreError`s (server/errors.ts):
+ * `conflict` (a unique key is taken), `full` (no disk space), `unavailable` (cannot serve now);
+ * anything else is a bug.
  */
 export interface UserRecord {
   readonly id: string;
@@ -291,7 +295,8 @@ export interface AuditLog {
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
 }
 
-export interface Store {
+/** Every repository: what the store offers, and what a transaction's handle offers. */
+export interface StoreRepositories {
   readonly users: UserRepository;
   readonly sessions: SessionRepository;
   readonly groups: GroupRepository;
@@ -304,8 +309,16 @@ export interface Store {
   readonly identities: IdentityRepository;
   readonly oidcLogins: OidcLoginRepository;
   readonly audit: AuditLog;
-  /** Runs `fn` in one transaction (all or nothing). */
-  transaction<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export interface Store extends StoreRepositories {
+  /**
+   * Runs `fn` in one transaction: all of `tx`'s statements commit together or none do. Only
+   * statements made through `tx` belong to it: other requests' statements never join it, nor
+   * see its writes before the commit. Inside `fn`, use `tx` and never the store itself (that
+   * throws: it would wait for this very transaction). `tx` stops working when `fn` settles.
+   */
+  transaction<T>(fn: (tx: StoreRepositories) => Promise<T>): Promise<T>;
   /** Cheap liveness probe for /readyz. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -5,8 +5,8 @@
  * host out of space is refused here with 507, not as a terminal that fails after its page attached).
  * The route calls `open` and nothing else.
  */
-import { CoveError } from '../errors.js';
-import type { EnvironmentKey } from '../../sandbox/sandbox-driver.js';
+import { CoveError, StoreError } from '../errors.js';
+import type { EnvironmentKey } from '../../sandbox/index.js';
 import type { EnvironmentOwner } from '../environments/environment-service.js';
 import type { Terminal } from './terminal.js';
 import { terminalErrors, type TerminalBinding } from './terminal-service.js';
@@ -55,8 +55,9 @@ const hostFull = (cause: unknown): CoveError =>
 function isDiskFull(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    if (current instanceof StoreError && current.kind === 'full') return true;
     const { code, cause } = current as { code?: unknown; cause?: unknown };
-    if (code === 'ENOSPC' || code === 'SQLITE_FULL') return true;
+    if (code === 'ENOSPC') return true;
     current = cause;
   }
   return false;

@@ -25,9 +25,9 @@ import type {
   EnvironmentService,
   EnvironmentPhase,
 } from '../environments/environment-service.js';
-import type { Disposable, Shell } from '../../sandbox/sandbox-driver.js';
+import type { Disposable, Shell } from '../../sandbox/index.js';
 import type { TerminalRecord, TerminalRepository } from '../store/store.js';
-import { Terminal, type CloseReason, type TerminalTimings } from './terminal.js';
+import { Terminal, type CloseReason, type TerminalTimings, type TerminalTraffic } from './terminal.js';
 import { terminalId } from './terminal-id.js';
 import { ScreenSnapshotFiles } from './screen-snapshot-files.js';
 import type { TerminalSocket } from './terminal-socket.js';
@@ -56,6 +56,8 @@ export interface TerminalServiceOptions {
   readonly mirrorScrollbackLines?: number;
   /** Where screens wait across a graceful restart; not kept when absent. */
   readonly screens?: ScreenSnapshotFiles;
+  /** Counts every terminal's bytes (the metrics). */
+  readonly traffic?: TerminalTraffic;
 }
 
 export const shellCommand = ['bash', '-l'] as const;
@@ -170,6 +172,7 @@ export class TerminalService {
       onAttached: (t) => this.emit(this.attachedListeners, t),
       onError: (error, what) =>
         this.options.log.warn({ err: error, terminalId: record.id, what }, 'terminal problem'),
+      ...(this.options.traffic ? { traffic: this.options.traffic } : {}),
     });
     this.terminals.set(record.id, terminal);
     return terminal;
@@ -286,6 +289,14 @@ export class TerminalService {
     return [...this.terminals.values()].filter(
       (t) => t.ownerId === ownerId && (region === undefined || t.region === region) && !t.closed,
     );
+  }
+
+  /** Open terminals per region, every owner's (the metrics). */
+  countByRegion(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const t of this.terminals.values())
+      if (!t.closed) counts.set(t.region, (counts.get(t.region) ?? 0) + 1);
+    return counts;
   }
 
   /** Closes one of the owner's terminals; false when there is no such terminal for them. */
@@ -586,8 +597,13 @@ export default fp(
       mirrorScrollbackLines: app.config.terminals.mirrorScrollbackLines,
       screens: new ScreenSnapshotFiles(resolve(app.config.dataDir, 'run', 'screens')),
       ...(opts.shellEnv ? { shellEnv: opts.shellEnv } : {}),
+      traffic: {
+        output: (bytes) => app.metrics.terminalOutput(bytes),
+        input: (bytes) => app.metrics.terminalInput(bytes),
+      },
     });
     app.decorate('terminals', service);
+    app.metrics.countTerminals(() => service.countByRegion());
     const revoked = app.sessions.onRevoked((idHashes, userId) => {
       service.sessionsRevoked(idHashes);
       // A disabled or deleted user loses their terminals too, not just their sockets.
@@ -612,5 +628,5 @@ export default fp(
       await service.shutdown();
     });
   },
-  { name: 'terminals', dependencies: ['auth', 'environments'] },
+  { name: 'terminals', dependencies: ['auth', 'environments', 'metrics'] },
 );

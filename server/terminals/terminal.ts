@@ -7,7 +7,7 @@
  * it again, and a server shutdown `release`s it without killing it.
  * Every timer, listener and the shell's stream are owned here and disposed in `close`/`release`.
  */
-import type { Shell } from '../../sandbox/sandbox-driver.js';
+import type { Shell } from '../../sandbox/index.js';
 import type { ServerEvent, TerminalPhase } from '../protocol/terminal-wire.js';
 import { CloseCode, fullReset } from '../protocol/terminal-wire.js';
 import { ScreenMirror } from './screen-mirror.js';
@@ -44,6 +44,12 @@ export type CloseReason =
   | 'restarted'
   | 'home-deleted';
 
+/** Counts a terminal's bytes each way (the metrics). */
+export interface TerminalTraffic {
+  output(bytes: number): void;
+  input(bytes: number): void;
+}
+
 export interface TerminalInit {
   readonly id: string;
   readonly ownerId: string;
@@ -61,6 +67,7 @@ export interface TerminalInit {
   /** Called each time a page attaches (after it got the phase; its screen follows). */
   readonly onAttached?: (terminal: Terminal) => void;
   readonly onError?: (error: unknown, what: string) => void;
+  readonly traffic?: TerminalTraffic;
 }
 
 /** A terminal's screen kept across a server restart (see `Terminal.saveScreen`). */
@@ -308,6 +315,7 @@ export class Terminal {
         this.fed = shell.outputStart?.() ?? this.fed;
       }
       this.fed += chunk.length;
+      this.init.traffic?.output(chunk.length);
       this.lastOutputAt = performance.now();
       this.mirror.write(chunk);
       for (const [connection, queued] of this.connections) {
@@ -339,6 +347,7 @@ export class Terminal {
 
   input(data: Buffer): void {
     if (this.closed) return;
+    this.init.traffic?.input(data.length);
     this.lastInputAt = this.now();
     // The page clears its own warning on input; the next warning needs a fresh idle period.
     this.idleWarned = false;

@@ -11,7 +11,7 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyBaseLogger } from 'fastify';
-import type { EnvironmentStatus } from '../../sandbox/sandbox-driver.js';
+import type { EnvironmentStatus } from '../../sandbox/index.js';
 import { errors } from '../errors.js';
 import { formatUsageDuration, formatUtcTime, type UsageView } from '../protocol/api.js';
 import type { Store, UsageIncrement } from '../store/store.js';

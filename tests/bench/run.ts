@@ -18,7 +18,8 @@ import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import WebSocket from 'ws';
-import { buildContainerSpec, SANDBOX_HOME, SANDBOX_USER } from '../../sandbox/index.js';
+import { buildContainerSpec } from '../../sandbox/docker/container-spec.js';
+import { SANDBOX_HOME, SANDBOX_USER } from '../../sandbox/index.js';
 import { benchTransfers } from './transfer.js';
 import { benchHolder } from './terminals.js';
 import { benchPage } from './page.js';
@@ -225,7 +226,7 @@ const baseSpec = (i: number) => ({
   limits: {
     pidsLimit: 512,
     memoryBytes: 2 * 1024 ** 3,
-    nanoCpus: 1_000_000_000,
+    cpuMillis: 1000,
     tmpSizeBytes: 256 * 1024 ** 2,
   },
   env: { COVE_USER: 'bench', COVE_REGION: region, AWS_REGION: region, AWS_DEFAULT_REGION: region },

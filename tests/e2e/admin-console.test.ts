@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoopHomeVolumes } from '../../sandbox/home-volumes.js';
+import { LoopHomeVolumes } from '../../sandbox/homes/home-volumes.js';
 import { adminPassword, desktop, launchChromium, phone, startCove, type CoveServer } from './cove-server.js';
 import { AdminPage } from './models/admin-page.js';
 import { LoginPage } from './models/login-page.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
-import { LoopHomeVolumes } from '../../sandbox/home-volumes.js';
+import { LoopHomeVolumes } from '../../sandbox/homes/home-volumes.js';
 import { launchChromium, signedInContext, startCove, type CoveServer } from './cove-server.js';
 import { ShellPage } from './models/shell-page.js';
 

@@ -11,7 +11,7 @@ import { freeLoopbackPort } from './free-port.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { LoopHomeVolumes } from '../../sandbox/home-volumes.js';
+import { LoopHomeVolumes } from '../../sandbox/homes/home-volumes.js';
 import { leakRecord } from './leak-record.js';
 
 const run = promisify(execFile);

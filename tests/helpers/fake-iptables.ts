@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { IptablesBinary, IptablesResult, IptablesRunner } from '../../sandbox/iptables.js';
+import type { IptablesBinary, IptablesResult, IptablesRunner } from '../../sandbox/docker/iptables.js';
 
 /** A fake iptables holding chains in memory; restore scripts are applied line by line. */
 export class FakeIptables implements IptablesRunner {

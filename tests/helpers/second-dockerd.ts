@@ -14,7 +14,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { mountedPaths } from '../../sandbox/home-volumes.js';
+import { mountedPaths } from '../../sandbox/homes/home-volumes.js';
 
 const run = promisify(execFile);
 const DOCKER = '/usr/bin/docker';

@@ -9,11 +9,12 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppDependencies } from '../../server/app.js';
 import { buildConfig, type Config } from '../../server/config.js';
-import { SqliteStore } from '../../server/store/sqlite-store.js';
+import type { Store } from '../../server/store/store.js';
+import { openTestStore } from './test-store.js';
 
 export interface TestApp {
   readonly app: FastifyInstance;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly config: Config;
   readonly dataDir: string;
   /** Everything the server logged, for leak checks. */
@@ -34,7 +35,7 @@ export async function createTestApp(
     ...raw,
     auth: { argon2MemoryKiB: 1024, argon2TimeCost: 1, ...((raw.auth as object | undefined) ?? {}) },
   });
-  const store = new SqliteStore(join(dataDir, 'cove.db'));
+  const store = await openTestStore(dataDir);
   const logs: string[] = [];
   const logStream = new Writable({
     write(chunk: Buffer, _encoding, callback) {

@@ -2,9 +2,8 @@
  * The admin API's guards (I02, H07, A03 for /api/admin/*) and its failure mode when the database
  * is gone (clear 503, no internals). Every case also checks that nothing changed.
  */
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holdWriteLock } from '../helpers/test-store.js';
 import {
   adminCaller,
   call,
@@ -188,16 +187,14 @@ describe('H07: CSRF on admin routes', () => {
 
 describe('database failure', () => {
   it('answers 503 when another process holds the write lock past the busy timeout, and recovers', async () => {
-    const other = new Database(join(ctx.t.dataDir, 'cove.db'), { timeout: 0 });
+    const release = await holdWriteLock(ctx.t.dataDir, ctx.t.store);
     try {
-      other.exec('BEGIN IMMEDIATE');
       const locked = await api('POST', '/api/admin/groups', { body: { name: 'While locked' } });
       expect(locked.statusCode).toBe(503);
       expect(locked.json()).toMatchObject({ code: 'COVE_ERR_STORE_UNAVAILABLE' });
-      expect(locked.body).not.toMatch(/SQLITE|busy|\.ts:\d+/i);
-      other.exec('ROLLBACK');
+      expect(locked.body).not.toMatch(/SQLITE|busy|lock|timeout|\.ts:\d+/i);
     } finally {
-      other.close();
+      await release();
     }
     expect(await ctx.t.store.groups.getByName('While locked')).toBeUndefined();
     expect((await api('POST', '/api/admin/groups', { body: { name: 'While locked' } })).statusCode).toBe(201);

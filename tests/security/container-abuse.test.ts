@@ -22,7 +22,7 @@ import {
 
 const run = promisify(execFile);
 const docker = '/usr/bin/docker';
-const limits = { pidsLimit: 128, memoryBytes: 256 * MiB, nanoCpus: 500_000_000, tmpSizeBytes: 16 * MiB };
+const limits = { pidsLimit: 128, memoryBytes: 256 * MiB, cpuMillis: 500, tmpSizeBytes: 16 * MiB };
 
 let server: HomeTestServer;
 let alice: HomeTestUser;
@@ -206,10 +206,10 @@ describe('container abuse (C) with the production HostConfig', () => {
       const used = Number(cgroupFile('cpuacct', id, 'cpuacct.usage')) - before;
       cpus = used / Number(process.hrtime.bigint() - started);
     });
-    console.log(`C03 CPU hog: the container used ${cpus.toFixed(2)} CPUs (quota ${limits.nanoCpus / 1e9})`);
+    console.log(`C03 CPU hog: the container used ${cpus.toFixed(2)} CPUs (quota ${limits.cpuMillis / 1000})`);
     await inside(alice, 'pkill yes; true');
     expect(cpus).toBeGreaterThan(0.1);
-    expect(cpus).toBeLessThan((limits.nanoCpus / 1e9) * 1.25);
+    expect(cpus).toBeLessThan((limits.cpuMillis / 1000) * 1.25);
     expect(echoes, 'Bob echoed during the attack').toBeGreaterThan(0);
   }, 120_000);
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { LoopHomeVolumes } from '../../sandbox/home-volumes.js';
+import { LoopHomeVolumes } from '../../sandbox/homes/home-volumes.js';
 import type { AdminHome } from '../../server/protocol/api.js';
 import {
   HomeTestServer,

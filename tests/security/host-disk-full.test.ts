@@ -21,7 +21,7 @@ import { buildApp } from '../../server/app.js';
 import { buildConfig } from '../../server/config.js';
 import { Argon2PasswordHasher } from '../../server/auth/password-hasher.js';
 import { SqliteStore } from '../../server/store/sqlite-store.js';
-import { LoopHomeVolumes, mountedPaths } from '../../sandbox/home-volumes.js';
+import { LoopHomeVolumes, mountedPaths } from '../../sandbox/homes/home-volumes.js';
 import { TerminalTestClient } from '../unit/server/terminals/ws-test-client.js';
 
 const run = promisify(execFile);

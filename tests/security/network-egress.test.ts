@@ -19,8 +19,8 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { containerName } from '../../sandbox/names.js';
-import { IptablesEgressPolicy, resolversFrom } from '../../sandbox/egress-policy.js';
-import { regionNetworkName } from '../../sandbox/region-network.js';
+import { IptablesEgressPolicy, resolversFrom } from '../../sandbox/docker/egress-policy.js';
+import { regionNetworkName } from '../../sandbox/docker/region-network.js';
 import type { EnvironmentKey } from '../../sandbox/sandbox-driver.js';
 
 const run = promisify(execFile);

@@ -12,7 +12,7 @@ import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { buildConfig } from '../../server/config.js';
 import { SandboxGuard } from '../../server/environments/sandbox-guard.js';
 import { MANAGED_LABEL_FILTER } from '../../sandbox/names.js';
-import type { EgressPolicy } from '../../sandbox/egress-policy.js';
+import type { EgressPolicy } from '../../sandbox/docker/egress-policy.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const RUN = randomBytes(3).toString('hex');

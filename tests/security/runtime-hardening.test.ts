@@ -13,7 +13,11 @@ import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { buildConfig } from '../../server/config.js';
 import { SandboxGuard } from '../../server/environments/sandbox-guard.js';
 import { containerName } from '../../sandbox/names.js';
-import { engineVersionsFrom, evaluateEngineVersions } from '../../sandbox/engine-version.js';
+import {
+  checkEngineVersions,
+  engineVersionsFrom,
+  evaluateEngineVersions,
+} from '../../sandbox/docker/engine-version.js';
 import type { EnvironmentKey } from '../../sandbox/sandbox-driver.js';
 
 const run = promisify(execFile);
@@ -206,9 +210,9 @@ describe('C09 version gate against this engine', () => {
       config: buildConfig({ security: { egressPolicy: 'off', versionGate: 'refuse' } }),
       log,
     });
-    await refusing.init(async () => report);
+    await refusing.init(async (_region, accept) => checkEngineVersions(report, accept));
     const warning = new SandboxGuard({ config: buildConfig({ security: { egressPolicy: 'off' } }), log });
-    await warning.init(async () => report);
+    await warning.init(async (_region, accept) => checkEngineVersions(report, accept));
     await expect(warning.assertCanStart(region)).resolves.toBeUndefined();
     // This engine's own verdict, whichever it is: refused exactly when it has findings.
     const verdict = refusing.assertCanStart(region).then(
@@ -232,7 +236,9 @@ describe('C09 version gate against this engine', () => {
       config: buildConfig({ security: { egressPolicy: 'off', versionGate: 'refuse' } }),
       log,
     });
-    await outdated.init(async () => withVersions('18.09.0', '1.0.0'));
+    await outdated.init(async (_region, accept) =>
+      checkEngineVersions(withVersions('18.09.0', '1.0.0'), accept),
+    );
     await expect(outdated.assertCanStart(region)).rejects.toMatchObject({
       code: 'COVE_ERR_ENVIRONMENT_ENGINE_OUTDATED',
       statusCode: 503,
@@ -241,7 +247,9 @@ describe('C09 version gate against this engine', () => {
       config: buildConfig({ security: { egressPolicy: 'off', versionGate: 'refuse' } }),
       log,
     });
-    await patched.init(async () => withVersions('99.0.0', '99.0.0'));
+    await patched.init(async (_region, accept) =>
+      checkEngineVersions(withVersions('99.0.0', '99.0.0'), accept),
+    );
     await expect(patched.assertCanStart(region)).resolves.toBeUndefined();
     // Accepting exactly what this engine reports (an operator's checked build) lets it start.
     const accept = findings.map((f) => `${f.component} ${f.reported}`);
@@ -251,7 +259,7 @@ describe('C09 version gate against this engine', () => {
       }),
       log,
     });
-    await accepting.init(async () => report);
+    await accepting.init(async (_region, accept) => checkEngineVersions(report, accept));
     await expect(accepting.assertCanStart(region)).resolves.toBeUndefined();
   });
 });

@@ -259,14 +259,16 @@ async function growingTempFile(): Promise<boolean> {
   return false;
 }
 
+/**
+ * A moment past the staging retention, to sweep as of. Never by moving the server's clock: its
+ * session checks and idle terminals read the same clock, and a day's jump ended the test's
+ * terminal (and so stopped its environment) whenever one of them ran during the sweep.
+ */
+const afterRetention = (): number => server.now() + (server.config.files.stagingRetentionS + 60) * 1000;
+
 /** Runs the staging sweep as if the retention had passed, then checks the bucket is empty. */
 async function sweepAndExpectNothingStaged(): Promise<void> {
-  server.clockOffsetMs = (server.config.files.stagingRetentionS + 60) * 1000;
-  try {
-    await server.app.files.sweep.run();
-  } finally {
-    server.clockOffsetMs = 0;
-  }
+  await server.app.files.sweep.run(afterRetention());
   expect(await staged()).toEqual([]);
 }
 
@@ -309,9 +311,7 @@ beforeAll(async () => {
 afterEach(async () => {
   proxy?.restore();
   // A failed test leaves its staged objects; the next one starts from an empty bucket.
-  server.clockOffsetMs = (server.config.files.stagingRetentionS + 60) * 1000;
-  await server.app.files.sweep.run().catch(() => undefined);
-  server.clockOffsetMs = 0;
+  await server.app.files.sweep.run(afterRetention()).catch(() => undefined);
   const seen = rejections.splice(0).map((reason) => String(reason));
   expect(seen, 'unhandled rejections (each would end a production Cove process)').toEqual([]);
 });

@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, SANDBOX_CREDENTIALS_DIR } from '../../../sandbox/container-spec.js';
-import { DockerSandboxDriver } from '../../../sandbox/docker-sandbox-driver.js';
+import { DEFAULT_LIMITS, SANDBOX_CREDENTIALS_DIR } from '../../../sandbox/environment-image.js';
+import { hostDirectory } from '../../../sandbox/host-directory.js';
+import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
 import type { EnvironmentKey } from '../../../sandbox/sandbox-driver.js';
 import { CoveFilesHelper, HelperError, helperCommand } from '../../../server/files/cove-files-helper.js';
 import { TransferSocket } from '../../../server/files/transfer-socket.js';
@@ -86,8 +87,8 @@ beforeAll(async () => {
     ...key,
     image: 'cove/sandbox:latest',
     limits: { ...DEFAULT_LIMITS, memoryBytes: 256 * 1024 ** 2 },
-    homeHostPath: home,
-    credentialsHostDir: runDir,
+    home: hostDirectory(home),
+    credentials: hostDirectory(runDir),
   });
 }, 60_000);
 

@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../../sandbox/container-spec.js';
-import { DockerSandboxDriver } from '../../../sandbox/docker-sandbox-driver.js';
+import { DEFAULT_LIMITS } from '../../../sandbox/environment-image.js';
+import { hostDirectory } from '../../../sandbox/host-directory.js';
+import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
 import type { EnvironmentKey } from '../../../sandbox/sandbox-driver.js';
 
 const key: EnvironmentKey = { ownerId: `test-fwd-${randomBytes(4).toString('hex')}`, region: 'eu-west-1' };
@@ -74,9 +75,9 @@ describe('cove-credentials-forwarder in the sandbox image', () => {
       ...key,
       image: 'cove/sandbox:latest',
       limits: { ...DEFAULT_LIMITS, memoryBytes: 256 * 1024 ** 2 },
-      credentialsHostDir: dir,
+      credentials: hostDirectory(dir),
       // Loopback is all the forwarder needs; no bridge keeps the test apart from network set-up.
-      networkMode: 'none',
+      network: 'none',
     });
     await waitForForwarder();
   }, 60_000);

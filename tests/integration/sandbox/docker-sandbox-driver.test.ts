@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { DEFAULT_LIMITS } from '../../../sandbox/container-spec.js';
-import { DockerSandboxDriver } from '../../../sandbox/docker-sandbox-driver.js';
+import { DEFAULT_LIMITS } from '../../../sandbox/environment-image.js';
+import { hostDirectory } from '../../../sandbox/host-directory.js';
+import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
 import { LABEL_OWNER, MANAGED_LABEL_FILTER } from '../../../sandbox/names.js';
 import type { EnvironmentEvent, EnvironmentKey, EnvironmentSpec } from '../../../sandbox/sandbox-driver.js';
 import { describeSandboxDriverContract } from './driver-contract.js';
@@ -72,7 +73,7 @@ describe('DockerSandboxDriver specifics', () => {
   it('refuses to create an environment whose home path does not exist', async () => {
     const k = key('nohome');
     await expect(
-      driver.ensure({ ...specFor(k), homeHostPath: join(scratch, 'absent') }),
+      driver.ensure({ ...specFor(k), home: hostDirectory(join(scratch, 'absent')) }),
     ).rejects.toMatchObject({
       code: 'COVE_ERR_SANDBOX_HOME_MISSING',
     });
@@ -83,7 +84,7 @@ describe('DockerSandboxDriver specifics', () => {
     const unchecked = new DockerSandboxDriver({ verifyHostPaths: false });
     const k = key('remotehome');
     await expect(
-      unchecked.ensure({ ...specFor(k), homeHostPath: join(scratch, 'absent-remote') }),
+      unchecked.ensure({ ...specFor(k), home: hostDirectory(join(scratch, 'absent-remote')) }),
     ).rejects.toMatchObject({ code: 'COVE_ERR_SANDBOX_HOME_MISSING' });
   });
 
@@ -105,7 +106,7 @@ describe('DockerSandboxDriver specifics', () => {
     await chown(home, 1000, 1000);
     await mkdir(creds);
     await writeFile(join(creds, 'marker'), 'creds');
-    await driver.ensure({ ...specFor(k), homeHostPath: home, credentialsHostDir: creds });
+    await driver.ensure({ ...specFor(k), home: hostDirectory(home), credentials: hostDirectory(creds) });
     const run = (script: string) => driver.exec(k, ['sh', '-c', script]);
     expect((await run('echo kept > ~/file && cat /run/cove/marker')).stdout.toString()).toBe('creds');
     expect((await run('echo x > /run/cove/marker')).exitCode).not.toBe(0);

@@ -9,10 +9,14 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../../sandbox/container-spec.js';
-import { DockerSandboxDriver } from '../../../sandbox/docker-sandbox-driver.js';
-import { desiredEgressRules, IptablesEgressPolicy, resolversFrom } from '../../../sandbox/egress-policy.js';
-import { regionBridgeName, regionNetworkName } from '../../../sandbox/region-network.js';
+import { DEFAULT_LIMITS } from '../../../sandbox/environment-image.js';
+import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
+import {
+  desiredEgressRules,
+  IptablesEgressPolicy,
+  resolversFrom,
+} from '../../../sandbox/docker/egress-policy.js';
+import { regionBridgeName, regionNetworkName } from '../../../sandbox/docker/region-network.js';
 import type { EnvironmentKey, EnvironmentSpec } from '../../../sandbox/sandbox-driver.js';
 
 const run = promisify(execFile);
@@ -31,7 +35,7 @@ const specFor = (key: EnvironmentKey, extra: Partial<EnvironmentSpec> = {}): Env
   ...key,
   image: 'cove/sandbox:latest',
   limits: { ...DEFAULT_LIMITS, memoryBytes: 256 * 1024 ** 2 },
-  networkMode: regionNetworkName(key.region),
+  network: 'region',
   ...extra,
 });
 

@@ -8,7 +8,7 @@ import {
   LoopHomeVolumes,
   formatBytes,
   mountedPaths,
-} from '../../../sandbox/home-volumes.js';
+} from '../../../sandbox/homes/home-volumes.js';
 
 const MiB = 1024 ** 2;
 let root: string;

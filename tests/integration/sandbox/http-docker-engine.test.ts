@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { DEFAULT_LIMITS } from '../../../sandbox/container-spec.js';
-import { DockerSandboxDriver } from '../../../sandbox/docker-sandbox-driver.js';
-import { DockerEngineError, HttpDockerEngine } from '../../../sandbox/http-docker-engine.js';
+import { DEFAULT_LIMITS } from '../../../sandbox/environment-image.js';
+import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
+import { DockerEngineError, HttpDockerEngine } from '../../../sandbox/docker/http-docker-engine.js';
 import { LABEL_OWNER, MANAGED_LABEL_FILTER } from '../../../sandbox/names.js';
 import type { EnvironmentKey, EnvironmentSpec } from '../../../sandbox/sandbox-driver.js';
 import { describeSandboxDriverContract } from './driver-contract.js';

@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../../sandbox/container-spec.js';
-import { DockerSandboxDriver } from '../../../sandbox/docker-sandbox-driver.js';
+import { DEFAULT_LIMITS } from '../../../sandbox/environment-image.js';
+import { DockerSandboxDriver } from '../../../sandbox/docker/docker-sandbox-driver.js';
 import { LABEL_OWNER, MANAGED_LABEL_FILTER } from '../../../sandbox/names.js';
 import type { EnvironmentKey, Shell } from '../../../sandbox/sandbox-driver.js';
 

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoopHomeVolumes, mountedPaths } from '../../../sandbox/home-volumes.js';
+import { LoopHomeVolumes, mountedPaths } from '../../../sandbox/homes/home-volumes.js';
 import { startSecondDockerd, type SecondDockerd } from '../../helpers/second-dockerd.js';
 
 const run = promisify(execFile);

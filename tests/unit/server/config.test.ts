@@ -2,7 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildConfig, ConfigError, loadConfig } from '../../../server/config.js';
+import {
+  buildConfig,
+  ConfigError,
+  defaultInstanceId,
+  loadConfig,
+  trustedProxyProblem,
+} from '../../../server/config.js';
 
 function problemsOf(raw: unknown, env: Record<string, string> = {}): string[] {
   try {
@@ -33,7 +39,7 @@ describe('buildConfig', () => {
     expect(config.sandbox).toMatchObject({
       pidsLimit: 512,
       memoryBytes: 2 * 1024 ** 3,
-      nanoCpus: 1e9,
+      cpuMillis: 1000,
       maxTerminalsPerUser: 10,
     });
     expect(config.homes).toEqual({
@@ -95,6 +101,32 @@ describe('buildConfig', () => {
     ).toMatch(/unique/);
   });
 
+  it('still reads the CPU limit in nano CPUs, the spelling before cpuMillis', () => {
+    expect(buildConfig({ sandbox: { nanoCpus: 500_000_000 } }).sandbox.cpuMillis).toBe(500);
+    expect(buildConfig({ sandbox: { nanoCpus: 5e8, cpuMillis: 2000 } }).sandbox.cpuMillis).toBe(2000);
+    expect(problemsOf({ sandbox: { nanoCpus: 1000 } })).toEqual([
+      expect.stringMatching(/^sandbox\.cpuMillis: .*10/),
+      expect.stringMatching(/^sandbox\.nanoCpus: /),
+    ]);
+  });
+
+  it('takes a region backend, or the older docker endpoint, but not both', () => {
+    const config = buildConfig({
+      regions: [
+        { id: 'us-east-1', name: 'A', backend: { type: 'docker', host: 'engine.example', port: 2376 } },
+        { id: 'eu-west-1', name: 'B', docker: { socketPath: '/run/docker.sock' } },
+      ],
+    });
+    expect(config.regions[0]?.backend).toEqual({ type: 'docker', host: 'engine.example', port: 2376 });
+    expect(config.regions[1]?.docker).toEqual({ socketPath: '/run/docker.sock' });
+    expect(
+      problemsOf({ regions: [{ id: 'us-east-1', name: 'A', backend: { type: 'docker' }, docker: {} }] }),
+    ).toEqual(['regions: us-east-1 gives both backend and docker; put the endpoint in backend']);
+    expect(
+      problemsOf({ regions: [{ id: 'us-east-1', name: 'A', backend: { type: 'kubernetes' } }] }),
+    ).toEqual([expect.stringMatching(/^regions\.0\.backend\.type: /)]);
+  });
+
   it('refuses a data dir so long that its unix sockets would pass the 107-byte limit', () => {
     const long = `/srv/${'d'.repeat(60)}`;
     const [problem] = problemsOf({ dataDir: long });
@@ -103,6 +135,76 @@ describe('buildConfig', () => {
     expect(problemsOf({ dataDir: '/var/lib/cove' })).toEqual([]);
     expect(problemsOf({ dataDir: `/${'d'.repeat(51)}` })).toEqual([]);
     expect(problemsOf({ dataDir: `/${'d'.repeat(52)}` })).toHaveLength(1);
+  });
+
+  it('names each process: COVE_INSTANCE_ID, or the host name with a random suffix', () => {
+    expect(buildConfig({}, { COVE_INSTANCE_ID: 'cove-a.eu_1' }).instanceId).toBe('cove-a.eu_1');
+    const first = buildConfig({}).instanceId;
+    const second = buildConfig({}).instanceId;
+    expect(first).toMatch(/^[A-Za-z0-9._-]{1,57}-[0-9a-f]{6}$/);
+    expect(first).not.toBe(second);
+    expect(defaultInstanceId('web 1.example.com')).toMatch(/^web-1\.example\.com-[0-9a-f]{6}$/);
+    expect(defaultInstanceId('h'.repeat(100))).toHaveLength(64);
+    expect(defaultInstanceId('')).toMatch(/^cove-[0-9a-f]{6}$/);
+    for (const bad of ['two words', 'x'.repeat(65), 'name/with/slashes', 'ünïcode'])
+      expect(problemsOf({ instanceId: bad }).join()).toMatch(
+        /instanceId: ".*" must be 1 to 64 of A-Z, a-z, 0-9, "\.", "_" and "-"/,
+      );
+  });
+
+  it('reads trusted proxies as a list, from the file or comma-separated from the environment', () => {
+    expect(buildConfig({}).trustedProxies).toEqual([]);
+    expect(buildConfig({}, { COVE_TRUSTED_PROXIES: '' }).trustedProxies).toEqual([]);
+    expect(
+      buildConfig({}, { COVE_TRUSTED_PROXIES: ' 127.0.0.1, 10.0.0.0/8 ,::1,fd00::/8,loopback' })
+        .trustedProxies,
+    ).toEqual(['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', 'loopback']);
+    expect(buildConfig({ trustedProxies: ['192.0.2.10'] }).trustedProxies).toEqual(['192.0.2.10']);
+  });
+
+  it('refuses trusted proxies that are not addresses or CIDRs, or that trust everyone', () => {
+    expect(trustedProxyProblem('proxy.example.com')).toMatch(/is not an IP address or CIDR/);
+    expect(trustedProxyProblem('10.0.0.0/33')).toMatch(/prefix length must be a number from 1 to 32/);
+    expect(trustedProxyProblem('fd00::/129')).toMatch(/from 1 to 128/);
+    expect(trustedProxyProblem('10.0.0.0/x')).toMatch(/prefix length/);
+    expect(trustedProxyProblem('10.0.0.0/8/8')).toMatch(/not an IP address or CIDR/);
+    expect(trustedProxyProblem('0.0.0.0/0')).toMatch(/trusts every address/);
+    expect(trustedProxyProblem('::/0')).toMatch(/trusts every address/);
+    for (const good of ['127.0.0.1', '10.0.0.0/8', '::1', '2001:db8::/32', 'loopback', 'uniquelocal'])
+      expect(trustedProxyProblem(good)).toBeUndefined();
+    expect(problemsOf({}, { COVE_TRUSTED_PROXIES: '127.0.0.1,nginx' })).toEqual([
+      'trustedProxies: "nginx" is not an IP address or CIDR (examples: 127.0.0.1, 10.0.0.0/8, fd00::/8, loopback) (COVE_TRUSTED_PROXIES)',
+    ]);
+  });
+
+  it('refuses the old trust-everyone switch with what to set instead; its off value is harmless', () => {
+    for (const [raw, env] of [
+      [{ trustProxy: true }, {}],
+      [{}, { COVE_TRUST_PROXY: 'true' }],
+      [{}, { COVE_TRUST_PROXY: '1' }],
+      [{}, { COVE_TRUST_PROXY: 'perhaps' }],
+    ] as const) {
+      const problems = problemsOf(raw, env);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^trustProxy \(COVE_TRUST_PROXY\) is no longer supported/);
+      expect(problems[0]).toMatch(/per-address sign-in throttle/);
+      expect(problems[0]).toMatch(/COVE_TRUSTED_PROXIES=127\.0\.0\.1/);
+    }
+    expect(problemsOf({ trustProxy: false })).toEqual([]);
+    expect(problemsOf({}, { COVE_TRUST_PROXY: 'false' })).toEqual([]);
+    expect(problemsOf({ trustProxy: 2 }).join()).toMatch(
+      /trustProxy: no longer supported; list your reverse/,
+    );
+  });
+
+  it('keeps /metrics off without a token and refuses a short one', () => {
+    expect(buildConfig({}).metrics).toEqual({ token: '' });
+    const token = 'a'.repeat(32);
+    expect(buildConfig({}, { COVE_METRICS_TOKEN: token }).metrics.token).toBe(token);
+    for (const bad of ['a'.repeat(31), `${'a'.repeat(20)} ${'a'.repeat(20)}`])
+      expect(problemsOf({ metrics: { token: bad } }).join()).toMatch(
+        /metrics\.token: must be at least 32 visible ASCII characters without spaces/,
+      );
   });
 });
 

@@ -10,7 +10,8 @@ import { hash } from '@node-rs/argon2';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../../../server/app.js';
 import { buildConfig, type Config } from '../../../../server/config.js';
-import { SqliteStore } from '../../../../server/store/sqlite-store.js';
+import type { Store } from '../../../../server/store/store.js';
+import { openTestStore } from '../../../helpers/test-store.js';
 import type { UserPatch, UserRecord } from '../../../../server/store/store.js';
 import { totpCode } from '../../../../server/auth/totp.js';
 // For the decorators' types (requireUser, sessionCookieName, ...).
@@ -25,7 +26,7 @@ export interface TestClock {
 
 export interface AuthTestApp {
   readonly app: FastifyInstance;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly config: Config;
   readonly clock: TestClock;
   readonly origin: string;
@@ -55,7 +56,7 @@ export async function startAuthApp(raw: Record<string, unknown> = {}): Promise<A
     { logLevel: 'silent', dataDir, ...raw, auth: { argon2MemoryKiB: 1024, argon2TimeCost: 1, ...rawAuth } },
     {},
   );
-  const store = new SqliteStore(join(dataDir, 'cove.db'));
+  const store = await openTestStore(dataDir);
   // Mid-step start, so a test's "+30 s" lands cleanly on the next TOTP step.
   const start = Math.floor(Date.now() / 30_000) * 30_000 + 10_000;
   const clock: TestClock = {

@@ -20,7 +20,7 @@ import type {
 import type {} from '../../../../server/files/file-service.js';
 import { formatDecimalBytes } from '../../../../server/protocol/api.js';
 import { TransferSocket } from '../../../../server/files/transfer-socket.js';
-import { SANDBOX_CREDENTIALS_DIR } from '../../../../sandbox/container-spec.js';
+import { SANDBOX_CREDENTIALS_DIR } from '../../../../sandbox/environment-image.js';
 
 let server: HomeTestServer;
 let s3: TestS3;
@@ -433,13 +433,11 @@ describe('bad input gets a clear error, nothing lost', () => {
     const ticket = json.uploads[0] as SingleUpload;
     expect((await put(ticket.url, Buffer.from('abcd'))).status).toBe(200);
     expect(await stagedOf(alice, ticket.id)).toEqual([`staging/${alice.id}/${ticket.id}/part-00001`]);
-    server.clockOffsetMs = (server.config.files.stagingRetentionS + 60) * 1000;
-    try {
-      const result = await server.app.files.sweep.run();
-      expect(result.objectsDeleted).toBeGreaterThanOrEqual(1);
-    } finally {
-      server.clockOffsetMs = 0;
-    }
+    // As of a moment past the retention; the server's own clock (sessions, idle terminals) stays.
+    const result = await server.app.files.sweep.run(
+      server.now() + (server.config.files.stagingRetentionS + 60) * 1000,
+    );
+    expect(result.objectsDeleted).toBeGreaterThanOrEqual(1);
     expect(await embeddedKeys()).toEqual([]);
     expect(server.app.files.transfer.pendingUploads()).toBe(0);
   });

@@ -13,7 +13,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../../../server/app.js';
 import { buildConfig, type Config } from '../../../../server/config.js';
 import { SqliteStore } from '../../../../server/store/sqlite-store.js';
-import { LoopHomeVolumes, mountedPaths } from '../../../../sandbox/home-volumes.js';
+import { LoopHomeVolumes, mountedPaths } from '../../../../sandbox/homes/home-volumes.js';
 import { TerminalTestClient } from '../../../unit/server/terminals/ws-test-client.js';
 // For its `app.homeLifecycle` declaration (app.ts imports the plugin only as a value).
 import type {} from '../../../../server/homes/home-lifecycle.js';

@@ -8,7 +8,7 @@
  */
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerSandboxDriver } from '../../../../sandbox/docker-sandbox-driver.js';
+import { DockerSandboxDriver } from '../../../../sandbox/docker/docker-sandbox-driver.js';
 import { CloseCode } from '../../../../server/protocol/terminal-wire.js';
 import { DockerTerminalRig, rigOrigin, rigRegion } from './docker-terminal-rig.js';
 

@@ -60,7 +60,11 @@ class FakeSts implements StsClientLike {
   }
 }
 
-function setup(script: Answer[] = [], lifetimeS = 3600, extra: { retryBudgetMs?: number } = {}) {
+function setup(
+  script: Answer[] = [],
+  lifetimeS = 3600,
+  extra: { retryBudgetMs?: number; onCall?: (seconds: number, errorCode?: string) => void } = {},
+) {
   const clock = { now: Date.parse('2026-11-26T10:00:00Z') };
   const sts = new FakeSts(clock, script, lifetimeS);
   const sleeps: number[] = [];
@@ -233,6 +237,25 @@ describe('StsCredentialBroker', () => {
     expect(sts.calls).toHaveLength(3);
     // Full jitter with random() = 0.5: half of 200 ms, then half of 400 ms.
     expect(sleeps).toEqual([100, 200]);
+  });
+
+  it('reports every STS request to onCall (the metrics): its time, and its code when it failed', async () => {
+    const calls: { seconds: number; errorCode: string | undefined }[] = [];
+    const { broker } = setup(
+      [
+        { name: 'Throttling', status: 400 },
+        { name: 'AccessDenied', status: 403 },
+      ],
+      3600,
+      { onCall: (seconds, errorCode) => calls.push({ seconds, errorCode }) },
+    );
+    await expect(broker.issue(request)).rejects.toBeInstanceOf(CoveError);
+    // A cache hit asks no one: only the next real request is reported.
+    const other = { ...request, userId: 'u-bob', username: 'bob' };
+    await broker.issue(other);
+    await broker.issue(other);
+    expect(calls.map((c) => c.errorCode)).toEqual(['Throttling', 'AccessDenied', undefined]);
+    for (const { seconds } of calls) expect(seconds).toBeGreaterThanOrEqual(0);
   });
 
   it('F06 5xx and network errors are retried; after the last attempt the user reads a 503', async () => {

@@ -6,6 +6,7 @@ import {
   type EnvironmentChange,
 } from '../../../../server/environments/environment-service.js';
 import { FakeSandboxDriver } from './fake-sandbox-driver.js';
+import type { HomeRef } from '../../../../sandbox/index.js';
 
 const config = buildConfig({
   regions: [
@@ -15,15 +16,13 @@ const config = buildConfig({
   sandbox: {
     pidsLimit: 100,
     memoryBytes: 512 * 1024 ** 2,
-    nanoCpus: 500_000_000,
+    cpuMillis: 500,
     tmpSizeBytes: 64 * 1024 ** 2,
   },
 });
 const owner = { id: 'user-1', username: 'alice' };
 
-async function make(homes?: {
-  ensure(key: { ownerId: string; region: string }): Promise<{ hostPath: string }>;
-}) {
+async function make(homes?: { ensure(key: { ownerId: string; region: string }): Promise<HomeRef> }) {
   const drivers = new Map<string, FakeSandboxDriver>();
   const service = new EnvironmentService({
     config,
@@ -42,22 +41,22 @@ async function make(homes?: {
 describe('EnvironmentService', () => {
   it('makes one driver per region and builds the spec from config', async () => {
     const { service, drivers, us } = await make({
-      ensure: async (key) => ({ hostPath: `/homes/${key.ownerId}` }),
+      ensure: async (key) => ({ kind: 'host-directory', path: `/homes/${key.ownerId}` }),
     });
     expect([...drivers.keys()]).toEqual(['us-east-1', 'eu-west-1']);
     await service.ensure(owner, 'us-east-1');
     expect(us.specs[0]).toEqual({
       ownerId: 'user-1',
       region: 'us-east-1',
-      networkMode: 'cove-us-east-1',
+      network: 'region',
       image: 'cove/sandbox:latest',
       limits: {
         pidsLimit: 100,
         memoryBytes: 512 * 1024 ** 2,
-        nanoCpus: 500_000_000,
+        cpuMillis: 500,
         tmpSizeBytes: 64 * 1024 ** 2,
       },
-      homeHostPath: '/homes/user-1',
+      home: { kind: 'host-directory', path: '/homes/user-1' },
       env: {
         COVE_USER: 'alice',
         COVE_REGION: 'us-east-1',

@@ -6,7 +6,7 @@
  * (or a restarted one) on one engine.
  */
 import { describeSandboxDriverContract } from '../../../integration/sandbox/driver-contract.js';
-import { DEFAULT_LIMITS } from '../../../../sandbox/container-spec.js';
+import { DEFAULT_LIMITS } from '../../../../sandbox/environment-image.js';
 import { FakeSandboxBackend, FakeSandboxDriver } from './fake-sandbox-driver.js';
 
 const backend = new FakeSandboxBackend();

@@ -6,7 +6,7 @@
  * do; spec hashes, stop reasons and the not-running code behave as the Docker driver's.
  */
 import { Duplex } from 'node:stream';
-import { specHash } from '../../../../sandbox/container-spec.js';
+import { specHash } from '../../../../sandbox/docker/container-spec.js';
 import { SandboxError } from '../../../../sandbox/sandbox-error.js';
 import type {
   Disposable,

@@ -6,7 +6,8 @@ import type Docker from 'dockerode';
 import { buildConfig } from '../../../../server/config.js';
 import { CoveError } from '../../../../server/errors.js';
 import { SandboxGuard } from '../../../../server/environments/sandbox-guard.js';
-import type { EgressPolicy } from '../../../../sandbox/egress-policy.js';
+import type { EgressPolicy } from '../../../../sandbox/docker/egress-policy.js';
+import { checkEngineVersions } from '../../../../sandbox/docker/engine-version.js';
 
 const log = pino({ level: 'silent' });
 
@@ -84,7 +85,7 @@ describe('SandboxGuard', () => {
       log,
       now,
     });
-    await guard.init(async () => oldEngine);
+    await guard.init(async (_region, accept) => checkEngineVersions(oldEngine, accept));
     await expect(guard.assertCanStart('us-east-1')).rejects.toMatchObject({
       code: 'COVE_ERR_ENVIRONMENT_ENGINE_OUTDATED',
       statusCode: 503,
@@ -99,7 +100,7 @@ describe('SandboxGuard', () => {
 
   it('version gate warn (the default): the same engine only warns', async () => {
     const guard = new SandboxGuard({ config: configWith({ egressPolicy: 'off' }), log, now });
-    await guard.init(async () => oldEngine);
+    await guard.init(async (_region, accept) => checkEngineVersions(oldEngine, accept));
     await expect(guard.assertCanStart('us-east-1')).resolves.toBeUndefined();
     expect(guard.engineFindings().get('us-east-1')).toHaveLength(4);
   });

@@ -24,7 +24,8 @@ export class FakeHomeVolumes implements HomeVolumes {
     this.sizes.push(sizeBytes);
     this.log.push(`home.ensure ${key.region}/${key.ownerId}`);
     this.homes.set(key.ownerId + key.region, { ...key, sizeBytes, createdAt: 1, lastUsedAt: 1_000 });
-    return { hostPath: `/srv/homes/mnt/${key.region}_${key.ownerId}`, created: true };
+    const hostPath = `/srv/homes/mnt/${key.region}_${key.ownerId}`;
+    return { hostPath, home: { kind: 'host-directory' as const, path: hostPath }, created: true };
   }
   async isMounted() {
     return this.mounted;

@@ -53,7 +53,10 @@ describe('HomeService last-use time on a full disk', () => {
     const homes = new HomeService({ volumes: new FullDiskVolumes(), config, store, log });
     const key = { ownerId: 'alice-id', region: 'us-east-1' };
 
-    await expect(homes.ensure(key)).resolves.toEqual({ hostPath: '/srv/homes/mnt/us-east-1_alice-id' });
+    await expect(homes.ensure(key)).resolves.toEqual({
+      kind: 'host-directory',
+      path: '/srv/homes/mnt/us-east-1_alice-id',
+    });
     await expect(homes.prepare(key)).resolves.toBeUndefined();
     expect(lines.map((l) => [l.level, l.msg, l.err?.code])).toEqual([
       [40, 'could not record the home last-use time', 'ENOSPC'],

@@ -28,7 +28,7 @@ describe('environments left from before a restart', () => {
       ownerId,
       region: 'us-east-1',
       image: 'cove/sandbox:latest',
-      limits: { pidsLimit: 64, memoryBytes: 64 * 1024 ** 2, nanoCpus: 1e8, tmpSizeBytes: 1024 ** 2 },
+      limits: { pidsLimit: 64, memoryBytes: 64 * 1024 ** 2, cpuMillis: 100, tmpSizeBytes: 1024 ** 2 },
     });
     await driver.ensure(spec('left-running'));
     await driver.ensure(spec('left-stopped'));

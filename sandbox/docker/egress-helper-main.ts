@@ -1,5 +1,5 @@
 /**
- * The firewall helper's process (sandbox/egress-helper.ts), run on the host's network with
+ * The firewall helper's process (sandbox/docker/egress-helper.ts), run on the host's network with
  * CAP_NET_ADMIN by docker-compose.yml's `egress` service:
  *
  *   egress-helper-main.js serve [--socket PATH]   answer the server until SIGTERM

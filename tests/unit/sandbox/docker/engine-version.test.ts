@@ -11,7 +11,7 @@ import {
   evaluateEngineVersions,
   parseVersion,
   type EngineVersions,
-} from '../../../sandbox/engine-version.js';
+} from '../../../../sandbox/docker/engine-version.js';
 
 const cmp = (a: string, b: string): number => Math.sign(compareVersions(parseVersion(a)!, parseVersion(b)!));
 

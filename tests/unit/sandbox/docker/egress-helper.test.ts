@@ -7,13 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HelperEgressPolicy, serveEgressHelper, type HelperRegions } from '../../../sandbox/egress-helper.js';
-import { IptablesEgressPolicy } from '../../../sandbox/egress-policy.js';
-import { regionBridgeName } from '../../../sandbox/region-network.js';
-import { buildConfig } from '../../../server/config.js';
-import { CoveError } from '../../../server/errors.js';
-import { SandboxGuard, sandboxGuardFor } from '../../../server/environments/sandbox-guard.js';
-import { FakeIptables } from '../../helpers/fake-iptables.js';
+import {
+  HelperEgressPolicy,
+  serveEgressHelper,
+  type HelperRegions,
+} from '../../../../sandbox/docker/egress-helper.js';
+import { IptablesEgressPolicy } from '../../../../sandbox/docker/egress-policy.js';
+import { regionBridgeName } from '../../../../sandbox/docker/region-network.js';
+import { buildConfig } from '../../../../server/config.js';
+import { CoveError } from '../../../../server/errors.js';
+import { SandboxGuard, sandboxGuardFor } from '../../../../server/environments/sandbox-guard.js';
+import { FakeIptables } from '../../../helpers/fake-iptables.js';
 
 const log = pino({ level: 'silent' });
 const regions: HelperRegions = [

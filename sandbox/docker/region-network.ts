@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 
 import type Docker from 'dockerode';
 
-import { safeSlug } from './names.js';
+import { safeSlug } from '../names.js';
 
 /** Every Cove bridge starts with this; interface names are at most 15 characters. */
 export const BRIDGE_PREFIX = 'cove-br-';

@@ -1,6 +1,6 @@
 import { PassThrough, Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { HolderOutputFilter } from '../../../sandbox/holder-output-filter.js';
+import { HolderOutputFilter } from '../../../../sandbox/holder/holder-output-filter.js';
 
 /** A raw exec stream: what the test writes to `engine` comes out of the filter. */
 const pair = () => {

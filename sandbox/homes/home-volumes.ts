@@ -15,8 +15,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, rmdir, stat, statfs, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { EnvironmentKey } from './sandbox-driver.js';
-import { safeSlug } from './names.js';
+import { hostDirectory } from '../host-directory.js';
+import type { EnvironmentKey, HomeRef } from '../sandbox-driver.js';
+import { safeSlug } from '../names.js';
 
 const run = promisify(execFile);
 
@@ -119,7 +120,7 @@ export class LoopHomeVolumes {
   ensure(
     key: EnvironmentKey,
     sizeBytes: number,
-  ): Promise<{ hostPath: string; created: boolean; lastUseError?: unknown }> {
+  ): Promise<{ hostPath: string; home: HomeRef; created: boolean; lastUseError?: unknown }> {
     return this.singleFlight(key, async () => {
       const image = this.imagePath(key);
       const mountPoint = this.mountPath(key);
@@ -132,9 +133,9 @@ export class LoopHomeVolumes {
       try {
         await this.touch(key, sizeBytes);
       } catch (error) {
-        return { hostPath: mountPoint, created, lastUseError: error };
+        return { hostPath: mountPoint, home: hostDirectory(mountPoint), created, lastUseError: error };
       }
-      return { hostPath: mountPoint, created };
+      return { hostPath: mountPoint, home: hostDirectory(mountPoint), created };
     });
   }
 

@@ -7,31 +7,23 @@ import { createHash } from 'node:crypto';
 
 import type Docker from 'dockerode';
 
-import { containerLabels, containerName } from './names.js';
-import type { EnvironmentLimits, EnvironmentSpec } from './sandbox-driver.js';
-import { SandboxError } from './sandbox-error.js';
+import {
+  KEEP_ALIVE_CMD,
+  SANDBOX_CREDENTIALS_DIR,
+  SANDBOX_HOME,
+  SANDBOX_HOSTNAME,
+  SANDBOX_USER,
+  SANDBOX_USER_NAME,
+} from '../environment-image.js';
+import { containerLabels, containerName } from '../names.js';
+import type { EnvironmentLimits, EnvironmentSpec } from '../sandbox-driver.js';
+import { SandboxError } from '../sandbox-error.js';
+import { regionNetworkName } from './region-network.js';
 
-export const SANDBOX_USER = '1000:1000';
-export const SANDBOX_USER_NAME = 'cloudshell-user';
-export const SANDBOX_HOME = '/home/cloudshell-user';
-export const SANDBOX_CREDENTIALS_DIR = '/run/cove';
-export const SANDBOX_HOSTNAME = 'cove';
-/**
- * PID 1 is Docker's init (tini) reaping zombies; this runs under it, keeps the credentials
- * forwarder alive (docker/sandbox/rootfs/usr/local/bin/cove-init) and lives until the stop.
- */
-export const KEEP_ALIVE_CMD: readonly string[] = ['/usr/local/bin/cove-init'];
+/** Docker's own default network: what a spec without a network policy gets. */
 export const DEFAULT_NETWORK_MODE = 'bridge';
 
 const MIB = 1024 * 1024;
-const GIB = 1024 * MIB;
-
-export const DEFAULT_LIMITS: EnvironmentLimits = Object.freeze({
-  pidsLimit: 512,
-  memoryBytes: 2 * GIB,
-  nanoCpus: 1_000_000_000,
-  tmpSizeBytes: 256 * MIB,
-});
 
 /** /var/tmp only needs to exist and be writable for tools that insist on it. */
 export const VAR_TMP_SIZE_BYTES = 16 * MIB;
@@ -43,8 +35,31 @@ export const VAR_TMP_SIZE_BYTES = 16 * MIB;
 export const CONTAINER_SPEC_VERSION = 2;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** One CPU in Docker's NanoCpus. */
+const NANO_CPUS_PER_MILLI = 1_000_000;
 
-/** Stable hash (12 hex) of everything in the spec that shapes the container. */
+/** Docker's NanoCpus for a CPU limit in millicores. */
+export function nanoCpus(cpuMillis: number): number {
+  return cpuMillis * NANO_CPUS_PER_MILLI;
+}
+
+/** The Docker network a network policy means: the region's own, none, or Docker's default. */
+export function networkModeFor(spec: Pick<EnvironmentSpec, 'region' | 'network'>): string {
+  switch (spec.network) {
+    case 'region':
+      return regionNetworkName(spec.region);
+    case 'none':
+      return 'none';
+    case undefined:
+      return DEFAULT_NETWORK_MODE;
+  }
+}
+
+/**
+ * Stable hash (12 hex) of everything in the spec that shapes the container. Taken over Docker's
+ * values (NanoCpus, host paths, network name), so a spec that makes the same container keeps its
+ * hash however the neutral spec spells it.
+ */
 export function specHash(spec: EnvironmentSpec): string {
   const relevant = {
     v: CONTAINER_SPEC_VERSION,
@@ -54,21 +69,24 @@ export function specHash(spec: EnvironmentSpec): string {
     limits: {
       pidsLimit: spec.limits.pidsLimit,
       memoryBytes: spec.limits.memoryBytes,
-      nanoCpus: spec.limits.nanoCpus,
+      nanoCpus: nanoCpus(spec.limits.cpuMillis),
       tmpSizeBytes: spec.limits.tmpSizeBytes,
     },
-    homeHostPath: spec.homeHostPath ?? null,
-    credentialsHostDir: spec.credentialsHostDir ?? null,
+    homeHostPath: spec.home?.path ?? null,
+    credentialsHostDir: spec.credentials?.path ?? null,
     env: sortedEntries(spec.env ?? {}),
-    networkMode: spec.networkMode ?? DEFAULT_NETWORK_MODE,
-    // Only when set, so environments without one keep their hash.
+    networkMode: networkModeFor(spec),
+    // Only when set, so environments without them keep their hash.
     ...(spec.runtime !== undefined && { runtime: spec.runtime }),
+    ...(spec.labels !== undefined &&
+      Object.keys(spec.labels).length > 0 && { labels: sortedEntries(spec.labels) }),
   };
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 12);
 }
 
 export function buildContainerSpec(spec: EnvironmentSpec): Docker.ContainerCreateOptions {
   validateLimits(spec.limits);
+  validateLabels(spec.labels ?? {});
   const hash = specHash(spec);
 
   const mounts: Docker.MountSettings[] = [];
@@ -76,19 +94,19 @@ export function buildContainerSpec(spec: EnvironmentSpec): Docker.ContainerCreat
     '/tmp': `rw,nosuid,nodev,size=${sizeOption(spec.limits.tmpSizeBytes)},mode=1777`,
     '/var/tmp': `rw,nosuid,nodev,size=${sizeOption(VAR_TMP_SIZE_BYTES)},mode=1777`,
   };
-  if (spec.homeHostPath !== undefined) {
-    mounts.push({ Type: 'bind', Source: spec.homeHostPath, Target: SANDBOX_HOME, ReadOnly: false });
+  if (spec.home !== undefined) {
+    mounts.push({ Type: 'bind', Source: spec.home.path, Target: SANDBOX_HOME, ReadOnly: false });
   } else {
     // No persistent home (development, tests): the image's home sits on the read-only root, so
     // give the user a throwaway one rather than a shell that cannot write anywhere.
     tmpfs[SANDBOX_HOME] =
       `rw,nosuid,nodev,size=${sizeOption(spec.limits.tmpSizeBytes)},uid=1000,gid=1000,mode=0700`;
   }
-  if (spec.credentialsHostDir !== undefined) {
+  if (spec.credentials !== undefined) {
     // The directory, not the socket file: a file bind goes stale when the server recreates it.
     mounts.push({
       Type: 'bind',
-      Source: spec.credentialsHostDir,
+      Source: spec.credentials.path,
       Target: SANDBOX_CREDENTIALS_DIR,
       ReadOnly: true,
     });
@@ -102,7 +120,7 @@ export function buildContainerSpec(spec: EnvironmentSpec): Docker.ContainerCreat
     WorkingDir: SANDBOX_HOME,
     Env: buildEnv(spec.env ?? {}),
     Cmd: [...KEEP_ALIVE_CMD],
-    Labels: containerLabels(spec, hash),
+    Labels: { ...spec.labels, ...containerLabels(spec, hash) },
     AttachStdin: false,
     AttachStdout: false,
     AttachStderr: false,
@@ -120,14 +138,14 @@ export function buildContainerSpec(spec: EnvironmentSpec): Docker.ContainerCreat
       Memory: spec.limits.memoryBytes,
       // Equal to Memory: no swap, so the limit is the limit.
       MemorySwap: spec.limits.memoryBytes,
-      NanoCpus: spec.limits.nanoCpus,
+      NanoCpus: nanoCpus(spec.limits.cpuMillis),
       Tmpfs: tmpfs,
       Mounts: mounts,
       // Nothing else from the host: no Binds, no volumes, no devices, no Docker socket.
       Binds: [],
       Devices: [],
       IpcMode: 'private',
-      NetworkMode: spec.networkMode ?? DEFAULT_NETWORK_MODE,
+      NetworkMode: networkModeFor(spec),
       // gVisor (runsc) or another OCI runtime the engine knows; the engine's default otherwise.
       ...(spec.runtime !== undefined && { Runtime: spec.runtime }),
       RestartPolicy: { Name: 'no' },
@@ -157,7 +175,7 @@ function validateLimits(limits: EnvironmentLimits): void {
   const checks: [keyof EnvironmentLimits, number][] = [
     ['pidsLimit', 16],
     ['memoryBytes', 64 * MIB],
-    ['nanoCpus', 10_000_000],
+    ['cpuMillis', 10],
     ['tmpSizeBytes', MIB],
   ];
   for (const [field, minimum] of checks) {
@@ -167,6 +185,18 @@ function validateLimits(limits: EnvironmentLimits): void {
       throw new SandboxError(
         'COVE_ERR_SANDBOX_BAD_SPEC',
         `limit ${field} must be an integer >= ${minimum}, got ${value}`,
+      );
+    }
+  }
+}
+
+/** Cove's own labels (`cove.*`) say what a container is; nobody else may set them. */
+function validateLabels(labels: Readonly<Record<string, string>>): void {
+  for (const name of Object.keys(labels)) {
+    if (name.startsWith('cove.') || name.length === 0) {
+      throw new SandboxError(
+        'COVE_ERR_SANDBOX_BAD_SPEC',
+        `label ${JSON.stringify(name)} is reserved or empty`,
       );
     }
   }

@@ -8,15 +8,15 @@ import {
   normalizeCidr,
   resolversFrom,
   restoreScript,
-} from '../../../sandbox/egress-policy.js';
-import { withoutWarnings } from '../../../sandbox/iptables.js';
-import { FakeIptables } from '../../helpers/fake-iptables.js';
+} from '../../../../sandbox/docker/egress-policy.js';
+import { withoutWarnings } from '../../../../sandbox/docker/iptables.js';
+import { FakeIptables } from '../../../helpers/fake-iptables.js';
 import {
   regionBridgeName,
   regionNetworkName,
   regionNetworkOptions,
   regionNetworkProblems,
-} from '../../../sandbox/region-network.js';
+} from '../../../../sandbox/docker/region-network.js';
 
 const R = '-j REJECT --reject-with icmp-port-unreachable';
 

@@ -6,11 +6,14 @@
  */
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import { DockerSandboxDriver, isEngineDiskFull } from '../../../sandbox/docker-sandbox-driver.js';
-import { DockerEngineError, type DockerEngineContainer } from '../../../sandbox/http-docker-engine.js';
+import { DockerSandboxDriver, isEngineDiskFull } from '../../../../sandbox/docker/docker-sandbox-driver.js';
+import {
+  DockerEngineError,
+  type DockerEngineContainer,
+} from '../../../../sandbox/docker/http-docker-engine.js';
 import { fakeDockerEngine } from './fake-docker-engine.js';
-import type { EnvironmentSpec } from '../../../sandbox/sandbox-driver.js';
-import { SandboxError } from '../../../sandbox/sandbox-error.js';
+import type { EnvironmentSpec } from '../../../../sandbox/sandbox-driver.js';
+import { SandboxError } from '../../../../sandbox/sandbox-error.js';
 
 const full = (what: string) =>
   new DockerEngineError(
@@ -25,7 +28,7 @@ const spec: EnvironmentSpec = {
   limits: {
     pidsLimit: 64,
     memoryBytes: 256 * 1024 ** 2,
-    nanoCpus: 500_000_000,
+    cpuMillis: 500,
     tmpSizeBytes: 16 * 1024 ** 2,
   },
   env: {},

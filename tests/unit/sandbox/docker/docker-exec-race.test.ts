@@ -6,14 +6,14 @@
  */
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import { DockerSandboxDriver } from '../../../sandbox/docker-sandbox-driver.js';
+import { DockerSandboxDriver } from '../../../../sandbox/docker/docker-sandbox-driver.js';
 import {
   DockerEngineError,
   type DockerEngine,
   type DockerEngineContainer,
-} from '../../../sandbox/http-docker-engine.js';
+} from '../../../../sandbox/docker/http-docker-engine.js';
 import { fakeDockerEngine } from './fake-docker-engine.js';
-import { SandboxError } from '../../../sandbox/sandbox-error.js';
+import { SandboxError } from '../../../../sandbox/sandbox-error.js';
 
 const key = { ownerId: 'u-1', region: 'us-east-1' };
 

@@ -2,10 +2,12 @@
 // A change here loosens or tightens isolation; read the diff before updating the expectation.
 import { describe, expect, it } from 'vitest';
 
-import { buildContainerSpec, DEFAULT_LIMITS, specHash } from '../../../sandbox/container-spec.js';
-import { containerLabels, containerName, keyFromLabels, safeSlug } from '../../../sandbox/names.js';
-import type { EnvironmentSpec } from '../../../sandbox/sandbox-driver.js';
-import { SandboxError } from '../../../sandbox/sandbox-error.js';
+import { buildContainerSpec, specHash } from '../../../../sandbox/docker/container-spec.js';
+import { DEFAULT_LIMITS } from '../../../../sandbox/environment-image.js';
+import { containerLabels, containerName, keyFromLabels, safeSlug } from '../../../../sandbox/names.js';
+import type { EnvironmentSpec } from '../../../../sandbox/sandbox-driver.js';
+import { SandboxError } from '../../../../sandbox/sandbox-error.js';
+import { hostDirectory } from '../../../../sandbox/host-directory.js';
 
 const OWNER = '6f1c2a9e-1b2c-4d5e-8f90-0123456789ab';
 
@@ -14,8 +16,8 @@ const representative: EnvironmentSpec = {
   region: 'eu-west-1',
   image: 'cove/sandbox:latest',
   limits: DEFAULT_LIMITS,
-  homeHostPath: `/var/lib/cove/homes/${OWNER}/eu-west-1`,
-  credentialsHostDir: `/var/lib/cove/run/creds/${OWNER}-eu-west-1`,
+  home: hostDirectory(`/var/lib/cove/homes/${OWNER}/eu-west-1`),
+  credentials: hostDirectory(`/var/lib/cove/run/creds/${OWNER}-eu-west-1`),
   env: {
     COVE_USER: 'alice',
     COVE_REGION: 'eu-west-1',
@@ -23,7 +25,7 @@ const representative: EnvironmentSpec = {
     AWS_REGION: 'eu-west-1',
   },
   // The region's own icc-off network behind Cove's egress firewall (region-network.ts).
-  networkMode: 'cove-eu-west-1',
+  network: 'region',
 };
 
 describe('buildContainerSpec', () => {
@@ -97,8 +99,8 @@ describe('buildContainerSpec', () => {
   });
 
   it('gives a throwaway tmpfs home owned by the user when no home path is given', () => {
-    const { homeHostPath: _home, credentialsHostDir: _creds, ...bare } = representative;
-    const built = buildContainerSpec({ ...bare, networkMode: 'none' });
+    const { home: _home, credentials: _creds, ...bare } = representative;
+    const built = buildContainerSpec({ ...bare, network: 'none' });
     expect(built.HostConfig?.Mounts).toEqual([]);
     expect(built.HostConfig?.NetworkMode).toBe('none');
     expect(built.HostConfig?.Tmpfs).toEqual({
@@ -140,7 +142,9 @@ describe('buildContainerSpec', () => {
       { ...DEFAULT_LIMITS, pidsLimit: 0 },
       { ...DEFAULT_LIMITS, pidsLimit: -1 },
       { ...DEFAULT_LIMITS, memoryBytes: 0 },
-      { ...DEFAULT_LIMITS, nanoCpus: 0 },
+      { ...DEFAULT_LIMITS, cpuMillis: 0 },
+      { ...DEFAULT_LIMITS, cpuMillis: 9 },
+      { ...DEFAULT_LIMITS, cpuMillis: 0.5 },
       { ...DEFAULT_LIMITS, tmpSizeBytes: 0 },
       { ...DEFAULT_LIMITS, memoryBytes: 1.5 },
     ]) {
@@ -152,9 +156,29 @@ describe('buildContainerSpec', () => {
     expect(DEFAULT_LIMITS).toEqual({
       pidsLimit: 512,
       memoryBytes: 2 * 1024 ** 3,
-      nanoCpus: 1e9,
+      cpuMillis: 1000,
       tmpSizeBytes: 256 * 1024 ** 2,
     });
+  });
+
+  it('turns millicores into NanoCpus, one CPU being 1e9', () => {
+    const limits = { ...DEFAULT_LIMITS, cpuMillis: 1500 };
+    expect(buildContainerSpec({ ...representative, limits }).HostConfig?.NanoCpus).toBe(1_500_000_000);
+    expect(buildContainerSpec(representative).HostConfig?.NanoCpus).toBe(1_000_000_000);
+  });
+
+  it("adds extra labels beside Cove's own, and refuses any in cove.*", () => {
+    const built = buildContainerSpec({ ...representative, labels: { 'com.example.team': 'red' } });
+    expect(built.Labels).toEqual({
+      'com.example.team': 'red',
+      ...containerLabels(
+        representative,
+        specHash({ ...representative, labels: { 'com.example.team': 'red' } }),
+      ),
+    });
+    expect(() => buildContainerSpec({ ...representative, labels: { 'cove.owner': 'mallory' } })).toThrow(
+      /reserved/,
+    );
   });
 });
 
@@ -167,19 +191,22 @@ describe('specHash', () => {
         COVE_REGION: 'eu-west-1',
         COVE_USER: 'alice',
       },
-      credentialsHostDir: representative.credentialsHostDir!,
-      homeHostPath: representative.homeHostPath!,
+      credentials: representative.credentials!,
+      home: representative.home!,
+      labels: {},
       limits: {
         tmpSizeBytes: DEFAULT_LIMITS.tmpSizeBytes,
-        nanoCpus: 1e9,
+        cpuMillis: 1000,
         memoryBytes: 2 * 1024 ** 3,
         pidsLimit: 512,
       },
       image: 'cove/sandbox:latest',
       region: 'eu-west-1',
       ownerId: OWNER,
-      networkMode: 'cove-eu-west-1',
+      network: 'region',
     };
+    // The hash from before the spec was neutral (nanoCpus, host paths, network name): environments
+    // made then keep their hash, so none is recreated by the change.
     expect(specHash(representative)).toBe('05d1d579d83c');
     expect(specHash(reordered)).toBe('05d1d579d83c');
   });
@@ -190,12 +217,14 @@ describe('specHash', () => {
       { ...representative, image: 'cove/sandbox:abc' },
       { ...representative, limits: { ...DEFAULT_LIMITS, pidsLimit: 256 } },
       { ...representative, limits: { ...DEFAULT_LIMITS, memoryBytes: 1024 ** 3 } },
-      { ...representative, limits: { ...DEFAULT_LIMITS, nanoCpus: 2e9 } },
+      { ...representative, limits: { ...DEFAULT_LIMITS, cpuMillis: 2000 } },
       { ...representative, limits: { ...DEFAULT_LIMITS, tmpSizeBytes: 128 * 1024 ** 2 } },
-      { ...representative, homeHostPath: '/elsewhere' },
-      { ...representative, credentialsHostDir: '/elsewhere' },
+      { ...representative, home: hostDirectory('/elsewhere') },
+      { ...representative, credentials: hostDirectory('/elsewhere') },
       { ...representative, env: { ...representative.env, COVE_IDENTITY: '123456789012 / ReadOnlyAccess' } },
-      { ...representative, networkMode: 'none' },
+      { ...representative, network: 'none' },
+      { ...representative, network: undefined },
+      { ...representative, labels: { team: 'red' } },
       { ...representative, runtime: 'runsc' },
       { ...representative, ownerId: 'someone-else' },
     ];
@@ -204,9 +233,11 @@ describe('specHash', () => {
     expect(hashes.has(base)).toBe(false);
   });
 
-  it('treats the default network mode like an explicit bridge', () => {
-    const { networkMode: _network, ...onDefault } = representative;
-    expect(specHash({ ...onDefault, networkMode: 'bridge' })).toBe(specHash(onDefault));
+  it('maps network policies to Docker networks: the region own, none, or the default bridge', () => {
+    const { network: _network, ...onDefault } = representative;
+    expect(buildContainerSpec(onDefault).HostConfig?.NetworkMode).toBe('bridge');
+    expect(buildContainerSpec(representative).HostConfig?.NetworkMode).toBe('cove-eu-west-1');
+    expect(buildContainerSpec({ ...representative, network: 'none' }).HostConfig?.NetworkMode).toBe('none');
   });
 
   it('keeps the hash of environments without a runtime, and changes it with one', () => {

@@ -11,6 +11,7 @@
  * its exact reported version (`acceptVersions`).
  */
 import type Docker from 'dockerode';
+import type { BackendVersionCheck } from '../sandbox-driver.js';
 
 export type EngineComponent = 'engine' | 'containerd' | 'runc';
 
@@ -242,4 +243,13 @@ export function debianAtLeast(have: string, fixed: string): boolean {
   const h = split(have);
   const f = split(fixed);
   return h !== undefined && f !== undefined && h.base === f.base && h.update >= f.update;
+}
+
+/** The version gate's answer for one engine's `/version` report (SandboxDriver.checkVersions). */
+export function checkEngineVersions(
+  report: Docker.DockerVersion,
+  acceptVersions: readonly string[] = [],
+): BackendVersionCheck {
+  const versions = engineVersionsFrom(report);
+  return { versions: { ...versions }, findings: evaluateEngineVersions(versions, acceptVersions) };
 }

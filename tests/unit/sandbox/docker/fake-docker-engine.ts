@@ -4,7 +4,7 @@
  * (and `createContainer` when it creates one).
  */
 import type Docker from 'dockerode';
-import type { DockerEngine, DockerEngineContainer } from '../../../sandbox/http-docker-engine.js';
+import type { DockerEngine, DockerEngineContainer } from '../../../../sandbox/docker/http-docker-engine.js';
 
 export function fakeDockerEngine(
   container: DockerEngineContainer,

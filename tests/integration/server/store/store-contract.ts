@@ -1,0 +1,771 @@
+/**
+ * One contract for every Store implementation (docs: DESIGN "Storage"): the same cases run against
+ * SQLite and PostgreSQL (store-contract.test.ts), each on a real database. A harness gives the
+ * contract what differs between engines: how to get a fresh database, raw SQL on it, how its
+ * schema version is recorded, and how to make it unable to serve for a while.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CoveError, StoreError } from '../../../../server/errors.js';
+import { latestSchemaVersion, migrations } from '../../../../server/store/migrations.js';
+import type { Store } from '../../../../server/store/store.js';
+
+export interface StoreHarness {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Switches to a new, empty database; later calls work on it. */
+  freshDatabase(): Promise<void>;
+  /** A new store on the current database (which migrates it). */
+  open(): Promise<Store>;
+  /** Raw SQL on the current database, through a connection of the harness's own. */
+  exec(sql: string): Promise<void>;
+  /** Records `version` as applied, the way the engine's store does. */
+  recordVersion(version: number): Promise<void>;
+  /** The schema version the current database records. */
+  schemaVersion(): Promise<number>;
+  /** Makes the database unable to serve writes; the returned function brings it back. */
+  outage(store: Store): Promise<() => Promise<void>>;
+  dispose(): Promise<void>;
+}
+
+const rejection = (work: Promise<unknown>): Promise<unknown> =>
+  work.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+
+const entry = (action: string, details: Record<string, unknown> = {}) => ({
+  actorId: null,
+  actorName: 'system',
+  action,
+  target: null,
+  details,
+  ip: null,
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
+  let harness: StoreHarness;
+  let store: Store;
+  const opened: Store[] = [];
+  const open = async () => {
+    const s = await harness.open();
+    opened.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    harness = await makeHarness();
+  });
+  afterAll(async () => {
+    await harness.dispose();
+  });
+  beforeEach(async () => {
+    await harness.freshDatabase();
+    store = await open();
+  });
+  afterEach(async () => {
+    for (const s of opened.splice(0)) await s.close();
+  });
+
+  describe('schema', () => {
+    it('applies every migration once and records the version; opening again changes nothing', async () => {
+      expect(await harness.schemaVersion()).toBe(latestSchemaVersion);
+      await store.users.create({ username: 'kept' });
+      const again = await open();
+      expect(await harness.schemaVersion()).toBe(latestSchemaVersion);
+      expect((await again.users.list()).map((u) => u.username)).toEqual(['kept']);
+    });
+
+    it('upgrades a database an older Cove left at version 2, keeping its rows', async () => {
+      await harness.freshDatabase();
+      for (const m of migrations.slice(0, 2)) await harness.exec(m[harness.dialect]);
+      for (const v of [1, 2]) await harness.recordVersion(v);
+      await harness.exec(
+        "INSERT INTO users (id, username, created_at) VALUES ('u-old', 'old-alice', 1000); " +
+          "INSERT INTO groups (id, name, created_at, home_size_bytes) VALUES ('g-old', 'old-group', 2000, 5368709120)",
+      );
+      const upgraded = await open();
+      expect(await harness.schemaVersion()).toBe(latestSchemaVersion);
+      expect(await upgraded.users.get('u-old')).toMatchObject({
+        username: 'old-alice',
+        createdAt: 1000,
+        disabled: false,
+      });
+      expect(await upgraded.groups.get('g-old')).toEqual({
+        id: 'g-old',
+        name: 'old-group',
+        description: '',
+        homeSizeBytes: 5368709120,
+        weeklyUsageLimitS: null,
+        createdAt: 2000,
+      });
+      // Version 3's and 4's tables exist now.
+      await upgraded.usage.add([{ userId: 'u-old', weekStart: 0, seconds: 5 }]);
+      expect(await upgraded.usage.get('u-old', 0)).toBe(5);
+      await upgraded.terminals.save({ id: 't1', ownerId: 'u-old', region: 'eu-west-1', createdAt: 1 });
+      expect(await upgraded.terminals.list()).toHaveLength(1);
+    });
+
+    it('refuses a database a newer Cove has migrated, naming both versions', async () => {
+      await harness.recordVersion(latestSchemaVersion + 1);
+      const refused = await rejection(open());
+      expect(refused).toBeInstanceOf(CoveError);
+      expect((refused as CoveError).code).toBe('COVE_ERR_STORE_SCHEMA_NEWER');
+      expect((refused as CoveError).message).toContain(`version ${latestSchemaVersion + 1}`);
+      expect((refused as CoveError).message).toContain(`up to ${latestSchemaVersion}`);
+    });
+
+    it('lets several stores open one new database at once; each migration runs once', async () => {
+      await harness.freshDatabase();
+      const stores = await Promise.all([open(), open(), open()]);
+      expect(await harness.schemaVersion()).toBe(latestSchemaVersion);
+      const [a, b] = stores as [Store, Store, Store];
+      await a.users.create({ username: 'one' });
+      expect((await b.users.list()).map((u) => u.username)).toEqual(['one']);
+    });
+  });
+
+  describe('users', () => {
+    it('creates, reads, lists in name order, counts, updates and deletes', async () => {
+      const bob = await store.users.create({ username: 'bob', email: 'bob@example.com', mfaRequired: true });
+      const alice = await store.users.create({
+        username: 'alice',
+        passwordHash: 'h',
+        mustChangePassword: true,
+      });
+      expect(bob).toMatchObject({
+        username: 'bob',
+        email: 'bob@example.com',
+        passwordHash: null,
+        disabled: false,
+        mustChangePassword: false,
+        mfaRequired: true,
+        totpSecret: null,
+        totpPendingSecret: null,
+        totpLastStep: 0,
+        lastLoginAt: null,
+      });
+      expect(typeof bob.createdAt).toBe('number');
+      expect(alice).toMatchObject({
+        passwordHash: 'h',
+        mustChangePassword: true,
+        mfaRequired: false,
+        email: null,
+      });
+      expect(await store.users.get(bob.id)).toEqual(bob);
+      expect(await store.users.getByUsername('alice')).toEqual(alice);
+      expect(await store.users.getByUsername('nobody')).toBeUndefined();
+      expect(await store.users.get('no-such-id')).toBeUndefined();
+      expect((await store.users.list()).map((u) => u.username)).toEqual(['alice', 'bob']);
+      expect(await store.users.count()).toBe(2);
+
+      const updated = await store.users.update(bob.id, {
+        disabled: true,
+        email: null,
+        totpSecret: 'SECRET',
+        totpPendingSecret: 'PENDING',
+        lastLoginAt: 1_750_000_000_123,
+        mustChangePassword: true,
+      });
+      expect(updated).toEqual({
+        ...bob,
+        disabled: true,
+        email: null,
+        totpSecret: 'SECRET',
+        totpPendingSecret: 'PENDING',
+        lastLoginAt: 1_750_000_000_123,
+        mustChangePassword: true,
+      });
+      expect(await store.users.update(bob.id, {})).toEqual(updated);
+      expect(await store.users.update('no-such-id', { disabled: true })).toBeUndefined();
+
+      await store.users.resetMfa(bob.id);
+      expect(await store.users.get(bob.id)).toMatchObject({
+        totpSecret: null,
+        totpPendingSecret: null,
+        totpLastStep: 0,
+      });
+      expect(await store.users.delete(bob.id)).toBe(true);
+      expect(await store.users.delete(bob.id)).toBe(false);
+      expect(await store.users.count()).toBe(1);
+    });
+
+    it('keeps users unique by their stored name: the second is a conflict StoreError (409)', async () => {
+      await store.users.create({ username: 'alice' });
+      const refused = await rejection(store.users.create({ username: 'alice' }));
+      expect(refused).toBeInstanceOf(StoreError);
+      expect(refused).toMatchObject({ kind: 'conflict', code: 'COVE_ERR_STORE_CONFLICT', statusCode: 409 });
+      expect(await store.users.count()).toBe(1);
+    });
+
+    it('claims a TOTP step only once, and only forward', async () => {
+      const user = await store.users.create({ username: 'bob' });
+      expect(await store.users.claimTotpStep(user.id, 100)).toBe(true);
+      expect(await store.users.claimTotpStep(user.id, 100)).toBe(false);
+      expect(await store.users.claimTotpStep(user.id, 99)).toBe(false);
+      expect(await store.users.claimTotpStep(user.id, 101)).toBe(true);
+      expect((await store.users.get(user.id))?.totpLastStep).toBe(101);
+      expect(await store.users.claimTotpStep('no-such-id', 500)).toBe(false);
+    });
+
+    it('lets exactly one of concurrent claims of the same TOTP step win', async () => {
+      const user = await store.users.create({ username: 'racer' });
+      for (const step of [1000, 1001, 1002]) {
+        const results = await Promise.all(
+          Array.from({ length: 4 }, () => store.users.claimTotpStep(user.id, step)),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      }
+    });
+  });
+
+  describe('sessions', () => {
+    it('creates, rotates to a new id, counts MFA failures, and deletes', async () => {
+      const user = await store.users.create({ username: 'carol' });
+      await store.sessions.create({
+        idHash: 'a',
+        userId: user.id,
+        stage: 'mfa',
+        createdAt: 1,
+        expiresAt: 10,
+      });
+      expect(await store.sessions.get('a')).toEqual({
+        idHash: 'a',
+        userId: user.id,
+        stage: 'mfa',
+        createdAt: 1,
+        expiresAt: 10,
+        mfaFailures: 0,
+        providerId: null,
+        mfaByIdp: false,
+        idToken: null,
+      });
+      expect(await store.sessions.incrementMfaFailures('a')).toBe(1);
+      expect(await store.sessions.incrementMfaFailures('a')).toBe(2);
+      expect(await store.sessions.incrementMfaFailures('missing')).toBe(0);
+      expect(
+        await store.sessions.rotate('a', { idHash: 'b', stage: 'full', createdAt: 2, expiresAt: 20 }),
+      ).toBe(true);
+      expect(await store.sessions.get('a')).toBeUndefined();
+      expect(await store.sessions.get('b')).toMatchObject({
+        userId: user.id,
+        stage: 'full',
+        mfaFailures: 0,
+        expiresAt: 20,
+      });
+      expect(
+        await store.sessions.rotate('a', { idHash: 'c', stage: 'full', createdAt: 2, expiresAt: 20 }),
+      ).toBe(false);
+      await store.sessions.create({
+        idHash: 'd',
+        userId: user.id,
+        stage: 'full',
+        createdAt: 3,
+        expiresAt: 30,
+      });
+      expect((await store.sessions.deleteForUser(user.id)).sort()).toEqual(['b', 'd']);
+      expect(await store.sessions.deleteForUser(user.id)).toEqual([]);
+      await store.sessions.create({
+        idHash: 'e',
+        userId: user.id,
+        stage: 'full',
+        createdAt: 3,
+        expiresAt: 30,
+      });
+      await store.sessions.delete('e');
+      expect(await store.sessions.get('e')).toBeUndefined();
+    });
+
+    it('deletes expired sessions only', async () => {
+      const user = await store.users.create({ username: 'dave' });
+      const expiresAt = 1_750_000_000_000;
+      await store.sessions.create({ idHash: 'old', userId: user.id, stage: 'full', createdAt: 1, expiresAt });
+      await store.sessions.create({
+        idHash: 'new',
+        userId: user.id,
+        stage: 'full',
+        createdAt: 1,
+        expiresAt: expiresAt + 1,
+      });
+      expect(await store.sessions.deleteExpired(expiresAt)).toBe(1);
+      expect(await store.sessions.get('old')).toBeUndefined();
+      expect(await store.sessions.get('new')).toBeDefined();
+    });
+
+    it('lets exactly one of concurrent rotations of one session win', async () => {
+      const user = await store.users.create({ username: 'erin' });
+      await store.sessions.create({
+        idHash: 'x',
+        userId: user.id,
+        stage: 'mfa',
+        createdAt: 1,
+        expiresAt: 10,
+      });
+      const results = await Promise.all(
+        ['y1', 'y2', 'y3'].map((idHash) =>
+          store.sessions.rotate('x', { idHash, stage: 'full', createdAt: 2, expiresAt: 20 }),
+        ),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = ['y1', 'y2', 'y3'][results.indexOf(true)] as string;
+      expect(await store.sessions.get(winner)).toMatchObject({ userId: user.id, stage: 'full' });
+      expect((await store.sessions.deleteForUser(user.id)).sort()).toEqual([winner]);
+    });
+
+    it('refuses to rotate onto an id in use, with a conflict', async () => {
+      const user = await store.users.create({ username: 'fay' });
+      await store.sessions.create({
+        idHash: 'p',
+        userId: user.id,
+        stage: 'full',
+        createdAt: 1,
+        expiresAt: 10,
+      });
+      await store.sessions.create({
+        idHash: 'q',
+        userId: user.id,
+        stage: 'full',
+        createdAt: 1,
+        expiresAt: 10,
+      });
+      const refused = await rejection(
+        store.sessions.rotate('p', { idHash: 'q', stage: 'full', createdAt: 2, expiresAt: 20 }),
+      );
+      expect(refused).toMatchObject({ kind: 'conflict' });
+      expect(await store.sessions.get('p')).toBeDefined();
+    });
+
+    it('disappear with their user', async () => {
+      const user = await store.users.create({ username: 'gus' });
+      await store.sessions.create({
+        idHash: 's',
+        userId: user.id,
+        stage: 'full',
+        createdAt: 1,
+        expiresAt: 10,
+      });
+      await store.users.delete(user.id);
+      expect(await store.sessions.get('s')).toBeUndefined();
+    });
+  });
+
+  describe('groups', () => {
+    it('creates, reads, lists, updates and deletes, with limits as numbers or null', async () => {
+      const b = await store.groups.create({ name: 'b-team', description: 'B', homeSizeBytes: 8 * 1024 ** 3 });
+      const a = await store.groups.create({ name: 'a-team', weeklyUsageLimitS: 3600 });
+      expect(b).toMatchObject({
+        name: 'b-team',
+        description: 'B',
+        homeSizeBytes: 8 * 1024 ** 3,
+        weeklyUsageLimitS: null,
+      });
+      expect(a).toMatchObject({
+        name: 'a-team',
+        description: '',
+        homeSizeBytes: null,
+        weeklyUsageLimitS: 3600,
+      });
+      expect(await store.groups.get(a.id)).toEqual(a);
+      expect(await store.groups.getByName('b-team')).toEqual(b);
+      expect(await store.groups.getByName('c-team')).toBeUndefined();
+      expect((await store.groups.list()).map((g) => g.name)).toEqual(['a-team', 'b-team']);
+      expect(
+        await store.groups.update(a.id, {
+          name: 'a2',
+          description: 'D',
+          homeSizeBytes: 1024,
+          weeklyUsageLimitS: null,
+        }),
+      ).toEqual({
+        ...a,
+        name: 'a2',
+        description: 'D',
+        homeSizeBytes: 1024,
+        weeklyUsageLimitS: null,
+      });
+      expect(await store.groups.update(a.id, {})).toMatchObject({ name: 'a2' });
+      expect(await store.groups.update('missing', { name: 'x' })).toBeUndefined();
+      expect(await rejection(store.groups.update(a.id, { name: 'b-team' }))).toMatchObject({
+        kind: 'conflict',
+      });
+      expect(await rejection(store.groups.create({ name: 'b-team' }))).toMatchObject({ kind: 'conflict' });
+      expect(await store.groups.delete(a.id)).toBe(true);
+      expect(await store.groups.delete(a.id)).toBe(false);
+    });
+
+    it("sets, adds and removes members; lists a user's groups in name order", async () => {
+      const u1 = await store.users.create({ username: 'u1' });
+      const u2 = await store.users.create({ username: 'u2' });
+      const zeta = await store.groups.create({ name: 'zeta' });
+      const alpha = await store.groups.create({ name: 'alpha' });
+      await store.groups.setMembers(zeta.id, [u1.id, u2.id, u1.id]);
+      expect((await store.groups.members(zeta.id)).sort()).toEqual([u1.id, u2.id].sort());
+      await store.groups.setMembers(zeta.id, [u2.id]);
+      expect(await store.groups.members(zeta.id)).toEqual([u2.id]);
+      await store.groups.setMembers(zeta.id, []);
+      expect(await store.groups.members(zeta.id)).toEqual([]);
+      await store.groups.addMember(zeta.id, u1.id);
+      await store.groups.addMember(zeta.id, u1.id);
+      await store.groups.addMember(alpha.id, u1.id);
+      expect((await store.groups.groupsOf(u1.id)).map((g) => g.name)).toEqual(['alpha', 'zeta']);
+      await store.groups.removeMember(zeta.id, u1.id);
+      expect((await store.groups.groupsOf(u1.id)).map((g) => g.name)).toEqual(['alpha']);
+      await store.users.delete(u1.id);
+      expect(await store.groups.members(alpha.id)).toEqual([]);
+    });
+  });
+
+  describe('accounts, permission sets and assignments', () => {
+    it('keeps accounts by their 12-digit id, in name order', async () => {
+      const b = await store.accounts.create({ accountId: '222222222222', name: 'beta' });
+      await store.accounts.create({ accountId: '111111111111', name: 'alpha' });
+      expect(b).toMatchObject({ accountId: '222222222222', name: 'beta' });
+      expect(await store.accounts.get('222222222222')).toEqual(b);
+      expect(await store.accounts.get('333333333333')).toBeUndefined();
+      expect((await store.accounts.list()).map((a) => a.name)).toEqual(['alpha', 'beta']);
+      expect(await store.accounts.update('222222222222', { name: 'gamma' })).toEqual({ ...b, name: 'gamma' });
+      expect(await store.accounts.update('222222222222', {})).toMatchObject({ name: 'gamma' });
+      expect(await store.accounts.update('333333333333', { name: 'x' })).toBeUndefined();
+      expect(
+        await rejection(store.accounts.create({ accountId: '111111111111', name: 'again' })),
+      ).toMatchObject({
+        kind: 'conflict',
+      });
+      expect(await store.accounts.delete('222222222222')).toBe(true);
+      expect(await store.accounts.delete('222222222222')).toBe(false);
+    });
+
+    it('stores permission sets with policy and per-account overrides', async () => {
+      const set = await store.permissionSets.create({
+        name: 'ReadOnlyAccess',
+        sessionDurationS: 3600,
+        roleArnTemplate: 'arn:aws:iam::{accountId}:role/Cove-{name}',
+        sessionPolicy: '{"Version":"2012-10-17"}',
+        roleOverrides: { '123456789012': 'arn:aws:iam::123456789012:role/x' },
+      });
+      expect(set).toMatchObject({
+        name: 'ReadOnlyAccess',
+        description: '',
+        sessionDurationS: 3600,
+        sessionPolicy: '{"Version":"2012-10-17"}',
+        roleOverrides: { '123456789012': 'arn:aws:iam::123456789012:role/x' },
+      });
+      const admin = await store.permissionSets.create({
+        name: 'Admin',
+        sessionDurationS: 7200,
+        roleArnTemplate: 't',
+      });
+      expect(admin).toMatchObject({ sessionPolicy: null, roleOverrides: {} });
+      expect(await store.permissionSets.get(set.id)).toEqual(set);
+      expect(await store.permissionSets.getByName('Admin')).toEqual(admin);
+      expect(await store.permissionSets.getByName('None')).toBeUndefined();
+      expect((await store.permissionSets.list()).map((p) => p.name)).toEqual(['Admin', 'ReadOnlyAccess']);
+      expect(
+        await store.permissionSets.update(set.id, {
+          description: 'Read',
+          sessionPolicy: null,
+          roleOverrides: {},
+        }),
+      ).toEqual({ ...set, description: 'Read', sessionPolicy: null, roleOverrides: {} });
+      expect(await store.permissionSets.update(set.id, {})).toMatchObject({ description: 'Read' });
+      expect(await store.permissionSets.update('missing', { name: 'x' })).toBeUndefined();
+      expect(await rejection(store.permissionSets.update(set.id, { name: 'Admin' }))).toMatchObject({
+        kind: 'conflict',
+      });
+      expect(await store.permissionSets.delete(admin.id)).toBe(true);
+      expect(await store.permissionSets.delete(admin.id)).toBe(false);
+    });
+
+    it('assigns, refuses a duplicate, and cascades deletes of accounts, sets and groups', async () => {
+      const user = await store.users.create({ username: 'erin' });
+      const group = await store.groups.create({ name: 'class-a' });
+      await store.groups.setMembers(group.id, [user.id]);
+      await store.accounts.create({ accountId: '123456789012', name: 'sandbox' });
+      const set = await store.permissionSets.create({
+        name: 'ReadOnlyAccess',
+        sessionDurationS: 3600,
+        roleArnTemplate: 'x',
+      });
+      const byGroup = await store.assignments.create({
+        principalType: 'group',
+        principalId: group.id,
+        accountId: '123456789012',
+        permissionSetId: set.id,
+      });
+      const byUser = await store.assignments.create({
+        principalType: 'user',
+        principalId: user.id,
+        accountId: '123456789012',
+        permissionSetId: set.id,
+      });
+      expect(byGroup).toMatchObject({
+        principalType: 'group',
+        principalId: group.id,
+        accountId: '123456789012',
+      });
+      expect(await store.assignments.get(byGroup.id)).toEqual(byGroup);
+      expect(await store.assignments.get('missing')).toBeUndefined();
+      expect((await store.assignments.list()).map((a) => a.id).sort()).toEqual(
+        [byGroup.id, byUser.id].sort(),
+      );
+      expect(
+        await rejection(
+          store.assignments.create({
+            principalType: 'user',
+            principalId: user.id,
+            accountId: '123456789012',
+            permissionSetId: set.id,
+          }),
+        ),
+      ).toMatchObject({ kind: 'conflict' });
+      expect(await store.groups.delete(group.id)).toBe(true);
+      expect((await store.assignments.list()).map((a) => a.id)).toEqual([byUser.id]);
+      expect(await store.assignments.delete(byUser.id)).toBe(true);
+      expect(await store.assignments.delete(byUser.id)).toBe(false);
+      await store.assignments.create({
+        principalType: 'user',
+        principalId: user.id,
+        accountId: '123456789012',
+        permissionSetId: set.id,
+      });
+      await store.accounts.delete('123456789012');
+      expect(await store.assignments.list()).toEqual([]);
+    });
+  });
+
+  describe('invites', () => {
+    it("stores, finds the pending one, consumes once, and deletes a user's invites", async () => {
+      const user = await store.users.create({ username: 'dan' });
+      await store.invites.create({ tokenHash: 'h1', userId: user.id, expiresAt: 100 });
+      expect(await store.invites.get('h1')).toMatchObject({
+        tokenHash: 'h1',
+        userId: user.id,
+        expiresAt: 100,
+        usedAt: null,
+      });
+      expect(await store.invites.get('nope')).toBeUndefined();
+      expect(await store.invites.pendingFor(user.id)).toMatchObject({ tokenHash: 'h1' });
+      expect(await store.invites.consume('h1', 5)).toBe(true);
+      expect(await store.invites.consume('h1', 6)).toBe(false);
+      expect(await store.invites.get('h1')).toMatchObject({ usedAt: 5 });
+      expect(await store.invites.pendingFor(user.id)).toBeUndefined();
+      await store.invites.create({ tokenHash: 'h2', userId: user.id, expiresAt: 200 });
+      await store.invites.deleteForUser(user.id);
+      expect(await store.invites.get('h2')).toBeUndefined();
+      expect(
+        await rejection(store.invites.create({ tokenHash: 'h3', userId: 'no-such-user', expiresAt: 1 })),
+      ).toBeInstanceOf(Error);
+    });
+
+    it('lets exactly one of concurrent consumes of one invite win', async () => {
+      const user = await store.users.create({ username: 'ivy' });
+      await store.invites.create({ tokenHash: 'race', userId: user.id, expiresAt: 100 });
+      const results = await Promise.all([1, 2, 3, 4].map((now) => store.invites.consume('race', now)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
+  describe('usage, terminals and audit', () => {
+    it('adds usage per user and week, drops deleted users, and prunes old weeks', async () => {
+      const u = await store.users.create({ username: 'ula' });
+      const week = 1_750_000_000_000;
+      await store.usage.add([
+        { userId: u.id, weekStart: week, seconds: 10.4 },
+        { userId: u.id, weekStart: week, seconds: 5 },
+        { userId: u.id, weekStart: week - 7 * 86_400_000, seconds: 7 },
+        { userId: 'gone', weekStart: week, seconds: 99 },
+        { userId: u.id, weekStart: week, seconds: 0 },
+      ]);
+      expect(await store.usage.get(u.id, week)).toBe(15);
+      expect(await store.usage.get(u.id, week + 1)).toBe(0);
+      expect(await store.usage.prune(week)).toBe(1);
+      expect(await store.usage.get(u.id, week - 7 * 86_400_000)).toBe(0);
+    });
+
+    it('keeps terminals until deleted, oldest first, with optional fields left out', async () => {
+      const u = await store.users.create({ username: 'tom' });
+      await store.terminals.save({
+        id: 't2',
+        ownerId: u.id,
+        region: 'eu-west-1',
+        createdAt: 2_000_000_000_000,
+      });
+      await store.terminals.save({
+        id: 't1',
+        ownerId: u.id,
+        region: 'us-east-1',
+        accountId: '123456789012',
+        permissionSet: 'ReadOnlyAccess',
+        createdAt: 1_000_000_000_000,
+      });
+      expect(await store.terminals.list()).toEqual([
+        {
+          id: 't1',
+          ownerId: u.id,
+          region: 'us-east-1',
+          accountId: '123456789012',
+          permissionSet: 'ReadOnlyAccess',
+          createdAt: 1_000_000_000_000,
+        },
+        { id: 't2', ownerId: u.id, region: 'eu-west-1', createdAt: 2_000_000_000_000 },
+      ]);
+      expect(
+        await rejection(store.terminals.save({ id: 't1', ownerId: u.id, region: 'x', createdAt: 1 })),
+      ).toMatchObject({
+        kind: 'conflict',
+      });
+      await store.terminals.delete('t1');
+      expect((await store.terminals.list()).map((t) => t.id)).toEqual(['t2']);
+    });
+
+    it('pages the audit log newest first, filters by action, and keeps details', async () => {
+      for (let i = 0; i < 5; i++) await store.audit.append(entry(`a${i}`, { i, nested: { ok: true } }));
+      await store.audit.append({ ...entry('a4'), at: 1234, actorId: 'u', target: 't', ip: '192.0.2.1' });
+      const first = await store.audit.list({ limit: 2 });
+      expect(first.map((e) => e.action)).toEqual(['a4', 'a4']);
+      expect(first[0]).toMatchObject({
+        at: 1234,
+        actorId: 'u',
+        actorName: 'system',
+        target: 't',
+        ip: '192.0.2.1',
+        details: {},
+      });
+      expect(typeof first[0]?.id).toBe('number');
+      const next = await store.audit.list({ limit: 2, beforeId: first[1]?.id ?? 0 });
+      expect(next.map((e) => e.action)).toEqual(['a3', 'a2']);
+      expect(next[1]?.details).toEqual({ i: 2, nested: { ok: true } });
+      expect((await store.audit.list({ action: 'a4' })).length).toBe(2);
+      expect((await store.audit.list({ limit: 0 })).length).toBe(1);
+      expect((await store.audit.list()).length).toBe(6);
+    });
+  });
+
+  describe('transactions', () => {
+    it('commits everything done through tx', async () => {
+      const result = await store.transaction(async (tx) => {
+        const user = await tx.users.create({ username: 'in-tx' });
+        const group = await tx.groups.create({ name: 'tx-group' });
+        await tx.groups.addMember(group.id, user.id);
+        return user.id;
+      });
+      expect(await store.users.get(result)).toMatchObject({ username: 'in-tx' });
+      expect((await store.groups.groupsOf(result)).map((g) => g.name)).toEqual(['tx-group']);
+    });
+
+    it('rolls a transaction back as a whole, and the store keeps working', async () => {
+      const refused = await rejection(
+        store.transaction(async (tx) => {
+          await tx.groups.create({ name: 'g1' });
+          await tx.users.create({ username: 'u-in-tx' });
+          await tx.groups.create({ name: 'g1' });
+        }),
+      );
+      expect(refused).toMatchObject({ kind: 'conflict' });
+      expect(await store.groups.list()).toEqual([]);
+      expect(await store.users.count()).toBe(0);
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.users.create({ username: 'after' });
+          throw new Error('changed my mind');
+        }),
+      ).rejects.toThrow('changed my mind');
+      expect(await store.users.count()).toBe(0);
+      await store.users.create({ username: 'after' });
+      expect(await store.users.count()).toBe(1);
+    });
+
+    it('keeps statements from outside the transaction out of it: not rolled back, not seeing its rows', async () => {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let wrote!: () => void;
+      const written = new Promise<void>((resolve) => (wrote = resolve));
+      const tx = store.transaction(async (t) => {
+        await t.users.create({ username: 'uncommitted' });
+        wrote();
+        await released;
+        throw new Error('roll back');
+      });
+      await written;
+      // Issued while the transaction is open, from another "request".
+      const outsideWrite = store.users.create({ username: 'outside' });
+      const outsideRead = store.users.getByUsername('uncommitted');
+      const outsideList = store.users.list();
+      await sleep(50);
+      release();
+      await expect(tx).rejects.toThrow('roll back');
+      expect(await outsideRead).toBeUndefined();
+      expect((await outsideList).map((u) => u.username)).not.toContain('uncommitted');
+      expect((await outsideWrite).username).toBe('outside');
+      expect((await store.users.list()).map((u) => u.username)).toEqual(['outside']);
+    });
+
+    it('runs concurrent transactions without mixing their statements', async () => {
+      await store.users.create({ username: 'counter' });
+      const runs = Array.from({ length: 5 }, (_, i) =>
+        store.transaction(async (tx) => {
+          const group = await tx.groups.create({ name: `g${i}` });
+          await sleep(5);
+          if (i % 2 === 1) throw new Error(`fail ${i}`);
+          await tx.audit.append(entry(`tx${i}`));
+          return group.id;
+        }),
+      );
+      const settled = await Promise.allSettled(runs);
+      expect(settled.map((s) => s.status)).toEqual([
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+      ]);
+      expect((await store.groups.list()).map((g) => g.name)).toEqual(['g0', 'g2', 'g4']);
+      expect((await store.audit.list()).map((e) => e.action).sort()).toEqual(['tx0', 'tx2', 'tx4']);
+    });
+
+    it('refuses the store itself inside the callback, and a tx used after its transaction ended', async () => {
+      let leaked: Parameters<Parameters<Store['transaction']>[0]>[0] | undefined;
+      const refused = await rejection(
+        store.transaction(async (tx) => {
+          leaked = tx;
+          await store.users.count();
+        }),
+      );
+      expect((refused as Error).message).toMatch(/use the callback's tx/);
+      expect(await rejection(store.transaction(() => store.transaction(async () => 1)))).toBeInstanceOf(
+        Error,
+      );
+      expect(await rejection((leaked as NonNullable<typeof leaked>).users.count())).toBeInstanceOf(Error);
+      expect(await store.users.count()).toBe(0);
+    });
+  });
+
+  describe('when the database cannot serve', () => {
+    it('rejects with an unavailable StoreError (503), then the same store recovers', async () => {
+      await store.users.create({ username: 'before' });
+      const restore = await harness.outage(store);
+      let refused: unknown;
+      try {
+        refused = await rejection(store.users.create({ username: 'during' }));
+        expect(refused).toBeInstanceOf(StoreError);
+        expect(refused).toMatchObject({
+          kind: 'unavailable',
+          code: 'COVE_ERR_STORE_UNAVAILABLE',
+          statusCode: 503,
+        });
+        expect(
+          await rejection(store.transaction(async (tx) => tx.users.create({ username: 'during-tx' }))),
+        ).toMatchObject({
+          kind: 'unavailable',
+        });
+      } finally {
+        await restore();
+      }
+      await store.users.create({ username: 'after' });
+      expect((await store.users.list()).map((u) => u.username)).toEqual(['after', 'before']);
+      expect(await store.ping()).toBe(true);
+    });
+  });
+}
