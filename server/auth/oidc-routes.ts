@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { oidcProviderIdPattern } from '../config.js';
+import { StoreError } from '../errors.js';
 import { escapeHtml, messagePage } from '../web-pages.js';
 import { OidcSignInError } from './oidc-service.js';
 
@@ -101,6 +102,12 @@ export default async function oidcRoutes(fastify: FastifyInstance): Promise<void
       } catch (error) {
         if (error instanceof OidcSignInError) return errorPage(reply, error);
         request.log.error({ err: error }, 'OIDC callback failed');
+        // The database's own words (503: down or full), which say to try again.
+        if (error instanceof StoreError && error.kind !== 'conflict')
+          return errorPage(
+            reply,
+            new OidcSignInError(`store_${error.kind}`, error.statusCode, 'Signing in failed', error.message),
+          );
         return errorPage(
           reply,
           new OidcSignInError(

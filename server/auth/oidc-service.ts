@@ -15,6 +15,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import * as client from 'openid-client';
 import { audit } from '../audit.js';
 import type { Config } from '../config.js';
+import { StoreError } from '../errors.js';
 import { LookalikeIndex } from '../directory/confusable-skeleton.js';
 import type { SessionStage, UserRecord } from '../store/store.js';
 import { hashToken, newToken } from './session-service.js';
@@ -54,6 +55,9 @@ export interface CompletedSignIn {
 }
 
 const tryAgain = 'Go back to the sign-in page and sign in again.';
+
+/** Another sign-in linked this subject between our create and link (the transaction rolls back). */
+class IdentityLinkedMeanwhile extends Error {}
 
 /** The page each protocol failure shows. Attacks and expiries read alike: start again. */
 function pageFor(failure: OidcFailure, providerName: string): OidcSignInError {
@@ -371,10 +375,16 @@ export class OidcService {
             userId: created.id,
           }))
         )
-          throw new Error('identity linked concurrently');
+          throw new IdentityLinkedMeanwhile();
         return created;
       });
     } catch (error) {
+      // A database that cannot serve says so (503), rather than as a race.
+      if (
+        !(error instanceof IdentityLinkedMeanwhile) &&
+        !(error instanceof StoreError && error.kind === 'conflict')
+      )
+        throw error;
       // Two first sign-ins racing: the other one made the user; this one starts again.
       throw new OidcSignInError(
         'create_conflict',
