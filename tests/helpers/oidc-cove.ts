@@ -1,8 +1,9 @@
 /**
  * A real Cove listening on a loopback port chosen first (its callback URL must be registered at
- * the provider before either starts), real SQLite, the fake sandbox driver (no Docker), and one
- * or more OpenID providers configured. `signIn` drives the browser side of the code flow: Cove's
- * "Sign in with" link, the provider's form, the redirect back.
+ * the provider before either starts), the test store (SQLite, or PostgreSQL in `integration-pg`:
+ * tests/helpers/test-store.ts), the fake sandbox driver (no Docker), and one or more OpenID
+ * providers configured. `signIn` drives the browser side of the code flow: Cove's "Sign in with"
+ * link, the provider's form, the redirect back.
  */
 import { createTestApp, type TestApp } from './test-app.js';
 import { freeLoopbackPort } from './free-port.js';

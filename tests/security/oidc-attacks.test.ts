@@ -11,8 +11,6 @@
  * No Docker: the fake sandbox driver.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { hash } from '@node-rs/argon2';
 import { CookieJarBrowser, type Page } from '../helpers/cookie-jar-browser.js';
 import {
@@ -32,6 +30,7 @@ import {
   type OidcCove,
 } from '../helpers/oidc-cove.js';
 import type { Me } from '../../server/protocol/api.js';
+import { hashToken } from '../../server/auth/session-service.js';
 
 let idp: StandInIdp;
 /** Its discovery lists `none` and `HS256`: the RP's own checks must still refuse them. */
@@ -171,11 +170,12 @@ describe('O01 state, code and nonce', () => {
       { stopAtCallback: true },
     );
     const callback = new URL(page.location ?? '');
-    // The PKCE verifier of this sign-in, read from Cove's database, so the test can redeem the code itself.
-    const db = new Database(join(cove.t.dataDir, 'cove.db'), { readonly: true });
-    const row = db.prepare("SELECT code_verifier FROM oidc_logins WHERE provider_id = 'real'").get() as
-      { code_verifier: string } | undefined;
-    db.close();
+    // The PKCE verifier of this sign-in, read through Cove's store (and put back, since reading
+    // takes it), so the test can redeem the code itself on either database.
+    const idHash = hashToken(browser.cookie('127.0.0.1', 'cove_oidc') ?? '');
+    const login = await cove.t.store.oidcLogins.take(idHash, Date.now());
+    expect(login?.providerId).toBe('real');
+    if (login) await cove.t.store.oidcLogins.create(login);
     const thief = browser.clone();
     expect((await browser.request(callback.href)).status).toBe(302);
     expect(coveSession(browser)).toBeDefined();
@@ -186,7 +186,7 @@ describe('O01 state, code and nonce', () => {
         grant_type: 'authorization_code',
         code: callback.searchParams.get('code') ?? '',
         redirect_uri: `${cove.origin}/auth/oidc/real/callback`,
-        code_verifier: row?.code_verifier ?? '',
+        code_verifier: login?.codeVerifier ?? '',
         client_id: 'cove-real',
         client_secret: 'real-idp-test-secret-123',
       }),
