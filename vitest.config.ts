@@ -21,6 +21,7 @@ const postgresAppTests = [
   'tests/security/forwarded-for.test.ts',
   'tests/security/lookalike-names.test.ts',
   'tests/security/metrics-exposure.test.ts',
+  'tests/security/oidc-attacks.test.ts',
 ];
 
 export default defineConfig({

@@ -14,6 +14,9 @@ import errorHandler from './plugins/error-handler.js';
 import csrf from './plugins/csrf.js';
 import authPlugin from './auth/auth-plugin.js';
 import authRoutes from './auth/auth-routes.js';
+import oidcService from './auth/oidc-service.js';
+import oidcRoutes from './auth/oidc-routes.js';
+import type { OidcClientOptions } from './auth/oidc-client.js';
 import directoryService from './directory/directory-service.js';
 import directoryRoutes from './directory/directory-routes.js';
 import webPages from './web-pages.js';
@@ -66,6 +69,8 @@ export interface AppDependencies {
   readonly sandboxGuard?: SandboxGuard | null;
   /** Issues users' AWS credentials; default an StsCredentialBroker from `config.sts`. */
   readonly credentialBroker?: CredentialBroker;
+  /** OpenID provider client tuning (timeouts, JWKS cooldown); tests shorten them. */
+  readonly oidcClient?: Partial<OidcClientOptions>;
 }
 
 declare module 'fastify' {
@@ -118,6 +123,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     now,
   });
   await app.register(directoryService);
+  await app.register(oidcService, deps.oidcClient ? { clientOptions: deps.oidcClient } : {});
   await app.register(credentialService, deps.credentialBroker ? { broker: deps.credentialBroker } : {});
 
   // Homes before environments: every existing home is mounted before any container is adopted.
@@ -174,6 +180,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   await app.register(authRoutes);
+  await app.register(oidcRoutes);
   await app.register(directoryRoutes);
   await app.register(terminalRoutes);
   await app.register(homeRoutes);

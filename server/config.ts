@@ -108,6 +108,79 @@ const Region = Type.Object(
   { additionalProperties: false },
 );
 
+/** Provider ids become URL path segments and environment variable names. */
+export const oidcProviderIdPattern = '^[a-z0-9][a-z0-9-]{0,31}$';
+
+const OidcProvider = Type.Object(
+  {
+    id: Type.String({
+      pattern: oidcProviderIdPattern,
+      description:
+        'Short slug (lowercase letters, digits, -): the callback is <publicUrl>/auth/oidc/<id>/callback',
+    }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: 'Shown on the sign-in button: "Sign in with <name>"',
+    }),
+    issuer: Type.String({
+      pattern: '^https?://',
+      description:
+        'Issuer URL; Cove reads <issuer>/.well-known/openid-configuration. https, or http only on a loopback address',
+    }),
+    clientId: Type.String({ minLength: 1, description: 'Client id registered at the provider' }),
+    clientSecret: Type.String({
+      default: '',
+      description:
+        'Client secret; better from COVE_AUTH_OIDC_<ID>_CLIENT_SECRET (id upper-cased, - as _) or clientSecretFile. Empty: a public client (PKCE only). Never logged',
+    }),
+    clientSecretFile: Type.String({
+      default: '',
+      description: 'File holding the client secret (a mounted secret); wins over clientSecret',
+    }),
+    scopes: Type.Array(Type.String({ pattern: '^[^\\s"\\\\]+$' }), {
+      default: ['openid', 'profile', 'email'],
+      description: 'Scopes to ask for; openid is always added',
+    }),
+    usernameClaim: Type.String({
+      default: 'preferred_username',
+      minLength: 1,
+      description:
+        'Claim that becomes the Cove user name: preferred_username, or email (then email_verified must be true)',
+    }),
+    emailClaim: Type.String({ default: 'email', minLength: 1, description: 'Claim with the email address' }),
+    groupsClaim: Type.String({
+      default: 'groups',
+      description:
+        "Claim listing the user's groups: at each sign-in the user's Cove groups are set to those of exactly these names (others ignored; a missing claim means none). Empty: groups are not taken from the provider, admins manage them in Cove",
+    }),
+    provisioning: Type.Union([Type.Literal('jit'), Type.Literal('preProvisioned')], {
+      default: 'jit',
+      description:
+        'jit: make the Cove user at the first sign-in; preProvisioned: only users an administrator made for this provider may sign in',
+    }),
+    trustIdpMfa: Type.Boolean({
+      default: false,
+      description:
+        "When the ID token's amr/acr says MFA happened at the provider, skip Cove's own TOTP; false: Cove's TOTP as for local users",
+    }),
+    mfaAmrValues: Type.Array(Type.String({ minLength: 1 }), {
+      default: ['mfa', 'otp', 'hwk', 'swk'],
+      description: 'amr values (RFC 8176) that count as MFA done at the provider',
+    }),
+    mfaAcrValues: Type.Array(Type.String({ minLength: 1 }), {
+      default: ['http://schemas.openid.net/pape/policies/2007/06/multi-factor'],
+      description: 'acr values that count as MFA done at the provider (they differ per provider)',
+    }),
+    adminsFromClaim: Type.Boolean({
+      default: false,
+      description:
+        'Let the groups claim put users in the admins group; false: a claimed "admins" is ignored and logged',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     host: Type.String({ default: '127.0.0.1', description: 'Address to listen on (COVE_HOST)' }),
@@ -210,6 +283,24 @@ export const ConfigSchema = Type.Object(
           maximum: 60,
           description:
             'How often open terminals re-check their session, user and access; an ended one closes within this (COVE_AUTH_SESSION_RECHECK_S)',
+        }),
+        oidc: Type.Array(OidcProvider, {
+          default: [],
+          description:
+            "OpenID Connect providers users may sign in with, beside Cove's own directory (COVE_AUTH_OIDC as JSON)",
+        }),
+        oidcClockToleranceS: Type.Integer({
+          default: 60,
+          minimum: 0,
+          maximum: 300,
+          description:
+            "Clock difference with the providers tolerated for ID tokens' exp and iat (COVE_AUTH_OIDC_CLOCK_TOLERANCE_S)",
+        }),
+        oidcLoginTtlS: Type.Integer({
+          default: 600,
+          minimum: 60,
+          maximum: 3600,
+          description: 'Time to finish signing in at the provider before the sign-in expires',
         }),
       },
       { default: {}, additionalProperties: false },
@@ -575,6 +666,8 @@ const envKeys: Record<string, { path: string[]; kind: EnvKind }> = {
   COVE_AUTH_ARGON2_MEMORY_KIB: { path: ['auth', 'argon2MemoryKiB'], kind: 'int' },
   COVE_AUTH_ARGON2_TIME_COST: { path: ['auth', 'argon2TimeCost'], kind: 'int' },
   COVE_AUTH_SESSION_RECHECK_S: { path: ['auth', 'sessionRecheckS'], kind: 'int' },
+  COVE_AUTH_OIDC: { path: ['auth', 'oidc'], kind: 'json' },
+  COVE_AUTH_OIDC_CLOCK_TOLERANCE_S: { path: ['auth', 'oidcClockToleranceS'], kind: 'int' },
   COVE_REGIONS: { path: ['regions'], kind: 'json' },
   COVE_DEFAULT_REGION: { path: ['defaultRegion'], kind: 'string' },
   COVE_SANDBOX_IMAGE: { path: ['sandbox', 'image'], kind: 'string' },
@@ -763,6 +856,7 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
   }
   acceptOldSpellings(input);
   const withDefaults = Value.Default(ConfigSchema, input) as unknown;
+  const oidcSecrets = oidcSecretsFromEnv(env);
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
     const key = error.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
     const hint = describeSchemaPath(ConfigSchema, error.path);
@@ -816,11 +910,68 @@ export function buildConfig(raw: unknown, env: Readonly<Record<string, string | 
     problems.push(
       `dataDir: "${resolve(config.dataDir)}" is too long: Cove's unix sockets under it would be ${socketPathBytes} bytes and Linux allows ${maxUnixSocketPathBytes}; use a directory of at most ${maxUnixSocketPathBytes - longestSocketSuffix.length} bytes, e.g. /var/lib/cove`,
     );
+  const providerIds = config.auth.oidc.map((p) => p.id);
+  if (new Set(providerIds).size !== providerIds.length)
+    problems.push('auth.oidc: provider ids must be unique');
+  for (const [index, provider] of config.auth.oidc.entries()) {
+    const secret = resolveOidcSecret(provider, oidcSecrets, problems, index);
+    if (secret !== undefined) provider.clientSecret = secret;
+    provider.clientSecretFile = '';
+    if (!provider.scopes.includes('openid')) provider.scopes.unshift('openid');
+    try {
+      const issuer = new URL(provider.issuer);
+      if (issuer.protocol === 'http:' && !isLoopbackHost(issuer.hostname))
+        problems.push(
+          `auth.oidc[${index}].issuer: "${provider.issuer}" must use https (http only on a loopback address)`,
+        );
+    } catch {
+      problems.push(`auth.oidc[${index}].issuer: "${provider.issuer}" is not a URL`);
+    }
+  }
   // S3 allows at most 10,000 parts per multipart upload.
   if (Math.ceil(config.files.maxFileBytes / config.files.partSizeBytes) > 10_000)
     problems.push('files.partSizeBytes: too small for files.maxFileBytes (S3 allows at most 10000 parts)');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost: the only places an http issuer is accepted. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** The env name that carries a provider's client secret: `COVE_AUTH_OIDC_<ID>_CLIENT_SECRET`. */
+export const oidcSecretEnvName = (providerId: string): string =>
+  `COVE_AUTH_OIDC_${providerId.toUpperCase().replaceAll('-', '_')}_CLIENT_SECRET`;
+
+function oidcSecretsFromEnv(env: Readonly<Record<string, string | undefined>>): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const [name, value] of Object.entries(env)) {
+    const match = /^COVE_AUTH_OIDC_([A-Z0-9_]+)_CLIENT_SECRET$/.exec(name);
+    if (match?.[1] && value !== undefined) found.set(name, value);
+  }
+  return found;
+}
+
+/** The secret from the file, else the environment, else the config; problems say which failed. */
+function resolveOidcSecret(
+  provider: { id: string; clientSecretFile: string },
+  fromEnv: Map<string, string>,
+  problems: string[],
+  index: number,
+): string | undefined {
+  if (provider.clientSecretFile) {
+    try {
+      return readFileSync(provider.clientSecretFile, 'utf8').trim();
+    } catch (error) {
+      problems.push(
+        `auth.oidc[${index}].clientSecretFile: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+      return undefined;
+    }
+  }
+  return fromEnv.get(oidcSecretEnvName(provider.id));
 }
 
 /** What is wrong with a PostgreSQL URL, said without repeating it (it may hold a password). */

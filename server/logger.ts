@@ -31,6 +31,11 @@ export const redactPaths = [
   '*.credentials',
   '*.secretAccessKey',
   '*.sessionToken',
+  '*.clientSecret',
+  '*.client_secret',
+  '*.idToken',
+  '*.id_token',
+  '*.codeVerifier',
 ];
 
 const scrubbers: ReadonlyArray<[RegExp, string]> = [
@@ -41,7 +46,7 @@ const scrubbers: ReadonlyArray<[RegExp, string]> = [
   // Access key ids (long-term AKIA, temporary ASIA).
   [/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, '[redacted-key-id]'],
   // Session cookies, whatever carries them.
-  [/((?:__Host-)?cove_session=)[^;\s"',]+/g, '$1[redacted]'],
+  [/((?:__Host-)?cove_(?:session|oidc)=)[^;\s"',]+/g, '$1[redacted]'],
   // TOTP enrolment URLs.
   [/(otpauth:\/\/[^\s"']*[?&]secret=)[A-Z2-7=]+/gi, '$1[redacted]'],
 ];

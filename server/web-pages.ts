@@ -24,10 +24,10 @@ type PageFile = 'login.html' | 'index.html' | 'shell.html' | 'admin.html';
 const htmlReply = Type.String({ description: 'An HTML page' });
 const pageResponses = { 200: htmlReply, 302: Type.Null(), 403: htmlReply, 404: htmlReply, 503: htmlReply };
 
-const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A small self-contained page for refusals; no scripts, so the strict CSP holds. */
-function messagePage(title: string, message: string, link?: { href: string; label: string }): string {
+export function messagePage(title: string, message: string, link?: { href: string; label: string }): string {
   const action = link ? `<p><a href="${escapeHtml(link.href)}">${escapeHtml(link.label)}</a></p>` : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"><title>${escapeHtml(title)} · Cove</title><style>body{font-family:system-ui,sans-serif;background:#f2f3f3;color:#16191f;margin:0;padding:3rem 1rem}main{max-width:32rem;margin:0 auto;background:#fff;border-radius:8px;padding:1.5rem;box-shadow:0 1px 3px rgba(0,0,0,.2)}h1{font-size:1.3rem;margin-top:0}a{color:#0972d3}code{background:#f2f3f3;padding:.1rem .3rem;border-radius:4px}</style></head><body><main><h1>${escapeHtml(title)}</h1><p>${message}</p>${action}</main></body></html>`;
 }
@@ -73,7 +73,7 @@ export default fp(
     const needsSignIn = (request: FastifyRequest): boolean => {
       const principal = request.principal;
       if (!principal) return true;
-      return accessGate(principal.user, app.config.auth.requireMfa) !== undefined;
+      return accessGate(principal.user, app.config.auth.requireMfa, principal.session) !== undefined;
     };
     const toLogin = (request: FastifyRequest, reply: FastifyReply) =>
       reply

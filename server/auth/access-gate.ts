@@ -4,16 +4,30 @@
  * are `/api/me` and `/api/auth/*`, which the sign-in page needs to finish those steps.
  */
 import { errors, type CoveError } from '../errors.js';
-import type { UserRecord } from '../store/store.js';
+import type { SessionRecord, UserRecord } from '../store/store.js';
 
-export function mfaRequiredFor(user: UserRecord, requireMfaForAll: boolean): boolean {
+/**
+ * Whether Cove's own TOTP is required. Not for a session whose identity provider did MFA and is
+ * trusted to (`trustIdpMfa`): the provider's second factor stands in for Cove's.
+ */
+export function mfaRequiredFor(
+  user: UserRecord,
+  requireMfaForAll: boolean,
+  session?: Pick<SessionRecord, 'mfaByIdp'>,
+): boolean {
+  if (session?.mfaByIdp) return false;
   return requireMfaForAll || user.mfaRequired;
 }
 
 /** The error that blocks this user, or undefined when the session is fully usable. */
-export function accessGate(user: UserRecord, requireMfaForAll: boolean): CoveError | undefined {
+export function accessGate(
+  user: UserRecord,
+  requireMfaForAll: boolean,
+  session?: Pick<SessionRecord, 'mfaByIdp'>,
+): CoveError | undefined {
   if (user.mustChangePassword) return errors.passwordChangeRequired();
-  if (mfaRequiredFor(user, requireMfaForAll) && !user.totpSecret) return errors.mfaEnrollmentRequired();
+  if (mfaRequiredFor(user, requireMfaForAll, session) && !user.totpSecret)
+    return errors.mfaEnrollmentRequired();
   return undefined;
 }
 

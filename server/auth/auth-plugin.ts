@@ -88,19 +88,19 @@ export default fp(
       // Also here, not only in the guards, so an /api route that forgets its guard is still gated.
       const route = request.routeOptions.url;
       if (route?.startsWith('/api/') && !isOpenWhileGated(route)) {
-        const gate = accessGate(user, requireMfa);
+        const gate = accessGate(user, requireMfa, session);
         if (gate) throw gate;
       }
     });
 
     app.decorate('requireUser', async (request: FastifyRequest) => {
       if (!request.principal) throw request.pendingSession ? errors.mfaPending() : errors.notAuthenticated();
-      const gate = accessGate(request.principal.user, requireMfa);
+      const gate = accessGate(request.principal.user, requireMfa, request.principal.session);
       if (gate) throw gate;
     });
     app.decorate('requireAdmin', async (request: FastifyRequest) => {
       if (!request.principal) throw request.pendingSession ? errors.mfaPending() : errors.notAuthenticated();
-      const gate = accessGate(request.principal.user, requireMfa);
+      const gate = accessGate(request.principal.user, requireMfa, request.principal.session);
       if (gate) throw gate;
       if (!request.principal.isAdmin) throw errors.adminOnly();
     });

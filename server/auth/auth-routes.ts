@@ -57,6 +57,9 @@ const EnrollmentReply = Type.Object({
   qrSvgDataUrl: Type.String(),
   secret: Type.String(),
 });
+const LogoutReply = Type.Object({
+  logoutUrl: Type.String({ description: "The identity provider's logout page to go to next" }),
+});
 const InviteParams = Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }) });
 const InviteReply = Type.Object({
   username: Type.String(),
@@ -89,7 +92,11 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
       holder: config.instanceId,
       now: app.now,
       log: app.log,
-      run: () => store.sessions.deleteExpired(app.now()),
+      // Sessions that ended, and sign-ins abandoned at an identity provider.
+      run: async () => {
+        await store.sessions.deleteExpired(app.now());
+        await store.oidcLogins.deleteExpired(app.now());
+      },
     }),
     new PeriodicJob({
       name: 'auth.throttle-prune',
@@ -244,28 +251,36 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
     },
   );
 
-  app.post('/api/auth/logout', { schema: { response: { 204: Type.Null() } } }, async (request, reply) => {
-    const session = request.session;
-    if (session) {
-      await app.sessions.destroy(session);
-      await audit(store, request, {
-        action: 'auth.logout',
-        target: session.userId,
-        actor: { id: session.userId, name: request.principal?.user.username ?? null },
-      });
-    }
-    app.clearSessionCookie(reply);
-    return reply.status(204).send(null);
-  });
+  app.post(
+    '/api/auth/logout',
+    { schema: { response: { 200: LogoutReply, 204: Type.Null() } } },
+    async (request, reply) => {
+      const session = request.session;
+      if (session) {
+        await app.sessions.destroy(session);
+        await audit(store, request, {
+          action: 'auth.logout',
+          target: session.userId,
+          actor: { id: session.userId, name: request.principal?.user.username ?? null },
+          ...(session.providerId ? { details: { provider: session.providerId } } : {}),
+        });
+      }
+      app.clearSessionCookie(reply);
+      // Signed in at an identity provider: the page goes on to sign out there too (RP-initiated).
+      const logoutUrl = session ? await app.oidc.logoutUrl(session.providerId, session.idToken) : undefined;
+      if (logoutUrl) return reply.status(200).send({ logoutUrl });
+      return reply.status(204).send(null);
+    },
+  );
 
   app.get('/api/me', { schema: { response: { 200: MeReply } } }, async (request) => {
-    const { user, isAdmin } = signedIn(request);
+    const { user, isAdmin, session } = signedIn(request);
     return {
       id: user.id,
       username: user.username,
       isAdmin,
       mfaEnrolled: user.totpSecret !== null,
-      mfaRequired: mfaRequiredFor(user, requireMfa),
+      mfaRequired: mfaRequiredFor(user, requireMfa, session),
       passwordChangeRequired: user.mustChangePassword,
     };
   });

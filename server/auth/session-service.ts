@@ -6,6 +6,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { SessionRecord, SessionStage, Store } from '../store/store.js';
 
+/** How a session signed in through an identity provider; absent for a password sign-in. */
+export interface SessionFederation {
+  readonly providerId: string;
+  readonly mfaByIdp: boolean;
+  readonly idToken: string | null;
+}
+
 export interface SessionTimes {
   readonly sessionTtlS: number;
   readonly mfaPendingTtlS: number;
@@ -28,18 +35,26 @@ export class SessionService {
   }
 
   /** Starts a session; returns the cookie value. */
-  async create(userId: string, stage: SessionStage): Promise<{ token: string; session: SessionRecord }> {
+  async create(
+    userId: string,
+    stage: SessionStage,
+    federation?: SessionFederation,
+  ): Promise<{ token: string; session: SessionRecord }> {
     const token = newToken();
     const now = this.now();
-    const session = {
+    const session: SessionRecord = {
       idHash: hashToken(token),
       userId,
       stage,
       createdAt: now,
       expiresAt: now + this.ttlMs(stage),
+      mfaFailures: 0,
+      providerId: federation?.providerId ?? null,
+      mfaByIdp: federation?.mfaByIdp ?? false,
+      idToken: federation?.idToken ?? null,
     };
     await this.store.sessions.create(session);
-    return { token, session: { ...session, mfaFailures: 0 } };
+    return { token, session };
   }
 
   /** The live session for a cookie value, or undefined (expired ones are deleted on sight). */
@@ -64,7 +79,7 @@ export class SessionService {
     const next = { idHash: hashToken(token), stage, createdAt: now, expiresAt: now + this.ttlMs(stage) };
     if (!(await this.store.sessions.rotate(session.idHash, next))) return undefined;
     this.emitRevoked([session.idHash], session.userId);
-    return { token, session: { ...next, userId: session.userId, mfaFailures: 0 } };
+    return { token, session: { ...session, ...next, mfaFailures: 0 } };
   }
 
   async destroy(session: SessionRecord): Promise<void> {

@@ -123,6 +123,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           groups: request.body.groups ?? [],
           mfaRequired: user.mfaRequired,
           invite: inviteUrl !== undefined,
+          ...(request.body.identityProvider ? { identityProvider: request.body.identityProvider } : {}),
         });
         return reply
           .status(201)

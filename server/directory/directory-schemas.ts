@@ -46,6 +46,7 @@ export const AdminUserSchema = Type.Object({
   createdAt: Time,
   lastLoginAt: Nullable(Time),
   invite: Nullable(Type.Object({ expiresAt: Time })),
+  source: Type.String({ description: '`local`, or `oidc:<provider id>`' }),
 });
 
 export const CreateUserBody = Type.Object(
@@ -55,6 +56,12 @@ export const CreateUserBody = Type.Object(
     email: Type.Optional(Type.String({ maxLength: 1024 })),
     groups: Type.Optional(Type.Array(Name, { maxItems: 100 })),
     mfaRequired: Type.Optional(Type.Boolean()),
+    identityProvider: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description: 'A configured identity provider: the user signs in there only, no password or invite',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -65,6 +65,8 @@ export interface DirectoryDependencies {
    * (the caller's transaction) and touching nothing else.
    */
   readonly invite: (userId: string, store: StoreRepositories) => Promise<{ url: string }>;
+  /** Ids of the configured identity providers (`auth.oidc`). */
+  readonly identityProviders?: readonly string[];
 }
 
 export interface NewUserInput {
@@ -73,6 +75,8 @@ export interface NewUserInput {
   readonly email?: string;
   readonly groups?: readonly string[];
   readonly mfaRequired?: boolean;
+  /** A configured identity provider's id: see CreateUserRequest. */
+  readonly identityProvider?: string;
 }
 
 export interface BulkCreatedUser {
@@ -217,6 +221,19 @@ export class DirectoryService {
   async createUser(input: NewUserInput): Promise<{ user: UserRecord; inviteUrl?: string }> {
     const username = validateUsername(input.username);
     const email = validateEmail(input.email);
+    const provider = input.identityProvider;
+    if (provider !== undefined && !(this.deps.identityProviders ?? []).includes(provider))
+      throw errors.badRequest(
+        `identityProvider: "${provider}" is not a configured identity provider (auth.oidc ids: ${(this.deps.identityProviders ?? []).join(', ') || 'none'}).`,
+        { field: 'identityProvider' },
+      );
+    if (provider !== undefined && input.password !== undefined)
+      throw errors.badRequest(
+        'password: a user of an identity provider signs in there and has no password.',
+        {
+          field: 'password',
+        },
+      );
     if (input.password !== undefined) {
       const problem = passwordPolicyProblem(input.password, username);
       if (problem) throw errors.badRequest(`password: ${problem}`, { field: 'password' });
@@ -228,11 +245,17 @@ export class DirectoryService {
     return this.store.transaction(async (tx) => {
       await this.assertUsernameFree(username, tx);
       const user = await orConflict(
-        tx.users.create({ username, email, passwordHash, mfaRequired: input.mfaRequired ?? false }),
+        tx.users.create({
+          username,
+          email,
+          passwordHash,
+          mfaRequired: input.mfaRequired ?? false,
+          ...(provider !== undefined ? { source: `oidc:${provider}` } : {}),
+        }),
         `A user named "${username}" already exists. Choose another user name.`,
       );
       for (const group of groups) await tx.groups.addMember(group.id, user.id);
-      if (passwordHash !== null) return { user };
+      if (passwordHash !== null || provider !== undefined) return { user };
       const { url } = await this.deps.invite(user.id, tx);
       return { user, inviteUrl: url };
     });
@@ -583,6 +606,38 @@ export class DirectoryService {
     return { group, added, removed, userNames };
   }
 
+  /**
+   * Makes a federated user's memberships match the groups their identity provider names, by
+   * exact group name. Groups that do not exist in Cove are ignored (and reported). The admins
+   * group follows the claim only when `adminsFromClaim`; otherwise it is left as an
+   * administrator set it, whatever the claim says.
+   */
+  async syncClaimedGroups(
+    userId: string,
+    claimed: readonly string[],
+    options: { adminsFromClaim: boolean },
+  ): Promise<{ added: string[]; removed: string[]; unknown: string[]; ignoredAdmins: boolean }> {
+    const groups = await this.store.groups.list();
+    const byName = new Map(groups.map((g) => [g.name, g]));
+    const managed = (g: GroupRecord) => options.adminsFromClaim || g.name !== adminGroupName;
+    const wanted = new Set(
+      claimed.filter((name) => byName.has(name) && managed(byName.get(name) as GroupRecord)),
+    );
+    const unknown = claimed.filter((name) => !byName.has(name));
+    const ignoredAdmins = !options.adminsFromClaim && claimed.includes(adminGroupName);
+    const current = (await this.store.groups.groupsOf(userId)).filter(managed);
+    const currentNames = new Set(current.map((g) => g.name));
+    const added = [...wanted].filter((name) => !currentNames.has(name));
+    const removed = current.filter((g) => !wanted.has(g.name)).map((g) => g.name);
+    if (added.length === 0 && removed.length === 0) return { added, removed, unknown, ignoredAdmins };
+    await this.store.transaction(async (tx) => {
+      for (const name of added) await tx.groups.addMember((byName.get(name) as GroupRecord).id, userId);
+      for (const name of removed) await tx.groups.removeMember((byName.get(name) as GroupRecord).id, userId);
+    });
+    this.changed({ userIds: [userId] });
+    return { added, removed, unknown, ignoredAdmins };
+  }
+
   // ---- Accounts ----
 
   async listAccounts(): Promise<AccountRecord[]> {
@@ -815,6 +870,7 @@ export class DirectoryService {
       createdAt: iso(user.createdAt),
       lastLoginAt: user.lastLoginAt === null ? null : iso(user.lastLoginAt),
       invite: invite ? { expiresAt: iso(invite.expiresAt) } : null,
+      source: user.source,
     };
   }
 
@@ -942,6 +998,7 @@ export default fp(
       sessions: app.sessions,
       passwords: new Argon2PasswordHasher(app.config.auth),
       invite: (userId, store) => createInvite(app, userId, store),
+      identityProviders: app.config.auth.oidc.map((p) => p.id),
     });
     app.decorate('directory', directory);
   },

@@ -21,6 +21,23 @@ export interface LoginResponse {
   readonly passwordChangeRequired?: boolean;
 }
 
+/** An identity provider the sign-in page offers (`GET /api/auth/oidc/providers`). */
+export interface OidcProviderInfo {
+  readonly id: string;
+  readonly name: string;
+  /** Where "Sign in with <name>" goes; `?next=<local path>` may be added. */
+  readonly loginUrl: string;
+}
+
+export interface OidcProvidersResponse {
+  readonly providers: readonly OidcProviderInfo[];
+}
+
+/** `POST /api/auth/logout` after an identity-provider sign-in: where to sign out there too. */
+export interface LogoutResponse {
+  readonly logoutUrl?: string;
+}
+
 export interface MfaRequest {
   readonly code: string;
 }
@@ -91,6 +108,8 @@ export interface AdminUser {
    * (the console shows Invited, or Invite expired once `expiresAt` passed). Null otherwise.
    */
   readonly invite: { readonly expiresAt: string } | null;
+  /** `local`, or `oidc:<provider id>` for a user of an identity provider. */
+  readonly source: string;
 }
 
 export interface CreateUserRequest {
@@ -101,6 +120,11 @@ export interface CreateUserRequest {
   /** Names of existing groups. */
   readonly groups?: readonly string[];
   readonly mfaRequired?: boolean;
+  /**
+   * A configured identity provider's id: the user signs in there only (no password, no invite),
+   * and their first sign-in links this user. What `preProvisioned` providers need.
+   */
+  readonly identityProvider?: string;
 }
 
 export interface CreateUserResponse {

@@ -314,6 +314,55 @@ const list: readonly Omit<Migration, 'version'>[] = [
   CREATE INDEX uploads_owner ON uploads(owner_id);
   `,
   },
+  {
+    description: 'OpenID Connect: federated identities, sign-ins in flight, what a session signed in with',
+    sqlite: `
+  ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+  CREATE TABLE identities (
+    provider_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (provider_id, subject)
+  );
+  CREATE INDEX identities_user ON identities(user_id);
+  CREATE TABLE oidc_logins (
+    id_hash TEXT PRIMARY KEY,
+    provider_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    next TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  ALTER TABLE sessions ADD COLUMN provider_id TEXT;
+  ALTER TABLE sessions ADD COLUMN mfa_by_idp INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sessions ADD COLUMN id_token TEXT;
+  `,
+    postgres: `
+  ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+  CREATE TABLE identities (
+    provider_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (provider_id, subject)
+  );
+  CREATE INDEX identities_user ON identities(user_id);
+  CREATE TABLE oidc_logins (
+    id_hash TEXT PRIMARY KEY,
+    provider_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    next TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  ALTER TABLE sessions ADD COLUMN provider_id TEXT;
+  ALTER TABLE sessions ADD COLUMN mfa_by_idp BOOLEAN NOT NULL DEFAULT FALSE;
+  ALTER TABLE sessions ADD COLUMN id_token TEXT;
+  `,
+  },
 ];
 
 export const migrations: readonly Migration[] = list.map((m, index) => ({ version: index + 1, ...m }));

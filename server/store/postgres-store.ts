@@ -16,7 +16,9 @@ import {
   toAssignment,
   toAudit,
   toGroup,
+  toIdentity,
   toInvite,
+  toOidcLogin,
   toPermissionSet,
   toSession,
   toStagedUpload,
@@ -121,6 +123,8 @@ export class PostgresStore implements Store {
   readonly throttles: StoreRepositories['throttles'];
   readonly leases: StoreRepositories['leases'];
   readonly uploads: StoreRepositories['uploads'];
+  readonly identities: StoreRepositories['identities'];
+  readonly oidcLogins: StoreRepositories['oidcLogins'];
   readonly audit: StoreRepositories['audit'];
 
   private constructor(
@@ -151,6 +155,8 @@ export class PostgresStore implements Store {
       throttles: this.throttles,
       leases: this.leases,
       uploads: this.uploads,
+      identities: this.identities,
+      oidcLogins: this.oidcLogins,
       audit: this.audit,
     } = this.repositories);
   }
@@ -295,8 +301,8 @@ export class PostgresStore implements Store {
         create: async (u) =>
           toUser(
             (await one(
-              `INSERT INTO users (id, username, email, password_hash, must_change_password, mfa_required, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+              `INSERT INTO users (id, username, email, password_hash, must_change_password, mfa_required, created_at, source)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
               [
                 randomUUID(),
                 u.username,
@@ -305,6 +311,7 @@ export class PostgresStore implements Store {
                 u.mustChangePassword ?? false,
                 u.mfaRequired ?? false,
                 this.now(),
+                u.source ?? 'local',
               ],
             )) as Row,
           ),
@@ -342,8 +349,18 @@ export class PostgresStore implements Store {
       sessions: {
         create: async (s) => {
           await q.query(
-            'INSERT INTO sessions (id_hash, user_id, stage, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)',
-            [s.idHash, s.userId, s.stage, s.createdAt, s.expiresAt],
+            `INSERT INTO sessions (id_hash, user_id, stage, created_at, expires_at, provider_id, mfa_by_idp, id_token)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+            [
+              s.idHash,
+              s.userId,
+              s.stage,
+              s.createdAt,
+              s.expiresAt,
+              s.providerId ?? null,
+              s.mfaByIdp ?? false,
+              s.idToken ?? null,
+            ],
           );
         },
         get: async (idHash) =>
@@ -696,6 +713,46 @@ export class PostgresStore implements Store {
              OR (finished_at IS NOT NULL AND finished_at < $2)`,
             [createdBefore, finishedBefore],
           ),
+      },
+
+      identities: {
+        link: async (i) =>
+          (await changed(
+            `INSERT INTO identities (provider_id, subject, user_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (provider_id, subject) DO NOTHING`,
+            [i.providerId, i.subject, i.userId, this.now()],
+          )) === 1,
+        get: async (providerId, subject) =>
+          maybe(
+            await one('SELECT * FROM identities WHERE provider_id = $1 AND subject = $2', [
+              providerId,
+              subject,
+            ]),
+            toIdentity,
+          ),
+        listFor: async (userId) =>
+          (
+            await all(
+              'SELECT * FROM identities WHERE user_id = $1 ORDER BY provider_id COLLATE "C", subject COLLATE "C"',
+              [userId],
+            )
+          ).map(toIdentity),
+      },
+
+      oidcLogins: {
+        create: async (l) => {
+          await q.query(
+            `INSERT INTO oidc_logins (id_hash, provider_id, state, nonce, code_verifier, next, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+            [l.idHash, l.providerId, l.state, l.nonce, l.codeVerifier, l.next, l.expiresAt],
+          );
+        },
+        // One statement: of two racing callbacks, only the one whose DELETE removed the row gets it.
+        take: async (idHash, now) => {
+          const row = await one('DELETE FROM oidc_logins WHERE id_hash = $1 RETURNING *', [idHash]);
+          return row !== undefined && (row.expires_at as number) > now ? toOidcLogin(row) : undefined;
+        },
+        deleteExpired: (now) => changed('DELETE FROM oidc_logins WHERE expires_at <= $1', [now]),
       },
 
       audit: {

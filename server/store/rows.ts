@@ -7,7 +7,9 @@ import type {
   AssignmentRecord,
   AuditRecord,
   GroupRecord,
+  IdentityRecord,
   InviteRecord,
+  OidcLoginRecord,
   PermissionSetRecord,
   SessionRecord,
   StagedUploadRecord,
@@ -34,6 +36,7 @@ export const toUser = (r: Row): UserRecord => ({
   totpLastStep: r.totp_last_step as number,
   createdAt: r.created_at as number,
   lastLoginAt: (r.last_login_at as number | null) ?? null,
+  source: r.source as string,
 });
 
 export const toSession = (r: Row): SessionRecord => ({
@@ -43,6 +46,26 @@ export const toSession = (r: Row): SessionRecord => ({
   createdAt: r.created_at as number,
   expiresAt: r.expires_at as number,
   mfaFailures: r.mfa_failures as number,
+  providerId: (r.provider_id as string | null) ?? null,
+  mfaByIdp: flag(r.mfa_by_idp),
+  idToken: (r.id_token as string | null) ?? null,
+});
+
+export const toIdentity = (r: Row): IdentityRecord => ({
+  providerId: r.provider_id as string,
+  subject: r.subject as string,
+  userId: r.user_id as string,
+  createdAt: r.created_at as number,
+});
+
+export const toOidcLogin = (r: Row): OidcLoginRecord => ({
+  idHash: r.id_hash as string,
+  providerId: r.provider_id as string,
+  state: r.state as string,
+  nonce: r.nonce as string,
+  codeVerifier: r.code_verifier as string,
+  next: r.next as string,
+  expiresAt: r.expires_at as number,
 });
 
 export const toGroup = (r: Row): GroupRecord => ({

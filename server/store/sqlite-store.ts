@@ -18,7 +18,9 @@ import {
   toAssignment,
   toAudit,
   toGroup,
+  toIdentity,
   toInvite,
+  toOidcLogin,
   toPermissionSet,
   toSession,
   toStagedUpload,
@@ -65,6 +67,8 @@ export class SqliteStore implements Store {
   readonly throttles = this.repositories.throttles;
   readonly leases = this.repositories.leases;
   readonly uploads = this.repositories.uploads;
+  readonly identities = this.repositories.identities;
+  readonly oidcLogins = this.repositories.oidcLogins;
   readonly audit = this.repositories.audit;
 
   /**
@@ -210,8 +214,8 @@ export class SqliteStore implements Store {
           run(() => {
             const id = randomUUID();
             this.exec(
-              `INSERT INTO users (id, username, email, password_hash, must_change_password, mfa_required, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)`,
+              `INSERT INTO users (id, username, email, password_hash, must_change_password, mfa_required, created_at, source)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
               id,
               u.username,
               u.email ?? null,
@@ -219,6 +223,7 @@ export class SqliteStore implements Store {
               u.mustChangePassword ? 1 : 0,
               u.mfaRequired ? 1 : 0,
               this.now(),
+              u.source ?? 'local',
             );
             return toUser(this.one('SELECT * FROM users WHERE id = ?', id) as Row);
           }),
@@ -260,12 +265,16 @@ export class SqliteStore implements Store {
         create: (s) =>
           run(() => {
             this.exec(
-              'INSERT INTO sessions (id_hash, user_id, stage, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+              `INSERT INTO sessions (id_hash, user_id, stage, created_at, expires_at, provider_id, mfa_by_idp, id_token)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
               s.idHash,
               s.userId,
               s.stage,
               s.createdAt,
               s.expiresAt,
+              s.providerId ?? null,
+              s.mfaByIdp ? 1 : 0,
+              s.idToken ?? null,
             );
           }),
         get: (idHash) =>
@@ -686,6 +695,59 @@ export class SqliteStore implements Store {
                 finishedBefore,
               ).changes,
           ),
+      },
+
+      identities: {
+        link: (i) =>
+          run(
+            () =>
+              this.exec(
+                `INSERT INTO identities (provider_id, subject, user_id, created_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (provider_id, subject) DO NOTHING`,
+                i.providerId,
+                i.subject,
+                i.userId,
+                this.now(),
+              ).changes === 1,
+          ),
+        get: (providerId, subject) =>
+          run(() =>
+            this.maybe(
+              this.one('SELECT * FROM identities WHERE provider_id = ? AND subject = ?', providerId, subject),
+              toIdentity,
+            ),
+          ),
+        listFor: (userId) =>
+          run(() =>
+            this.all('SELECT * FROM identities WHERE user_id = ? ORDER BY provider_id, subject', userId).map(
+              toIdentity,
+            ),
+          ),
+      },
+
+      oidcLogins: {
+        create: (l) =>
+          run(() => {
+            this.exec(
+              `INSERT INTO oidc_logins (id_hash, provider_id, state, nonce, code_verifier, next, expires_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)`,
+              l.idHash,
+              l.providerId,
+              l.state,
+              l.nonce,
+              l.codeVerifier,
+              l.next,
+              l.expiresAt,
+            );
+          }),
+        // One statement: of two racing callbacks, only the one whose DELETE removed the row gets it.
+        take: (idHash, now) =>
+          run(() => {
+            const row = this.one('DELETE FROM oidc_logins WHERE id_hash = ? RETURNING *', idHash);
+            return row !== undefined && (row.expires_at as number) > now ? toOidcLogin(row) : undefined;
+          }),
+        deleteExpired: (now) =>
+          run(() => this.exec('DELETE FROM oidc_logins WHERE expires_at <= ?', now).changes),
       },
 
       audit: {

@@ -22,6 +22,12 @@ export interface UserRecord {
   readonly totpLastStep: number;
   readonly createdAt: number;
   readonly lastLoginAt: number | null;
+  /**
+   * Where the user comes from: `local` (Cove's own directory), or `oidc:<providerId>` for a user
+   * made by (or for) that identity provider. Only such a user can be linked to the provider's
+   * subject at sign-in; a local user of the same name is never merged.
+   */
+  readonly source: string;
 }
 
 export type SessionStage = 'mfa' | 'full';
@@ -34,6 +40,37 @@ export interface SessionRecord {
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly mfaFailures: number;
+  /** The identity provider the session signed in with; null for a password sign-in. */
+  readonly providerId: string | null;
+  /** The provider's ID token said MFA happened there, and the provider is trusted for it. */
+  readonly mfaByIdp: boolean;
+  /** The ID token, sent back as `id_token_hint` when signing out at the provider. */
+  readonly idToken: string | null;
+}
+
+/** What a session is created with; the federation fields default to a password sign-in's. */
+export type NewSession = Omit<SessionRecord, 'mfaFailures' | 'providerId' | 'mfaByIdp' | 'idToken'> &
+  Partial<Pick<SessionRecord, 'providerId' | 'mfaByIdp' | 'idToken'>>;
+
+/** A federated identity: the provider's subject (`sub`) bound to one Cove user. */
+export interface IdentityRecord {
+  readonly providerId: string;
+  readonly subject: string;
+  readonly userId: string;
+  readonly createdAt: number;
+}
+
+/** An OpenID Connect sign-in between the redirect to the provider and its callback. */
+export interface OidcLoginRecord {
+  /** SHA-256 of the value in the browser's sign-in cookie. */
+  readonly idHash: string;
+  readonly providerId: string;
+  readonly state: string;
+  readonly nonce: string;
+  readonly codeVerifier: string;
+  /** Local path to go to afterwards. */
+  readonly next: string;
+  readonly expiresAt: number;
 }
 
 export interface GroupRecord {
@@ -98,7 +135,7 @@ export interface AuditRecord {
 }
 
 export type NewUser = Pick<UserRecord, 'username'> &
-  Partial<Pick<UserRecord, 'email' | 'passwordHash' | 'mustChangePassword' | 'mfaRequired'>>;
+  Partial<Pick<UserRecord, 'email' | 'passwordHash' | 'mustChangePassword' | 'mfaRequired' | 'source'>>;
 
 export type UserPatch = Partial<
   Pick<
@@ -132,10 +169,13 @@ export interface UserRepository {
 }
 
 export interface SessionRepository {
-  create(session: Omit<SessionRecord, 'mfaFailures'>): Promise<void>;
+  create(session: NewSession): Promise<void>;
   get(idHash: string): Promise<SessionRecord | undefined>;
   /** Atomically moves a session to a new id (rotation at every auth step). */
-  rotate(oldIdHash: string, next: Omit<SessionRecord, 'mfaFailures' | 'userId'>): Promise<boolean>;
+  rotate(
+    oldIdHash: string,
+    next: Pick<SessionRecord, 'idHash' | 'stage' | 'createdAt' | 'expiresAt'>,
+  ): Promise<boolean>;
   incrementMfaFailures(idHash: string): Promise<number>;
   delete(idHash: string): Promise<void>;
   deleteForUser(userId: string): Promise<string[]>;
@@ -338,6 +378,23 @@ export interface UploadRepository {
   prune(createdBefore: number, finishedBefore: number): Promise<number>;
 }
 
+export interface IdentityRepository {
+  /** Binds (provider, subject) to a user; false when that pair is already bound. */
+  link(identity: Omit<IdentityRecord, 'createdAt'>): Promise<boolean>;
+  get(providerId: string, subject: string): Promise<IdentityRecord | undefined>;
+  listFor(userId: string): Promise<IdentityRecord[]>;
+}
+
+export interface OidcLoginRepository {
+  create(login: OidcLoginRecord): Promise<void>;
+  /**
+   * Deletes and returns the sign-in if it exists and has not expired: each one completes at
+   * most once, even when two callbacks race.
+   */
+  take(idHash: string, now: number): Promise<OidcLoginRecord | undefined>;
+  deleteExpired(now: number): Promise<number>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -357,6 +414,8 @@ export interface StoreRepositories {
   readonly throttles: ThrottleRepository;
   readonly leases: LeaseRepository;
   readonly uploads: UploadRepository;
+  readonly identities: IdentityRepository;
+  readonly oidcLogins: OidcLoginRepository;
   readonly audit: AuditLog;
 }
 

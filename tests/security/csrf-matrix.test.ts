@@ -5,7 +5,7 @@
  * Origin (or Referer) match plus a JSON body type, with SameSite cookies behind it; there is no
  * CSRF token, so "a missing token" and "another user's token" reduce to the Origin cases.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { origin, region, startSecurityRig, type RigUser, type SecurityRig } from './security-rig.js';
 
 const stateChanging = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -52,6 +52,9 @@ beforeAll(async () => {
     })
   ).json<{ id: string }>().id;
   ids.terminal = await rig.createTerminal(admin);
+  // The environment and shell start in the background after the 201; on PostgreSQL that can
+  // outlast the first snapshot, and their driver calls would read as a forged request's.
+  await vi.waitFor(() => expect(rig.driver.calls.some((c) => c.startsWith('openShell'))).toBe(true));
 });
 afterAll(async () => {
   await rig?.close();

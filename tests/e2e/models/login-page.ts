@@ -22,6 +22,16 @@ export class LoginPage {
     await this.page.click('#login-form button[type=submit]');
   }
 
+  /** The "Sign in with <name>" links, as the page shows them. */
+  async providerButtons(): Promise<string[]> {
+    await this.page.locator('[data-testid=oidc-providers]').waitFor();
+    return this.page.locator('[data-testid=oidc-providers] a').allTextContents();
+  }
+
+  async signInWith(name: string): Promise<void> {
+    await this.page.getByRole('link', { name: `Sign in with ${name}` }).click();
+  }
+
   async submitMfa(code: string): Promise<void> {
     await this.page.locator('#mfa-form').waitFor();
     await this.page.fill('#mfa-code', code);

@@ -208,6 +208,64 @@ describe('buildConfig', () => {
   });
 });
 
+describe('auth.oidc', () => {
+  const provider = { id: 'corp', name: 'Corp', issuer: 'https://idp.example.com', clientId: 'cove' };
+
+  it('fills each provider with defaults and always asks for openid', () => {
+    const config = buildConfig({ auth: { oidc: [{ ...provider, scopes: ['profile', 'groups'] }] } });
+    expect(config.auth.oidc[0]).toMatchObject({
+      scopes: ['openid', 'profile', 'groups'],
+      usernameClaim: 'preferred_username',
+      emailClaim: 'email',
+      groupsClaim: 'groups',
+      provisioning: 'jit',
+      trustIdpMfa: false,
+      adminsFromClaim: false,
+      clientSecret: '',
+    });
+    expect(config.auth.oidcClockToleranceS).toBe(60);
+  });
+
+  it('takes the client secret from COVE_AUTH_OIDC_<ID>_CLIENT_SECRET, and a file over both', () => {
+    const raw = { auth: { oidc: [{ ...provider, id: 'corp-sso', clientSecret: 'from-file-config' }] } };
+    expect(
+      buildConfig(raw, { COVE_AUTH_OIDC_CORP_SSO_CLIENT_SECRET: 'from-env' }).auth.oidc[0]?.clientSecret,
+    ).toBe('from-env');
+    const dir = mkdtempSync(join(tmpdir(), 'cove-oidc-secret-'));
+    writeFileSync(join(dir, 'secret'), 'from-mounted-file\n');
+    const withFile = { auth: { oidc: [{ ...provider, clientSecretFile: join(dir, 'secret') }] } };
+    const config = buildConfig(withFile, { COVE_AUTH_OIDC_CORP_CLIENT_SECRET: 'from-env' });
+    expect(config.auth.oidc[0]?.clientSecret).toBe('from-mounted-file');
+    expect(config.auth.oidc[0]?.clientSecretFile).toBe('');
+  });
+
+  it('reads providers from COVE_AUTH_OIDC as JSON', () => {
+    const config = buildConfig({}, { COVE_AUTH_OIDC: JSON.stringify([provider]) });
+    expect(config.auth.oidc.map((p) => p.id)).toEqual(['corp']);
+  });
+
+  it('refuses duplicate ids, bad slugs, plain-http issuers off loopback and unreadable secret files', () => {
+    const problems = problemsOf({
+      auth: {
+        oidc: [
+          provider,
+          { ...provider, issuer: 'http://idp.example.com' },
+          { ...provider, id: 'other', clientSecretFile: '/nonexistent/cove-secret' },
+        ],
+      },
+    });
+    expect(problems).toContain('auth.oidc: provider ids must be unique');
+    expect(problems.some((p) => p.startsWith('auth.oidc[1].issuer:') && p.includes('must use https'))).toBe(
+      true,
+    );
+    expect(problems).toContain('auth.oidc[2].clientSecretFile: cannot read it (ENOENT)');
+    expect(problemsOf({ auth: { oidc: [{ ...provider, id: 'Bad Id' }] } }).join()).toMatch(
+      /auth\.oidc\.0\.id/,
+    );
+    expect(problemsOf({ auth: { oidc: [{ ...provider, issuer: 'http://127.0.0.1:9000' }] } })).toEqual([]);
+  });
+});
+
 describe('loadConfig', () => {
   it('reads the file named by COVE_CONFIG and reports invalid JSON clearly', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cove-config-'));

@@ -2,18 +2,21 @@
  * The top bar every signed-in page shows: Cove, where you are, the user's name, Admin for
  * administrators, and Sign out.
  */
-import type { Me } from '../../../server/protocol/api.js';
+import type { LogoutResponse, Me } from '../../../server/protocol/api.js';
 import { getJson, postJson } from './api.js';
 import { h } from './dom.js';
 
 export type HeaderSection = 'portal' | 'admin' | 'shell';
 
 export async function signOut(): Promise<void> {
+  let next = '/login?signed-out=1';
   try {
-    await postJson('/api/auth/logout', {}, { redirectOnAuth: false });
+    const answer = await postJson<LogoutResponse>('/api/auth/logout', {}, { redirectOnAuth: false });
+    // Signed in through an identity provider: sign out there too; it sends the browser back.
+    if (answer.logoutUrl) next = answer.logoutUrl;
   } finally {
     // Whatever the server said, the user asked to leave: show the sign-in page, which says so.
-    location.assign('/login?signed-out=1');
+    location.assign(next);
   }
 }
 

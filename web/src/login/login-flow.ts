@@ -9,6 +9,8 @@ import {
   type LoginResponse,
   type Me,
   type MfaEnrollment,
+  type OidcProviderInfo,
+  type OidcProvidersResponse,
 } from '../../../server/protocol/api.js';
 import { ApiError, errorMessage, getJson, postJson } from '../lib/api.js';
 import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
@@ -28,6 +30,8 @@ export class LoginFlow {
   /** Kept only in memory so the "set a new password" step need not ask for it again. */
   private currentPassword: string | undefined;
   private countdown: ReturnType<typeof setInterval> | undefined;
+  /** Identity providers to offer beside the password form. */
+  private providers: readonly OidcProviderInfo[] = [];
 
   constructor(
     private readonly root: HTMLElement,
@@ -38,10 +42,17 @@ export class LoginFlow {
 
   async start(): Promise<void> {
     if (this.options.invite) return this.showInvite(this.options.invite);
+    const providers = getJson<OidcProvidersResponse>('/api/auth/oidc/providers', noRedirect).then(
+      (answer) => answer.providers,
+      () => [],
+    );
     try {
       const me = await getJson<Me>('/api/me', noRedirect);
       this.resume(me);
-    } catch {
+    } catch (error) {
+      this.providers = await providers;
+      // Back from an identity provider with Cove's own code still to enter.
+      if (error instanceof ApiError && error.code === 'COVE_ERR_AUTH_MFA_PENDING') return this.showMfa();
       if (this.options.signedOut) this.showPassword('You signed out. Sign in again to continue.', 'info');
       else this.showPassword();
     }
@@ -124,8 +135,26 @@ export class LoginFlow {
       }).then(() => this.holdIfThrottled(submit));
     });
     this.render('Sign in', 'Sign in to your Cove portal.', form);
+    if (this.providers.length > 0) this.root.append(this.providerButtons());
     if (message) showAlert(alert, message, kind);
     username.focus();
+  }
+
+  /** One "Sign in with <name>" link per identity provider; the server takes it from there. */
+  private providerButtons(): HTMLElement {
+    const next = this.next === '/' ? '' : `?next=${encodeURIComponent(this.next)}`;
+    return h(
+      'div',
+      { class: 'auth-providers', 'data-testid': 'oidc-providers' },
+      h('p', { class: 'auth-divider' }, 'or'),
+      ...this.providers.map((provider) =>
+        h(
+          'a',
+          { class: 'btn btn-block', href: `${provider.loginUrl}${next}`, 'data-provider': provider.id },
+          `Sign in with ${provider.name}`,
+        ),
+      ),
+    );
   }
 
   private showMfa(): void {

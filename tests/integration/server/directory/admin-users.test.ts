@@ -144,6 +144,7 @@ describe('GET /api/admin/users', () => {
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       lastLoginAt: '2026-01-02T03:04:05.000Z',
       invite: null,
+      source: 'local',
     });
     expect(response.body).not.toMatch(/argon2|JBSWY3DP|passwordHash|totp/i);
     const root = response.json<Record<string, unknown>[]>().find((u) => u.username === 'root');

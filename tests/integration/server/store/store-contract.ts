@@ -108,6 +108,30 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
       expect(await upgraded.terminals.list()).toHaveLength(1);
     });
 
+    it('upgrades a database at version 7 (before OIDC): old users are local, old sessions password ones', async () => {
+      await harness.freshDatabase();
+      for (const m of migrations.slice(0, 7)) await harness.exec(m[harness.dialect]);
+      for (const v of [1, 2, 3, 4, 5, 6, 7]) await harness.recordVersion(v);
+      await harness.exec(
+        "INSERT INTO users (id, username, created_at) VALUES ('u-old', 'old-bob', 1000); " +
+          "INSERT INTO sessions (id_hash, user_id, stage, created_at, expires_at) VALUES ('s-old', 'u-old', 'full', 1, 10)",
+      );
+      const upgraded = await open();
+      expect(await harness.schemaVersion()).toBe(latestSchemaVersion);
+      expect(await upgraded.users.get('u-old')).toMatchObject({ username: 'old-bob', source: 'local' });
+      expect(await upgraded.sessions.get('s-old')).toMatchObject({
+        userId: 'u-old',
+        providerId: null,
+        mfaByIdp: false,
+        idToken: null,
+      });
+      // Version 5's tables exist now.
+      expect(await upgraded.identities.link({ providerId: 'corp', subject: 's', userId: 'u-old' })).toBe(
+        true,
+      );
+      expect(await upgraded.oidcLogins.deleteExpired(0)).toBe(0);
+    });
+
     it('refuses a database a newer Cove has migrated, naming both versions', async () => {
       await harness.recordVersion(latestSchemaVersion + 1);
       const refused = await rejection(open());
@@ -146,6 +170,7 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
         totpPendingSecret: null,
         totpLastStep: 0,
         lastLoginAt: null,
+        source: 'local',
       });
       expect(typeof bob.createdAt).toBe('number');
       expect(alice).toMatchObject({
@@ -238,6 +263,9 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
         createdAt: 1,
         expiresAt: 10,
         mfaFailures: 0,
+        providerId: null,
+        mfaByIdp: false,
+        idToken: null,
       });
       expect(await store.sessions.incrementMfaFailures('a')).toBe(1);
       expect(await store.sessions.incrementMfaFailures('a')).toBe(2);
@@ -345,6 +373,166 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
       });
       await store.users.delete(user.id);
       expect(await store.sessions.get('s')).toBeUndefined();
+    });
+  });
+
+  describe('federated identities and OIDC sign-ins', () => {
+    it('keeps where a user comes from', async () => {
+      const fed = await store.users.create({ username: 'fed', source: 'oidc:corp' });
+      expect(fed.source).toBe('oidc:corp');
+      expect(await store.users.get(fed.id)).toEqual(fed);
+      expect(await store.users.update(fed.id, { disabled: true })).toMatchObject({ source: 'oidc:corp' });
+    });
+
+    it('links (provider, subject) to one user only; a second link is refused without an error', async () => {
+      const user = await store.users.create({ username: 'fed', source: 'oidc:corp' });
+      const other = await store.users.create({ username: 'other', source: 'oidc:corp' });
+      expect(await store.identities.link({ providerId: 'corp', subject: 's-1', userId: user.id })).toBe(true);
+      expect(await store.identities.link({ providerId: 'corp', subject: 's-1', userId: other.id })).toBe(
+        false,
+      );
+      expect(await store.identities.link({ providerId: 'corp', subject: 's-1', userId: user.id })).toBe(
+        false,
+      );
+      const linked = await store.identities.get('corp', 's-1');
+      expect(linked).toEqual({
+        providerId: 'corp',
+        subject: 's-1',
+        userId: user.id,
+        createdAt: linked?.createdAt,
+      });
+      expect(typeof linked?.createdAt).toBe('number');
+      // The same subject at another provider is another identity.
+      expect(await store.identities.link({ providerId: 'apps', subject: 's-1', userId: other.id })).toBe(
+        true,
+      );
+      expect(await store.identities.link({ providerId: 'corp', subject: 's-0', userId: user.id })).toBe(true);
+      expect(await store.identities.get('nowhere', 's-1')).toBeUndefined();
+      expect(await store.identities.get('corp', 'S-1')).toBeUndefined();
+      expect((await store.identities.listFor(user.id)).map((i) => `${i.providerId}/${i.subject}`)).toEqual([
+        'corp/s-0',
+        'corp/s-1',
+      ]);
+      expect((await store.identities.listFor(other.id)).map((i) => i.providerId)).toEqual(['apps']);
+      expect(await store.identities.listFor('no-such-user')).toEqual([]);
+    });
+
+    it('lets exactly one of concurrent links of one subject win', async () => {
+      const users = await Promise.all(
+        ['r1', 'r2', 'r3'].map((username) => store.users.create({ username, source: 'oidc:corp' })),
+      );
+      const results = await Promise.all(
+        users.map((u) => store.identities.link({ providerId: 'corp', subject: 'race', userId: u.id })),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = users[results.indexOf(true)];
+      expect((await store.identities.get('corp', 'race'))?.userId).toBe(winner?.id);
+    });
+
+    it('refuses a link to no user, and drops identities with their user', async () => {
+      expect(
+        await rejection(store.identities.link({ providerId: 'corp', subject: 'x', userId: 'no-such-user' })),
+      ).toBeInstanceOf(Error);
+      const user = await store.users.create({ username: 'gone', source: 'oidc:corp' });
+      await store.identities.link({ providerId: 'corp', subject: 'g', userId: user.id });
+      await store.users.delete(user.id);
+      expect(await store.identities.get('corp', 'g')).toBeUndefined();
+      // Free again: the subject can be linked to a new user.
+      const again = await store.users.create({ username: 'gone', source: 'oidc:corp' });
+      expect(await store.identities.link({ providerId: 'corp', subject: 'g', userId: again.id })).toBe(true);
+    });
+
+    const login = {
+      idHash: 'h1',
+      providerId: 'corp',
+      state: 'st',
+      nonce: 'no',
+      codeVerifier: 'cv',
+      next: '/shell?region=eu-west-1',
+      expiresAt: 1_750_000_000_100,
+    };
+
+    it('hands a sign-in in flight out once, never after it expired, and sweeps expired ones', async () => {
+      const now = 1_750_000_000_050;
+      await store.oidcLogins.create(login);
+      expect(await store.oidcLogins.take('h1', now)).toEqual(login);
+      expect(await store.oidcLogins.take('h1', now)).toBeUndefined();
+      expect(await store.oidcLogins.take('never-made', now)).toBeUndefined();
+      // Expired exactly at expiresAt: refused, and gone all the same.
+      await store.oidcLogins.create({ ...login, idHash: 'h2' });
+      expect(await store.oidcLogins.take('h2', login.expiresAt)).toBeUndefined();
+      await store.oidcLogins.create({ ...login, idHash: 'h2' });
+      await store.oidcLogins.create({ ...login, idHash: 'h3', expiresAt: now - 1 });
+      await store.oidcLogins.create({ ...login, idHash: 'h4', expiresAt: now });
+      expect(await store.oidcLogins.deleteExpired(now)).toBe(2);
+      expect(await store.oidcLogins.deleteExpired(now)).toBe(0);
+      expect(await store.oidcLogins.take('h2', now)).toMatchObject({ idHash: 'h2' });
+    });
+
+    it('refuses a second sign-in with the same id, with a conflict', async () => {
+      await store.oidcLogins.create(login);
+      expect(await rejection(store.oidcLogins.create({ ...login, state: 'other' }))).toMatchObject({
+        kind: 'conflict',
+      });
+      expect(await store.oidcLogins.take('h1', 0)).toMatchObject({ state: 'st' });
+    });
+
+    it('gives a sign-in to exactly one of concurrent takes (two racing callbacks)', async () => {
+      for (const idHash of ['c1', 'c2', 'c3']) {
+        await store.oidcLogins.create({ ...login, idHash });
+        const pair = await Promise.all([store.oidcLogins.take(idHash, 0), store.oidcLogins.take(idHash, 0)]);
+        expect(pair.filter((taken) => taken !== undefined)).toEqual([{ ...login, idHash }]);
+      }
+      await store.oidcLogins.create({ ...login, idHash: 'c4' });
+      const many = await Promise.all(Array.from({ length: 6 }, () => store.oidcLogins.take('c4', 0)));
+      expect(many.filter((taken) => taken !== undefined)).toHaveLength(1);
+    });
+
+    it('keeps what a federated session signed in with across a rotation', async () => {
+      const user = await store.users.create({ username: 'dora', source: 'oidc:corp' });
+      await store.sessions.create({
+        idHash: 'x',
+        userId: user.id,
+        stage: 'mfa',
+        createdAt: 1,
+        expiresAt: 10,
+        providerId: 'corp',
+        mfaByIdp: true,
+        idToken: 'eyJ.token',
+      });
+      expect(await store.sessions.get('x')).toMatchObject({
+        providerId: 'corp',
+        mfaByIdp: true,
+        idToken: 'eyJ.token',
+      });
+      expect(
+        await store.sessions.rotate('x', { idHash: 'y', stage: 'full', createdAt: 2, expiresAt: 20 }),
+      ).toBe(true);
+      expect(await store.sessions.get('y')).toMatchObject({
+        stage: 'full',
+        providerId: 'corp',
+        mfaByIdp: true,
+        idToken: 'eyJ.token',
+      });
+    });
+
+    it('links inside a transaction, or not at all when it rolls back', async () => {
+      const linked = await store.transaction(async (tx) => {
+        const user = await tx.users.create({ username: 'tx-fed', source: 'oidc:corp' });
+        expect(await tx.identities.link({ providerId: 'corp', subject: 'tx-1', userId: user.id })).toBe(true);
+        expect(await tx.identities.get('corp', 'tx-1')).toMatchObject({ userId: user.id });
+        return user.id;
+      });
+      expect((await store.identities.listFor(linked)).map((i) => i.subject)).toEqual(['tx-1']);
+      await expect(
+        store.transaction(async (tx) => {
+          const user = await tx.users.create({ username: 'tx-undone', source: 'oidc:corp' });
+          await tx.identities.link({ providerId: 'corp', subject: 'tx-2', userId: user.id });
+          throw new Error('changed my mind');
+        }),
+      ).rejects.toThrow('changed my mind');
+      expect(await store.identities.get('corp', 'tx-2')).toBeUndefined();
+      expect(await store.users.getByUsername('tx-undone')).toBeUndefined();
     });
   });
 

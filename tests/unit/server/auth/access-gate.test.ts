@@ -15,6 +15,7 @@ const user = (patch: Partial<UserRecord> = {}): UserRecord => ({
   totpLastStep: 0,
   createdAt: 0,
   lastLoginAt: null,
+  source: 'local',
   ...patch,
 });
 
@@ -55,6 +56,20 @@ describe('accessGate', () => {
     expect(mfaRequiredFor(user(), false)).toBe(false);
     expect(mfaRequiredFor(user(), true)).toBe(true);
     expect(mfaRequiredFor(user({ mfaRequired: true }), false)).toBe(true);
+  });
+
+  it("MFA done at a trusted identity provider stands in for Cove's TOTP", () => {
+    const required = user({ mfaRequired: true });
+    expect(mfaRequiredFor(required, true, { mfaByIdp: true })).toBe(false);
+    expect(mfaRequiredFor(required, true, { mfaByIdp: false })).toBe(true);
+    expect(accessGate(required, true, { mfaByIdp: true })).toBeUndefined();
+    expect(accessGate(required, true, { mfaByIdp: false })?.code).toBe(
+      'COVE_ERR_AUTH_MFA_ENROLLMENT_REQUIRED',
+    );
+    // A password change still comes first, whoever did the MFA.
+    expect(accessGate(user({ mustChangePassword: true }), true, { mfaByIdp: true })?.code).toBe(
+      'COVE_ERR_AUTH_PASSWORD_CHANGE_REQUIRED',
+    );
   });
 
   it('leaves only /api/me and /api/auth/* open while gated', () => {
