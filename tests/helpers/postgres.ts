@@ -50,6 +50,24 @@ async function exec(command: string, args: readonly string[]): Promise<string> {
   }
 }
 
+/** The URL of a database on the test server whose socket is in `socketDir`. */
+export function postgresUrl(socketDir: string, database: string): string {
+  return `postgres://postgres@/${encodeURIComponent(database)}?host=${encodeURIComponent(socketDir)}`;
+}
+
+/** A new empty database on the test server whose socket is in `socketDir`; returns its URL. */
+export async function createDatabase(socketDir: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: postgresUrl(socketDir, 'postgres') });
+  await client.connect();
+  try {
+    // FILE_COPY: a checkpoint instead of WAL-logging the template; cheap with fsync off.
+    await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}" STRATEGY = FILE_COPY`);
+  } finally {
+    await client.end();
+  }
+  return postgresUrl(socketDir, name);
+}
+
 export async function startPostgres(): Promise<TestPostgres> {
   if (!existsSync(join(BIN, 'postgres')))
     throw new Error(
@@ -103,23 +121,12 @@ export async function startPostgres(): Promise<TestPostgres> {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  const url = (database: string) =>
-    `postgres://postgres@/${encodeURIComponent(database)}?host=${encodeURIComponent(dir)}`;
+  const url = (database: string) => postgresUrl(dir, database);
   let disposed = false;
   return {
     socketDir: dir,
     url,
-    async createDatabase(name) {
-      const client = new pg.Client({ connectionString: url('postgres') });
-      await client.connect();
-      try {
-        // FILE_COPY: a checkpoint instead of WAL-logging the template; cheap with fsync off.
-        await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}" STRATEGY = FILE_COPY`);
-      } finally {
-        await client.end();
-      }
-      return url(name);
-    },
+    createDatabase: (name) => createDatabase(dir, name),
     async stop() {
       await exec(join(BIN, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop']);
     },

@@ -11,33 +11,22 @@ import { inject } from 'vitest';
 import { PostgresStore } from '../../server/store/postgres-store.js';
 import { SqliteStore } from '../../server/store/sqlite-store.js';
 import type { Store } from '../../server/store/store.js';
+import { createDatabase } from './postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** URL of the maintenance database of the run's PostgreSQL (integration-pg only). */
-    postgresAdminUrl?: string;
+    /** Socket directory of the run's PostgreSQL (integration-pg only). */
+    postgresSocketDir?: string;
   }
 }
-
-/** Which implementation this project's tests run on. */
-export const testDatabase = (): 'postgres' | 'sqlite' => (inject('postgresAdminUrl') ? 'postgres' : 'sqlite');
 
 /** The PostgreSQL URL of each store opened here (for `holdWriteLock`). */
 const urls = new WeakMap<Store, string>();
 
 export async function openTestStore(dataDir: string): Promise<Store> {
-  const adminUrl = inject('postgresAdminUrl');
-  if (!adminUrl) return new SqliteStore(join(dataDir, 'cove.db'));
-  const name = `cove_test_${randomBytes(6).toString('hex')}`;
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${name} STRATEGY = FILE_COPY`);
-  } finally {
-    await client.end();
-  }
-  // A socket URL (`postgres://user@/db?host=/dir`) has no host for WHATWG URL: swap the name as text.
-  const url = adminUrl.replace(/@\/[^?]*/, `@/${name}`);
+  const socketDir = inject('postgresSocketDir');
+  if (!socketDir) return new SqliteStore(join(dataDir, 'cove.db'));
+  const url = await createDatabase(socketDir, `cove_test_${randomBytes(6).toString('hex')}`);
   const store = await PostgresStore.open(url);
   urls.set(store, url);
   return store;

@@ -7,6 +7,6 @@ import { startPostgres } from '../helpers/postgres.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const postgres = await startPostgres();
-  project.provide('postgresAdminUrl', postgres.url('postgres'));
+  project.provide('postgresSocketDir', postgres.socketDir);
   return () => postgres.dispose();
 }
