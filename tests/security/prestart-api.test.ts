@@ -36,7 +36,7 @@ afterAll(async () => {
   await rig?.close();
 });
 
-describe('pre-start: bad input from an administrator', () => {
+describe('P01 pre-start: bad input from an administrator', () => {
   it.each([
     ['an unknown group', 'no-such-group', { region }, 404],
     ['an unknown region', undefined, { region: 'mars-1' }, 400],
@@ -59,7 +59,7 @@ describe('pre-start: bad input from an administrator', () => {
   });
 });
 
-describe('pre-start: whom it starts', () => {
+describe('P01 pre-start: whom it starts', () => {
   it("starts the group's enabled members only, never a disabled member or anyone outside the group, and audits it", async () => {
     const response = await rig.request(admin, 'POST', prestartUrl(), { region });
     expect(response.statusCode, response.body).toBe(202);
