@@ -40,6 +40,8 @@ import type { CredentialBroker } from './credentials/credential-broker.js';
 import credentialDelivery from './credentials/credential-delivery.js';
 import fileService from './files/file-service.js';
 import fileRoutes from './files/file-routes.js';
+import prestartService from './environments/prestart-service.js';
+import prestartRoutes from './environments/prestart-routes.js';
 import { Metrics } from './metrics/metrics.js';
 import metricsPlugin from './metrics/metrics-plugin.js';
 import { timedStore } from './metrics/timed-store.js';
@@ -152,6 +154,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(homeLifecycle);
   await app.register(usageMeter);
   await app.register(fileService);
+  await app.register(prestartService);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
@@ -186,6 +189,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(homeRoutes);
   await app.register(credentialRoutes);
   await app.register(fileRoutes);
+  await app.register(prestartRoutes);
   await app.register(webPages, deps.webRoot ? { root: deps.webRoot } : {});
   return app;
 }

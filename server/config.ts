@@ -367,6 +367,13 @@ export const ConfigSchema = Type.Object(
           minimum: 0,
           description: 'Keep a detached terminal this long (COVE_SANDBOX_GRACE_S)',
         }),
+        maxConcurrentStarts: Type.Integer({
+          default: 4,
+          minimum: 1,
+          maximum: 256,
+          description:
+            'Environment starts that run at once per Cove server; more wait in order and their pages show their place (COVE_SANDBOX_MAX_CONCURRENT_STARTS)',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -687,6 +694,7 @@ const envKeys: Record<string, { path: string[]; kind: EnvKind }> = {
   COVE_USAGE_KEEP_WEEKS: { path: ['usage', 'keepWeeks'], kind: 'int' },
   COVE_TERMINALS_MIRROR_SCROLLBACK_LINES: { path: ['terminals', 'mirrorScrollbackLines'], kind: 'int' },
   COVE_TERMINALS_HEARTBEAT_S: { path: ['terminals', 'heartbeatS'], kind: 'int' },
+  COVE_SANDBOX_MAX_CONCURRENT_STARTS: { path: ['sandbox', 'maxConcurrentStarts'], kind: 'int' },
   COVE_TERMINALS_MAX_SOCKETS_PER_USER: { path: ['terminals', 'maxSocketsPerUser'], kind: 'int' },
   COVE_STS_ENDPOINT: { path: ['sts', 'endpoint'], kind: 'string' },
   COVE_STS_REGION: { path: ['sts', 'region'], kind: 'string' },

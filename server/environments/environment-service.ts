@@ -24,8 +24,16 @@ import type {
 } from '../../sandbox/index.js';
 import type { SandboxGuard } from './sandbox-guard.js';
 import { errors } from '../errors.js';
+import { PhaseTimer } from '../phase-timer.js';
+import { StartQueue } from './start-queue.js';
 
-export type EnvironmentPhase = 'creating' | 'starting' | 'ready';
+/** `queued`: waiting for a start slot (see StartQueue), with how many are ahead. */
+export type EnvironmentPhase = 'queued' | 'creating' | 'starting' | 'ready';
+
+/** What goes with a phase: for `queued`, the number of starts in front of this one (0: next). */
+export interface PhaseDetail {
+  readonly ahead?: number;
+}
 
 export interface EnvironmentOwner {
   readonly id: string;
@@ -82,6 +90,8 @@ const keyOf = (key: EnvironmentKey): string => `${key.region}\u0000${key.ownerId
 
 /** Bounds on backend calls, so a hung engine fails requests instead of holding them forever. */
 const pingTimeoutMs = 2_000;
+/** How long a successful ping vouches for a region's engine (failures are never reused). */
+const pingFreshMs = 1_000;
 const statusTimeoutMs = 5_000;
 const shellTimeoutMs = 10_000;
 const defaultHostFullHoldMs = 10_000;
@@ -119,9 +129,13 @@ export class EnvironmentService {
   /** Region → when its engine last refused a container for a full disk. */
   private readonly hostFullAt = new Map<string, number>();
   private readonly now: () => number;
+  private readonly starts: StartQueue;
+  /** Per region: the last ping's answer and when it came, or the ping in flight. */
+  private readonly pings = new Map<string, { ok: boolean; at: number; pending?: Promise<boolean> }>();
 
   constructor(private readonly options: EnvironmentServiceOptions) {
     this.now = options.now ?? Date.now;
+    this.starts = new StartQueue(options.config.sandbox.maxConcurrentStarts);
   }
 
   /**
@@ -226,7 +240,8 @@ export class EnvironmentService {
   ensure(
     owner: EnvironmentOwner,
     region: string,
-    onPhase: (phase: EnvironmentPhase) => void = () => {},
+    onPhase: (phase: EnvironmentPhase, detail?: PhaseDetail) => void = () => {},
+    options: { readonly background?: boolean } = {},
   ): Promise<EnvironmentStatus> {
     const key = { ownerId: owner.id, region };
     // Someone uses it again: an idle stop deferred by a hold no longer applies.
@@ -244,29 +259,61 @@ export class EnvironmentService {
         return again;
       }
       const driver = this.driver(region);
+      const timer = new PhaseTimer();
       const current = await bounded(driver.status(key), statusTimeoutMs, 'read the environment');
-      if (current.state !== 'running') await this.options.guard?.assertCanStart(region);
-      if (current.state !== 'running') onPhase(current.state === 'missing' ? 'creating' : 'starting');
-      const home = this.options.homes ? await this.options.homes.ensure(key) : undefined;
-      let credentials: CredentialsRef | undefined;
-      for (const hook of this.startHooks) credentials ??= (await hook(key)).credentials;
-      const status = await driver
-        .ensure(this.spec(owner, region, home, credentials))
-        .catch((error: unknown) => {
-          if ((error as { code?: unknown } | null)?.code !== 'COVE_ERR_SANDBOX_HOST_FULL') throw error;
-          this.hostFullAt.set(region, this.now());
-          this.options.log.error(
-            { err: error, region },
-            "the engine's storage is full: no new environment can start until space is freed",
-          );
-          throw errors.environmentHostFull(error);
-        });
-      if (this.hostFullAt.delete(region))
-        this.options.log.info({ region }, "the engine's storage has room again");
-      this.known.set(keyOf(key), status);
-      onPhase('ready');
-      return status;
+      timer.lap('status');
+      if (current.state === 'running') return this.start(owner, region, current, timer, onPhase);
+      // Only starts take a slot: a new tab in a running environment never waits behind a class.
+      const task = () => {
+        timer.lap('queue');
+        return this.start(owner, region, current, timer, onPhase);
+      };
+      return options.background
+        ? this.starts.runInBackground(task)
+        : this.starts.run(task, (ahead) => onPhase('queued', { ahead }));
     });
+  }
+
+  /** The part of `ensure` after the status read: checks, home, credentials, the backend's start. */
+  private async start(
+    owner: EnvironmentOwner,
+    region: string,
+    current: EnvironmentStatus,
+    timer: PhaseTimer,
+    onPhase: (phase: EnvironmentPhase) => void,
+  ): Promise<EnvironmentStatus> {
+    const key = { ownerId: owner.id, region };
+    const driver = this.driver(region);
+    if (current.state !== 'running') await this.options.guard?.assertCanStart(region);
+    timer.lap('guard');
+    if (current.state !== 'running') onPhase(current.state === 'missing' ? 'creating' : 'starting');
+    const home = this.options.homes ? await this.options.homes.ensure(key) : undefined;
+    timer.lap('home');
+    let credentials: CredentialsRef | undefined;
+    for (const hook of this.startHooks) credentials ??= (await hook(key)).credentials;
+    timer.lap('prepare');
+    const status = await driver
+      .ensure(this.spec(owner, region, home, credentials))
+      .catch((error: unknown) => {
+        if ((error as { code?: unknown } | null)?.code !== 'COVE_ERR_SANDBOX_HOST_FULL') throw error;
+        this.hostFullAt.set(region, this.now());
+        this.options.log.error(
+          { err: error, region },
+          "the engine's storage is full: no new environment can start until space is freed",
+        );
+        throw errors.environmentHostFull(error);
+      });
+    if (this.hostFullAt.delete(region))
+      this.options.log.info({ region }, "the engine's storage has room again");
+    timer.lap('engine');
+    if (current.state !== 'running')
+      this.options.log.info(
+        { region, ownerId: key.ownerId, from: current.state, ms: timer.laps() },
+        'environment started',
+      );
+    this.known.set(keyOf(key), status);
+    onPhase('ready');
+    return status;
   }
 
   /** Opens a shell; when the environment turned out not to be running, forgets the cache entry. */
@@ -306,9 +353,24 @@ export class EnvironmentService {
     return [...this.drivers.keys()].every((region) => !this.hostFull(region));
   }
 
-  /** Whether one region's backend answers now (bounded: a hung engine counts as down). */
-  async reachable(region: string): Promise<boolean> {
-    return bounded(this.driver(region).ping(), pingTimeoutMs, 'ping').catch(() => false);
+  /**
+   * Whether one region's backend answers now (bounded: a hung engine counts as down). Requests
+   * that ask at the same moment share one ping, and an answer counts for `pingFreshMs`: thirty
+   * pages opening at nine o'clock must not send thirty pings to an engine busy starting their
+   * containers, and a ping that waits behind that work is not an engine that is down.
+   */
+  reachable(region: string): Promise<boolean> {
+    const last = this.pings.get(region);
+    if (last?.pending) return last.pending;
+    if (last?.ok && performance.now() - last.at < pingFreshMs) return Promise.resolve(true);
+    const pending = bounded(this.driver(region).ping(), pingTimeoutMs, 'ping')
+      .catch(() => false)
+      .then((ok) => {
+        this.pings.set(region, { ok, at: performance.now() });
+        return ok;
+      });
+    this.pings.set(region, { ok: last?.ok ?? false, at: last?.at ?? 0, pending });
+    return pending;
   }
 
   /** Stops (never removes) the environment; its home is kept. */

@@ -294,6 +294,24 @@ export interface DeleteHomeRequest {
 }
 
 /** `GET /api/admin/homes`: one row per user × region home. */
+/** A group's environments being started ahead of a lesson (POST /api/admin/groups/:id/prestart). */
+export interface PrestartProgress {
+  readonly id: string;
+  readonly groupId: string;
+  readonly groupName: string;
+  readonly region: string;
+  /** Enabled members when it began. */
+  readonly total: number;
+  readonly started: number;
+  /** Members with no shell time left this week: not started. */
+  readonly skipped: number;
+  readonly failed: number;
+  /** The first failures, with words for the admin. */
+  readonly failures: { username: string; message: string }[];
+  readonly done: boolean;
+  readonly createdAt: string;
+}
+
 export interface AdminHome {
   readonly userId: string;
   /** Null when the user no longer exists (the home waits for the sweep or an admin). */

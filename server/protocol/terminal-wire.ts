@@ -17,7 +17,9 @@ export type ClientMessage =
   | { readonly type: 'ack'; readonly bytes: number }
   | { readonly type: 'ping' };
 
-export type TerminalPhase = 'creating' | 'starting' | 'attaching' | 'ready' | 'reconnecting' | 'closed';
+/** `queued`: waiting for a start slot; its status event's message says how many are ahead. */
+export type TerminalPhase =
+  'queued' | 'creating' | 'starting' | 'attaching' | 'ready' | 'reconnecting' | 'closed';
 
 export type NoticeKind =
   | 'idle-warning'

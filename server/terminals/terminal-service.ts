@@ -18,14 +18,16 @@ import fp from 'fastify-plugin';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import { CoveError } from '../errors.js';
+import { PhaseTimer } from '../phase-timer.js';
 import { CloseCode } from '../protocol/terminal-wire.js';
 import type {
   EnvironmentChange,
   EnvironmentOwner,
   EnvironmentService,
   EnvironmentPhase,
+  PhaseDetail,
 } from '../environments/environment-service.js';
-import type { Disposable, Shell } from '../../sandbox/index.js';
+import type { Disposable, EnvironmentKey, Shell } from '../../sandbox/index.js';
 import type { TerminalRecord, TerminalRepository } from '../store/store.js';
 import { Terminal, type CloseReason, type TerminalTimings, type TerminalTraffic } from './terminal.js';
 import { terminalId } from './terminal-id.js';
@@ -102,9 +104,17 @@ const environmentStoppedMessage = (reason: string): string =>
     ? 'Your environment stopped (out of memory). Restart it to continue; your home is kept.'
     : 'Your environment stopped. Restart it to continue; your home is kept.';
 
+/** What a page shows while its start waits for a slot. */
+export const queuedMessage = (ahead: number): string =>
+  ahead === 0
+    ? 'Starting your environment — you are next…'
+    : `Starting your environment — ${ahead} ahead of you…`;
+
 /** The environment being ready is not the terminal being ready: its shell is still to open. */
-const reportPhase = (terminal: Terminal, phase: EnvironmentPhase): void =>
-  terminal.setPhase(phase === 'ready' ? 'attaching' : phase);
+const reportPhase = (terminal: Terminal, phase: EnvironmentPhase, detail?: PhaseDetail): void =>
+  phase === 'queued'
+    ? terminal.setPhase('queued', queuedMessage(detail?.ahead ?? 0))
+    : terminal.setPhase(phase === 'ready' ? 'attaching' : phase);
 
 export class TerminalService {
   private readonly terminals = new Map<string, Terminal>();
@@ -351,21 +361,25 @@ export class TerminalService {
    * others, as test servers do, must not stop their environments under them.)
    */
   stopOrphansWhenIdle(): void {
-    for (const status of this.options.environments.list()) {
-      if (status.state !== 'running') continue;
-      const timer = setTimeout(() => {
-        this.orphanTimers.delete(timer);
-        if (this.closing || this.list(status.ownerId, status.region).length > 0) return;
-        this.options.environments.stopWhenIdle(status).catch((error: unknown) => {
-          this.options.log.warn(
-            { err: error, region: status.region },
-            'could not stop an environment left from before',
-          );
-        });
-      }, this.timings.idleTimeoutMs);
-      timer.unref();
-      this.orphanTimers.add(timer);
-    }
+    for (const status of this.options.environments.list())
+      if (status.state === 'running')
+        this.stopWhenUnused(status, 'could not stop an environment left from before');
+  }
+
+  /**
+   * Stops (never removes) an environment that still has no terminal once the idle timeout has
+   * passed: one left from before a restart, or one an admin started ahead of a lesson.
+   */
+  stopWhenUnused(key: EnvironmentKey, failure = 'could not stop an unused environment'): void {
+    const timer = setTimeout(() => {
+      this.orphanTimers.delete(timer);
+      if (this.closing || this.list(key.ownerId, key.region).length > 0) return;
+      this.options.environments.stopWhenIdle(key).catch((error: unknown) => {
+        this.options.log.warn({ err: error, region: key.region }, failure);
+      });
+    }, this.timings.idleTimeoutMs);
+    timer.unref();
+    this.orphanTimers.add(timer);
   }
 
   /**
@@ -403,8 +417,12 @@ export class TerminalService {
 
   private async start(terminal: Terminal, owner: EnvironmentOwner, binding: TerminalBinding): Promise<void> {
     const key = { ownerId: owner.id, region: terminal.region };
+    const timer = new PhaseTimer();
     try {
-      await this.options.environments.ensure(owner, terminal.region, (phase) => reportPhase(terminal, phase));
+      await this.options.environments.ensure(owner, terminal.region, (phase, detail) =>
+        reportPhase(terminal, phase, detail),
+      );
+      timer.lap('environment');
       if (terminal.closed) return;
       const env = {
         COVE_TERMINAL_ID: terminal.id,
@@ -414,6 +432,7 @@ export class TerminalService {
           ? await this.options.shellEnv(owner, terminal.region, binding, terminal.id)
           : {}),
       };
+      timer.lap('shellEnv');
       const shellOptions = {
         cmd: [...shellCommand],
         env,
@@ -427,12 +446,14 @@ export class TerminalService {
       } catch (error) {
         // The environment may have stopped since we last saw it: ensure once more, then retry.
         if ((error as { code?: string }).code !== 'COVE_ERR_SANDBOX_NOT_RUNNING') throw error;
-        await this.options.environments.ensure(owner, terminal.region, (phase) =>
-          reportPhase(terminal, phase),
+        await this.options.environments.ensure(owner, terminal.region, (phase, detail) =>
+          reportPhase(terminal, phase, detail),
         );
         shell = await this.options.environments.openShell(key, shellOptions);
       }
+      timer.lap('shell');
       this.wire(terminal, shell);
+      this.options.log.debug({ terminalId: terminal.id, ms: timer.laps() }, 'terminal shell opened');
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
       this.options.log.error(

@@ -114,6 +114,7 @@ export class Terminal {
   private readonly connections = new Map<TerminalConnection, Buffer[] | undefined>();
   private readonly pausers = new Set<unknown>();
   private phase: TerminalPhase = 'starting';
+  private phaseMessage: string | undefined;
   private size = { cols: 80, rows: 24 };
   /**
    * The holder's number of the next output byte the mirror has not been fed: a reattach asks for
@@ -188,11 +189,12 @@ export class Terminal {
     return this.fed;
   }
 
-  /** Reports a start-up phase (creating, starting, ready) to the page. */
-  setPhase(phase: TerminalPhase): void {
+  /** Reports a start-up phase (queued, creating, starting, ready) to the page, with its words. */
+  setPhase(phase: TerminalPhase, message?: string): void {
     if (this.closed) return;
     this.phase = phase;
-    this.broadcast({ type: 'status', phase });
+    this.phaseMessage = message;
+    this.broadcast({ type: 'status', phase, ...(message ? { message } : {}) });
   }
 
   /**
@@ -204,7 +206,11 @@ export class Terminal {
     this.connections.set(connection, []);
     this.clearGrace();
     if (this.machine.state === 'detached') this.machine.moveTo('attached');
-    connection.event({ type: 'status', phase: this.shell ? 'ready' : this.phase });
+    connection.event(
+      this.shell || !this.phaseMessage
+        ? { type: 'status', phase: this.shell ? 'ready' : this.phase }
+        : { type: 'status', phase: this.phase, message: this.phaseMessage },
+    );
     // Hold the shell while the snapshot is made (milliseconds), so what queues meanwhile stays
     // small and still goes through the page's flow control.
     const priming = {};
@@ -305,6 +311,7 @@ export class Terminal {
     this.shell = shell;
     if (this.machine.state === 'starting') this.machine.moveTo(this.attached ? 'attached' : 'detached');
     this.phase = 'ready';
+    this.phaseMessage = undefined;
     this.broadcast({ type: 'status', phase: 'ready' });
     let first = true;
     shell.stream.on('data', (chunk: Buffer) => {
@@ -341,6 +348,7 @@ export class Terminal {
     if (this.shell !== shell || this.closed) return;
     this.dropShell();
     this.phase = 'reconnecting';
+    this.phaseMessage = undefined;
     for (const connection of [...this.connections.keys()])
       connection.close(CloseCode.backendUnavailable, 'Reconnecting to your shell. Try again in a moment.');
   }

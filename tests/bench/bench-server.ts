@@ -49,16 +49,24 @@ const { embeddedCredentials } = (await import(
 
 const userCount = Number(process.argv[2] ?? 8);
 const maxLifetimeMs = Number(process.argv[3] ?? 15 * 60_000);
-const extra = JSON.parse(process.argv[5] ?? '{}') as { webRoot?: string; stsEndpoint?: string };
+const extra = JSON.parse(process.argv[5] ?? '{}') as {
+  webRoot?: string;
+  stsEndpoint?: string;
+  logLevel?: 'info' | 'warn';
+  maxConcurrentStarts?: number;
+};
 
 const port = extra.webRoot ? await freeLoopbackPort() : 0;
 const dir = mkdtempSync(join(tmpdir(), 'cove-bench-'));
 const store = new SqliteStore(join(dir, 'cove.db'));
 const config = buildConfig({
-  logLevel: 'warn',
+  logLevel: extra.logLevel ?? 'warn',
   dataDir: dir,
   regions: [{ id: 'us-east-1', name: 'US East' }],
-  sandbox: { graceS: 30 },
+  sandbox: {
+    graceS: 30,
+    ...(extra.maxConcurrentStarts ? { maxConcurrentStarts: extra.maxConcurrentStarts } : {}),
+  },
   ...(port ? { port, publicUrl: `http://127.0.0.1:${port}` } : {}),
 });
 // Real loop-mounted homes as in production (`<dir>/homes`), deleted again in stop().

@@ -7,7 +7,7 @@
  * credentials from a local STS on loopback.
  *
  * BENCH_ONLY picks parts (comma-separated): cold, warm, throughput, echo, ctrlc, stalled, many,
- * page, transfer, holder, store. Unset: all of them.
+ * page, transfer, holder, store, class. Unset: all of them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ import { benchTransfers } from './transfer.js';
 import { benchHolder } from './terminals.js';
 import { benchPage } from './page.js';
 import { benchStore } from './store.js';
+import { benchClassStart } from './class-start.js';
 import { startLocalSts } from '../helpers/local-sts.js';
 
 const region = 'us-east-1';
@@ -114,7 +115,14 @@ interface BenchServer {
  */
 async function startServer(
   userCount: number,
-  extra: { webRoot?: string; stsEndpoint?: string } = {},
+  extra: {
+    webRoot?: string;
+    stsEndpoint?: string;
+    logLevel?: 'info' | 'warn';
+    maxConcurrentStarts?: number;
+  } = {},
+  /** Sees the server's log lines first; a line it returns true for is not echoed. */
+  onLog: (line: string) => boolean = () => false,
 ): Promise<BenchServer> {
   const source = readFileSync(new URL('bench-server.ts', import.meta.url), 'utf8');
   const { outputText } = ts.transpileModule(source, {
@@ -122,7 +130,15 @@ async function startServer(
   });
   const dir = mkdtempSync(join(tmpdir(), 'cove-bench-server-'));
   const script = join(dir, 'bench-server.mjs');
-  writeFileSync(script, outputText);
+  // Its one test helper goes along, transpiled beside it (the script runs from a temp directory).
+  const helper = ts.transpileModule(
+    readFileSync(new URL('../helpers/free-port.ts', import.meta.url), 'utf8'),
+    {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    },
+  );
+  writeFileSync(join(dir, 'free-port.mjs'), helper.outputText);
+  writeFileSync(script, outputText.replace("'../helpers/free-port.js'", "'./free-port.mjs'"));
   const dist = new URL('../../dist/server/', import.meta.url).href;
   // BENCH_NODE_ARGS tries V8 flags on the server (e.g. --max-semi-space-size=2) without a code change.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -140,7 +156,7 @@ async function startServer(
     rl.on('line', (text) => {
       if (text.startsWith('{"port"')) resolve(text);
       // Warnings and errors only (the server logs at warn): a failed step needs its reason.
-      else process.stderr.write(`server: ${text}\n`);
+      else if (!onLog(text)) process.stderr.write(`server: ${text}\n`);
     });
     child.once('exit', (code) => reject(new Error(`bench server exited (${code})`)));
   });
@@ -638,6 +654,20 @@ async function main(): Promise<void> {
       }
     } catch (error) {
       report('store', `failed: ${error instanceof Error ? error.message : String(error)}`, '-', '');
+    }
+
+  // A class that starts together, on a server of its own (its users' starts are the load).
+  if (part('class'))
+    try {
+      const rows = await benchClassStart({
+        runs,
+        classSize: Number(process.env.BENCH_CLASS_SIZE ?? 30),
+        startServer: (count, extra, onLog) => startServer(count, extra, onLog),
+        open: (server, cookie) => CoveTerminal.open(server, cookie),
+      });
+      for (const row of rows) report(row.name, row.value, '-', row.target);
+    } catch (error) {
+      report('class start', `failed: ${error instanceof Error ? error.message : String(error)}`, '-', '');
     }
 
   console.log('\nSummary');

@@ -62,6 +62,8 @@ const routes = (): [string, string, unknown][] => [
   ['POST', '/api/admin/groups', { name: 'Intruders' }],
   ['PATCH', `/api/admin/groups/${groupId}`, { name: 'Renamed by intruder' }],
   ['PUT', `/api/admin/groups/${groupId}/members`, { userIds: [victimId] }],
+  ['POST', `/api/admin/groups/${groupId}/prestart`, { region: 'us-east-1' }],
+  ['GET', '/api/admin/prestarts/any-id', undefined],
   ['DELETE', `/api/admin/groups/${groupId}`, undefined],
   ['GET', '/api/admin/accounts', undefined],
   ['POST', '/api/admin/accounts', { accountId: '666666666666', name: 'Intruder account' }],

@@ -65,6 +65,7 @@ function fill(pattern: string): string {
   return pattern
     .replace(':region', region)
     .replace(':userId', victim.id)
+    .replace(':groupId', ids.group as string)
     .replace(':accountId', account)
     .replace(':token', 'x')
     .replace(/\/admin\/users\/:id/, `/admin/users/${ids.user}`)
@@ -85,6 +86,7 @@ function bodyFor(method: string, pattern: string): unknown {
     'POST /api/admin/groups': { name: 'CsrfMade' },
     'PATCH /api/admin/groups/:id': { name: 'CsrfRenamed' },
     'PUT /api/admin/groups/:id/members': { userIds: [victim.id] },
+    'POST /api/admin/groups/:groupId/prestart': { region },
     'POST /api/admin/accounts': { accountId: '777777777777', name: 'Csrf made' },
     'PATCH /api/admin/accounts/:accountId': { name: 'Csrf renamed' },
     'POST /api/admin/permission-sets': { name: 'CsrfAccess' },

@@ -7,8 +7,10 @@ import {
   formatUsageDuration,
   maxWeeklyUsageLimitS,
   type AdminGroup,
+  type PortalResponse,
+  type PrestartProgress,
 } from '../../../server/protocol/api.js';
-import { deleteJson, errorMessage, patchJson, postJson, putJson } from '../lib/api.js';
+import { deleteJson, errorMessage, getJson, patchJson, postJson, putJson } from '../lib/api.js';
 import { confirmDialog, openDialog } from '../lib/dialog.js';
 import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
@@ -112,6 +114,8 @@ export class GroupsTab implements AdminTab {
       members.addEventListener('click', () => this.editMembers(group));
       const time = h('button', { type: 'button', class: 'btn btn-small' }, 'Edit shell time');
       time.addEventListener('click', () => this.editShellTime(group));
+      const prestart = h('button', { type: 'button', class: 'btn btn-small' }, 'Start environments');
+      prestart.addEventListener('click', () => void this.prestart(group));
       const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger' }, 'Delete');
       remove.addEventListener('click', () => {
         void (async () => {
@@ -151,7 +155,7 @@ export class GroupsTab implements AdminTab {
             ? h('span', { class: 'muted' }, 'unlimited')
             : formatUsageDuration(group.weeklyUsageLimitS),
         ),
-        h('td', { class: 'actions' }, members, time, remove),
+        h('td', { class: 'actions' }, members, time, prestart, remove),
       );
     });
     replaceChildren(
@@ -238,10 +242,84 @@ export class GroupsTab implements AdminTab {
     });
   }
 
+  /**
+   * Starts the members' environments ahead of a lesson: pick the region (when there are several),
+   * then a live count until every start has ended.
+   */
+  private async prestart(group: AdminGroup): Promise<void> {
+    const alert = alertRegion();
+    const region = h('select', { 'data-testid': 'prestart-region' });
+    const status = h('p', { role: 'status', 'data-testid': 'prestart-status' });
+    const failures = h('ul', { class: 'hint', 'data-testid': 'prestart-failures' });
+    const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel');
+    const start = h('button', { type: 'button', class: 'btn btn-primary' }, 'Start now');
+    const dialog = openDialog(
+      `Start the environments of ${group.name}`,
+      alert,
+      h(
+        'p',
+        null,
+        `Starts the environment of each of the group's ${group.members.length} members now, so their shells open at once. ` +
+          'People already working go first. An environment nobody opens a terminal in stops again after the idle time.',
+      ),
+      field('prestart-region', 'Region', region),
+      status,
+      failures,
+      h('div', { class: 'dialog-actions' }, cancel, start),
+    );
+    cancel.addEventListener('click', () => dialog.close());
+    try {
+      const { regions, defaultRegion } = await getJson<PortalResponse>('/api/portal');
+      for (const r of regions)
+        region.append(h('option', { value: r.id, selected: r.id === defaultRegion }, `${r.name} (${r.id})`));
+    } catch (error) {
+      showAlert(alert, errorMessage(error));
+    }
+    start.focus();
+    start.addEventListener('click', () => {
+      void whileBusy(start, async () => {
+        try {
+          let progress = await postJson<PrestartProgress>(
+            `/api/admin/groups/${encodeURIComponent(group.id)}/prestart`,
+            { region: region.value },
+          );
+          region.disabled = true;
+          start.hidden = true;
+          cancel.textContent = 'Close';
+          cancel.focus();
+          // Until every start has ended or the dialog is closed (the starts go on without it).
+          while (dialog.element.isConnected) {
+            status.textContent = prestartSummary(progress);
+            replaceChildren(
+              failures,
+              progress.failures.map((f) => h('li', null, `${f.username}: ${f.message}`)),
+            );
+            if (progress.done) break;
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+            progress = await getJson<PrestartProgress>(
+              `/api/admin/prestarts/${encodeURIComponent(progress.id)}`,
+            );
+          }
+        } catch (error) {
+          showAlert(alert, errorMessage(error));
+        }
+      });
+    });
+  }
+
   private act(task: () => Promise<unknown>): Promise<void> {
     return actThenRefresh(this.alert, task, async () => {
       await this.data.reload('groups');
       this.renderList();
     });
   }
+}
+
+/** "Started 12 of 30…", then what happened to each member, in words. */
+export function prestartSummary(p: PrestartProgress): string {
+  if (p.total === 0) return `${p.groupName} has no enabled members: nothing to start.`;
+  const parts = [`${p.started} of ${p.total} started`];
+  if (p.skipped > 0) parts.push(`${p.skipped} skipped (no shell time left this week)`);
+  if (p.failed > 0) parts.push(`${p.failed} could not start`);
+  return p.done ? `Done: ${parts.join(', ')}.` : `Starting… ${parts.join(', ')}.`;
 }

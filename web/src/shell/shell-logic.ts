@@ -187,6 +187,7 @@ export function phaseMessage(phase: TerminalPhase): string | undefined {
   switch (phase) {
     case 'creating':
       return 'Creating your environment…';
+    case 'queued':
     case 'starting':
       return 'Starting your environment…';
     case 'attaching':

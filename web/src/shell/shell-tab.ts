@@ -383,7 +383,8 @@ export class ShellTab {
   private onEvent(event: ServerEvent): void {
     switch (event.type) {
       case 'status':
-        this.showProgress(phaseMessage(event.phase));
+        // The server's words win (a queued start says its place: "3 ahead of you").
+        this.showProgress(event.message ?? phaseMessage(event.phase));
         // The prompt is here: let the user type without clicking first (unless focus is elsewhere).
         if (event.phase === 'ready' && !this.element.hidden && document.activeElement === document.body)
           this.focus();

@@ -22,10 +22,13 @@ const config = buildConfig({
 });
 const owner = { id: 'user-1', username: 'alice' };
 
-async function make(homes?: { ensure(key: { ownerId: string; region: string }): Promise<HomeRef> }) {
+async function make(
+  homes?: { ensure(key: { ownerId: string; region: string }): Promise<HomeRef> },
+  serviceConfig = config,
+) {
   const drivers = new Map<string, FakeSandboxDriver>();
   const service = new EnvironmentService({
-    config,
+    config: serviceConfig,
     log: pino({ level: 'silent' }),
     driverFactory: (region) => {
       const driver = new FakeSandboxDriver();
@@ -39,6 +42,44 @@ async function make(homes?: { ensure(key: { ownerId: string; region: string }): 
 }
 
 describe('EnvironmentService', () => {
+  it('admits starts a bounded number at a time, in order, telling each waiting one its place; a running one never waits', async () => {
+    const release = new Map<string, () => void>();
+    const { service } = await make(
+      {
+        // The first user's home is slow to mount: her start holds the only slot meanwhile.
+        ensure: (key) =>
+          new Promise((resolve) => {
+            const done = () => resolve({ kind: 'host-directory', path: `/homes/${key.ownerId}` });
+            if (key.ownerId === 'user-1') release.set(key.ownerId, done);
+            else done();
+          }),
+      },
+      buildConfig({ ...config, sandbox: { ...config.sandbox, maxConcurrentStarts: 1 } }),
+    );
+    const running = { id: 'user-0', username: 'zoe' };
+    await service.ensure(running, 'us-east-1');
+    const phases = new Map<string, string[]>();
+    const start = (user: { id: string; username: string }) => {
+      phases.set(user.id, []);
+      return service.ensure(user, 'us-east-1', (phase, detail) =>
+        phases.get(user.id)?.push(detail?.ahead === undefined ? phase : `${phase} ${detail.ahead}`),
+      );
+    };
+    const first = start(owner);
+    await vi.waitFor(() => expect(release.has('user-1')).toBe(true));
+    const second = start({ id: 'user-2', username: 'bob' });
+    const third = start({ id: 'user-3', username: 'carol' });
+    await vi.waitFor(() => expect(phases.get('user-3')).toEqual(['queued 1']));
+    expect(phases.get('user-2')).toEqual(['queued 0']);
+    // A new tab in a running environment answers at once, queue or not.
+    await expect(start(running)).resolves.toMatchObject({ state: 'running' });
+    release.get('user-1')?.();
+    await Promise.all([first, second, third]);
+    expect(phases.get('user-1')).toEqual(['creating', 'ready']);
+    expect(phases.get('user-2')).toEqual(['queued 0', 'creating', 'ready']);
+    expect(phases.get('user-3')).toEqual(['queued 1', 'queued 0', 'creating', 'ready']);
+  });
+
   it('makes one driver per region and builds the spec from config', async () => {
     const { service, drivers, us } = await make({
       ensure: async (key) => ({ kind: 'host-directory', path: `/homes/${key.ownerId}` }),
