@@ -198,9 +198,23 @@ export class PortalPage {
     copy.addEventListener('click', () => {
       const url = new URL(shellUrl(this.region, binding), location.origin).href;
       void copyText(url).then((copied) => {
-        copy.textContent = copied ? 'Link copied' : 'Copy failed';
-        copy.title = url;
-        window.setTimeout(() => (copy.textContent = 'Copy link to this shell'), 3000);
+        if (copied) {
+          copy.textContent = 'Link copied';
+          window.setTimeout(() => (copy.textContent = 'Copy link to this shell'), 3000);
+          return;
+        }
+        // The browser refused the clipboard: show the link selected, for Ctrl+C.
+        const field = h('input', {
+          type: 'text',
+          readonly: true,
+          value: url,
+          class: 'shell-link-field',
+          'aria-label': 'Link to this shell (the browser did not allow copying: press Ctrl+C)',
+          'data-testid': 'shell-link-field',
+        });
+        copy.after(field);
+        field.focus();
+        field.select();
       });
     });
     return h(
