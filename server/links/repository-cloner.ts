@@ -28,11 +28,17 @@ export interface CloneResult extends GitLink {
   readonly outcome: CloneOutcome;
 }
 
-// $1 folder, $2 URL. Exit 0 prints what happened; anything else is git's failure.
+// $1 folder, $2 URL, $3 seconds. Exit 0 prints what happened; 124/137 is the time limit; anything
+// else is git's failure. `timeout` signals git's whole process group (git-remote-https included)
+// from inside the environment, so the limit does not depend on how a backend ends an exec; the
+// exec's own limit stays as a backstop.
 const cloneScript = [
   'if [ -e "$1" ] || [ -L "$1" ]; then echo reused; exit 0; fi',
-  'git clone --quiet --depth 1 -- "$2" "$1" </dev/null && echo cloned',
+  'timeout -k 5 "$3" git clone --quiet --depth 1 -- "$2" "$1" </dev/null && echo cloned',
 ].join('\n');
+const timedOut = new Set([124, 137]);
+/** The exec's own limit, a backstop behind `timeout` in the script. */
+const backstopMs = 15_000;
 
 /** git's last `fatal:`/`error:` line, shortened, without hidden characters (it goes on the page). */
 export function gitReason(stderr: string): string {
@@ -63,11 +69,16 @@ export class RepositoryCloner {
     const hold = environments.hold(key);
     let result: ExecResult;
     try {
-      result = await environments.exec(key, ['sh', '-c', cloneScript, 'cove-clone', link.folder, link.url], {
-        workingDir: this.deps.home,
-        env: { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'false', SSH_ASKPASS: 'false' },
-        timeoutMs: this.deps.timeoutMs,
-      });
+      const seconds = String(Math.ceil(this.deps.timeoutMs / 1000));
+      result = await environments.exec(
+        key,
+        ['sh', '-c', cloneScript, 'cove-clone', link.folder, link.url, seconds],
+        {
+          workingDir: this.deps.home,
+          env: { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'false', SSH_ASKPASS: 'false' },
+          timeoutMs: this.deps.timeoutMs + backstopMs,
+        },
+      );
     } catch (error) {
       if ((error as { code?: unknown } | null)?.code === 'COVE_ERR_SANDBOX_EXEC_TIMEOUT')
         throw errors.linkCloneTimeout(link.url, link.folder, Math.round(this.deps.timeoutMs / 1000));
@@ -77,6 +88,8 @@ export class RepositoryCloner {
     }
     const said = result.stdout.toString('utf8').trim().split('\n').at(-1);
     if (result.exitCode === 0 && (said === 'cloned' || said === 'reused')) return { ...link, outcome: said };
+    if (timedOut.has(result.exitCode))
+      throw errors.linkCloneTimeout(link.url, link.folder, Math.round(this.deps.timeoutMs / 1000));
     throw errors.linkCloneFailed(link.url, gitReason(result.stderr.toString('utf8')));
   }
 }

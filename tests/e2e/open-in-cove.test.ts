@@ -70,7 +70,12 @@ describe('Open in Cove links', () => {
     sts = await startLocalSts();
     vi.stubEnv('AWS_ACCESS_KEY_ID', LOCAL_STS_CALLER.accessKeyId);
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', LOCAL_STS_CALLER.secretAccessKey);
-    cove = await startCove({ logLevel: 'warn', sts: { endpoint: sts.endpoint, region: 'us-east-1' } });
+    cove = await startCove({
+      logLevel: 'warn',
+      sts: { endpoint: sts.endpoint, region: 'us-east-1' },
+      // The least allowed, so the hanging clone's case ends soon; the real clones take well under 1 s.
+      links: { cloneTimeoutS: 5 },
+    });
     const { directory } = cove.app;
     await directory.createAccount({ accountId, name: 'Links' });
     await directory.createPermissionSet({ name: permissionSet, sessionDurationS: 3600 });
@@ -206,6 +211,30 @@ describe('Open in Cove links', () => {
     await shell.waitForPrompt();
     expect(await shell.text()).not.toContain('should-not-be-typed');
     expect((await inHome('test -e missing')).exitCode).not.toBe(0);
+  });
+
+  it('a clone that hangs is stopped after links.cloneTimeoutS, says so, and types nothing', async () => {
+    // A listener on the environment's own loopback that takes the connection and never answers.
+    await inHome(
+      'python3 -c \'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",8443))\ns.listen()\nc=s.accept()\ntime.sleep(60)\' >/dev/null 2>&1 &',
+    );
+    const page = await newPage();
+    await page.goto(link({ git: 'https://127.0.0.1:8443/acme/slow.git', cmd: 'echo should-not-be-typed' }));
+    const card = new LinkCard(page);
+    await card.waitFor();
+    await card.confirm();
+    const shell = new ShellPage(page, cove.origin);
+    const notice = await shell.waitForNotice(/longer than/, 60_000);
+    expect(notice).toBe(
+      'Cloning https://127.0.0.1:8443/acme/slow.git took longer than 5 s and was stopped. Nothing was typed. If ~/slow was left half-made, delete it and open the link again.',
+    );
+    expect(await shell.text()).not.toContain('should-not-be-typed');
+    // git was stopped, not left running in the environment.
+    // `[s]low` matches git's command line, not grep's own.
+    const left = await inHome(
+      "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -o '[s]low.git' | wc -l",
+    );
+    expect(left.out.trim()).toBe('0');
   });
 
   it('an unknown region, an unassigned or unknown identity: the 404 and 403 pages, no terminal', async () => {

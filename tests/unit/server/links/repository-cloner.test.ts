@@ -48,12 +48,13 @@ describe('RepositoryCloner', () => {
     });
     const call = calls[0];
     expect(call?.cmd.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(call?.cmd.slice(3)).toEqual(['cove-clone', 'tools', 'https://github.com/acme/tools.git']);
-    expect(call?.cmd[2]).toContain('git clone --quiet --depth 1 -- "$2" "$1"');
+    expect(call?.cmd.slice(3)).toEqual(['cove-clone', 'tools', 'https://github.com/acme/tools.git', '7']);
+    expect(call?.cmd[2]).toContain('timeout -k 5 "$3" git clone --quiet --depth 1 -- "$2" "$1"');
+    // The exec's own limit is only a backstop behind `timeout`, which ends git's whole group.
     expect(call?.options).toMatchObject({
       workingDir: '/home/cloudshell-user',
       env: { GIT_TERMINAL_PROMPT: '0' },
-      timeoutMs: 7_000,
+      timeoutMs: 22_000,
     });
     expect(call?.options.user).toBeUndefined();
     expect([holds(), released()]).toEqual([1, 1]);
@@ -98,6 +99,16 @@ describe('RepositoryCloner', () => {
       statusCode: 422,
       message:
         "Cloning https://x/tools failed: unable to access 'https://x/': Could not resolve host: x[31m. Nothing was typed. Check the address and that your environment can reach that host.",
+    });
+  });
+
+  it.each([124, 137])('turns timeout exit %i into the time-limit message', async (exitCode) => {
+    const { service } = cloner('running', async () => result(exitCode, ''));
+    await expect(service.clone(key, 'https://github.com/acme/tools')).rejects.toMatchObject({
+      code: 'COVE_ERR_LINK_CLONE_TIMEOUT',
+      statusCode: 504,
+      message:
+        'Cloning https://github.com/acme/tools took longer than 7 s and was stopped. Nothing was typed. If ~/tools was left half-made, delete it and open the link again.',
     });
   });
 
