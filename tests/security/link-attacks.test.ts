@@ -119,7 +119,7 @@ describe('Open in Cove link attacks', () => {
     expect(execs).toHaveLength(1);
     expect(execs[0]?.key).toEqual({ ownerId: alice.id, region });
     expect(execs[0]?.options?.user).toBeUndefined();
-    expect(execs[0]?.cmd.slice(-2)).toEqual(['tools', `${allowed}tools.git`]);
+    expect(execs[0]?.cmd.slice(-3)).toEqual(['tools', `${allowed}tools.git`, '120']);
     // No parameter names another user, environment or folder: extra fields are dropped, not used.
     const foreign = await rig.request(alice, 'POST', `/api/environments/${region}/clones`, {
       git: `${allowed}tools.git`,
@@ -129,7 +129,7 @@ describe('Open in Cove link attacks', () => {
     expect(foreign.statusCode).toBe(200);
     expect(execs).toHaveLength(2);
     expect(execs[1]?.key).toEqual({ ownerId: alice.id, region });
-    expect(execs[1]?.cmd.slice(-2)).toEqual(['tools', `${allowed}tools.git`]);
+    expect(execs[1]?.cmd.slice(-3)).toEqual(['tools', `${allowed}tools.git`, '120']);
     expect(execs.some((e) => e.key.ownerId === bob.id)).toBe(false);
   });
 
