@@ -33,6 +33,7 @@ import terminalRoutes from './terminals/terminal-routes.js';
 import homeService, { type HomeVolumes } from './homes/home-service.js';
 import homeLifecycle from './homes/home-lifecycle.js';
 import homeRoutes from './homes/home-routes.js';
+import linkRoutes from './links/link-routes.js';
 import usageMeter from './usage/usage-meter.js';
 import credentialService from './credentials/credential-service.js';
 import credentialRoutes from './credentials/credential-routes.js';
@@ -187,6 +188,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(directoryRoutes);
   await app.register(terminalRoutes);
   await app.register(homeRoutes);
+  await app.register(linkRoutes);
   await app.register(credentialRoutes);
   await app.register(fileRoutes);
   await app.register(prestartRoutes);

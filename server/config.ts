@@ -547,6 +547,28 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    links: Type.Object(
+      {
+        gitAllowedPrefixes: Type.Array(Type.String({ pattern: '^https://(\\S*/)?$', maxLength: 512 }), {
+          default: ['https://'],
+          maxItems: 100,
+          description:
+            'Repositories an "Open in Cove" link may clone: a link\'s git URL must start with one of these. Each is https:// alone (any https host) or ends with "/" (https://github.com/my-org/), so a prefix cannot match a longer host name; [] turns cloning from links off (COVE_LINKS_GIT_ALLOWED_PREFIXES, comma-separated)',
+        }),
+        cloneTimeoutS: Type.Integer({
+          default: 120,
+          minimum: 5,
+          maximum: 3600,
+          description:
+            'How long the clone a link asks for may take before it is stopped and the user is told (COVE_LINKS_CLONE_TIMEOUT_S)',
+        }),
+      },
+      {
+        default: {},
+        additionalProperties: false,
+        description: '"Open in Cove" links (README: Open in Cove)',
+      },
+    ),
     credentials: Type.Object(
       {
         accessRecheckS: Type.Integer({
@@ -696,6 +718,8 @@ const envKeys: Record<string, { path: string[]; kind: EnvKind }> = {
   COVE_TERMINALS_HEARTBEAT_S: { path: ['terminals', 'heartbeatS'], kind: 'int' },
   COVE_SANDBOX_MAX_CONCURRENT_STARTS: { path: ['sandbox', 'maxConcurrentStarts'], kind: 'int' },
   COVE_TERMINALS_MAX_SOCKETS_PER_USER: { path: ['terminals', 'maxSocketsPerUser'], kind: 'int' },
+  COVE_LINKS_GIT_ALLOWED_PREFIXES: { path: ['links', 'gitAllowedPrefixes'], kind: 'list' },
+  COVE_LINKS_CLONE_TIMEOUT_S: { path: ['links', 'cloneTimeoutS'], kind: 'int' },
   COVE_STS_ENDPOINT: { path: ['sts', 'endpoint'], kind: 'string' },
   COVE_STS_REGION: { path: ['sts', 'region'], kind: 'string' },
   COVE_STS_REFRESH_BEFORE_S: { path: ['sts', 'refreshBeforeS'], kind: 'int' },

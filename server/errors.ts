@@ -2,6 +2,21 @@
  * Coded errors: what the user reads (code, message that says what to do) is separate from what
  * the log gets (the cause). HTTP bodies carry only `{code, message}` and, for some, safe details.
  */
+import type { GitLinkProblem } from './links/git-link.js';
+
+const gitRefusals: Record<GitLinkProblem, (scheme?: string) => string> = {
+  invalid: () =>
+    "The link's repository is not a valid https:// address (no spaces, hidden characters, query or fragment). Nothing was cloned.",
+  scheme: (scheme) =>
+    `A link may only clone https:// repositories, not ${scheme ?? 'this kind of address'}. Nothing was cloned.`,
+  credentials: () =>
+    "The link's repository address carries a user name or password; links must not. Nothing was cloned.",
+  'not-allowed': () =>
+    'This Cove does not clone repositories from that address (see links.gitAllowedPrefixes). Nothing was cloned; ask your administrator.',
+  folder: () =>
+    'The repository\'s name does not make a plain folder name (letters, digits, ".", "_", "-"). Nothing was cloned.',
+};
+
 export type ErrorCode = `COVE_ERR_${string}`;
 
 export class CoveError extends Error {
@@ -494,5 +509,27 @@ export const errors = {
       507,
       'The server that runs environments is out of disk space, so no new environment can start. Open terminals keep working; try again later and tell your administrator.',
       { cause },
+    ),
+  /** An "Open in Cove" link's repository was refused before anything ran (README: Open in Cove). */
+  linkGitRefused: (problem: GitLinkProblem, scheme?: string) =>
+    new CoveError('COVE_ERR_LINK_GIT_REFUSED', 400, gitRefusals[problem](scheme), { details: { problem } }),
+  linkNotRunning: () =>
+    new CoveError(
+      'COVE_ERR_LINK_NOT_RUNNING',
+      409,
+      'Your environment in this region is not running, so nothing was cloned. Open a terminal there, then open the link again.',
+    ),
+  /** git itself failed (host unreachable, no such repository): its last line says why. */
+  linkCloneFailed: (url: string, reason: string) =>
+    new CoveError(
+      'COVE_ERR_LINK_CLONE_FAILED',
+      422,
+      `Cloning ${url} failed${reason ? `: ${reason}` : ''}. Nothing was typed. Check the address and that your environment can reach that host.`,
+    ),
+  linkCloneTimeout: (url: string, folder: string, timeoutS: number) =>
+    new CoveError(
+      'COVE_ERR_LINK_CLONE_TIMEOUT',
+      504,
+      `Cloning ${url} took longer than ${timeoutS} s and was stopped. Nothing was typed. If ~/${folder} was left half-made, delete it and open the link again.`,
     ),
 } as const;

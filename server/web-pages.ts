@@ -87,7 +87,8 @@ export default fp(
       {
         schema: {
           querystring: Type.Object({
-            next: Type.Optional(Type.String({ maxLength: 2048 })),
+            // Room for an "Open in Cove" link with its repository and command (README).
+            next: Type.Optional(Type.String({ maxLength: 16_384 })),
             invite: Type.Optional(Type.String({ maxLength: 512 })),
           }),
           response: pageResponses,
@@ -108,6 +109,10 @@ export default fp(
           querystring: Type.Object({
             account: Type.Optional(Type.String({ maxLength: 64 })),
             permissionSet: Type.Optional(Type.String({ maxLength: 512 })),
+            // An "Open in Cove" link's repository and command: the page checks them and says why it
+            // refuses one, so the limits here only keep absurd sizes out (Node caps the URL at 16 KB).
+            git: Type.Optional(Type.String({ maxLength: 16_384 })),
+            cmd: Type.Optional(Type.String({ maxLength: 16_384 })),
           }),
           response: pageResponses,
         },
@@ -129,6 +134,27 @@ export default fp(
                 },
               ),
             );
+        }
+        // A URL (a link from a README, an old bookmark) never picks an identity the user does not
+        // have: the same 403 for an unknown and an unassigned one, before the page loads.
+        const { account, permissionSet } = request.query;
+        if (account !== undefined || permissionSet !== undefined) {
+          const userId = request.principal?.user.id ?? '';
+          const allowed =
+            account && permissionSet && (await app.directory.accessFor(userId, account, permissionSet));
+          if (!allowed) {
+            return reply
+              .status(403)
+              .header('cache-control', 'no-store')
+              .type('text/html; charset=utf-8')
+              .send(
+                messagePage(
+                  'No access to that account',
+                  'You do not have that account and permission set, so no shell was opened. Pick one you have on the portal.',
+                  { href: '/', label: 'Back to the portal' },
+                ),
+              );
+          }
         }
         return sendPage(reply, 'shell.html');
       },
@@ -155,5 +181,5 @@ export default fp(
       return sendPage(reply, 'admin.html');
     });
   },
-  { name: 'web-pages', dependencies: ['auth'] },
+  { name: 'web-pages', dependencies: ['auth', 'directory'] },
 );

@@ -98,6 +98,7 @@ function bodyFor(method: string, pattern: string): unknown {
       permissionSet: 'AdministratorAccess',
     },
     'DELETE /api/environments/:region/home': { confirm: 'delete' },
+    'POST /api/environments/:region/clones': { git: 'https://git.example.org/acme/tools.git' },
     'DELETE /api/admin/homes/:userId/:region': { confirm: 'delete' },
   };
   return bodies[`${method} ${pattern}`] ?? {};

@@ -58,6 +58,19 @@ export class PortalPage {
     };
   }
 
+  /** Clicks "Copy link to this shell" of an assignment (expanding its account first). */
+  async copyShellLink(accountId: string, permissionSet: string): Promise<void> {
+    await this.permissionSets(accountId);
+    const button = this.page.locator(
+      `[data-account-id="${accountId}"] [data-permission-set="${permissionSet}"] [data-testid=copy-shell-link]`,
+    );
+    await button.click();
+    await this.page.waitForFunction(
+      (el) => el?.textContent !== 'Copy link to this shell',
+      await button.elementHandle(),
+    );
+  }
+
   async chooseRegion(region: string): Promise<void> {
     await this.page.selectOption('#region', region);
   }

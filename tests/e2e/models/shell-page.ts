@@ -97,6 +97,30 @@ export class ShellPage {
     return this.page.evaluate(() => window.coveShell?.activeAttempts() ?? []);
   }
 
+  /** The status line's notice (what the page says happened last). */
+  async notice(): Promise<string> {
+    return (await this.page.getByTestId('shell-notice').textContent()) ?? '';
+  }
+
+  /** Polls the status line's notice until `check` holds. */
+  async waitForNotice(check: RegExp, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let text = '';
+    while (Date.now() < deadline) {
+      text = await this.notice();
+      if (check.test(text)) return text;
+      await this.page.waitForTimeout(50);
+    }
+    throw new Error(`the notice never said ${String(check)}; it says: ${text}`);
+  }
+
+  /** Actions ▸ Copy link to this shell. */
+  async copyLinkFromActions(): Promise<void> {
+    await this.page.getByTestId('actions').click();
+    await this.page.getByTestId('copy-shell-link').click();
+    await this.waitForNotice(/link/i, 5_000);
+  }
+
   statusText(): Promise<string> {
     return this.page.getByTestId('shell-status').innerText();
   }

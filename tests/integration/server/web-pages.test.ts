@@ -114,6 +114,15 @@ describe('web pages', () => {
   });
 
   it('serves the portal and the shell page to a signed-in user', async () => {
+    const pat = (await t.store.users.list()).find((u) => u.username === 'pat');
+    await t.app.directory.createAccount({ accountId: '123456789012', name: 'Pages' });
+    await t.app.directory.createPermissionSet({ name: 'ReadOnlyAccess', sessionDurationS: 3600 });
+    await t.app.directory.createAssignment({
+      principalType: 'user',
+      principalId: pat?.id ?? '',
+      accountId: '123456789012',
+      permissionSet: 'ReadOnlyAccess',
+    });
     const portal = await get('/', cookies.user);
     expect(portal.statusCode).toBe(200);
     expect(portal.body).toContain('page:index');
@@ -125,6 +134,19 @@ describe('web pages', () => {
     );
     expect(shell.statusCode).toBe(200);
     expect(shell.body).toContain('page:shell');
+  });
+
+  it('answers 403 for an account × permission set the user does not have, before the page', async () => {
+    for (const query of [
+      'account=123456789012&permissionSet=AdministratorAccess',
+      'account=999999999999&permissionSet=ReadOnlyAccess',
+      'account=123456789012',
+    ]) {
+      const res = await get(`/shell/us-east-1?${query}`, cookies.user);
+      expect(res.statusCode, query).toBe(403);
+      expect(res.body).toContain('No access to that account');
+      expect(res.body).not.toContain('page:shell');
+    }
   });
 
   it('answers 404 for a region Cove does not offer', async () => {

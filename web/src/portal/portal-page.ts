@@ -16,6 +16,7 @@ import { errorMessage, getJson } from '../lib/api.js';
 import { formatDuration, h, replaceChildren, showAlert } from '../lib/dom.js';
 import { SecuritySection } from './security-section.js';
 import { shellUrl } from './shell-links.js';
+import { copyText } from '../lib/clipboard.js';
 import { openCliAccess } from './cli-access.js';
 
 const regionKey = 'cove.region';
@@ -189,6 +190,33 @@ export class PortalPage {
       'Command line access',
     );
     cli.addEventListener('click', () => void openCliAccess(set, this.region));
+    const copy = h(
+      'button',
+      { type: 'button', class: 'btn btn-small', 'data-testid': 'copy-shell-link' },
+      'Copy link to this shell',
+    );
+    copy.addEventListener('click', () => {
+      const url = new URL(shellUrl(this.region, binding), location.origin).href;
+      void copyText(url).then((copied) => {
+        if (copied) {
+          copy.textContent = 'Link copied';
+          window.setTimeout(() => (copy.textContent = 'Copy link to this shell'), 3000);
+          return;
+        }
+        // The browser refused the clipboard: show the link selected, for Ctrl+C.
+        const field = h('input', {
+          type: 'text',
+          readonly: true,
+          value: url,
+          class: 'shell-link-field',
+          'aria-label': 'Link to this shell (the browser did not allow copying: press Ctrl+C)',
+          'data-testid': 'shell-link-field',
+        });
+        copy.after(field);
+        field.focus();
+        field.select();
+      });
+    });
     return h(
       'li',
       { class: 'permission-set', 'data-permission-set': set.permissionSet, 'data-testid': 'permission-set' },
@@ -204,7 +232,7 @@ export class PortalPage {
             .join(' · '),
         ),
       ),
-      h('div', { class: 'permission-set-actions' }, open, cli),
+      h('div', { class: 'permission-set-actions' }, open, cli, copy),
     );
   }
 

@@ -65,6 +65,8 @@ export interface EnvironmentActionsHooks {
   onError(message: string): void;
   /** Back to the terminal when a menu action ends without replacing the terminals. */
   focusTerminal?(): void;
+  /** Copy link to this shell: the page copies its plain shell URL. */
+  copyLink?(): void;
   /** Upload file… and Download file… (the shell page's TransferActions). */
   readonly transfers?: { upload(): void; download(): void };
 }
@@ -168,6 +170,20 @@ export function environmentActions(
     menu.append(
       item('Upload file…', 'upload-file', () => transfers.upload()),
       item('Download file…', 'download-file', () => transfers.download()),
+    );
+  }
+  const copyLink = hooks.copyLink;
+  if (copyLink) {
+    const onclick = () => {
+      close();
+      copyLink();
+    };
+    menu.append(
+      h(
+        'button',
+        { type: 'button', role: 'menuitem', 'data-testid': 'copy-shell-link', onclick },
+        'Copy link to this shell',
+      ),
     );
   }
   menu.append(restart, remove);

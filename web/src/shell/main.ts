@@ -14,6 +14,10 @@ import { identityLabel, pageShortcut } from './shell-logic.js';
 import { ShellTab, type ConnectAttempt, type ConnectionState, type TabBinding } from './shell-tab.js';
 import { TransferActions } from './transfer-actions.js';
 import { visibleText } from '../lib/visible-text.js';
+import { copyText } from '../lib/clipboard.js';
+import { shellUrl } from '../portal/shell-links.js';
+import { confirmLink, type LinkPlan } from './link-card.js';
+import { atPrompt, openLinkFromQuery, type OpenLink } from './open-link.js';
 
 interface TerminalInfo {
   readonly terminalId: string;
@@ -73,6 +77,14 @@ const actionsMenu = environmentActions(region, {
     statusNotice.textContent = message;
   },
   focusTerminal: focusActive,
+  copyLink: () => {
+    const binding = active?.binding ?? firstBinding;
+    const url = new URL(shellUrl(region, toShellBinding(binding)), location.origin).href;
+    void copyText(url).then((copied) => {
+      statusNotice.textContent = copied ? `Copied the link to this shell: ${url}` : `Copy this link: ${url}`;
+      focusActive();
+    });
+  },
 });
 tabBar.append(addButton, actionsMenu.element);
 root.append(tabBar, panels, status);
@@ -207,13 +219,111 @@ function addTab(info: { terminalId: string } & TabBinding): ShellTab {
   return tab;
 }
 
-async function openNew(binding: TabBinding): Promise<void> {
+async function openNew(binding: TabBinding): Promise<ShellTab | undefined> {
   try {
     const { terminalId } = await postJson<{ terminalId: string }>(api, binding);
-    addTab({ ...binding, terminalId });
+    return addTab({ ...binding, terminalId });
   } catch (error) {
     statusNotice.textContent = errorMessage(error);
+    return undefined;
   }
+}
+
+function toShellBinding(binding: TabBinding): { accountId: string; permissionSet: string } | undefined {
+  return binding.accountId && binding.permissionSet
+    ? { accountId: binding.accountId, permissionSet: binding.permissionSet }
+    : undefined;
+}
+
+/** Polls until the tab shows a prompt; false when it did not within `timeoutMs` or the tab ended. */
+async function promptIn(tab: ShellTab, timeoutMs = 90_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && tabs.some((t) => t.tab === tab)) {
+    if (tab.state === 'connected' && atPrompt(tab.cursorLineText())) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
+
+function showCancelled(): void {
+  const back = el('a', 'btn btn-primary', 'Back to the portal');
+  back.setAttribute('href', '/');
+  const box = el('div', 'shell-empty');
+  box.dataset.testid = 'link-cancelled';
+  const actions = el('div', 'shell-empty-actions');
+  actions.append(back);
+  box.append(
+    el('h2', '', 'Nothing was done'),
+    el('p', '', 'No terminal was opened; nothing was cloned or typed.'),
+    actions,
+  );
+  panels.append(box);
+  back.focus();
+}
+
+/**
+ * Carries out a confirmed link: a new terminal for the link's identity, then (at its first prompt,
+ * so the environment runs) the clone, then the command typed but not run. A failed clone types
+ * nothing: the command most likely needs the repository.
+ */
+async function openFromLink(link: OpenLink, detached: readonly TerminalInfo[]): Promise<boolean> {
+  const plan: LinkPlan | undefined = await confirmLink(panels, {
+    region,
+    identity: identityLabel(firstBinding),
+    link,
+  });
+  if (!plan) {
+    showCancelled();
+    return false;
+  }
+  // A reload now reattaches this shell instead of asking again.
+  history.replaceState(null, '', shellUrl(region, toShellBinding(firstBinding)));
+  for (const t of detached) addTab(t);
+  const tab = await openNew(firstBinding);
+  if (tab) void carryOut(tab, plan);
+  return true;
+}
+
+async function carryOut(tab: ShellTab, plan: LinkPlan): Promise<void> {
+  const notice = (text: string, warning = false) => {
+    statusNotice.textContent = visibleText(text);
+    statusNotice.classList.toggle('warning', warning);
+  };
+  if (plan.repository === undefined && plan.cmd === undefined) return;
+  if (!(await promptIn(tab))) {
+    notice(
+      'The link was not carried out: the shell showed no prompt within 90 s. Nothing was cloned or typed.',
+      true,
+    );
+    return;
+  }
+  let done = '';
+  if (plan.repository) {
+    const { url, folder } = plan.repository;
+    notice(`Cloning ${url} into ~/${folder}…`);
+    try {
+      const clone = await postJson<{ outcome: 'cloned' | 'reused' }>(
+        `/api/environments/${encodeURIComponent(region)}/clones`,
+        { git: url },
+      );
+      done =
+        clone.outcome === 'cloned'
+          ? `Cloned ${url} into ~/${folder}.`
+          : `~/${folder} already exists: used as it is (not updated).`;
+      notice(done);
+    } catch (error) {
+      notice(errorMessage(error), true);
+      return;
+    }
+  }
+  if (plan.cmd === undefined) return;
+  if (!(await promptIn(tab))) {
+    notice(`${done} The command was not typed: the shell showed no prompt.`.trim(), true);
+    return;
+  }
+  tab.typeText(plan.cmd);
+  if (active === tab) tab.focus();
+  notice(`${done} The link's command is typed at the prompt: read it, then press Enter to run it.`.trim());
 }
 
 addButton.addEventListener('click', () => void openNew(active?.binding ?? firstBinding));
@@ -249,7 +359,10 @@ async function start(): Promise<void> {
     (t.accountId ?? null) === (firstBinding.accountId ?? null) &&
     (t.permissionSet ?? null) === (firstBinding.permissionSet ?? null);
   const detached = terminals.filter((t) => !t.attached && sameBinding(t));
-  if (detached.length > 0) for (const t of detached) addTab(t);
+  const link = openLinkFromQuery(query);
+  if (link) {
+    if (!(await openFromLink(link, detached))) return;
+  } else if (detached.length > 0) for (const t of detached) addTab(t);
   else await openNew(firstBinding);
   // After the first terminal: creating it created the home, so there is usage to show.
   homeStatus.start();

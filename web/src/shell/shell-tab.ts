@@ -160,6 +160,11 @@ export class ShellTab {
     this.term.focus();
   }
 
+  /** Types text at the prompt as a person would, without Enter (an "Open in Cove" link's command). */
+  typeText(text: string): void {
+    this.sendInput(this.encoder.encode(text));
+  }
+
   /** The visible screen and scrollback as text (status checks, tests). */
   bufferText(): string {
     const buffer = this.term.buffer.active;
