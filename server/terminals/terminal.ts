@@ -50,6 +50,15 @@ export interface TerminalTraffic {
   input(bytes: number): void;
 }
 
+/** Sees a terminal's output, input and resizes as they happen (a session recording). */
+export interface TerminalTap {
+  output(chunk: Buffer): void;
+  input(chunk: Buffer): void;
+  resize(cols: number, rows: number): void;
+  /** The terminal closed or was released; no calls follow. */
+  end(): void;
+}
+
 export interface TerminalInit {
   readonly id: string;
   readonly ownerId: string;
@@ -68,6 +77,8 @@ export interface TerminalInit {
   readonly onAttached?: (terminal: Terminal) => void;
   readonly onError?: (error: unknown, what: string) => void;
   readonly traffic?: TerminalTraffic;
+  /** Must only queue: it runs on the output path. */
+  readonly tap?: TerminalTap;
 }
 
 /** A terminal's screen kept across a server restart (see `Terminal.saveScreen`). */
@@ -316,6 +327,7 @@ export class Terminal {
       }
       this.fed += chunk.length;
       this.init.traffic?.output(chunk.length);
+      this.init.tap?.output(chunk);
       this.lastOutputAt = performance.now();
       this.mirror.write(chunk);
       for (const [connection, queued] of this.connections) {
@@ -348,6 +360,7 @@ export class Terminal {
   input(data: Buffer): void {
     if (this.closed) return;
     this.init.traffic?.input(data.length);
+    this.init.tap?.input(data);
     this.lastInputAt = this.now();
     // The page clears its own warning on input; the next warning needs a fresh idle period.
     this.idleWarned = false;
@@ -363,6 +376,7 @@ export class Terminal {
     if (this.closed) return;
     this.size = { cols, rows };
     this.mirror.resize(cols, rows);
+    this.init.tap?.resize(cols, rows);
     if (this.shell)
       void this.shell.resize(cols, rows).catch((error: unknown) => this.init.onError?.(error, 'resize'));
   }
@@ -404,6 +418,7 @@ export class Terminal {
     }
     this.earlyInput = [];
     this.mirror.dispose();
+    this.init.tap?.end();
     const shell = this.dropShell();
     if (shell && reason !== 'exit')
       void shell.kill().catch((error: unknown) => this.init.onError?.(error, 'kill shell'));
@@ -420,6 +435,7 @@ export class Terminal {
     this.clearTimers();
     this.connections.clear();
     this.mirror.dispose();
+    this.init.tap?.end();
     this.dropShell()?.stream.destroy();
   }
 
