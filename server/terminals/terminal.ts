@@ -79,6 +79,8 @@ export interface TerminalInit {
   readonly traffic?: TerminalTraffic;
   /** Must only queue: it runs on the output path. */
   readonly tap?: TerminalTap;
+  /** The session is recorded (the tap is its recording): the page says so. */
+  readonly recorded?: 'output' | 'output+input';
 }
 
 /** A terminal's screen kept across a server restart (see `Terminal.saveScreen`). */
@@ -116,6 +118,7 @@ export class Terminal {
   readonly accountId: string | undefined;
   readonly permissionSet: string | undefined;
   readonly createdAt: number;
+  readonly recorded: 'output' | 'output+input' | undefined;
 
   private readonly machine = new TerminalStateMachine();
   private readonly mirror: ScreenMirror;
@@ -149,6 +152,7 @@ export class Terminal {
     this.region = init.region;
     this.accountId = init.accountId;
     this.permissionSet = init.permissionSet;
+    this.recorded = init.recorded;
     this.now = init.now ?? Date.now;
     this.createdAt = init.createdAt ?? this.now();
     this.lastInputAt = this.now();
