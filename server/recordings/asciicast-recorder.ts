@@ -80,23 +80,26 @@ export class AsciicastRecorder {
     });
   }
 
-  /** Output the shell printed (raw bytes; a character split between chunks is kept whole). */
-  output(chunk: Buffer): void {
+  /**
+   * Output the shell printed (raw bytes; a character split between chunks is kept whole).
+   * `seconds` since the start, when the event was seen elsewhere (a writer thread); else now.
+   */
+  output(chunk: Buffer, seconds?: number): void {
     if (this.stopped) return;
     const text = this.outputDecoder.write(chunk);
-    if (text.length > 0) this.event('o', text);
+    if (text.length > 0) this.event('o', text, seconds);
   }
 
   /** What the user typed; ignored unless input recording is on. */
-  input(chunk: Buffer): void {
+  input(chunk: Buffer, seconds?: number): void {
     if (this.stopped || !this.options.input) return;
     const text = this.inputDecoder.write(chunk);
-    if (text.length > 0) this.event('i', text);
+    if (text.length > 0) this.event('i', text, seconds);
   }
 
-  resize(cols: number, rows: number): void {
+  resize(cols: number, rows: number, seconds?: number): void {
     if (this.stopped) return;
-    this.event('r', `${cols}x${rows}`);
+    this.event('r', `${cols}x${rows}`, seconds);
   }
 
   /** Bytes the file will hold once the queue is written. */
@@ -120,8 +123,8 @@ export class AsciicastRecorder {
     return this.closing;
   }
 
-  private event(code: 'o' | 'i' | 'r' | 'm', data: string): void {
-    const seconds = (this.clock() - this.startedAtMs) / 1000;
+  private event(code: 'o' | 'i' | 'r' | 'm', data: string, at?: number): void {
+    const seconds = at ?? (this.clock() - this.startedAtMs) / 1000;
     const line = `[${seconds.toFixed(6)}, "${code}", ${JSON.stringify(data)}]\n`;
     // Characters, not bytes, for the common ASCII case; exact bytes only near the bound.
     const length = line.length;

@@ -21,6 +21,7 @@ import { normalizeName } from '../protocol/api.js';
 import type { TerminalTap } from '../terminals/terminal.js';
 import type { RecordingQuery, RecordingRecord, RecordMode, StoreRepositories } from '../store/store.js';
 import { AsciicastRecorder, type RecordingProblem } from './asciicast-recorder.js';
+import { canRunFrom, RecordingThread, type SessionRecorder } from './recording-thread.js';
 
 /** Recording ids are UUIDs: anything else (a path, `..`) is not one, whoever asks. */
 export const recordingIdPattern = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
@@ -69,6 +70,8 @@ export interface RecordingServiceOptions {
   readonly retentionDays: number;
   readonly now: () => number;
   readonly log: Pick<FastifyBaseLogger, 'warn' | 'info'>;
+  /** Write on a thread of its own (production), not on the event loop (default: false). */
+  readonly thread?: boolean;
 }
 
 /** How many expired recordings one sweep deletes at most (the next sweep takes the rest). */
@@ -77,8 +80,11 @@ const sweepBatch = 500;
 export class RecordingService {
   /** Recordings being written now: their ends are awaited at shutdown. */
   private readonly active = new Set<Promise<void>>();
+  private readonly thread: RecordingThread | undefined;
 
-  constructor(private readonly options: RecordingServiceOptions) {}
+  constructor(private readonly options: RecordingServiceOptions) {
+    this.thread = options.thread ? new RecordingThread() : undefined;
+  }
 
   /** Whether `userId`'s terminal for `permissionSet` (a plain shell when absent) is recorded. */
   async policyFor(userId: string, permissionSet?: string): Promise<RecordMode> {
@@ -132,27 +138,28 @@ export class RecordingService {
     })().catch((error: unknown) =>
       options.log.warn({ err: error, recordingId: id }, 'could not record a recording'),
     );
-    const recorder = mkdir(options.dir, { recursive: true, mode: 0o700 }).then(
-      () =>
-        new AsciicastRecorder({
-          path: join(options.dir, location),
-          cols: 80,
-          rows: 24,
-          startedAt,
-          title: `${terminal.username ?? terminal.userId} in ${terminal.region}${
-            terminal.accountId ? ` as ${terminal.permissionSet ?? ''} on ${terminal.accountId}` : ''
-          }`,
-          env: { TERM: 'xterm-256color', SHELL: '/bin/bash' },
-          input: mode === 'output+input',
-          maxBytes: options.maxBytes,
-          maxQueueBytes: options.queueBytes,
-          onProblem: report,
-        }),
-    );
+    const recorder = mkdir(options.dir, { recursive: true, mode: 0o700 }).then((): SessionRecorder => {
+      const settings = {
+        path: join(options.dir, location),
+        cols: 80,
+        rows: 24,
+        startedAt,
+        title: `${terminal.username ?? terminal.userId} in ${terminal.region}${
+          terminal.accountId ? ` as ${terminal.permissionSet ?? ''} on ${terminal.accountId}` : ''
+        }`,
+        env: { TERM: 'xterm-256color', SHELL: '/bin/bash' },
+        input: mode === 'output+input',
+        maxBytes: options.maxBytes,
+        maxQueueBytes: options.queueBytes,
+      };
+      return this.thread
+        ? this.thread.recorder(settings, report)
+        : new AsciicastRecorder({ ...settings, onProblem: report });
+    });
     // Until the directory exists (a few ms, once) events wait here, bounded like the queue.
-    let early: ((r: AsciicastRecorder) => void)[] | undefined = [];
+    let early: ((r: SessionRecorder) => void)[] | undefined = [];
     let earlyBytes = 0;
-    let ready: AsciicastRecorder | undefined;
+    let ready: SessionRecorder | undefined;
     let failed = false;
     void recorder.then(
       (r) => {
@@ -166,7 +173,7 @@ export class RecordingService {
         report('write-failed', error);
       },
     );
-    const through = (bytes: number, fn: (r: AsciicastRecorder) => void): void => {
+    const through = (bytes: number, fn: (r: SessionRecorder) => void): void => {
       if (ready) fn(ready);
       else if (early && earlyBytes + bytes <= options.queueBytes) {
         earlyBytes += bytes;
@@ -263,6 +270,7 @@ export class RecordingService {
   /** Waits for recordings that are ending to be written and recorded (shutdown). */
   async drain(): Promise<void> {
     await Promise.all([...this.active]);
+    await this.thread?.dispose();
   }
 
   /** The file of a record: its location is a name Cove made, checked again here all the same. */
@@ -291,6 +299,8 @@ export default fp(
       retentionDays: config.recordings.retentionDays,
       now: app.now,
       log: app.log.child({ component: 'recordings' }),
+      // A thread of its own when built; on the event loop from the TypeScript sources (tests).
+      thread: canRunFrom(import.meta.url),
     });
     app.decorate('recordings', service);
     // Once an hour across every instance sharing the store (the files are on the shared data
