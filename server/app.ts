@@ -29,6 +29,8 @@ import environmentService, {
 import { defaultDriverFactory } from './environments/driver-factory.js';
 import { sandboxGuardFor, type SandboxGuard } from './environments/sandbox-guard.js';
 import terminalService from './terminals/terminal-service.js';
+import recordingService from './recordings/recording-service.js';
+import recordingRoutes from './recordings/recording-routes.js';
 import terminalRoutes from './terminals/terminal-routes.js';
 import homeService, { type HomeVolumes } from './homes/home-service.js';
 import homeLifecycle from './homes/home-lifecycle.js';
@@ -143,6 +145,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     ...(homes ? { homes } : {}),
     ...(guard ? { guard } : {}),
   });
+  await app.register(recordingService);
   await app.register(terminalService, {
     // Late-bound: delivery needs the terminals, and each shell's variables need delivery.
     shellEnv: async (owner, region, binding, terminalId) =>
@@ -187,6 +190,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(oidcRoutes);
   await app.register(directoryRoutes);
   await app.register(terminalRoutes);
+  await app.register(recordingRoutes);
   await app.register(homeRoutes);
   await app.register(linkRoutes);
   await app.register(credentialRoutes);

@@ -569,6 +569,37 @@ export const ConfigSchema = Type.Object(
         description: '"Open in Cove" links (README: Open in Cove)',
       },
     ),
+    recordings: Type.Object(
+      {
+        maxBytes: Type.Integer({
+          default: 50 * 1024 * 1024,
+          minimum: 4096,
+          maximum: 64 * 1024 ** 3,
+          description:
+            'Largest recording file; a longer session is cut there with a marker event and the recording is marked incomplete (COVE_RECORDINGS_MAX_BYTES)',
+        }),
+        retentionDays: Type.Integer({
+          default: 90,
+          minimum: 1,
+          maximum: 3650,
+          description:
+            'Days a recording is kept after it started; older ones are deleted by an hourly sweep (COVE_RECORDINGS_RETENTION_DAYS)',
+        }),
+        queueBytes: Type.Integer({
+          default: 4 * 1024 * 1024,
+          minimum: 64 * 1024,
+          maximum: 1024 ** 3,
+          description:
+            'Per terminal, recorded output waiting for the disk; past it the recording drops events and is marked incomplete rather than slow the terminal (COVE_RECORDINGS_QUEUE_BYTES)',
+        }),
+      },
+      {
+        default: {},
+        additionalProperties: false,
+        description:
+          'Session recordings (asciicast v2 files under dataDir/recordings), turned on per group or permission set by an administrator',
+      },
+    ),
     credentials: Type.Object(
       {
         accessRecheckS: Type.Integer({
@@ -720,6 +751,9 @@ const envKeys: Record<string, { path: string[]; kind: EnvKind }> = {
   COVE_TERMINALS_MAX_SOCKETS_PER_USER: { path: ['terminals', 'maxSocketsPerUser'], kind: 'int' },
   COVE_LINKS_GIT_ALLOWED_PREFIXES: { path: ['links', 'gitAllowedPrefixes'], kind: 'list' },
   COVE_LINKS_CLONE_TIMEOUT_S: { path: ['links', 'cloneTimeoutS'], kind: 'int' },
+  COVE_RECORDINGS_MAX_BYTES: { path: ['recordings', 'maxBytes'], kind: 'int' },
+  COVE_RECORDINGS_RETENTION_DAYS: { path: ['recordings', 'retentionDays'], kind: 'int' },
+  COVE_RECORDINGS_QUEUE_BYTES: { path: ['recordings', 'queueBytes'], kind: 'int' },
   COVE_STS_ENDPOINT: { path: ['sts', 'endpoint'], kind: 'string' },
   COVE_STS_REGION: { path: ['sts', 'region'], kind: 'string' },
   COVE_STS_REFRESH_BEFORE_S: { path: ['sts', 'refreshBeforeS'], kind: 'int' },

@@ -212,6 +212,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           name: group.name,
           ...(group.homeSizeBytes !== null ? { homeSizeBytes: group.homeSizeBytes } : {}),
           ...(group.weeklyUsageLimitS !== null ? { weeklyUsageLimitS: group.weeklyUsageLimitS } : {}),
+          ...(group.record !== 'off' ? { record: group.record } : {}),
         });
         return reply.status(201).send(await groupView(group.id));
       },
@@ -231,6 +232,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           ...(before.weeklyUsageLimitS !== group.weeklyUsageLimitS
             ? { weeklyUsageLimitS: group.weeklyUsageLimitS }
             : {}),
+          ...(before.record !== group.record ? { record: group.record } : {}),
         });
         return groupView(group.id);
       },
@@ -325,6 +327,7 @@ export default async function directoryRoutes(instance: FastifyInstance): Promis
           roleArnTemplate: set.roleArnTemplate,
           sessionPolicy: set.sessionPolicy !== null,
           roleOverrides: Object.keys(set.roleOverrides),
+          ...(set.record !== 'off' ? { record: set.record } : {}),
         });
         return reply.status(201).send(permissionSetView(set));
       },

@@ -97,12 +97,19 @@ const WeeklyUsageLimit = Type.Unsafe<number | null>({
   maximum: maxWeeklyUsageLimitS,
 });
 
+/** Session recording: off, the terminal's output, or its output and what was typed. */
+export const RecordModeSchema = Type.Union(
+  [Type.Literal('off'), Type.Literal('output'), Type.Literal('output+input')],
+  { description: "Record members' terminals (asciicast): off, output, or output+input" },
+);
+
 export const AdminGroupSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
   description: Type.String(),
   homeSizeBytes: Nullable(Type.Integer()),
   weeklyUsageLimitS: Nullable(Type.Integer()),
+  record: RecordModeSchema,
   members: Type.Array(Type.Object({ id: Type.String(), username: Type.String() })),
   createdAt: Time,
 });
@@ -113,6 +120,7 @@ export const CreateGroupBody = Type.Object(
     description: Type.Optional(Description),
     homeSizeBytes: Type.Optional(Nullable(HomeSize)),
     weeklyUsageLimitS: Type.Optional(WeeklyUsageLimit),
+    record: Type.Optional(RecordModeSchema),
   },
   { additionalProperties: false },
 );
@@ -123,6 +131,7 @@ export const UpdateGroupBody = Type.Object(
     description: Type.Optional(Description),
     homeSizeBytes: Type.Optional(Nullable(HomeSize)),
     weeklyUsageLimitS: Type.Optional(WeeklyUsageLimit),
+    record: Type.Optional(RecordModeSchema),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -153,6 +162,7 @@ export const AdminPermissionSetSchema = Type.Object({
   roleArnTemplate: Type.String(),
   sessionPolicy: Nullable(Type.String()),
   roleOverrides: Type.Record(Type.String(), Type.String()),
+  record: RecordModeSchema,
   createdAt: Time,
 });
 
@@ -172,6 +182,7 @@ export const CreatePermissionSetBody = Type.Object(
     roleArnTemplate: Type.Optional(Type.String({ maxLength: 4096 })),
     sessionPolicy: Type.Optional(SessionPolicy),
     roleOverrides: Type.Optional(RoleOverrides),
+    record: Type.Optional(RecordModeSchema),
   },
   { additionalProperties: false },
 );
@@ -184,6 +195,7 @@ export const UpdatePermissionSetBody = Type.Object(
     roleArnTemplate: Type.Optional(Type.String({ maxLength: 4096 })),
     sessionPolicy: Type.Optional(SessionPolicy),
     roleOverrides: Type.Optional(RoleOverrides),
+    record: Type.Optional(RecordModeSchema),
   },
   { additionalProperties: false, minProperties: 1 },
 );

@@ -14,6 +14,7 @@ import type {
   AccountRecord,
   AssignmentRecord,
   GroupRecord,
+  RecordMode,
   PermissionSetRecord,
   PrincipalType,
   Store,
@@ -100,6 +101,7 @@ export interface PermissionSetInput {
   readonly roleArnTemplate?: string;
   readonly sessionPolicy?: unknown;
   readonly roleOverrides?: Readonly<Record<string, string>>;
+  readonly record?: RecordMode;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -491,6 +493,7 @@ export class DirectoryService {
           description: g.description,
           homeSizeBytes: g.homeSizeBytes,
           weeklyUsageLimitS: g.weeklyUsageLimitS,
+          record: g.record,
           members,
           createdAt: iso(g.createdAt),
         };
@@ -509,6 +512,7 @@ export class DirectoryService {
     description?: string;
     homeSizeBytes?: number | null;
     weeklyUsageLimitS?: number | null;
+    record?: RecordMode;
   }): Promise<GroupRecord> {
     const name = validateGroupName(input.name);
     const description = validateDescription(input.description ?? '', limits.groupDescriptionChars);
@@ -520,6 +524,7 @@ export class DirectoryService {
           description,
           homeSizeBytes: input.homeSizeBytes ?? null,
           weeklyUsageLimitS: input.weeklyUsageLimitS ?? null,
+          record: input.record ?? 'off',
         }),
         `A group named "${name}" already exists.`,
       );
@@ -533,6 +538,7 @@ export class DirectoryService {
       description?: string;
       homeSizeBytes?: number | null;
       weeklyUsageLimitS?: number | null;
+      record?: RecordMode;
     },
   ): Promise<GroupRecord> {
     const group = await this.getGroup(id);
@@ -554,6 +560,7 @@ export class DirectoryService {
         ...(description !== undefined ? { description } : {}),
         ...(patch.homeSizeBytes !== undefined ? { homeSizeBytes: patch.homeSizeBytes } : {}),
         ...(patch.weeklyUsageLimitS !== undefined ? { weeklyUsageLimitS: patch.weeklyUsageLimitS } : {}),
+        ...(patch.record !== undefined ? { record: patch.record } : {}),
       }),
       `A group named "${name ?? ''}" already exists.`,
     );
@@ -698,6 +705,7 @@ export class DirectoryService {
       roleArnTemplate: validateRoleArnTemplate(input.roleArnTemplate ?? defaultRoleArnTemplate, name),
       sessionPolicy: validateSessionPolicy(input.sessionPolicy),
       roleOverrides: validateRoleOverrides(input.roleOverrides ?? {}),
+      record: input.record ?? 'off',
     };
     return this.store.transaction(async (tx) => {
       await this.assertPermissionSetNameFree(name, undefined, tx);
@@ -727,6 +735,7 @@ export class DirectoryService {
         patch.sessionPolicy === undefined ? set.sessionPolicy : validateSessionPolicy(patch.sessionPolicy),
       roleOverrides:
         patch.roleOverrides === undefined ? set.roleOverrides : validateRoleOverrides(patch.roleOverrides),
+      record: patch.record ?? set.record,
     };
     if (normalizeName(name) !== normalizeName(set.name)) await this.assertPermissionSetNameFree(name, id);
     const changed = (Object.keys(next) as (keyof typeof next)[]).filter(

@@ -28,10 +28,12 @@ function stagingOrigins(app: FastifyInstance): string[] {
 
 export default fp(
   async (app, opts: { https: boolean }) => {
-    const policy = (connect: readonly string[]) =>
+    const policy = (connect: readonly string[], wasm = false) =>
       [
         "default-src 'self'",
-        "script-src 'self'",
+        // The admin console's recording player runs a terminal emulator compiled to WebAssembly;
+        // 'wasm-unsafe-eval' lets it compile that, and still no JavaScript eval, on that page only.
+        wasm ? "script-src 'self' 'wasm-unsafe-eval'" : "script-src 'self'",
         // xterm.js sets inline styles on its elements.
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:",
@@ -43,12 +45,15 @@ export default fp(
         "frame-ancestors 'none'",
       ].join('; ');
     let csp = policy([]);
+    let adminCsp = policy([], true);
     // The embedded S3's port is known only once the files service has started.
     app.addHook('onReady', async () => {
       csp = policy(stagingOrigins(app));
+      adminCsp = policy(stagingOrigins(app), true);
     });
-    app.addHook('onSend', async (_request, reply) => {
-      reply.header('content-security-policy', csp);
+    app.addHook('onSend', async (request, reply) => {
+      const path = request.url.split('?')[0];
+      reply.header('content-security-policy', path === '/admin' || path === '/admin/' ? adminCsp : csp);
       reply.header('referrer-policy', 'no-referrer');
       reply.header('x-content-type-options', 'nosniff');
       reply.header('x-frame-options', 'DENY');

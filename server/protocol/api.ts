@@ -152,6 +152,15 @@ export interface AdminGroupMember {
   readonly username: string;
 }
 
+/** Session recording on a group or permission set: off, output, or output and what was typed. */
+export type RecordMode = 'off' | 'output' | 'output+input';
+
+export const recordModeLabels: Readonly<Record<RecordMode, string>> = {
+  off: 'Not recorded',
+  output: 'Record output',
+  'output+input': 'Record output and input',
+};
+
 export interface AdminGroup {
   readonly id: string;
   readonly name: string;
@@ -160,6 +169,8 @@ export interface AdminGroup {
   readonly homeSizeBytes: number | null;
   /** Shell time members may use per week; null: unlimited. */
   readonly weeklyUsageLimitS: number | null;
+  /** Members' terminals are recorded. */
+  readonly record: RecordMode;
   readonly members: readonly AdminGroupMember[];
   readonly createdAt: string;
 }
@@ -198,6 +209,8 @@ export interface AdminPermissionSet {
   readonly sessionPolicy: string | null;
   /** Account id → role ARN, replacing the template for that account. */
   readonly roleOverrides: Readonly<Record<string, string>>;
+  /** Terminals opened with this set are recorded. */
+  readonly record: RecordMode;
   readonly createdAt: string;
 }
 

@@ -363,6 +363,53 @@ const list: readonly Omit<Migration, 'version'>[] = [
   ALTER TABLE sessions ADD COLUMN id_token TEXT;
   `,
   },
+  {
+    description: 'session recordings: the policy on groups and permission sets, and what was recorded',
+    sqlite: `
+  ALTER TABLE groups ADD COLUMN record TEXT NOT NULL DEFAULT 'off';
+  ALTER TABLE permission_sets ADD COLUMN record TEXT NOT NULL DEFAULT 'off';
+  CREATE TABLE recordings (
+    id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    region TEXT NOT NULL,
+    account_id TEXT,
+    permission_set TEXT,
+    mode TEXT NOT NULL CHECK (mode IN ('output', 'output+input')),
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    complete INTEGER NOT NULL DEFAULT 1,
+    storage TEXT NOT NULL,
+    location TEXT NOT NULL
+  );
+  CREATE INDEX recordings_started ON recordings(started_at);
+  CREATE INDEX recordings_user ON recordings(user_id, started_at);
+  `,
+    postgres: `
+  ALTER TABLE groups ADD COLUMN record TEXT NOT NULL DEFAULT 'off';
+  ALTER TABLE permission_sets ADD COLUMN record TEXT NOT NULL DEFAULT 'off';
+  CREATE TABLE recordings (
+    id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    region TEXT NOT NULL,
+    account_id TEXT,
+    permission_set TEXT,
+    mode TEXT NOT NULL CHECK (mode IN ('output', 'output+input')),
+    started_at BIGINT NOT NULL,
+    ended_at BIGINT,
+    bytes BIGINT NOT NULL DEFAULT 0,
+    complete BOOLEAN NOT NULL DEFAULT TRUE,
+    storage TEXT NOT NULL,
+    location TEXT NOT NULL
+  );
+  CREATE INDEX recordings_started ON recordings(started_at);
+  CREATE INDEX recordings_user ON recordings(user_id, started_at);
+  `,
+  },
 ];
 
 export const migrations: readonly Migration[] = list.map((m, index) => ({ version: index + 1, ...m }));

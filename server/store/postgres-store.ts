@@ -12,6 +12,8 @@ import {
   type Row,
   auditPageSize,
   permissionSetColumns,
+  recordingFilter,
+  recordingPageSize,
   toAccount,
   toAssignment,
   toAudit,
@@ -20,6 +22,7 @@ import {
   toInvite,
   toOidcLogin,
   toPermissionSet,
+  toRecording,
   toSession,
   toStagedUpload,
   throttleBlockedUntil,
@@ -125,6 +128,7 @@ export class PostgresStore implements Store {
   readonly uploads: StoreRepositories['uploads'];
   readonly identities: StoreRepositories['identities'];
   readonly oidcLogins: StoreRepositories['oidcLogins'];
+  readonly recordings: StoreRepositories['recordings'];
   readonly audit: StoreRepositories['audit'];
 
   private constructor(
@@ -157,6 +161,7 @@ export class PostgresStore implements Store {
       uploads: this.uploads,
       identities: this.identities,
       oidcLogins: this.oidcLogins,
+      recordings: this.recordings,
       audit: this.audit,
     } = this.repositories);
   }
@@ -392,14 +397,15 @@ export class PostgresStore implements Store {
         create: async (g) =>
           toGroup(
             (await one(
-              `INSERT INTO groups (id, name, description, home_size_bytes, weekly_usage_limit_s, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+              `INSERT INTO groups (id, name, description, home_size_bytes, weekly_usage_limit_s, record, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
               [
                 randomUUID(),
                 g.name,
                 g.description ?? '',
                 g.homeSizeBytes ?? null,
                 g.weeklyUsageLimitS ?? null,
+                g.record ?? 'off',
                 this.now(),
               ],
             )) as Row,
@@ -414,6 +420,7 @@ export class PostgresStore implements Store {
               ['description', patch.description],
               ['home_size_bytes', patch.homeSizeBytes],
               ['weekly_usage_limit_s', patch.weeklyUsageLimitS],
+              ['record', patch.record],
             ] as [string, unknown][]
           ).filter(([, v]) => v !== undefined);
           if (entries.length === 0)
@@ -500,8 +507,8 @@ export class PostgresStore implements Store {
         create: async (p) =>
           toPermissionSet(
             (await one(
-              `INSERT INTO permission_sets (id, name, description, session_duration_s, role_arn_template, session_policy, role_overrides, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+              `INSERT INTO permission_sets (id, name, description, session_duration_s, role_arn_template, session_policy, role_overrides, record, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
               [
                 randomUUID(),
                 p.name,
@@ -510,6 +517,7 @@ export class PostgresStore implements Store {
                 p.roleArnTemplate,
                 p.sessionPolicy ?? null,
                 JSON.stringify(p.roleOverrides ?? {}),
+                p.record ?? 'off',
                 this.now(),
               ],
             )) as Row,
@@ -609,6 +617,55 @@ export class PostgresStore implements Store {
         },
         list: async () =>
           (await all('SELECT * FROM terminals ORDER BY created_at, id COLLATE "C"')).map(toTerminal),
+      },
+
+      recordings: {
+        create: async (r) => {
+          await q.query(
+            `INSERT INTO recordings (id, terminal_id, user_id, username, region, account_id, permission_set, mode, started_at, storage, location)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+            [
+              r.id,
+              r.terminalId,
+              r.userId,
+              r.username,
+              r.region,
+              r.accountId,
+              r.permissionSet,
+              r.mode,
+              r.startedAt,
+              r.storage,
+              r.location,
+            ],
+          );
+        },
+        finish: async (id, end) =>
+          (await changed('UPDATE recordings SET ended_at = $2, bytes = $3, complete = $4 WHERE id = $1', [
+            id,
+            end.endedAt,
+            end.bytes,
+            end.complete,
+          ])) === 1,
+        get: async (id) => maybe(await one('SELECT * FROM recordings WHERE id = $1', [id]), toRecording),
+        search: async (query) => {
+          const { where, values } = recordingFilter(query);
+          let n = 0;
+          const numbered = where.replaceAll('?', () => `$${++n}`);
+          return (
+            await all(
+              `SELECT * FROM recordings ${numbered} ORDER BY started_at DESC, id COLLATE "C" LIMIT $${n + 1}`,
+              [...values, recordingPageSize(query.limit)],
+            )
+          ).map(toRecording);
+        },
+        startedBefore: async (startedBefore, limit) =>
+          (
+            await all(
+              'SELECT * FROM recordings WHERE started_at < $1 ORDER BY started_at, id COLLATE "C" LIMIT $2',
+              [startedBefore, limit],
+            )
+          ).map(toRecording),
+        delete: async (id) => (await changed('DELETE FROM recordings WHERE id = $1', [id])) === 1,
       },
 
       throttles: {

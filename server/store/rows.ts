@@ -11,6 +11,9 @@ import type {
   InviteRecord,
   OidcLoginRecord,
   PermissionSetRecord,
+  RecordingQuery,
+  RecordingRecord,
+  RecordMode,
   SessionRecord,
   StagedUploadRecord,
   TerminalRecord,
@@ -74,6 +77,7 @@ export const toGroup = (r: Row): GroupRecord => ({
   description: r.description as string,
   homeSizeBytes: (r.home_size_bytes as number | null) ?? null,
   weeklyUsageLimitS: (r.weekly_usage_limit_s as number | null) ?? null,
+  record: r.record as RecordMode,
   createdAt: r.created_at as number,
 });
 
@@ -91,8 +95,49 @@ export const toPermissionSet = (r: Row): PermissionSetRecord => ({
   roleArnTemplate: r.role_arn_template as string,
   sessionPolicy: (r.session_policy as string | null) ?? null,
   roleOverrides: JSON.parse(r.role_overrides as string) as Record<string, string>,
+  record: r.record as RecordMode,
   createdAt: r.created_at as number,
 });
+
+export const toRecording = (r: Row): RecordingRecord => ({
+  id: r.id as string,
+  terminalId: r.terminal_id as string,
+  userId: r.user_id as string,
+  username: r.username as string,
+  region: r.region as string,
+  accountId: (r.account_id as string | null) ?? null,
+  permissionSet: (r.permission_set as string | null) ?? null,
+  mode: r.mode as RecordingRecord['mode'],
+  startedAt: r.started_at as number,
+  endedAt: (r.ended_at as number | null) ?? null,
+  bytes: r.bytes as number,
+  complete: flag(r.complete),
+  storage: r.storage as RecordingRecord['storage'],
+  location: r.location as string,
+});
+
+/** A recording search's page holds 1 to 500 entries, 100 unless asked. */
+export const recordingPageSize = (limit: number | undefined): number =>
+  Math.min(Math.max(limit ?? 100, 1), 500);
+
+/**
+ * A recording search's WHERE clause over its set fields, with `?` placeholders (PostgreSQL
+ * numbers them) and the values in order.
+ */
+export function recordingFilter(query: RecordingQuery): { where: string; values: unknown[] } {
+  const parts: [string, unknown][] = [
+    ['user_id = ?', query.userId],
+    ['account_id = ?', query.accountId],
+    ['permission_set = ?', query.permissionSet],
+    ['started_at >= ?', query.from],
+    ['started_at < ?', query.to],
+  ];
+  const set = parts.filter(([, v]) => v !== undefined);
+  return {
+    where: set.length > 0 ? `WHERE ${set.map(([sql]) => sql).join(' AND ')}` : '',
+    values: set.map(([, v]) => v),
+  };
+}
 
 export const toAssignment = (r: Row): AssignmentRecord => ({
   id: r.id as string,
@@ -177,6 +222,7 @@ export function permissionSetColumns(patch: {
   roleArnTemplate?: string;
   sessionPolicy?: string | null;
   roleOverrides?: Readonly<Record<string, string>>;
+  record?: RecordMode;
 }): [string, unknown][] {
   const columns: [string, unknown][] = [
     ['name', patch.name],
@@ -185,6 +231,7 @@ export function permissionSetColumns(patch: {
     ['role_arn_template', patch.roleArnTemplate],
     ['session_policy', patch.sessionPolicy],
     ['role_overrides', patch.roleOverrides === undefined ? undefined : JSON.stringify(patch.roleOverrides)],
+    ['record', patch.record],
   ];
   return columns.filter(([, v]) => v !== undefined);
 }

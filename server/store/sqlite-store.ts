@@ -14,6 +14,8 @@ import {
   type Row,
   auditPageSize,
   permissionSetColumns,
+  recordingFilter,
+  recordingPageSize,
   toAccount,
   toAssignment,
   toAudit,
@@ -22,6 +24,7 @@ import {
   toInvite,
   toOidcLogin,
   toPermissionSet,
+  toRecording,
   toSession,
   toStagedUpload,
   throttleBlockedUntil,
@@ -69,6 +72,7 @@ export class SqliteStore implements Store {
   readonly uploads = this.repositories.uploads;
   readonly identities = this.repositories.identities;
   readonly oidcLogins = this.repositories.oidcLogins;
+  readonly recordings = this.repositories.recordings;
   readonly audit = this.repositories.audit;
 
   /**
@@ -318,13 +322,14 @@ export class SqliteStore implements Store {
           run(() => {
             const id = randomUUID();
             this.exec(
-              `INSERT INTO groups (id, name, description, home_size_bytes, weekly_usage_limit_s, created_at)
-               VALUES (?, ?, ?, ?, ?, ?)`,
+              `INSERT INTO groups (id, name, description, home_size_bytes, weekly_usage_limit_s, record, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)`,
               id,
               g.name,
               g.description ?? '',
               g.homeSizeBytes ?? null,
               g.weeklyUsageLimitS ?? null,
+              g.record ?? 'off',
               this.now(),
             );
             return toGroup(this.one('SELECT * FROM groups WHERE id = ?', id) as Row);
@@ -340,6 +345,7 @@ export class SqliteStore implements Store {
               ['description', patch.description],
               ['home_size_bytes', patch.homeSizeBytes],
               ['weekly_usage_limit_s', patch.weeklyUsageLimitS],
+              ['record', patch.record],
             ];
             const entries = columns.filter(([, v]) => v !== undefined);
             if (entries.length > 0)
@@ -425,8 +431,8 @@ export class SqliteStore implements Store {
           run(() => {
             const id = randomUUID();
             this.exec(
-              `INSERT INTO permission_sets (id, name, description, session_duration_s, role_arn_template, session_policy, role_overrides, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+              `INSERT INTO permission_sets (id, name, description, session_duration_s, role_arn_template, session_policy, role_overrides, record, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
               id,
               p.name,
               p.description ?? '',
@@ -434,6 +440,7 @@ export class SqliteStore implements Store {
               p.roleArnTemplate,
               p.sessionPolicy ?? null,
               JSON.stringify(p.roleOverrides ?? {}),
+              p.record ?? 'off',
               this.now(),
             );
             return toPermissionSet(this.one('SELECT * FROM permission_sets WHERE id = ?', id) as Row);
@@ -561,6 +568,58 @@ export class SqliteStore implements Store {
             this.exec('DELETE FROM terminals WHERE id = ?', id);
           }),
         list: () => run(() => this.all('SELECT * FROM terminals ORDER BY created_at, id').map(toTerminal)),
+      },
+
+      recordings: {
+        create: (r) =>
+          run(() => {
+            this.exec(
+              `INSERT INTO recordings (id, terminal_id, user_id, username, region, account_id, permission_set, mode, started_at, storage, location)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              r.id,
+              r.terminalId,
+              r.userId,
+              r.username,
+              r.region,
+              r.accountId,
+              r.permissionSet,
+              r.mode,
+              r.startedAt,
+              r.storage,
+              r.location,
+            );
+          }),
+        finish: (id, end) =>
+          run(
+            () =>
+              this.exec(
+                'UPDATE recordings SET ended_at = ?, bytes = ?, complete = ? WHERE id = ?',
+                end.endedAt,
+                end.bytes,
+                end.complete ? 1 : 0,
+                id,
+              ).changes === 1,
+          ),
+        get: (id) =>
+          run(() => this.maybe(this.one('SELECT * FROM recordings WHERE id = ?', id), toRecording)),
+        search: (query) =>
+          run(() => {
+            const { where, values } = recordingFilter(query);
+            return this.all(
+              `SELECT * FROM recordings ${where} ORDER BY started_at DESC, id LIMIT ?`,
+              ...values,
+              recordingPageSize(query.limit),
+            ).map(toRecording);
+          }),
+        startedBefore: (startedBefore, limit) =>
+          run(() =>
+            this.all(
+              'SELECT * FROM recordings WHERE started_at < ? ORDER BY started_at, id LIMIT ?',
+              startedBefore,
+              limit,
+            ).map(toRecording),
+          ),
+        delete: (id) => run(() => this.exec('DELETE FROM recordings WHERE id = ?', id).changes === 1),
       },
 
       throttles: {

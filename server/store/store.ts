@@ -73,6 +73,9 @@ export interface OidcLoginRecord {
   readonly expiresAt: number;
 }
 
+/** Whether terminals are recorded: not, their output, or their output and what was typed. */
+export type RecordMode = 'off' | 'output' | 'output+input';
+
 export interface GroupRecord {
   readonly id: string;
   readonly name: string;
@@ -81,6 +84,8 @@ export interface GroupRecord {
   readonly homeSizeBytes: number | null;
   /** Shell time members may use per week (the most generous of a user's groups wins); null: unlimited. */
   readonly weeklyUsageLimitS: number | null;
+  /** Members' terminals are recorded (the most thorough of a user's groups and set wins). */
+  readonly record: RecordMode;
   readonly createdAt: number;
 }
 
@@ -101,6 +106,8 @@ export interface PermissionSetRecord {
   readonly sessionPolicy: string | null;
   /** Per-account role ARN overrides. */
   readonly roleOverrides: Readonly<Record<string, string>>;
+  /** Terminals opened with this set are recorded. */
+  readonly record: RecordMode;
   readonly createdAt: number;
 }
 
@@ -187,6 +194,7 @@ export interface GroupFields {
   description?: string;
   homeSizeBytes?: number | null;
   weeklyUsageLimitS?: number | null;
+  record?: RecordMode;
 }
 
 export interface GroupRepository {
@@ -212,7 +220,7 @@ export interface AccountRepository {
 }
 
 export type NewPermissionSet = Pick<PermissionSetRecord, 'name' | 'sessionDurationS' | 'roleArnTemplate'> &
-  Partial<Pick<PermissionSetRecord, 'description' | 'sessionPolicy' | 'roleOverrides'>>;
+  Partial<Pick<PermissionSetRecord, 'description' | 'sessionPolicy' | 'roleOverrides' | 'record'>>;
 
 export interface PermissionSetRepository {
   create(set: NewPermissionSet): Promise<PermissionSetRecord>;
@@ -395,6 +403,54 @@ export interface OidcLoginRepository {
   deleteExpired(now: number): Promise<number>;
 }
 
+/** One recorded terminal session; the file itself is in `storage` at `location`. */
+export interface RecordingRecord {
+  readonly id: string;
+  readonly terminalId: string;
+  readonly userId: string;
+  /** As it was when recording started: the record outlives a renamed or deleted user. */
+  readonly username: string;
+  readonly region: string;
+  readonly accountId: string | null;
+  readonly permissionSet: string | null;
+  readonly mode: Exclude<RecordMode, 'off'>;
+  readonly startedAt: number;
+  /** Null while the terminal is open (or when the server stopped before it could say). */
+  readonly endedAt: number | null;
+  readonly bytes: number;
+  /** False when events were dropped (disk full, too slow) or the size bound cut it. */
+  readonly complete: boolean;
+  /** `file`: under the data directory; the location is the file's name there. */
+  readonly storage: 'file';
+  readonly location: string;
+}
+
+export type NewRecording = Omit<RecordingRecord, 'endedAt' | 'bytes' | 'complete'>;
+
+/** Who, when and which identity: every field narrows; newest first. */
+export interface RecordingQuery {
+  readonly userId?: string;
+  readonly accountId?: string;
+  readonly permissionSet?: string;
+  /** Started at or after (epoch ms). */
+  readonly from?: number;
+  /** Started before (epoch ms). */
+  readonly to?: number;
+  /** 1 to 500, 100 unless asked. */
+  readonly limit?: number;
+}
+
+export interface RecordingRepository {
+  create(recording: NewRecording): Promise<void>;
+  /** Records the end; false when there is no such recording. */
+  finish(id: string, end: { endedAt: number; bytes: number; complete: boolean }): Promise<boolean>;
+  get(id: string): Promise<RecordingRecord | undefined>;
+  search(query: RecordingQuery): Promise<RecordingRecord[]>;
+  /** Recordings started before `startedBefore`, oldest first, at most `limit` (the retention sweep). */
+  startedBefore(startedBefore: number, limit: number): Promise<RecordingRecord[]>;
+  delete(id: string): Promise<boolean>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -416,6 +472,7 @@ export interface StoreRepositories {
   readonly uploads: UploadRepository;
   readonly identities: IdentityRepository;
   readonly oidcLogins: OidcLoginRepository;
+  readonly recordings: RecordingRepository;
   readonly audit: AuditLog;
 }
 

@@ -8,6 +8,7 @@
 import { CoveError, StoreError } from '../errors.js';
 import type { EnvironmentKey } from '../../sandbox/index.js';
 import type { EnvironmentOwner } from '../environments/environment-service.js';
+import type { RecordMode } from '../store/store.js';
 import type { Terminal } from './terminal.js';
 import { terminalErrors, type TerminalBinding } from './terminal-service.js';
 
@@ -22,8 +23,10 @@ export interface TerminalOpenerDeps {
   readonly usage: { assertTimeLeft(userId: string): Promise<void> };
   readonly homes: { prepare(key: EnvironmentKey): Promise<void> };
   readonly terminals: {
-    create(owner: EnvironmentOwner, region: string, binding?: TerminalBinding): Terminal;
+    create(owner: EnvironmentOwner, region: string, binding?: TerminalBinding, record?: RecordMode): Terminal;
   };
+  /** Whether the new terminal is recorded; never when absent. */
+  readonly recordings?: { policyFor(userId: string, permissionSet?: string): Promise<RecordMode> };
 }
 
 /** What the page asks for: a plain shell, or one for an account × permission set. */
@@ -87,9 +90,17 @@ export class TerminalOpener {
     await this.deps.homes.prepare(key).catch((error: unknown) => {
       throw isDiskFull(error) ? hostFull(error) : error;
     });
-    return this.deps.terminals.create(owner, region, {
-      ...(accountId ? { accountId } : {}),
-      ...(permissionSet ? { permissionSet } : {}),
-    });
+    // Read last, nearest the start: a policy that cannot be read refuses the terminal (503)
+    // rather than open it unrecorded.
+    const record = (await this.deps.recordings?.policyFor(owner.id, permissionSet)) ?? 'off';
+    return this.deps.terminals.create(
+      owner,
+      region,
+      {
+        ...(accountId ? { accountId } : {}),
+        ...(permissionSet ? { permissionSet } : {}),
+      },
+      record,
+    );
   }
 }

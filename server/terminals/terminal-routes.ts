@@ -21,6 +21,7 @@ import { SessionWatcher } from '../auth/session-watcher.js';
 import type { Terminal } from './terminal.js';
 import type {} from '../homes/home-service.js';
 import type {} from '../usage/usage-meter.js';
+import type {} from '../recordings/recording-service.js';
 
 const ErrorBody = Type.Object(
   { code: Type.String(), message: Type.String() },
@@ -39,12 +40,15 @@ const CreateBody = Type.Object(
   },
   { additionalProperties: false },
 );
+const RecordedMode = Type.Union([Type.Literal('output'), Type.Literal('output+input')]);
 const TerminalInfo = Type.Object({
   terminalId: Type.String(),
   createdAt: Type.Integer(),
   accountId: Type.Optional(Type.String()),
   permissionSet: Type.Optional(Type.String()),
   attached: Type.Boolean(),
+  /** The session is recorded (the page says so in its banner and status line). */
+  recorded: Type.Optional(RecordedMode),
 });
 
 const upgradeTimeoutMs = 5_000;
@@ -55,6 +59,7 @@ const info = (t: Terminal) => ({
   ...(t.accountId ? { accountId: t.accountId } : {}),
   ...(t.permissionSet ? { permissionSet: t.permissionSet } : {}),
   attached: t.attached,
+  ...(t.recorded ? { recorded: t.recorded } : {}),
 });
 
 export default async function terminalRoutes(fastify: FastifyInstance): Promise<void> {
@@ -71,6 +76,7 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
     usage: app.usage,
     homes: app.homes,
     terminals: app.terminals,
+    recordings: app.recordings,
   });
   const { maxSocketsPerUser } = app.config.terminals;
   const socketsPerUser = new Map<string, number>();
@@ -101,7 +107,11 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
       schema: {
         params: RegionParams,
         body: Type.Optional(CreateBody),
-        response: { 201: Type.Object({ terminalId: Type.String() }), '4xx': ErrorBody, '5xx': ErrorBody },
+        response: {
+          201: Type.Object({ terminalId: Type.String(), recorded: Type.Optional(RecordedMode) }),
+          '4xx': ErrorBody,
+          '5xx': ErrorBody,
+        },
       },
     },
     async (request, reply) => {
@@ -110,7 +120,9 @@ export default async function terminalRoutes(fastify: FastifyInstance): Promise<
       const user = (request.principal as NonNullable<FastifyRequest['principal']>).user;
       const terminal = await opener.open({ id: user.id, username: user.username }, region, request.body);
       request.log.info({ terminalId: terminal.id, region }, 'terminal created');
-      return reply.status(201).send({ terminalId: terminal.id });
+      return reply
+        .status(201)
+        .send({ terminalId: terminal.id, ...(terminal.recorded ? { recorded: terminal.recorded } : {}) });
     },
   );
 

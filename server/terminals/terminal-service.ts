@@ -28,8 +28,15 @@ import type {
   PhaseDetail,
 } from '../environments/environment-service.js';
 import type { Disposable, EnvironmentKey, Shell } from '../../sandbox/index.js';
-import type { TerminalRecord, TerminalRepository } from '../store/store.js';
-import { Terminal, type CloseReason, type TerminalTimings, type TerminalTraffic } from './terminal.js';
+import type { RecordMode, TerminalRecord, TerminalRepository } from '../store/store.js';
+import type { RecordedTerminal } from '../recordings/recording-service.js';
+import {
+  Terminal,
+  type CloseReason,
+  type TerminalTap,
+  type TerminalTimings,
+  type TerminalTraffic,
+} from './terminal.js';
 import { terminalId } from './terminal-id.js';
 import { ScreenSnapshotFiles } from './screen-snapshot-files.js';
 import type { TerminalSocket } from './terminal-socket.js';
@@ -60,6 +67,11 @@ export interface TerminalServiceOptions {
   readonly screens?: ScreenSnapshotFiles;
   /** Counts every terminal's bytes (the metrics). */
   readonly traffic?: TerminalTraffic;
+  /** Records the sessions the policy says to record (see RecordingService). */
+  readonly recordings?: {
+    policyFor(userId: string, permissionSet?: string): Promise<RecordMode>;
+    start(terminal: RecordedTerminal, mode: Exclude<RecordMode, 'off'>): TerminalTap;
+  };
 }
 
 export const shellCommand = ['bash', '-l'] as const;
@@ -142,16 +154,25 @@ export class TerminalService {
   }
 
   /** Registers a terminal and starts its environment and shell in the background. */
-  create(owner: EnvironmentOwner, region: string, binding: TerminalBinding = {}): Terminal {
+  create(
+    owner: EnvironmentOwner,
+    region: string,
+    binding: TerminalBinding = {},
+    record: RecordMode = 'off',
+  ): Terminal {
     const max = this.options.sandbox.maxTerminalsPerUser;
     if (this.list(owner.id, region).length >= max) throw terminalErrors.limit(max, region);
-    const terminal = this.register({
-      id: terminalId.generate(),
-      ownerId: owner.id,
-      region,
-      ...binding,
-      createdAt: this.now(),
-    });
+    const terminal = this.register(
+      {
+        id: terminalId.generate(),
+        ownerId: owner.id,
+        region,
+        ...binding,
+        createdAt: this.now(),
+      },
+      record,
+      owner.username,
+    );
     this.owners.set(owner.id, owner);
     this.persist(terminal);
     void this.start(terminal, owner, binding);
@@ -165,7 +186,23 @@ export class TerminalService {
     return terminal !== undefined && terminal.region === region;
   }
 
-  private register(record: TerminalRecord): Terminal {
+  private register(record: TerminalRecord, mode: RecordMode = 'off', username?: string): Terminal {
+    const recordings = mode === 'off' ? undefined : this.options.recordings;
+    const recorded = mode === 'off' ? undefined : mode;
+    const tap =
+      recordings && recorded
+        ? recordings.start(
+            {
+              terminalId: record.id,
+              userId: record.ownerId,
+              ...(username ? { username } : {}),
+              region: record.region,
+              ...(record.accountId ? { accountId: record.accountId } : {}),
+              ...(record.permissionSet ? { permissionSet: record.permissionSet } : {}),
+            },
+            recorded,
+          )
+        : undefined;
     const terminal = new Terminal({
       id: record.id,
       ownerId: record.ownerId,
@@ -183,6 +220,7 @@ export class TerminalService {
       onError: (error, what) =>
         this.options.log.warn({ err: error, terminalId: record.id, what }, 'terminal problem'),
       ...(this.options.traffic ? { traffic: this.options.traffic } : {}),
+      ...(tap && recorded ? { tap, recorded } : {}),
     });
     this.terminals.set(record.id, terminal);
     return terminal;
@@ -240,7 +278,9 @@ export class TerminalService {
           await records.delete(record.id).catch(() => undefined);
           continue;
         }
-        const terminal = this.register(record);
+        // Recorded from here on by the policy as it is now; what ran while no server was up is not.
+        const mode = await this.recordModeFor(record);
+        const terminal = this.register(record, mode);
         const screen = await this.options.screens?.take(record.id).catch(() => undefined);
         if (screen) terminal.restoreScreen(screen);
         terminal.setPhase('reconnecting');
@@ -253,6 +293,16 @@ export class TerminalService {
       ?.clear()
       .catch((error: unknown) => this.options.log.warn({ err: error }, 'could not delete saved screens'));
     return adopted;
+  }
+
+  private async recordModeFor(record: TerminalRecord): Promise<RecordMode> {
+    if (!this.options.recordings) return 'off';
+    try {
+      return await this.options.recordings.policyFor(record.ownerId, record.permissionSet);
+    } catch (error) {
+      this.options.log.warn({ err: error, terminalId: record.id }, 'could not read the recording policy');
+      return 'off';
+    }
   }
 
   /** Called for every new terminal (e.g. to record that the home is in use). */
@@ -622,6 +672,7 @@ export default fp(
         output: (bytes) => app.metrics.terminalOutput(bytes),
         input: (bytes) => app.metrics.terminalInput(bytes),
       },
+      recordings: app.recordings,
     });
     app.decorate('terminals', service);
     app.metrics.countTerminals(() => service.countByRegion());
@@ -649,5 +700,5 @@ export default fp(
       await service.shutdown();
     });
   },
-  { name: 'terminals', dependencies: ['auth', 'environments', 'metrics'] },
+  { name: 'terminals', dependencies: ['auth', 'environments', 'metrics', 'recordings'] },
 );

@@ -50,6 +50,15 @@ export interface TerminalTraffic {
   input(bytes: number): void;
 }
 
+/** Sees a terminal's output, input and resizes as they happen (a session recording). */
+export interface TerminalTap {
+  output(chunk: Buffer): void;
+  input(chunk: Buffer): void;
+  resize(cols: number, rows: number): void;
+  /** The terminal closed or was released; no calls follow. */
+  end(): void;
+}
+
 export interface TerminalInit {
   readonly id: string;
   readonly ownerId: string;
@@ -68,6 +77,10 @@ export interface TerminalInit {
   readonly onAttached?: (terminal: Terminal) => void;
   readonly onError?: (error: unknown, what: string) => void;
   readonly traffic?: TerminalTraffic;
+  /** Must only queue: it runs on the output path. */
+  readonly tap?: TerminalTap;
+  /** The session is recorded (the tap is its recording): the page says so. */
+  readonly recorded?: 'output' | 'output+input';
 }
 
 /** A terminal's screen kept across a server restart (see `Terminal.saveScreen`). */
@@ -105,6 +118,7 @@ export class Terminal {
   readonly accountId: string | undefined;
   readonly permissionSet: string | undefined;
   readonly createdAt: number;
+  readonly recorded: 'output' | 'output+input' | undefined;
 
   private readonly machine = new TerminalStateMachine();
   private readonly mirror: ScreenMirror;
@@ -139,6 +153,7 @@ export class Terminal {
     this.region = init.region;
     this.accountId = init.accountId;
     this.permissionSet = init.permissionSet;
+    this.recorded = init.recorded;
     this.now = init.now ?? Date.now;
     this.createdAt = init.createdAt ?? this.now();
     this.lastInputAt = this.now();
@@ -323,6 +338,7 @@ export class Terminal {
       }
       this.fed += chunk.length;
       this.init.traffic?.output(chunk.length);
+      this.init.tap?.output(chunk);
       this.lastOutputAt = performance.now();
       this.mirror.write(chunk);
       for (const [connection, queued] of this.connections) {
@@ -356,6 +372,7 @@ export class Terminal {
   input(data: Buffer): void {
     if (this.closed) return;
     this.init.traffic?.input(data.length);
+    this.init.tap?.input(data);
     this.lastInputAt = this.now();
     // The page clears its own warning on input; the next warning needs a fresh idle period.
     this.idleWarned = false;
@@ -371,6 +388,7 @@ export class Terminal {
     if (this.closed) return;
     this.size = { cols, rows };
     this.mirror.resize(cols, rows);
+    this.init.tap?.resize(cols, rows);
     if (this.shell)
       void this.shell.resize(cols, rows).catch((error: unknown) => this.init.onError?.(error, 'resize'));
   }
@@ -412,6 +430,7 @@ export class Terminal {
     }
     this.earlyInput = [];
     this.mirror.dispose();
+    this.init.tap?.end();
     const shell = this.dropShell();
     if (shell && reason !== 'exit')
       void shell.kill().catch((error: unknown) => this.init.onError?.(error, 'kill shell'));
@@ -428,6 +447,7 @@ export class Terminal {
     this.clearTimers();
     this.connections.clear();
     this.mirror.dispose();
+    this.init.tap?.end();
     this.dropShell()?.stream.destroy();
   }
 

@@ -8,7 +8,8 @@
  * optionally a JSON object: `webRoot` serves the built pages (the page-level figures in Chromium;
  * the origin is then the real listening address, as the WebSocket origin check wants),
  * `stsEndpoint` issues credentials from that local STS and gives every user the account × permission
- * set `benchAccess` names, so a tab bound to it goes through the whole credentials path.
+ * set `benchAccess` names, so a tab bound to it goes through the whole credentials path;
+ * `recordedUsers` puts the last that many users in a group whose terminals are recorded.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,6 +55,7 @@ const extra = JSON.parse(process.argv[5] ?? '{}') as {
   stsEndpoint?: string;
   logLevel?: 'info' | 'warn';
   maxConcurrentStarts?: number;
+  recordedUsers?: number;
 };
 
 const port = extra.webRoot ? await freeLoopbackPort() : 0;
@@ -67,6 +69,8 @@ const config = buildConfig({
     graceS: 30,
     ...(extra.maxConcurrentStarts ? { maxConcurrentStarts: extra.maxConcurrentStarts } : {}),
   },
+  // Large enough that the throughput runs are recorded whole, not cut at the default bound.
+  recordings: { maxBytes: 4 * 1024 ** 3 },
   ...(port ? { port, publicUrl: `http://127.0.0.1:${port}` } : {}),
 });
 // Real loop-mounted homes as in production (`<dir>/homes`), deleted again in stop().
@@ -103,12 +107,23 @@ for (let i = 0; i < userCount; i++) {
     await app.directory.createAssignment({ principalType: 'user', principalId: user.id, ...benchAccess });
 }
 
+// The last `recordedUsers` users are in a group whose terminals are recorded (output).
+if (extra.recordedUsers) {
+  const group = await app.directory.createGroup({ name: 'bench-recorded', record: 'output' });
+  for (const user of users.slice(-extra.recordedUsers)) await store.groups.addMember(group.id, user.id);
+}
+
 let stopping = false;
 const stop = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
   const driver = app.environments.driver('us-east-1');
   await app.close();
+  // Whether recording kept up (or dropped events under the flood) belongs next to its cost.
+  for (const r of extra.recordedUsers ? await store.recordings.search({}) : [])
+    process.stderr.write(
+      `bench-server: recording ${r.id}: ${(r.bytes / 1e6).toFixed(1)} MB, ${r.complete ? 'complete' : 'INCOMPLETE'}\n`,
+    );
   await Promise.all(
     users.map((u) => driver.remove({ ownerId: u.id, region: 'us-east-1' }).catch(() => undefined)),
   );

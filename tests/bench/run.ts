@@ -7,10 +7,10 @@
  * credentials from a local STS on loopback.
  *
  * BENCH_ONLY picks parts (comma-separated): cold, warm, throughput, echo, ctrlc, stalled, many,
- * page, transfer, holder, store, class. Unset: all of them.
+ * page, transfer, holder, store, class, recording. Unset: all of them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -120,6 +120,7 @@ async function startServer(
     stsEndpoint?: string;
     logLevel?: 'info' | 'warn';
     maxConcurrentStarts?: number;
+    recordedUsers?: number;
   } = {},
   /** Sees the server's log lines first; a line it returns true for is not echoed. */
   onLog: (line: string) => boolean = () => false,
@@ -129,16 +130,19 @@ async function startServer(
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
   });
   const dir = mkdtempSync(join(tmpdir(), 'cove-bench-server-'));
-  const script = join(dir, 'bench-server.mjs');
-  // Its one test helper goes along, transpiled beside it (the script runs from a temp directory).
-  const helper = ts.transpileModule(
-    readFileSync(new URL('../helpers/free-port.ts', import.meta.url), 'utf8'),
-    {
+  // The test helpers it imports sit beside it as they do in tests/ (as ES modules).
+  mkdirSync(join(dir, 'bench'));
+  mkdirSync(join(dir, 'helpers'));
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  const helper = readFileSync(new URL('../helpers/free-port.ts', import.meta.url), 'utf8');
+  writeFileSync(
+    join(dir, 'helpers', 'free-port.js'),
+    ts.transpileModule(helper, {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    },
+    }).outputText,
   );
-  writeFileSync(join(dir, 'free-port.mjs'), helper.outputText);
-  writeFileSync(script, outputText.replace("'../helpers/free-port.js'", "'./free-port.mjs'"));
+  const script = join(dir, 'bench', 'bench-server.mjs');
+  writeFileSync(script, outputText);
   const dist = new URL('../../dist/server/', import.meta.url).href;
   // BENCH_NODE_ARGS tries V8 flags on the server (e.g. --max-semi-space-size=2) without a code change.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -309,11 +313,13 @@ async function main(): Promise<void> {
   console.log(
     `Cove terminal benchmarks (runs=${runs}, image ${image}${process.env.BENCH_NODE_ARGS ? `, server node ${process.env.BENCH_NODE_ARGS}` : ''})`,
   );
-  const users = 6 + runs * 3;
+  // The last user is recorded (the recording part); the others are not.
+  const users = 6 + runs * 3 + 1;
   const sts = await startLocalSts();
   const server = await startServer(users, {
     webRoot: new URL('../../dist/web', import.meta.url).pathname,
     stsEndpoint: sts.endpoint,
+    recordedUsers: 1,
   });
   const pid = server.child.pid as number;
   const cookie = (i: number) => (server.users[i] as { cookie: string }).cookie;
@@ -430,6 +436,36 @@ async function main(): Promise<void> {
         fmt(tput, 'MB/s'),
         fmt(baseTput, 'MB/s'),
         `≥ 0.8× baseline (${(median(tput) / median(baseTput)).toFixed(2)}×)`,
+      );
+    }
+
+    if (part('recording')) {
+      // Session recording's cost: the same command in one environment-warm terminal recorded
+      // and one not, alternating, in the same run (issue 22: at most 5 % slower).
+      const recorded = await CoveTerminal.open(server, cookie(users - 1));
+      await recorded.sink.waitPrompt(60_000);
+      const off: number[] = [];
+      const on: number[] = [];
+      const measure = async (term: CoveTerminal): Promise<number> => {
+        term.sink.tail = '';
+        const before = term.sink.bytes;
+        const t0 = now();
+        term.send(throughputCommand);
+        const t1 = await term.sink.waitText('__DONE__', 120_000);
+        await term.sink.waitPrompt();
+        return (term.sink.bytes - before) / 1e6 / ((t1 - t0) / 1000);
+      };
+      for (let r = 0; r < runs; r++) {
+        off.push(await measure(keeper));
+        on.push(await measure(recorded));
+      }
+      recorded.close();
+      const ratio = median(on) / median(off);
+      report(
+        'throughput, recording on vs off (~101 MB base64)',
+        fmt(on, 'MB/s'),
+        fmt(off, 'MB/s'),
+        `≥ 0.95× off (${ratio.toFixed(2)}×)`,
       );
     }
 

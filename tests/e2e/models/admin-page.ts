@@ -2,7 +2,7 @@
 import type { Page } from 'playwright-core';
 
 export type AdminTabId =
-  'users' | 'groups' | 'accounts' | 'permission-sets' | 'assignments' | 'homes' | 'audit';
+  'users' | 'groups' | 'accounts' | 'permission-sets' | 'assignments' | 'homes' | 'recordings' | 'audit';
 
 export class AdminPage {
   constructor(

@@ -10,6 +10,7 @@ import { AuditTab } from './audit-tab.js';
 import { GroupsTab } from './groups-tab.js';
 import { HomesTab } from './homes-tab.js';
 import { PermissionSetsTab } from './permission-sets-tab.js';
+import { RecordingsTab } from './recordings-tab.js';
 import { ServerHealth } from './server-health.js';
 import { UsersTab } from './users-tab.js';
 
@@ -33,6 +34,7 @@ export class AdminPage {
       new PermissionSetsTab(data),
       new AssignmentsTab(data),
       new HomesTab(),
+      new RecordingsTab(),
       new AuditTab(data),
     ];
   }

@@ -1,4 +1,5 @@
 /** Small building blocks the admin tabs share: tables, form fields, the one-time invite link box. */
+import { recordModeLabels, type RecordMode } from '../../../server/protocol/api.js';
 import { copyText } from '../lib/clipboard.js';
 import { errorMessage } from '../lib/api.js';
 import { h, showAlert, type Children } from '../lib/dom.js';
@@ -104,4 +105,27 @@ export async function actThenRefresh(
     showAlert(alert, errorMessage(error));
   }
   await refresh();
+}
+
+/**
+ * The recording policy of a group or permission set as a select that saves on change (`save`
+ * PATCHes it); the page says "This session is recorded" to the users it covers.
+ */
+export function recordSelect(
+  label: string,
+  current: RecordMode,
+  save: (mode: RecordMode) => Promise<void>,
+): HTMLSelectElement {
+  const select = h(
+    'select',
+    { 'aria-label': label, 'data-testid': 'record-select' },
+    (Object.keys(recordModeLabels) as RecordMode[]).map((mode) =>
+      h('option', { value: mode, ...(mode === current ? { selected: true } : {}) }, recordModeLabels[mode]),
+    ),
+  );
+  select.addEventListener('change', () => {
+    select.disabled = true;
+    void save(select.value as RecordMode).finally(() => (select.disabled = false));
+  });
+  return select;
 }

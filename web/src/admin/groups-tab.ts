@@ -14,7 +14,7 @@ import { deleteJson, errorMessage, getJson, patchJson, postJson, putJson } from 
 import { confirmDialog, openDialog } from '../lib/dialog.js';
 import { h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
-import { alertRegion, cell, field, table, type AdminTab, actThenRefresh } from './admin-ui.js';
+import { alertRegion, cell, field, recordSelect, table, type AdminTab, actThenRefresh } from './admin-ui.js';
 
 const hoursInput = (value = ''): HTMLInputElement =>
   h('input', { type: 'number', min: '0', max: String(maxWeeklyUsageLimitS / 3600), step: '0.5', value });
@@ -155,12 +155,21 @@ export class GroupsTab implements AdminTab {
             ? h('span', { class: 'muted' }, 'unlimited')
             : formatUsageDuration(group.weeklyUsageLimitS),
         ),
+        cell(
+          recordSelect(`Recording for ${group.name}`, group.record, (record) =>
+            this.act(() => patchJson(`/api/admin/groups/${encodeURIComponent(group.id)}`, { record })),
+          ),
+        ),
         h('td', { class: 'actions' }, members, time, prestart, remove),
       );
     });
     replaceChildren(
       this.list,
-      table(['Name', 'Description', 'Members', 'Home size', 'Shell time / week', ''], rows, 'No groups yet.'),
+      table(
+        ['Name', 'Description', 'Members', 'Home size', 'Shell time / week', 'Recording', ''],
+        rows,
+        'No groups yet.',
+      ),
     );
   }
 

@@ -4,7 +4,7 @@ import { deleteJson, errorMessage, patchJson, postJson } from '../lib/api.js';
 import { confirmDialog } from '../lib/dialog.js';
 import { formatDuration, h, replaceChildren, showAlert, whileBusy } from '../lib/dom.js';
 import type { AdminData } from './admin-data.js';
-import { alertRegion, cell, field, table, type AdminTab, actThenRefresh } from './admin-ui.js';
+import { alertRegion, cell, field, recordSelect, table, type AdminTab, actThenRefresh } from './admin-ui.js';
 
 const defaultTemplate = 'arn:aws:iam::{accountId}:role/Cove-{name}';
 
@@ -159,12 +159,17 @@ export class PermissionSetsTab implements AdminTab {
         cell(set.description || '—'),
         cell(formatDuration(set.sessionDurationS)),
         cell(set.sessionPolicy ? 'Inline policy' : '—'),
+        cell(
+          recordSelect(`Recording for ${set.name}`, set.record, (record) =>
+            this.act(() => patchJson(`/api/admin/permission-sets/${encodeURIComponent(set.id)}`, { record })),
+          ),
+        ),
         h('td', { class: 'actions' }, edit, remove),
       );
     });
     replaceChildren(
       this.list,
-      table(['Name', 'Description', 'Session', 'Policy', ''], rows, 'No permission sets yet.'),
+      table(['Name', 'Description', 'Session', 'Policy', 'Recording', ''], rows, 'No permission sets yet.'),
     );
   }
 

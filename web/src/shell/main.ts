@@ -24,6 +24,8 @@ interface TerminalInfo {
   readonly accountId?: string;
   readonly permissionSet?: string;
   readonly attached: boolean;
+  /** The session is recorded (output, or output and input): the page must say so. */
+  readonly recorded?: string;
 }
 
 const region = decodeURIComponent(location.pathname.split('/')[2] ?? '');
@@ -57,8 +59,25 @@ const statusConnection = el('span', 'shell-status-item');
 statusConnection.dataset.testid = 'connection-state';
 const statusNotice = el('span', 'shell-status-item shell-status-notice');
 statusNotice.dataset.testid = 'shell-notice';
+const statusRecorded = el('span', 'shell-status-item shell-status-recorded', 'This session is recorded');
+statusRecorded.dataset.testid = 'recorded-status';
+statusRecorded.hidden = true;
 const homeStatus = new HomeStatus(region);
-status.append(statusRegion, statusIdentity, homeStatus.element, statusConnection, statusNotice);
+status.append(
+  statusRegion,
+  statusIdentity,
+  statusRecorded,
+  homeStatus.element,
+  statusConnection,
+  statusNotice,
+);
+// Said before anything is typed, for as long as the active terminal is recorded (issue 22).
+const recordedBanner = el('div', 'shell-recorded-banner');
+recordedBanner.dataset.testid = 'recorded-banner';
+recordedBanner.setAttribute('role', 'note');
+recordedBanner.hidden = true;
+/** Recorded tabs and how (`output`, `output+input`). */
+const recordedTabs = new WeakMap<ShellTab, string>();
 const focusActive = () => active?.focus();
 const transfers = new TransferActions(region, panels, {
   onFinished: () => void homeStatus.refresh(),
@@ -87,7 +106,7 @@ const actionsMenu = environmentActions(region, {
   },
 });
 tabBar.append(addButton, actionsMenu.element);
-root.append(tabBar, panels, status);
+root.append(recordedBanner, tabBar, panels, status);
 
 const tabs: { tab: ShellTab; button: HTMLButtonElement }[] = [];
 let active: ShellTab | undefined;
@@ -100,6 +119,13 @@ const stateLabels: Record<ConnectionState, string> = {
 };
 
 function renderStatus(): void {
+  const recorded = active ? recordedTabs.get(active) : undefined;
+  statusRecorded.hidden = recorded === undefined;
+  recordedBanner.hidden = recorded === undefined;
+  recordedBanner.textContent =
+    recorded === 'output+input'
+      ? 'This session is recorded, what you type included. Administrators can replay it.'
+      : 'This session is recorded. Administrators can replay it.';
   statusIdentity.textContent = active ? identityLabel(active.binding) : '';
   statusConnection.textContent = active ? stateLabels[active.state] : '';
 }
@@ -172,7 +198,7 @@ function showGone(tab: ShellTab, message: string, stopped = false): void {
   tab.element.append(box);
 }
 
-function addTab(info: { terminalId: string } & TabBinding): ShellTab {
+function addTab(info: { terminalId: string; recorded?: string | undefined } & TabBinding): ShellTab {
   // Only the binding: a tab's binding is reused for "+", so it must never carry this terminal's id.
   const binding: TabBinding =
     info.accountId && info.permissionSet
@@ -194,6 +220,7 @@ function addTab(info: { terminalId: string } & TabBinding): ShellTab {
     },
     onGone: showGone,
   });
+  if (info.recorded) recordedTabs.set(tab, info.recorded);
   const button = el('button', 'shell-tab');
   button.setAttribute('role', 'tab');
   button.dataset.testid = 'shell-tab';
@@ -221,8 +248,8 @@ function addTab(info: { terminalId: string } & TabBinding): ShellTab {
 
 async function openNew(binding: TabBinding): Promise<ShellTab | undefined> {
   try {
-    const { terminalId } = await postJson<{ terminalId: string }>(api, binding);
-    return addTab({ ...binding, terminalId });
+    const { terminalId, recorded } = await postJson<{ terminalId: string; recorded?: string }>(api, binding);
+    return addTab({ ...binding, terminalId, recorded });
   } catch (error) {
     statusNotice.textContent = errorMessage(error);
     return undefined;

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CoveError, StoreError } from '../../../../server/errors.js';
 import { latestSchemaVersion, migrations } from '../../../../server/store/migrations.js';
-import type { Store } from '../../../../server/store/store.js';
+import type { NewRecording, RecordingQuery, Store } from '../../../../server/store/store.js';
 
 export interface StoreHarness {
   readonly dialect: 'sqlite' | 'postgres';
@@ -99,6 +99,7 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
         description: '',
         homeSizeBytes: 5368709120,
         weeklyUsageLimitS: null,
+        record: 'off',
         createdAt: 2000,
       });
       // Version 3's and 4's tables exist now.
@@ -825,6 +826,101 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
       expect((await store.audit.list({ action: 'a4' })).length).toBe(2);
       expect((await store.audit.list({ limit: 0 })).length).toBe(1);
       expect((await store.audit.list()).length).toBe(6);
+    });
+  });
+
+  describe('recordings', () => {
+    const recording = (id: string, over: Partial<NewRecording> = {}): NewRecording => ({
+      id,
+      terminalId: `t-${id}`,
+      userId: 'u1',
+      username: 'alice',
+      region: 'eu-west-1',
+      accountId: null,
+      permissionSet: null,
+      mode: 'output',
+      startedAt: 1000,
+      storage: 'file',
+      location: `${id}.cast`,
+      ...over,
+    });
+
+    it('keeps the policy on groups and permission sets, off unless set', async () => {
+      const plain = await store.groups.create({ name: 'plain' });
+      const taught = await store.groups.create({ name: 'taught', record: 'output' });
+      expect(plain.record).toBe('off');
+      expect(taught.record).toBe('output');
+      expect(await store.groups.update(plain.id, { record: 'output+input' })).toMatchObject({
+        record: 'output+input',
+      });
+      expect((await store.groups.get(plain.id))?.record).toBe('output+input');
+      const set = await store.permissionSets.create({
+        name: 'Audited',
+        sessionDurationS: 3600,
+        roleArnTemplate: 'arn:aws:iam::{accountId}:role/x',
+        record: 'output',
+      });
+      expect(set.record).toBe('output');
+      expect((await store.permissionSets.update(set.id, { record: 'off' }))?.record).toBe('off');
+      const other = await store.permissionSets.create({
+        name: 'Other',
+        sessionDurationS: 3600,
+        roleArnTemplate: 'arn:aws:iam::{accountId}:role/x',
+      });
+      expect(other.record).toBe('off');
+    });
+
+    it('creates, finishes, gets and deletes; the end is null until finished', async () => {
+      await store.recordings.create(
+        recording('r1', { accountId: '111111111111', permissionSet: 'Admin', mode: 'output+input' }),
+      );
+      expect(await store.recordings.get('r1')).toEqual({
+        ...recording('r1', { accountId: '111111111111', permissionSet: 'Admin', mode: 'output+input' }),
+        endedAt: null,
+        bytes: 0,
+        complete: true,
+      });
+      expect(
+        await store.recordings.finish('r1', { endedAt: 5000, bytes: 123_456_789_012, complete: false }),
+      ).toBe(true);
+      expect(await store.recordings.get('r1')).toMatchObject({
+        endedAt: 5000,
+        bytes: 123_456_789_012,
+        complete: false,
+      });
+      expect(await store.recordings.finish('missing', { endedAt: 1, bytes: 0, complete: true })).toBe(false);
+      expect(await rejection(store.recordings.create(recording('r1')))).toMatchObject({ kind: 'conflict' });
+      expect(await store.recordings.delete('r1')).toBe(true);
+      expect(await store.recordings.delete('r1')).toBe(false);
+      expect(await store.recordings.get('r1')).toBeUndefined();
+    });
+
+    it('searches by user, time and identity, newest first, with a bounded page', async () => {
+      await store.recordings.create(recording('a', { startedAt: 100 }));
+      await store.recordings.create(
+        recording('b', { startedAt: 300, accountId: '111111111111', permissionSet: 'Admin' }),
+      );
+      await store.recordings.create(recording('c', { startedAt: 200, userId: 'u2', username: 'bob' }));
+      await store.recordings.create(
+        recording('d', {
+          startedAt: 400,
+          userId: 'u2',
+          accountId: '111111111111',
+          permissionSet: 'ReadOnly',
+        }),
+      );
+      const ids = async (q: RecordingQuery) => (await store.recordings.search(q)).map((r) => r.id);
+      expect(await ids({})).toEqual(['d', 'b', 'c', 'a']);
+      expect(await ids({ userId: 'u1' })).toEqual(['b', 'a']);
+      expect(await ids({ from: 200, to: 400 })).toEqual(['b', 'c']);
+      expect(await ids({ accountId: '111111111111' })).toEqual(['d', 'b']);
+      expect(await ids({ accountId: '111111111111', permissionSet: 'Admin' })).toEqual(['b']);
+      expect(await ids({ userId: 'u2', from: 300 })).toEqual(['d']);
+      expect(await ids({ limit: 2 })).toEqual(['d', 'b']);
+      expect(await ids({ limit: 0 })).toEqual(['d']);
+      expect(await ids({ userId: "u1' OR '1'='1" })).toEqual([]);
+      expect((await store.recordings.startedBefore(300, 10)).map((r) => r.id)).toEqual(['a', 'c']);
+      expect((await store.recordings.startedBefore(1000, 1)).map((r) => r.id)).toEqual(['a']);
     });
   });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CoveError } from '../../../../server/errors.js';
 import { TerminalOpener, type TerminalOpenerDeps } from '../../../../server/terminals/terminal-opener.js';
 import type { Terminal } from '../../../../server/terminals/terminal.js';
+import type { RecordMode } from '../../../../server/store/store.js';
 
 const owner = { id: 'u-1', username: 'ana' };
 const region = 'us-east-1';
@@ -107,5 +108,51 @@ describe('TerminalOpener', () => {
     const { opener: o, calls } = opener({ quota });
     expect(await refusal(o.open(owner, region))).toBe(quota);
     expect(calls).toEqual(['reachable', 'canStart', 'quota']);
+  });
+});
+
+describe('TerminalOpener and the recording policy', () => {
+  const withPolicy = (policyFor: (userId: string, permissionSet?: string) => Promise<RecordMode>) => {
+    const { opener: base } = opener();
+    const created: unknown[] = [];
+    const deps = (base as unknown as { deps: TerminalOpenerDeps }).deps;
+    return {
+      opener: new TerminalOpener({
+        ...deps,
+        terminals: {
+          create: (who, where, binding, record) => {
+            created.push({ binding, record });
+            return { id: 't-1' } as Terminal;
+          },
+        },
+        recordings: { policyFor },
+      }),
+      created,
+    };
+  };
+
+  it('creates the terminal with the policy for its user and permission set', async () => {
+    const asked: unknown[] = [];
+    const { opener: o, created } = withPolicy(async (userId, permissionSet) => {
+      asked.push([userId, permissionSet]);
+      return permissionSet === 'Dev' ? 'output+input' : 'off';
+    });
+    await o.open(owner, region, { accountId: '111122223333', permissionSet: 'Dev' });
+    await o.open(owner, region);
+    expect(asked).toEqual([
+      [owner.id, 'Dev'],
+      [owner.id, undefined],
+    ]);
+    expect(created).toEqual([
+      { binding: { accountId: '111122223333', permissionSet: 'Dev' }, record: 'output+input' },
+      { binding: {}, record: 'off' },
+    ]);
+  });
+
+  it('refuses the terminal when the policy cannot be read, rather than open it unrecorded', async () => {
+    const unavailable = new CoveError('COVE_ERR_STORE_UNAVAILABLE', 503, 'The database is not answering.');
+    const { opener: o, created } = withPolicy(() => Promise.reject(unavailable));
+    expect(await refusal(o.open(owner, region))).toBe(unavailable);
+    expect(created).toEqual([]);
   });
 });

@@ -108,6 +108,32 @@ describe('Terminal', () => {
     terminal.close('closed', null);
   });
 
+  it('shows its tap the output, input and resizes as they happen, and ends it once at close', async () => {
+    vi.useRealTimers();
+    const seen: string[] = [];
+    const terminal = new Terminal({
+      id: 't1',
+      ownerId: 'u1',
+      region: 'us-east-1',
+      timings,
+      tap: {
+        output: (chunk) => seen.push(`o:${chunk.toString()}`),
+        input: (chunk) => seen.push(`i:${chunk.toString()}`),
+        resize: (cols, rows) => seen.push(`r:${cols}x${rows}`),
+        end: () => seen.push('end'),
+      },
+    });
+    const shell = opened();
+    terminal.shellOpened(shell);
+    terminal.input(Buffer.from('ls\r'));
+    shell.stream.push(Buffer.from('a.txt\r\n'));
+    await vi.waitFor(() => expect(seen).toContain('o:a.txt\r\n'));
+    terminal.resize(100, 30);
+    terminal.close('closed', null);
+    terminal.close('closed', null);
+    expect(seen).toEqual(['i:ls\r', 'o:ls\r', 'o:a.txt\r\n', 'r:100x30', 'end']);
+  });
+
   it("counts the output its mirror got in the holder's numbering, keeps it across a lost stream and a saved screen", async () => {
     vi.useRealTimers();
     const { terminal } = make();
