@@ -14,6 +14,7 @@ import type { CredentialService } from '../credentials/credential-service.js';
 import type { EffectiveAccessEntry } from '../directory/effective-access.js';
 import { portalErrors } from './aws-api-error.js';
 import { laptopConfig } from './laptop-config.js';
+import type { LaptopConfigView } from '../protocol/sso.js';
 import type { SsoCaller } from './sso-sign-in-service.js';
 
 declare module 'fastify' {
@@ -78,7 +79,7 @@ export class SsoPortalService {
   ) {}
 
   /** The portal's "Use from your laptop" panel: the config text for the user's assignments. */
-  async laptopConfigFor(userId: string): Promise<{ startUrl: string; region: string; config: string }> {
+  async laptopConfigFor(userId: string): Promise<LaptopConfigView> {
     const access = await this.deps.directory.effectiveAccess(userId);
     const publicUrl = this.deps.publicUrl.replace(/\/+$/, '');
     return {

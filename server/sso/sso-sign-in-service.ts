@@ -20,6 +20,7 @@ import { errors } from '../errors.js';
 import type { Config } from '../config.js';
 import type { SsoGrantRecord, SsoTokenRecord, Store, ThrottlePolicy, UserRecord } from '../store/store.js';
 import { StoreError } from '../errors.js';
+import type { SsoDecision, SsoRequestView } from '../protocol/sso.js';
 import { oidcErrors } from './aws-api-error.js';
 import {
   isCodeVerifier,
@@ -87,20 +88,6 @@ export interface AuthorizeInput {
   readonly state?: string | undefined;
   readonly codeChallenge?: string | undefined;
   readonly codeChallengeMethod?: string | undefined;
-}
-
-/** What the "Authorize request" page shows about a waiting request. */
-export interface SsoRequestView {
-  readonly userCode: string;
-  readonly kind: 'device' | 'code';
-  readonly clientName: string;
-  readonly expiresAt: number;
-}
-
-export interface SsoDecision {
-  readonly status: 'approved' | 'denied';
-  /** Authorization code requests: where the browser goes next (the CLI's loopback address). */
-  readonly redirectTo?: string;
 }
 
 /** The user behind a valid access token. */

@@ -17,6 +17,7 @@ import { formatDuration, h, replaceChildren, showAlert } from '../lib/dom.js';
 import { SecuritySection } from './security-section.js';
 import { shellUrl } from './shell-links.js';
 import { openCliAccess } from './cli-access.js';
+import { LaptopSection } from './laptop-section.js';
 
 const regionKey = 'cove.region';
 
@@ -60,6 +61,7 @@ export class PortalPage {
       this.renderHeading(portal.usage),
       this.renderAccounts(groupByAccount(portal.assignments)),
       this.renderNoCredentials(),
+      new LaptopSection().render(),
       new SecuritySection(this.me).render(),
     );
   }
