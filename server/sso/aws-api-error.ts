@@ -61,6 +61,14 @@ export const oidcErrors = {
     oidc('AccessDeniedException', 400, 'access_denied', 'The sign-in request was denied in Cove.'),
   internal: () =>
     oidc('InternalServerException', 500, 'server_error', 'Cove could not answer. Try again in a moment.'),
+  /** Not in the SSO OIDC model: the SDKs see the name and retry on the 429 like any throttling. */
+  tooManyRequests: (retryAfterS: number) =>
+    oidc(
+      'TooManyRequestsException',
+      429,
+      'slow_down',
+      `Too many sign-in requests from this address. Try again in ${retryAfterS} seconds.`,
+    ),
 };
 
 /** SSO portal (`/aws/portal`): the shapes of com.amazonaws.sso, plus the 403 AWS sends for a role not assigned. */

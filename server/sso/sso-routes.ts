@@ -77,7 +77,7 @@ async function oidcApi(instance: FastifyInstance): Promise<void> {
         },
       },
     },
-    async (request) => app.ssoSignIn.registerClient(request.body),
+    async (request) => app.ssoSignIn.registerClient(request.body, request.ip),
   );
 
   app.post(
@@ -97,7 +97,7 @@ async function oidcApi(instance: FastifyInstance): Promise<void> {
         },
       },
     },
-    async (request) => app.ssoSignIn.startDeviceAuthorization(request.body),
+    async (request) => app.ssoSignIn.startDeviceAuthorization(request.body, request.ip),
   );
 
   app.post(

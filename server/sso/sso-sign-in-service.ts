@@ -101,6 +101,19 @@ const authorizationCodeTtlMs = 60_000;
 /** Expired requests stay this long so a late poll hears "expired" rather than "unknown". */
 const expiredKeepMs = 3_600_000;
 
+/**
+ * RegisterClient and StartDeviceAuthorization need no sign-in and each stores a row: per client
+ * address, 30 in a quarter of an hour, then a wait (a CLI registers once per 90 days).
+ */
+export const requestScope = 'sso.requests';
+const requestPolicy: ThrottlePolicy = {
+  // The request being made counts before the check: 31 lets 30 through.
+  allowed: 31,
+  quietMs: 900_000,
+  baseDelayMs: 60_000,
+  maxDelayMs: 900_000,
+};
+
 export const userCodeScope = 'sso.user-code';
 const userCodePolicy: ThrottlePolicy = {
   allowed: 5,
@@ -128,7 +141,8 @@ export class SsoSignInService {
     return `${this.publicUrl}/start`;
   }
 
-  async registerClient(input: RegisterClientInput): Promise<RegisterClientOutput> {
+  async registerClient(input: RegisterClientInput, ip: string): Promise<RegisterClientOutput> {
+    await this.countRequest(ip);
     const clientName = (input.clientName ?? '').trim();
     if (clientName === '' || clientName.length > 128)
       throw oidcErrors.invalidRequest('clientName must be 1 to 128 characters.');
@@ -156,11 +170,15 @@ export class SsoSignInService {
     };
   }
 
-  async startDeviceAuthorization(input: {
-    clientId?: string | undefined;
-    clientSecret?: string | undefined;
-    startUrl?: string | undefined;
-  }): Promise<StartDeviceAuthorizationOutput> {
+  async startDeviceAuthorization(
+    input: {
+      clientId?: string | undefined;
+      clientSecret?: string | undefined;
+      startUrl?: string | undefined;
+    },
+    ip: string,
+  ): Promise<StartDeviceAuthorizationOutput> {
+    await this.countRequest(ip);
     const client = await this.authenticateClient(input.clientId, input.clientSecret);
     if (!this.isStartUrl(input.startUrl))
       throw oidcErrors.invalidRequest(`startUrl must be this Cove's start URL, ${this.startUrl}.`);
@@ -315,6 +333,17 @@ export class SsoSignInService {
   }
 
   // ---- internals ----
+
+  private async countRequest(ip: string): Promise<void> {
+    const now = this.deps.now();
+    const { blockedUntil } = await this.deps.store.throttles.recordFailure(
+      requestScope,
+      ip,
+      now,
+      requestPolicy,
+    );
+    if (blockedUntil > now) throw oidcErrors.tooManyRequests(Math.ceil((blockedUntil - now) / 1000));
+  }
 
   private isStartUrl(startUrl: string | undefined): boolean {
     if (!startUrl) return false;

@@ -347,6 +347,48 @@ describe('AWS CLI sign-in attacks', () => {
     expect(errorType(odd)).toBe('UnsupportedGrantTypeException');
   });
 
+  it('S09 unauthenticated registrations and device requests are bounded per address', async () => {
+    const from = (remoteAddress: string, url: string, body: unknown) =>
+      rig.t.app.inject({
+        method: 'POST',
+        url,
+        remoteAddress,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 32; i++)
+      statuses.push(
+        (
+          await from('198.51.100.7', '/aws/oidc/client/register', {
+            clientName: `flood-${i}`,
+            clientType: 'public',
+          })
+        ).statusCode,
+      );
+    expect(statuses.filter((s) => s === 200)).toHaveLength(30);
+    const refused = await from('198.51.100.7', '/aws/oidc/client/register', {
+      clientName: 'one-more',
+      clientType: 'public',
+    });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['x-amzn-errortype']).toBe('TooManyRequestsException');
+    expect(refused.json<{ error_description: string }>().error_description).toMatch(
+      /^Too many sign-in requests from this address\. Try again in \d+ seconds\.$/,
+    );
+    const client = await from('198.51.100.7', '/aws/oidc/device_authorization', {
+      clientId: 'x',
+      clientSecret: 'y',
+      startUrl: `${origin}/start`,
+    });
+    expect(client.statusCode).toBe(429);
+    // Another address is not held up.
+    expect(
+      (await from('198.51.100.8', '/aws/oidc/client/register', { clientName: 'ok', clientType: 'public' }))
+        .statusCode,
+    ).toBe(200);
+  });
+
   it('S08 no code, secret or token reaches the logs, the audit log or the database in clear', async () => {
     expect(secrets.length).toBeGreaterThan(20);
     const logs = rig.t.logs.join('');
