@@ -7,6 +7,9 @@
  * Screenshot: /tmp/cove-shots/sso-device.png.
  */
 import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTotpSecret, totpCode } from '../../server/auth/totp.js';
@@ -149,6 +152,59 @@ describe('Authorize request for the AWS CLI', () => {
       type: 'AccessDeniedException',
       body: { error: 'access_denied' },
     });
+  });
+
+  it('sends the browser back to the command line with a code (authorization code flow, PKCE)', async () => {
+    // The CLI's loopback listener: it gets the code and shows its own page.
+    const received: URL[] = [];
+    const callback = createServer((request, response) => {
+      received.push(new URL(request.url ?? '/', 'http://127.0.0.1'));
+      response
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<h1>Signed in. You can close this window.</h1>');
+    });
+    await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve));
+    try {
+      const redirectUri = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/oauth/callback`;
+      const client = (
+        await oidc('/client/register', { clientName: 'botocore-client-cove', clientType: 'public' })
+      ).body as { clientId: string; clientSecret: string };
+      const verifier = 'pkce-verifier-'.repeat(4);
+      const authorize = `${cove.origin}/aws/oidc/authorize?${new URLSearchParams({
+        response_type: 'code',
+        client_id: client.clientId,
+        redirect_uri: redirectUri,
+        state: 'cli-state-1',
+        code_challenge_method: 'S256',
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        scopes: 'sso:account:access',
+      }).toString()}`;
+      await page.goto(authorize);
+      const devicePage = new DevicePage(page);
+      const shown = await devicePage.request();
+      expect(shown.code).toBeNull();
+      expect(await page.locator('[data-testid=device-request]').innerText()).toContain(
+        'Allow it only if you just ran aws sso login (or a tool that signs in the same way) on this computer.',
+      );
+      await page.keyboard.press('Tab');
+      expect(await devicePage.focused()).toBe('device-allow');
+      await page.keyboard.press('Enter');
+      await page.waitForURL((url) => url.href.startsWith(redirectUri));
+      expect(await page.locator('h1').innerText()).toBe('Signed in. You can close this window.');
+      const code = received[0]?.searchParams.get('code') ?? '';
+      expect(received[0]?.searchParams.get('state')).toBe('cli-state-1');
+      const token = await oidc('/token', {
+        ...client,
+        grantType: 'authorization_code',
+        code,
+        codeVerifier: verifier,
+        redirectUri,
+      });
+      expect(token.status).toBe(200);
+      expect(token.body).toMatchObject({ tokenType: 'Bearer' });
+    } finally {
+      await new Promise((resolve) => callback.close(resolve));
+    }
   });
 
   it('shows the ~/.aws/config block on the portal and copies it', async () => {
