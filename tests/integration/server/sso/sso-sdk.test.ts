@@ -395,6 +395,32 @@ describe('aws sso login against Cove with the real SDK', () => {
     );
     const accounts = await ssoClient().send(new ListAccountsCommand({ accessToken: token.accessToken }));
     expect(accounts.accountList?.map((a) => a.accountId)).toEqual([prod, dev]);
+
+    // Denied: the browser goes back to the command line with OAuth's error and the state.
+    const third = await fetch(
+      `${publicUrl}/aws/oidc/authorize?${new URLSearchParams({
+        response_type: 'code',
+        client_id: client.clientId ?? '',
+        redirect_uri: redirectUri,
+        state: 'st-789',
+        code_challenge_method: 'S256',
+        code_challenge: challenge,
+      }).toString()}`,
+      { redirect: 'manual' },
+    );
+    const deniedCode =
+      new URL(third.headers.get('location') ?? '', publicUrl).searchParams.get('user_code') ?? '';
+    const denied = new URL(
+      (await answer(aliceCookie, deniedCode, false)).json<{ redirectTo: string }>().redirectTo,
+    );
+    expect(Object.fromEntries(denied.searchParams)).toEqual({
+      error: 'access_denied',
+      error_description: 'The sign-in request was denied in Cove.',
+      state: 'st-789',
+    });
+    // The start URL opens the portal.
+    const start = await fetch(`${publicUrl}/start`, { redirect: 'manual' });
+    expect([start.status, start.headers.get('location')]).toEqual([302, '/']);
   });
 });
 
