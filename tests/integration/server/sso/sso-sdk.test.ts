@@ -611,6 +611,20 @@ describe('bad input gets the exact AWS error', () => {
     expect(portal.status).toBe(401);
     expect(portal.headers.get('x-amzn-errortype')).toBe('UnauthorizedException');
     expect(await portal.json()).toEqual({ message: 'Session token not found or invalid' });
+
+    // Pagination input is checked: InvalidRequestException, as AWS names it.
+    const { token } = await login(aliceCookie);
+    const sso = ssoClient();
+    const badSize = await awsError(
+      sso.send(new ListAccountsCommand({ accessToken: token.accessToken, maxResults: 0 })),
+    );
+    expect(badSize.name).toBe('InvalidRequestException');
+    expect(badSize.$metadata.httpStatusCode).toBe(400);
+    const badToken = await awsError(
+      sso.send(new ListAccountsCommand({ accessToken: token.accessToken, nextToken: 'not-a-token' })),
+    );
+    expect(badToken.name).toBe('InvalidRequestException');
+    expect(badToken.message).toBe('next_token is not valid.');
     expect(bobCookie).toBeTruthy();
   });
 });
