@@ -17,6 +17,7 @@ export default defineConfig({
         portal: resolve(root, 'index.html'),
         shell: resolve(root, 'shell.html'),
         admin: resolve(root, 'admin.html'),
+        device: resolve(root, 'device.html'),
       },
     },
   },

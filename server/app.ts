@@ -41,6 +41,9 @@ import credentialService from './credentials/credential-service.js';
 import credentialRoutes from './credentials/credential-routes.js';
 import type { CredentialBroker } from './credentials/credential-broker.js';
 import credentialDelivery from './credentials/credential-delivery.js';
+import ssoSignInService from './sso/sso-sign-in-service.js';
+import ssoPortalService from './sso/sso-portal-service.js';
+import ssoRoutes from './sso/sso-routes.js';
 import fileService from './files/file-service.js';
 import fileRoutes from './files/file-routes.js';
 import prestartService from './environments/prestart-service.js';
@@ -130,6 +133,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(directoryService);
   await app.register(oidcService, deps.oidcClient ? { clientOptions: deps.oidcClient } : {});
   await app.register(credentialService, deps.credentialBroker ? { broker: deps.credentialBroker } : {});
+  await app.register(ssoSignInService);
+  await app.register(ssoPortalService);
 
   // Homes before environments: every existing home is mounted before any container is adopted.
   await app.register(homeService, deps.homeVolumes ? { volumes: deps.homeVolumes } : {});
@@ -194,6 +199,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(homeRoutes);
   await app.register(linkRoutes);
   await app.register(credentialRoutes);
+  await app.register(ssoRoutes);
   await app.register(fileRoutes);
   await app.register(prestartRoutes);
   await app.register(webPages, deps.webRoot ? { root: deps.webRoot } : {});

@@ -600,6 +600,46 @@ export const ConfigSchema = Type.Object(
           'Session recordings (asciicast v2 files under dataDir/recordings), turned on per group or permission set by an administrator',
       },
     ),
+    sso: Type.Object(
+      {
+        accessTokenTtlS: Type.Integer({
+          default: 3600,
+          minimum: 300,
+          maximum: 43_200,
+          description:
+            'Lifetime of an access token the AWS CLI gets from `aws sso login`; the SDKs refresh it themselves (COVE_SSO_ACCESS_TOKEN_TTL_S)',
+        }),
+        sessionTtlS: Type.Integer({
+          default: 28_800,
+          minimum: 900,
+          maximum: 604_800,
+          description:
+            'How long after `aws sso login` refreshing keeps working; then the user signs in again (COVE_SSO_SESSION_TTL_S)',
+        }),
+        requestTtlS: Type.Integer({
+          default: 600,
+          minimum: 60,
+          maximum: 1800,
+          description:
+            'Time to approve a sign-in request on the "Authorize request" page before its code expires (COVE_SSO_REQUEST_TTL_S)',
+        }),
+        pollIntervalS: Type.Integer({
+          default: 5,
+          minimum: 1,
+          maximum: 60,
+          description:
+            'Seconds the CLI must wait between polls for a device sign-in; faster polls get SlowDownException (COVE_SSO_POLL_INTERVAL_S)',
+        }),
+        clientTtlS: Type.Integer({
+          default: 7_776_000,
+          minimum: 3600,
+          maximum: 31_536_000,
+          description:
+            'How long a CLI registration (RegisterClient) stays valid; the CLI registers again after it (COVE_SSO_CLIENT_TTL_S)',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     credentials: Type.Object(
       {
         accessRecheckS: Type.Integer({
@@ -759,6 +799,11 @@ const envKeys: Record<string, { path: string[]; kind: EnvKind }> = {
   COVE_STS_REFRESH_BEFORE_S: { path: ['sts', 'refreshBeforeS'], kind: 'int' },
   COVE_STS_REQUEST_TIMEOUT_MS: { path: ['sts', 'requestTimeoutMs'], kind: 'int' },
   COVE_STS_RETRY_BUDGET_MS: { path: ['sts', 'retryBudgetMs'], kind: 'int' },
+  COVE_SSO_ACCESS_TOKEN_TTL_S: { path: ['sso', 'accessTokenTtlS'], kind: 'int' },
+  COVE_SSO_SESSION_TTL_S: { path: ['sso', 'sessionTtlS'], kind: 'int' },
+  COVE_SSO_REQUEST_TTL_S: { path: ['sso', 'requestTtlS'], kind: 'int' },
+  COVE_SSO_POLL_INTERVAL_S: { path: ['sso', 'pollIntervalS'], kind: 'int' },
+  COVE_SSO_CLIENT_TTL_S: { path: ['sso', 'clientTtlS'], kind: 'int' },
   COVE_CREDENTIALS_ACCESS_RECHECK_S: { path: ['credentials', 'accessRecheckS'], kind: 'int' },
   COVE_CREDENTIALS_MIN_REMAINING_S: { path: ['credentials', 'minRemainingS'], kind: 'int' },
   COVE_FILES_MAX_FILE_BYTES: { path: ['files', 'maxFileBytes'], kind: 'int' },

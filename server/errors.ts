@@ -261,6 +261,20 @@ export const errors = {
       headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterS))) },
       details: usage,
     }),
+  /** The same answer for a code never issued, expired or already answered: codes cannot be probed. */
+  ssoRequestUnknown: () =>
+    new CoveError(
+      'COVE_ERR_SSO_REQUEST_UNKNOWN',
+      404,
+      'No waiting sign-in request has that code: it may have expired or been answered already. Run `aws sso login` again and compare the code it shows.',
+    ),
+  ssoThrottled: (retryAfterS: number) =>
+    new CoveError(
+      'COVE_ERR_SSO_THROTTLED',
+      429,
+      `Too many wrong codes. Wait ${retryAfterS} seconds, then enter the code your command line shows.`,
+      { headers: { 'retry-after': String(retryAfterS) }, details: { retryAfterS } },
+    ),
   /** The same body for an unknown and an unassigned account × permission set: no enumeration. */
   credentialsNoAccess: () =>
     new CoveError(

@@ -1,6 +1,6 @@
 /**
  * Serves the built pages (Vite output, default `dist/web`): hashed assets under `/assets/` with a
- * long cache, and the four HTML pages with `no-store`. Pages that need a session redirect to
+ * long cache, and the HTML pages with `no-store`. Pages that need a session redirect to
  * `/login?next=<path>` before any HTML is sent, so a signed-out visitor never sees a half-page;
  * `/admin` answers a plain 403 page to signed-in users who are not administrators.
  */
@@ -19,7 +19,7 @@ export interface WebPagesOptions {
   readonly root?: string;
 }
 
-type PageFile = 'login.html' | 'index.html' | 'shell.html' | 'admin.html';
+type PageFile = 'login.html' | 'index.html' | 'shell.html' | 'admin.html' | 'device.html';
 
 const htmlReply = Type.String({ description: 'An HTML page' });
 const pageResponses = { 200: htmlReply, 302: Type.Null(), 403: htmlReply, 404: htmlReply, 503: htmlReply };
@@ -99,6 +99,19 @@ export default fp(
 
     routes.get('/', { schema: { response: pageResponses } }, async (request, reply) =>
       needsSignIn(request) ? toLogin(request, reply) : sendPage(reply, 'index.html'),
+    );
+
+    // The AWS CLI's verification address: "Authorize request" after a full sign-in (MFA too).
+    routes.get(
+      '/device',
+      {
+        schema: {
+          querystring: Type.Object({ user_code: Type.Optional(Type.String({ maxLength: 32 })) }),
+          response: pageResponses,
+        },
+      },
+      async (request, reply) =>
+        needsSignIn(request) ? toLogin(request, reply) : sendPage(reply, 'device.html'),
     );
 
     routes.get(

@@ -258,6 +258,8 @@ export default async function authRoutes(fastify: FastifyInstance): Promise<void
       const session = request.session;
       if (session) {
         await app.sessions.destroy(session);
+        // Signing out of Cove signs the user's command lines out too (issue 20).
+        await app.ssoSignIn.revokeForUser(session.userId);
         await audit(store, request, {
           action: 'auth.logout',
           target: session.userId,

@@ -8,7 +8,7 @@
  *     userId: string,
  *     accountId: string,
  *     permissionSetName: string,
- *     options?: { minRemainingS?: number; purpose?: 'shell' | 'cli' | 'profile'; request?: FastifyRequest },
+ *     options?: { minRemainingS?: number; purpose?: 'shell' | 'cli' | 'profile' | 'sso'; request?: FastifyRequest },
  *   ): Promise<IssuedCredentials>   // { credentials: {accessKeyId, secretAccessKey, sessionToken, expiration: Date}, notice? }
  *
  * - Rejects with 403 `COVE_ERR_CREDENTIALS_ACCESS` (one identical body) when the user may not use
@@ -20,7 +20,7 @@
  * - `minRemainingS`: serve cached credentials only when they last at least this much longer.
  * - Audit `credentials.issue` (user, account, permission set, expiry, purpose; never a key id or
  *   secret): once per set of credentials STS issued (cache hits are not new issues), and every
- *   time for `cli`, where a person asked to see them.
+ *   time for `cli` and `sso`, where they leave Cove for a person's screen or machine.
  * - Access changes (`directory.onAccessChanged`) drop the affected users' cached credentials.
  * - `stsHealth()`: what the broker last saw of STS (for /readyz and the admin console).
  */
@@ -40,8 +40,11 @@ declare module 'fastify' {
   }
 }
 
-/** Why credentials were asked for: a shell's container, the portal's panel, a named profile. */
-export type CredentialPurpose = 'shell' | 'cli' | 'profile';
+/**
+ * Why credentials were asked for: a shell's container, the portal's panel, a named profile, or
+ * an SDK on the user's own machine through the SSO portal API (GetRoleCredentials).
+ */
+export type CredentialPurpose = 'shell' | 'cli' | 'profile' | 'sso';
 
 export interface ForAssignmentOptions {
   readonly minRemainingS?: number;
@@ -130,7 +133,7 @@ export class CredentialService {
       throw coded;
     }
 
-    if (purpose === 'cli' || !this.audited.has(issued)) {
+    if (purpose === 'cli' || purpose === 'sso' || !this.audited.has(issued)) {
       this.audited.add(issued);
       await audit(this.deps.store, options.request, {
         action: 'credentials.issue',

@@ -29,6 +29,9 @@ export default fp(
   async (app, opts: { publicOrigin: string }) => {
     app.addHook('onRequest', async (request) => {
       if (safeMethods.has(request.method)) return;
+      // The AWS CLI's SSO APIs (server/sso) ignore cookies: a client secret or bearer token is the
+      // only credential, which a cross-site page cannot send. Matched on the route, not the raw URL.
+      if (request.routeOptions.url?.startsWith('/aws/')) return;
       if (!isSameOrigin(request.headers, opts.publicOrigin)) throw errors.csrf();
       const length = Number(request.headers['content-length'] ?? 0);
       const hasBody = length > 0 || request.headers['transfer-encoding'] !== undefined;

@@ -410,6 +410,77 @@ const list: readonly Omit<Migration, 'version'>[] = [
   CREATE INDEX recordings_user ON recordings(user_id, started_at);
   `,
   },
+  {
+    description: 'AWS CLI sign-in (SSO OIDC): registered clients, requests awaiting a person, tokens',
+    sqlite: `
+  CREATE TABLE sso_clients (
+    client_id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE sso_grants (
+    code_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    user_code TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'pending',
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    redirect_uri TEXT,
+    state TEXT,
+    code_challenge TEXT,
+    last_polled_at INTEGER,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE sso_tokens (
+    token_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    family_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX sso_tokens_family ON sso_tokens(family_id);
+  CREATE INDEX sso_tokens_user ON sso_tokens(user_id);
+  `,
+    postgres: `
+  CREATE TABLE sso_clients (
+    client_id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE TABLE sso_grants (
+    code_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    user_code TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'pending',
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    redirect_uri TEXT,
+    state TEXT,
+    code_challenge TEXT,
+    last_polled_at BIGINT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE TABLE sso_tokens (
+    token_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    family_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE INDEX sso_tokens_family ON sso_tokens(family_id);
+  CREATE INDEX sso_tokens_user ON sso_tokens(user_id);
+  `,
+  },
 ];
 
 export const migrations: readonly Migration[] = list.map((m, index) => ({ version: index + 1, ...m }));

@@ -24,6 +24,9 @@ import {
   toPermissionSet,
   toRecording,
   toSession,
+  toSsoClient,
+  toSsoGrant,
+  toSsoToken,
   toStagedUpload,
   throttleBlockedUntil,
   throttleForgetAt,
@@ -129,6 +132,9 @@ export class PostgresStore implements Store {
   readonly identities: StoreRepositories['identities'];
   readonly oidcLogins: StoreRepositories['oidcLogins'];
   readonly recordings: StoreRepositories['recordings'];
+  readonly ssoClients: StoreRepositories['ssoClients'];
+  readonly ssoGrants: StoreRepositories['ssoGrants'];
+  readonly ssoTokens: StoreRepositories['ssoTokens'];
   readonly audit: StoreRepositories['audit'];
 
   private constructor(
@@ -162,6 +168,9 @@ export class PostgresStore implements Store {
       identities: this.identities,
       oidcLogins: this.oidcLogins,
       recordings: this.recordings,
+      ssoClients: this.ssoClients,
+      ssoGrants: this.ssoGrants,
+      ssoTokens: this.ssoTokens,
       audit: this.audit,
     } = this.repositories);
   }
@@ -810,6 +819,89 @@ export class PostgresStore implements Store {
           return row !== undefined && (row.expires_at as number) > now ? toOidcLogin(row) : undefined;
         },
         deleteExpired: (now) => changed('DELETE FROM oidc_logins WHERE expires_at <= $1', [now]),
+      },
+
+      ssoClients: {
+        create: async (c) => {
+          await q.query(
+            'INSERT INTO sso_clients (client_id, secret_hash, name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)',
+            [c.clientId, c.secretHash, c.name, c.createdAt, c.expiresAt],
+          );
+        },
+        get: async (clientId) =>
+          maybe(await one('SELECT * FROM sso_clients WHERE client_id = $1', [clientId]), toSsoClient),
+        deleteExpired: (now) => changed('DELETE FROM sso_clients WHERE expires_at <= $1', [now]),
+      },
+
+      ssoGrants: {
+        create: async (g) => {
+          await q.query(
+            `INSERT INTO sso_grants (code_hash, kind, client_id, user_code, redirect_uri, state, code_challenge,
+               created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+            [
+              g.codeHash,
+              g.kind,
+              g.clientId,
+              g.userCode,
+              g.redirectUri,
+              g.state,
+              g.codeChallenge,
+              g.createdAt,
+              g.expiresAt,
+            ],
+          );
+        },
+        get: async (codeHash) =>
+          maybe(await one('SELECT * FROM sso_grants WHERE code_hash = $1', [codeHash]), toSsoGrant),
+        getByUserCode: async (userCode) =>
+          maybe(await one('SELECT * FROM sso_grants WHERE user_code = $1', [userCode]), toSsoGrant),
+        decide: async (userCode, answer, now) =>
+          (await changed(
+            `UPDATE sso_grants SET status = $1, user_id = $2, code_hash = COALESCE($3, code_hash),
+               expires_at = COALESCE($4::BIGINT, expires_at)
+             WHERE user_code = $5 AND status = 'pending' AND expires_at > $6`,
+            [answer.status, answer.userId, answer.codeHash ?? null, answer.expiresAt ?? null, userCode, now],
+          )) === 1,
+        recordPoll: async (codeHash, now, minIntervalMs) =>
+          (await changed(
+            `UPDATE sso_grants SET last_polled_at = $1
+             WHERE code_hash = $2 AND (last_polled_at IS NULL OR last_polled_at <= $3)`,
+            [now, codeHash, now - minIntervalMs],
+          )) === 1,
+        take: async (codeHash, now) => {
+          const row = await one('DELETE FROM sso_grants WHERE code_hash = $1 RETURNING *', [codeHash]);
+          return row !== undefined && (row.expires_at as number) > now ? toSsoGrant(row) : undefined;
+        },
+        deleteExpired: (now) => changed('DELETE FROM sso_grants WHERE expires_at <= $1', [now]),
+      },
+
+      ssoTokens: {
+        create: (tokens) =>
+          q.atomic(async (t) => {
+            for (const token of tokens)
+              await t.query(
+                `INSERT INTO sso_tokens (token_hash, kind, family_id, client_id, user_id, created_at, expires_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+                [
+                  token.tokenHash,
+                  token.kind,
+                  token.familyId,
+                  token.clientId,
+                  token.userId,
+                  token.createdAt,
+                  token.expiresAt,
+                ],
+              );
+          }),
+        get: async (tokenHash) =>
+          maybe(await one('SELECT * FROM sso_tokens WHERE token_hash = $1', [tokenHash]), toSsoToken),
+        take: async (tokenHash, now) => {
+          const row = await one('DELETE FROM sso_tokens WHERE token_hash = $1 RETURNING *', [tokenHash]);
+          return row !== undefined && (row.expires_at as number) > now ? toSsoToken(row) : undefined;
+        },
+        deleteFamily: (familyId) => changed('DELETE FROM sso_tokens WHERE family_id = $1', [familyId]),
+        deleteForUser: (userId) => changed('DELETE FROM sso_tokens WHERE user_id = $1', [userId]),
+        deleteExpired: (now) => changed('DELETE FROM sso_tokens WHERE expires_at <= $1', [now]),
       },
 
       audit: {

@@ -15,6 +15,12 @@ import type {
   RecordingRecord,
   RecordMode,
   SessionRecord,
+  SsoClientRecord,
+  SsoGrantKind,
+  SsoGrantRecord,
+  SsoGrantStatus,
+  SsoTokenKind,
+  SsoTokenRecord,
   StagedUploadRecord,
   TerminalRecord,
   ThrottlePolicy,
@@ -264,3 +270,36 @@ export function throttleBlockedUntil(
  */
 export const throttleForgetAt = (policy: ThrottlePolicy, now: number, blockedUntil: number): number =>
   Math.max(now + policy.quietMs + 1, blockedUntil);
+
+export const toSsoClient = (r: Row): SsoClientRecord => ({
+  clientId: r.client_id as string,
+  secretHash: r.secret_hash as string,
+  name: r.name as string,
+  createdAt: r.created_at as number,
+  expiresAt: r.expires_at as number,
+});
+
+export const toSsoGrant = (r: Row): SsoGrantRecord => ({
+  codeHash: r.code_hash as string,
+  kind: r.kind as SsoGrantKind,
+  clientId: r.client_id as string,
+  userCode: r.user_code as string,
+  status: r.status as SsoGrantStatus,
+  userId: (r.user_id as string | null) ?? null,
+  redirectUri: (r.redirect_uri as string | null) ?? null,
+  state: (r.state as string | null) ?? null,
+  codeChallenge: (r.code_challenge as string | null) ?? null,
+  lastPolledAt: (r.last_polled_at as number | null) ?? null,
+  createdAt: r.created_at as number,
+  expiresAt: r.expires_at as number,
+});
+
+export const toSsoToken = (r: Row): SsoTokenRecord => ({
+  tokenHash: r.token_hash as string,
+  kind: r.kind as SsoTokenKind,
+  familyId: r.family_id as string,
+  clientId: r.client_id as string,
+  userId: r.user_id as string,
+  createdAt: r.created_at as number,
+  expiresAt: r.expires_at as number,
+});

@@ -26,6 +26,9 @@ import {
   toPermissionSet,
   toRecording,
   toSession,
+  toSsoClient,
+  toSsoGrant,
+  toSsoToken,
   toStagedUpload,
   throttleBlockedUntil,
   throttleForgetAt,
@@ -73,6 +76,9 @@ export class SqliteStore implements Store {
   readonly identities = this.repositories.identities;
   readonly oidcLogins = this.repositories.oidcLogins;
   readonly recordings = this.repositories.recordings;
+  readonly ssoClients = this.repositories.ssoClients;
+  readonly ssoGrants = this.repositories.ssoGrants;
+  readonly ssoTokens = this.repositories.ssoTokens;
   readonly audit = this.repositories.audit;
 
   /**
@@ -807,6 +813,121 @@ export class SqliteStore implements Store {
           }),
         deleteExpired: (now) =>
           run(() => this.exec('DELETE FROM oidc_logins WHERE expires_at <= ?', now).changes),
+      },
+
+      ssoClients: {
+        create: (c) =>
+          run(() => {
+            this.exec(
+              'INSERT INTO sso_clients (client_id, secret_hash, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+              c.clientId,
+              c.secretHash,
+              c.name,
+              c.createdAt,
+              c.expiresAt,
+            );
+          }),
+        get: (clientId) =>
+          run(() =>
+            this.maybe(this.one('SELECT * FROM sso_clients WHERE client_id = ?', clientId), toSsoClient),
+          ),
+        deleteExpired: (now) =>
+          run(() => this.exec('DELETE FROM sso_clients WHERE expires_at <= ?', now).changes),
+      },
+
+      ssoGrants: {
+        create: (g) =>
+          run(() => {
+            this.exec(
+              `INSERT INTO sso_grants (code_hash, kind, client_id, user_code, redirect_uri, state, code_challenge,
+                 created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              g.codeHash,
+              g.kind,
+              g.clientId,
+              g.userCode,
+              g.redirectUri,
+              g.state,
+              g.codeChallenge,
+              g.createdAt,
+              g.expiresAt,
+            );
+          }),
+        get: (codeHash) =>
+          run(() =>
+            this.maybe(this.one('SELECT * FROM sso_grants WHERE code_hash = ?', codeHash), toSsoGrant),
+          ),
+        getByUserCode: (userCode) =>
+          run(() =>
+            this.maybe(this.one('SELECT * FROM sso_grants WHERE user_code = ?', userCode), toSsoGrant),
+          ),
+        decide: (userCode, answer, now) =>
+          run(
+            () =>
+              this.exec(
+                `UPDATE sso_grants SET status = ?, user_id = ?, code_hash = COALESCE(?, code_hash),
+                   expires_at = COALESCE(?, expires_at)
+                 WHERE user_code = ? AND status = 'pending' AND expires_at > ?`,
+                answer.status,
+                answer.userId,
+                answer.codeHash ?? null,
+                answer.expiresAt ?? null,
+                userCode,
+                now,
+              ).changes === 1,
+          ),
+        recordPoll: (codeHash, now, minIntervalMs) =>
+          run(
+            () =>
+              this.exec(
+                `UPDATE sso_grants SET last_polled_at = ?
+                 WHERE code_hash = ? AND (last_polled_at IS NULL OR last_polled_at <= ?)`,
+                now,
+                codeHash,
+                now - minIntervalMs,
+              ).changes === 1,
+          ),
+        take: (codeHash, now) =>
+          run(() => {
+            const row = this.one('DELETE FROM sso_grants WHERE code_hash = ? RETURNING *', codeHash);
+            return row !== undefined && (row.expires_at as number) > now ? toSsoGrant(row) : undefined;
+          }),
+        deleteExpired: (now) =>
+          run(() => this.exec('DELETE FROM sso_grants WHERE expires_at <= ?', now).changes),
+      },
+
+      ssoTokens: {
+        create: (tokens) =>
+          run(() =>
+            this.atomic(() => {
+              for (const t of tokens)
+                this.exec(
+                  `INSERT INTO sso_tokens (token_hash, kind, family_id, client_id, user_id, created_at, expires_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)`,
+                  t.tokenHash,
+                  t.kind,
+                  t.familyId,
+                  t.clientId,
+                  t.userId,
+                  t.createdAt,
+                  t.expiresAt,
+                );
+            }),
+          ),
+        get: (tokenHash) =>
+          run(() =>
+            this.maybe(this.one('SELECT * FROM sso_tokens WHERE token_hash = ?', tokenHash), toSsoToken),
+          ),
+        take: (tokenHash, now) =>
+          run(() => {
+            const row = this.one('DELETE FROM sso_tokens WHERE token_hash = ? RETURNING *', tokenHash);
+            return row !== undefined && (row.expires_at as number) > now ? toSsoToken(row) : undefined;
+          }),
+        deleteFamily: (familyId) =>
+          run(() => this.exec('DELETE FROM sso_tokens WHERE family_id = ?', familyId).changes),
+        deleteForUser: (userId) =>
+          run(() => this.exec('DELETE FROM sso_tokens WHERE user_id = ?', userId).changes),
+        deleteExpired: (now) =>
+          run(() => this.exec('DELETE FROM sso_tokens WHERE expires_at <= ?', now).changes),
       },
 
       audit: {

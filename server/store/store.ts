@@ -451,6 +451,104 @@ export interface RecordingRepository {
   delete(id: string): Promise<boolean>;
 }
 
+/**
+ * A client the AWS CLI or an SDK registered through SSO OIDC `RegisterClient`; its secret proves
+ * later calls come from the same install.
+ */
+export interface SsoClientRecord {
+  readonly clientId: string;
+  /** SHA-256 of the client secret. */
+  readonly secretHash: string;
+  readonly name: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export type SsoGrantKind = 'device' | 'code';
+export type SsoGrantStatus = 'pending' | 'approved' | 'denied';
+
+/**
+ * A sign-in the CLI asked for and a person answers on Cove's "Authorize request" page: a device
+ * authorization (the CLI polls with its device code) or an authorization code request (the
+ * browser goes back to the CLI's loopback address with a code).
+ */
+export interface SsoGrantRecord {
+  /** SHA-256 of the device code, or of the authorization code once approved. */
+  readonly codeHash: string;
+  readonly kind: SsoGrantKind;
+  readonly clientId: string;
+  /** What the person sees and confirms on the page; unique among grants. */
+  readonly userCode: string;
+  readonly status: SsoGrantStatus;
+  /** Who answered. */
+  readonly userId: string | null;
+  /** Authorization code requests: the loopback address, the client's `state`, the PKCE S256 challenge. */
+  readonly redirectUri: string | null;
+  readonly state: string | null;
+  readonly codeChallenge: string | null;
+  readonly lastPolledAt: number | null;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export type NewSsoGrant = Omit<SsoGrantRecord, 'status' | 'userId' | 'lastPolledAt'>;
+
+export type SsoTokenKind = 'access' | 'refresh';
+
+/** An access or refresh token the CLI holds; only its hash is stored. */
+export interface SsoTokenRecord {
+  /** SHA-256 of the token. */
+  readonly tokenHash: string;
+  readonly kind: SsoTokenKind;
+  /** Tokens from one sign-in and every refresh after it: Logout ends them together. */
+  readonly familyId: string;
+  readonly clientId: string;
+  readonly userId: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export interface SsoClientRepository {
+  create(client: SsoClientRecord): Promise<void>;
+  get(clientId: string): Promise<SsoClientRecord | undefined>;
+  deleteExpired(now: number): Promise<number>;
+}
+
+export interface SsoGrantRepository {
+  /** Fails with `conflict` when the user code is taken. */
+  create(grant: NewSsoGrant): Promise<void>;
+  get(codeHash: string): Promise<SsoGrantRecord | undefined>;
+  getByUserCode(userCode: string): Promise<SsoGrantRecord | undefined>;
+  /**
+   * Compare-and-set: records the person's answer on a pending grant that has not expired at
+   * `now`; `codeHash` and `expiresAt` replace the stored ones when given (an approved code
+   * request gets its authorization code). False when it was answered already, expired or gone.
+   */
+  decide(
+    userCode: string,
+    answer: { userId: string; status: 'approved' | 'denied'; codeHash?: string; expiresAt?: number },
+    now: number,
+  ): Promise<boolean>;
+  /**
+   * Compare-and-set on the polling clock: records a poll at `now` and answers true when the
+   * previous one was at least `minIntervalMs` ago (or there was none); false when too soon or gone.
+   */
+  recordPoll(codeHash: string, now: number, minIntervalMs: number): Promise<boolean>;
+  /** Deletes and returns the grant when it has not expired: each one is redeemed at most once. */
+  take(codeHash: string, now: number): Promise<SsoGrantRecord | undefined>;
+  deleteExpired(now: number): Promise<number>;
+}
+
+export interface SsoTokenRepository {
+  create(tokens: readonly SsoTokenRecord[]): Promise<void>;
+  get(tokenHash: string): Promise<SsoTokenRecord | undefined>;
+  /** Deletes and returns the token when it has not expired: a refresh token works once. */
+  take(tokenHash: string, now: number): Promise<SsoTokenRecord | undefined>;
+  deleteFamily(familyId: string): Promise<number>;
+  deleteForUser(userId: string): Promise<number>;
+  deleteExpired(now: number): Promise<number>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -473,6 +571,9 @@ export interface StoreRepositories {
   readonly identities: IdentityRepository;
   readonly oidcLogins: OidcLoginRepository;
   readonly recordings: RecordingRepository;
+  readonly ssoClients: SsoClientRepository;
+  readonly ssoGrants: SsoGrantRepository;
+  readonly ssoTokens: SsoTokenRepository;
   readonly audit: AuditLog;
 }
 

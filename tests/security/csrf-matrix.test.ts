@@ -4,11 +4,15 @@
  * file, and a route that slips past the CSRF hook fails here. Cove's CSRF defence is the exact
  * Origin (or Referer) match plus a JSON body type, with SameSite cookies behind it; there is no
  * CSRF token, so "a missing token" and "another user's token" reduce to the Origin cases.
+ * The AWS CLI's SSO APIs under /aws take no cookies (a client secret or bearer token is the only
+ * credential), so the hook lets them through; here they must refuse the forged request for want of
+ * that credential, the admin's cookie notwithstanding.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { origin, region, startSecurityRig, type RigUser, type SecurityRig } from './security-rig.js';
 
 const stateChanging = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const cookieless = (pattern: string): boolean => pattern.startsWith('/aws/');
 
 /** `[method, pattern]` for every route, from Fastify's route tree. */
 function routesOf(tree: string): Array<[string, string]> {
@@ -150,8 +154,18 @@ describe('H07 CSRF on every state-changing route', () => {
         'DELETE /api/environments/:region/terminals/:id',
         'POST /api/admin/users',
         'DELETE /api/admin/assignments/:id',
+        'POST /api/sso/requests/:userCode/decision',
+        'POST /aws/oidc/token',
+        'POST /aws/portal/logout',
       ]),
     );
+    // Only the AWS APIs skip the Origin rule, never a cookie route.
+    expect(changing.filter((r) => cookieless(r.split(' ')[1] ?? ''))).toEqual([
+      'POST /aws/oidc/client/register',
+      'POST /aws/oidc/device_authorization',
+      'POST /aws/oidc/token',
+      'POST /aws/portal/logout',
+    ]);
     expect(changing.length).toBeGreaterThan(25);
   });
 
@@ -171,10 +185,18 @@ describe('H07 CSRF on every state-changing route', () => {
           headers: { ...headers, cookie: admin.cookie },
           payload: isJson ? JSON.stringify(body) : 'a=1&b=2',
         });
-        expect(response.statusCode, `${method} ${pattern}`).toBe(status);
-        expect(response.json<{ code: string }>().code, `${method} ${pattern}`).toBe(
-          status === 403 ? 'COVE_ERR_CSRF' : 'COVE_ERR_REQUEST_MEDIA_TYPE',
-        );
+        if (cookieless(pattern)) {
+          // AWS's own refusal: no client secret or bearer token, whatever cookie came along.
+          expect([400, 401], `${method} ${pattern}`).toContain(response.statusCode);
+          expect(response.headers['x-amzn-errortype'], `${method} ${pattern}`).toMatch(
+            /^(InvalidRequestException|InvalidClientException|UnauthorizedException)$/,
+          );
+        } else {
+          expect(response.statusCode, `${method} ${pattern}`).toBe(status);
+          expect(response.json<{ code: string }>().code, `${method} ${pattern}`).toBe(
+            status === 403 ? 'COVE_ERR_CSRF' : 'COVE_ERR_REQUEST_MEDIA_TYPE',
+          );
+        }
         expect(response.headers['set-cookie'], `${method} ${pattern}`).toBeUndefined();
       }
       expect(await snapshot()).toBe(before);

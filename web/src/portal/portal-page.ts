@@ -18,6 +18,7 @@ import { SecuritySection } from './security-section.js';
 import { shellUrl } from './shell-links.js';
 import { copyText } from '../lib/clipboard.js';
 import { openCliAccess } from './cli-access.js';
+import { LaptopSection } from './laptop-section.js';
 
 const regionKey = 'cove.region';
 
@@ -61,6 +62,7 @@ export class PortalPage {
       this.renderHeading(portal.usage),
       this.renderAccounts(groupByAccount(portal.assignments)),
       this.renderNoCredentials(),
+      new LaptopSection().render(),
       new SecuritySection(this.me).render(),
     );
   }

@@ -537,6 +537,140 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
     });
   });
 
+  describe('AWS CLI sign-in (SSO OIDC)', () => {
+    const client = { clientId: 'c1', secretHash: 'sh', name: 'botocore', createdAt: 1, expiresAt: 1000 };
+    const grant = {
+      codeHash: 'd1',
+      kind: 'device' as const,
+      clientId: 'c1',
+      userCode: 'BCDF-GHJK',
+      redirectUri: null,
+      state: null,
+      codeChallenge: null,
+      createdAt: 10,
+      expiresAt: 100,
+    };
+
+    it('keeps registered clients until they expire', async () => {
+      await store.ssoClients.create(client);
+      await store.ssoClients.create({ ...client, clientId: 'c2', expiresAt: 50 });
+      expect(await store.ssoClients.get('c1')).toEqual(client);
+      expect(await rejection(store.ssoClients.create(client))).toMatchObject({ kind: 'conflict' });
+      expect(await store.ssoClients.deleteExpired(50)).toBe(1);
+      expect(await store.ssoClients.get('c2')).toBeUndefined();
+      expect(await store.ssoClients.get('c1')).toEqual(client);
+    });
+
+    it('records one answer per pending request, only before it expires', async () => {
+      const user = await store.users.create({ username: 'erin' });
+      await store.ssoGrants.create(grant);
+      expect(await store.ssoGrants.getByUserCode('BCDF-GHJK')).toEqual({
+        ...grant,
+        status: 'pending',
+        userId: null,
+        lastPolledAt: null,
+      });
+      expect(await rejection(store.ssoGrants.create({ ...grant, codeHash: 'd2' }))).toMatchObject({
+        kind: 'conflict',
+      });
+      expect(await store.ssoGrants.decide('BCDF-GHJK', { userId: user.id, status: 'denied' }, 100)).toBe(
+        false,
+      );
+      const answers = await Promise.all([
+        store.ssoGrants.decide('BCDF-GHJK', { userId: user.id, status: 'approved' }, 50),
+        store.ssoGrants.decide('BCDF-GHJK', { userId: user.id, status: 'denied' }, 50),
+      ]);
+      expect(answers.filter(Boolean)).toHaveLength(1);
+      expect(await store.ssoGrants.get('d1')).toMatchObject({ userId: user.id, codeHash: 'd1' });
+      expect(await store.ssoGrants.decide('NOPE-NOPE', { userId: user.id, status: 'approved' }, 50)).toBe(
+        false,
+      );
+    });
+
+    it('gives an approved code request its authorization code and a shorter life', async () => {
+      const user = await store.users.create({ username: 'finn' });
+      await store.ssoGrants.create({
+        ...grant,
+        kind: 'code',
+        codeHash: 'placeholder',
+        redirectUri: 'http://127.0.0.1:5000/oauth/callback',
+        state: 's',
+        codeChallenge: 'cc',
+      });
+      expect(
+        await store.ssoGrants.decide(
+          'BCDF-GHJK',
+          { userId: user.id, status: 'approved', codeHash: 'code1', expiresAt: 60 },
+          50,
+        ),
+      ).toBe(true);
+      expect(await store.ssoGrants.get('placeholder')).toBeUndefined();
+      expect(await store.ssoGrants.get('code1')).toMatchObject({
+        status: 'approved',
+        expiresAt: 60,
+        redirectUri: 'http://127.0.0.1:5000/oauth/callback',
+        state: 's',
+        codeChallenge: 'cc',
+      });
+    });
+
+    it('accepts a poll only after the interval, and hands a grant out once', async () => {
+      await store.ssoGrants.create(grant);
+      expect(await store.ssoGrants.recordPoll('d1', 20, 5)).toBe(true);
+      expect(await store.ssoGrants.recordPoll('d1', 24, 5)).toBe(false);
+      expect(await store.ssoGrants.recordPoll('d1', 29, 5)).toBe(true);
+      expect(await store.ssoGrants.get('d1')).toMatchObject({ lastPolledAt: 29 });
+      expect(await store.ssoGrants.recordPoll('gone', 29, 5)).toBe(false);
+      const pair = await Promise.all([store.ssoGrants.take('d1', 50), store.ssoGrants.take('d1', 50)]);
+      expect(pair.filter((g) => g !== undefined)).toHaveLength(1);
+      await store.ssoGrants.create({ ...grant, codeHash: 'd3', userCode: 'D3D3-D3D3' });
+      expect(await store.ssoGrants.take('d3', 100)).toBeUndefined();
+      await store.ssoGrants.create({ ...grant, codeHash: 'd4', userCode: 'D4D4-D4D4', expiresAt: 40 });
+      await store.ssoGrants.create({ ...grant, codeHash: 'd5', userCode: 'D5D5-D5D5' });
+      expect(await store.ssoGrants.deleteExpired(40)).toBe(1);
+      expect(await store.ssoGrants.get('d5')).toBeDefined();
+    });
+
+    it('stores tokens by hash, takes a refresh token once, and revokes by family and by user', async () => {
+      const [gail, hank] = [
+        await store.users.create({ username: 'gail' }),
+        await store.users.create({ username: 'hank' }),
+      ];
+      const token = (tokenHash: string, userId: string, familyId: string, expiresAt = 100) => ({
+        tokenHash,
+        kind: tokenHash.startsWith('r') ? ('refresh' as const) : ('access' as const),
+        familyId,
+        clientId: 'c1',
+        userId,
+        createdAt: 1,
+        expiresAt,
+      });
+      await store.ssoTokens.create([token('a1', gail.id, 'f1'), token('r1', gail.id, 'f1')]);
+      await store.ssoTokens.create([token('a2', gail.id, 'f2'), token('r2', gail.id, 'f2', 30)]);
+      await store.ssoTokens.create([token('a3', hank.id, 'f3')]);
+      expect(await store.ssoTokens.get('a1')).toEqual(token('a1', gail.id, 'f1'));
+      const pair = await Promise.all([store.ssoTokens.take('r1', 50), store.ssoTokens.take('r1', 50)]);
+      expect(pair.filter((t) => t !== undefined)).toEqual([token('r1', gail.id, 'f1')]);
+      expect(await store.ssoTokens.take('r2', 30)).toBeUndefined();
+      expect(await store.ssoTokens.deleteFamily('f1')).toBe(1);
+      expect(await store.ssoTokens.get('a1')).toBeUndefined();
+      expect(await store.ssoTokens.deleteExpired(100)).toBe(2);
+      await store.ssoTokens.create([token('a4', gail.id, 'f4', 200)]);
+      expect(await store.ssoTokens.deleteForUser(gail.id)).toBe(1);
+      await store.ssoTokens.create([token('a5', hank.id, 'f5', 200)]);
+      await store.users.delete(hank.id);
+      expect(await store.ssoTokens.get('a5')).toBeUndefined();
+      // One batch is one write: a clash leaves none of it.
+      await store.ssoTokens.create([token('a6', gail.id, 'f6', 200)]);
+      expect(
+        await rejection(
+          store.ssoTokens.create([token('a7', gail.id, 'f7', 200), token('a6', gail.id, 'f7', 200)]),
+        ),
+      ).toMatchObject({ kind: 'conflict' });
+      expect(await store.ssoTokens.get('a7')).toBeUndefined();
+    });
+  });
+
   describe('groups', () => {
     it('creates, reads, lists, updates and deletes, with limits as numbers or null', async () => {
       const b = await store.groups.create({ name: 'b-team', description: 'B', homeSizeBytes: 8 * 1024 ** 3 });
