@@ -72,7 +72,14 @@ export class RecordingThread {
   ): SessionRecorder {
     const worker = this.start();
     const id = this.nextId++;
-    const state: Open = { inFlight: 0, onProblem };
+    // Once per kind: an overflow seen here and by the thread's own queue is one problem.
+    const told = new Set<RecordingProblem>();
+    const tell = (problem: RecordingProblem, error?: unknown): void => {
+      if (told.has(problem)) return;
+      told.add(problem);
+      onProblem(problem, error);
+    };
+    const state: Open = { inFlight: 0, onProblem: tell };
     this.open.set(id, state);
     worker.postMessage({ type: 'open', id, options } satisfies ThreadRequest);
     this.hold();
@@ -84,7 +91,7 @@ export class RecordingThread {
       if (overflowed || closing) return;
       if (state.inFlight + chunk.length > options.maxQueueBytes) {
         overflowed = true;
-        onProblem('overflow');
+        tell('overflow');
         return;
       }
       state.inFlight += chunk.length;
