@@ -19,6 +19,9 @@ import oidcRoutes from './auth/oidc-routes.js';
 import type { OidcClientOptions } from './auth/oidc-client.js';
 import directoryService from './directory/directory-service.js';
 import directoryRoutes from './directory/directory-routes.js';
+import scimService from './scim/scim-service.js';
+import scimRoutes from './scim/scim-routes.js';
+import scimAdminRoutes from './scim/scim-admin-routes.js';
 import webPages from './web-pages.js';
 import { CloseCode, maxInboundFrameBytes } from './protocol/terminal-wire.js';
 import type { ReadyzResponse } from './protocol/api.js';
@@ -123,6 +126,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     now,
   });
   await app.register(directoryService);
+  await app.register(scimService);
   await app.register(oidcService, deps.oidcClient ? { clientOptions: deps.oidcClient } : {});
   await app.register(credentialService, deps.credentialBroker ? { broker: deps.credentialBroker } : {});
 
@@ -182,6 +186,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(authRoutes);
   await app.register(oidcRoutes);
   await app.register(directoryRoutes);
+  await app.register(scimAdminRoutes);
+  await app.register(scimRoutes);
   await app.register(terminalRoutes);
   await app.register(homeRoutes);
   await app.register(credentialRoutes);
