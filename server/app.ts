@@ -16,6 +16,7 @@ import authPlugin from './auth/auth-plugin.js';
 import authRoutes from './auth/auth-routes.js';
 import oidcService from './auth/oidc-service.js';
 import oidcRoutes from './auth/oidc-routes.js';
+import oidcAdminRoutes from './auth/oidc-admin-routes.js';
 import type { OidcClientOptions } from './auth/oidc-client.js';
 import directoryService from './directory/directory-service.js';
 import directoryRoutes from './directory/directory-routes.js';
@@ -185,6 +186,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(authRoutes);
   await app.register(oidcRoutes);
+  await app.register(oidcAdminRoutes);
   await app.register(directoryRoutes);
   await app.register(scimAdminRoutes);
   await app.register(scimRoutes);

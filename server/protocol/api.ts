@@ -110,6 +110,8 @@ export interface AdminUser {
   readonly invite: { readonly expiresAt: string } | null;
   /** `local`, or `oidc:<provider id>` for a user of an identity provider. */
   readonly source: string;
+  /** The SCIM token (its name) that provisioned the user; null when none did. */
+  readonly provisionedBy: string | null;
 }
 
 export interface CreateUserRequest {

@@ -368,3 +368,52 @@ describe('SCIM tokens in the admin API', () => {
     expect((await s.rig.request(someone, 'GET', '/api/admin/scim-tokens')).statusCode).toBe(403);
   });
 });
+
+describe('the admin console’s side', () => {
+  it('shows which SCIM token provisioned a user, and refuses to give them a local password', async () => {
+    const created = json(
+      await s.scim(oktaToken, 'POST', '/scim/v2/Users', {
+        ...okta.createUser,
+        userName: 'no-password',
+        externalId: 'np',
+      }),
+    );
+    const id = created.id as string;
+    const users = (await s.rig.request(s.admin, 'GET', '/api/admin/users')).json<
+      { id: string; source: string; provisionedBy: string | null }[]
+    >();
+    expect(users.find((u) => u.id === id)).toMatchObject({
+      source: 'oidc:okta',
+      provisionedBy: 'Okta production',
+    });
+    expect(users.find((u) => u.id === s.admin.id)).toMatchObject({ source: 'local', provisionedBy: null });
+    const reset = await s.rig.request(s.admin, 'POST', `/api/admin/users/${id}/reset-password`, {});
+    expect(reset.statusCode, reset.body).toBe(409);
+    expect(reset.json()).toMatchObject({ code: 'COVE_ERR_DIRECTORY_FEDERATED_PASSWORD' });
+    expect(reset.json<{ message: string }>().message).toContain(
+      'Reset their password at the identity provider',
+    );
+    expect(await s.rig.t.store.users.get(id)).toMatchObject({ passwordHash: null });
+    expect(await s.rig.t.store.invites.pendingFor(id)).toBeUndefined();
+  });
+
+  it('lists identity providers and tests them: a working discovery and one that is down, each said plainly', async () => {
+    const list = await s.rig.request(s.admin, 'GET', '/api/admin/identity-providers');
+    expect(list.statusCode, list.body).toBe(200);
+    const providers = list.json<{ id: string; users: number; lastSignInAt: string | null }[]>();
+    expect(providers.map((p) => p.id)).toEqual(['okta', 'entra']);
+    expect(providers[0]?.users).toBeGreaterThan(0);
+    const up = await s.rig.request(s.admin, 'POST', '/api/admin/identity-providers/okta/test', {});
+    expect(up.statusCode, up.body).toBe(200);
+    expect(up.json()).toMatchObject({ ok: true, message: expect.stringContaining('Discovery works') });
+    const down = await s.rig.request(s.admin, 'POST', '/api/admin/identity-providers/entra/test', {});
+    expect(down.json()).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('Cove could not use Entra ID'),
+    });
+    expect(
+      (await s.rig.request(s.admin, 'POST', '/api/admin/identity-providers/nope/test', {})).statusCode,
+    ).toBe(404);
+    expect((await s.rig.t.store.audit.list({ action: 'admin.identity_provider.tested' })).length).toBe(2);
+  });
+});

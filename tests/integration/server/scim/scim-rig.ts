@@ -3,6 +3,8 @@
  * two identity providers configured (`okta`, `entra`; never contacted, SCIM does not need them),
  * tokens made through the admin API as an administrator would, and a SCIM request helper.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { startSecurityRig, type RigUser, type SecurityRig } from '../../../security/security-rig.js';
@@ -24,18 +26,48 @@ export interface ScimRig {
   close(): Promise<void>;
 }
 
-const provider = (id: string, name: string) => ({
+const provider = (id: string, name: string, issuer: string) => ({
   id,
   name,
-  // Loopback and closed: SCIM never talks to the provider.
-  issuer: `http://127.0.0.1:9/${id}`,
+  issuer,
   clientId: 'cove',
   clientSecret: 'not-a-real-secret-0123456789',
 });
 
+/** Serves only a discovery document on loopback: enough for the admin console's Test. */
+async function discoveryOnly(): Promise<{ server: Server; issuer: string }> {
+  const server = createServer((request, response) => {
+    const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/okta`;
+    if (request.url !== '/okta/.well-known/openid-configuration') {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        issuer,
+        authorization_endpoint: `${issuer}/authorize`,
+        token_endpoint: `${issuer}/token`,
+        jwks_uri: `${issuer}/keys`,
+        response_types_supported: ['code'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256'],
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, issuer: `http://127.0.0.1:${(server.address() as AddressInfo).port}/okta` };
+}
+
 export async function startScimRig(): Promise<ScimRig> {
+  const discovery = await discoveryOnly();
   const rig = await startSecurityRig({
-    auth: { oidc: [provider('okta', 'Okta'), provider('entra', 'Entra ID')] },
+    auth: {
+      oidc: [
+        provider('okta', 'Okta', discovery.issuer),
+        // Loopback and closed: a provider that is down (SCIM itself never talks to providers).
+        provider('entra', 'Entra ID', 'http://127.0.0.1:9/entra'),
+      ],
+    },
   });
   const admin = await rig.user('root', { admin: true });
   let n = 0;
@@ -60,7 +92,10 @@ export async function startScimRig(): Promise<ScimRig> {
         ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }),
       });
     },
-    close: () => rig.close(),
+    async close() {
+      await rig.close();
+      await new Promise((resolve) => discovery.server.close(resolve));
+    },
   };
 }
 
