@@ -2,7 +2,15 @@
 import type { Page } from 'playwright-core';
 
 export type AdminTabId =
-  'users' | 'groups' | 'accounts' | 'permission-sets' | 'assignments' | 'homes' | 'audit';
+  | 'users'
+  | 'groups'
+  | 'accounts'
+  | 'permission-sets'
+  | 'assignments'
+  | 'homes'
+  | 'identity-providers'
+  | 'provisioning'
+  | 'audit';
 
 export class AdminPage {
   constructor(

@@ -3,10 +3,9 @@
  * two identity providers configured (`okta`, `entra`; never contacted, SCIM does not need them),
  * tokens made through the admin API as an administrator would, and a SCIM request helper.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
+import { discoveryOnly } from '../../../helpers/oidc-discovery-stub.js';
 import { startSecurityRig, type RigUser, type SecurityRig } from '../../../security/security-rig.js';
 
 export const scimContentType = 'application/scim+json';
@@ -34,32 +33,8 @@ const provider = (id: string, name: string, issuer: string) => ({
   clientSecret: 'not-a-real-secret-0123456789',
 });
 
-/** Serves only a discovery document on loopback: enough for the admin console's Test. */
-async function discoveryOnly(): Promise<{ server: Server; issuer: string }> {
-  const server = createServer((request, response) => {
-    const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/okta`;
-    if (request.url !== '/okta/.well-known/openid-configuration') {
-      response.writeHead(404).end();
-      return;
-    }
-    response.writeHead(200, { 'content-type': 'application/json' }).end(
-      JSON.stringify({
-        issuer,
-        authorization_endpoint: `${issuer}/authorize`,
-        token_endpoint: `${issuer}/token`,
-        jwks_uri: `${issuer}/keys`,
-        response_types_supported: ['code'],
-        subject_types_supported: ['public'],
-        id_token_signing_alg_values_supported: ['RS256'],
-      }),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, issuer: `http://127.0.0.1:${(server.address() as AddressInfo).port}/okta` };
-}
-
 export async function startScimRig(): Promise<ScimRig> {
-  const discovery = await discoveryOnly();
+  const discovery = await discoveryOnly('okta');
   const rig = await startSecurityRig({
     auth: {
       oidc: [
