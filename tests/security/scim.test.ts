@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { scrubSecrets } from '../../server/logger.js';
 import { okta } from '../integration/server/scim/idp-requests.js';
 import { expectScimError, startScimRig, type ScimRig } from '../integration/server/scim/scim-rig.js';
 
@@ -360,5 +361,9 @@ describe('SC SCIM scope', () => {
       expect(audit).not.toContain(value);
     }
     expect(logs).toContain('SCIM request refused');
+    // Should one ever be quoted in an error that gets logged, the scrubber takes it out.
+    expect(scrubSecrets(`upstream said: Authorization: Bearer ${secret}.`)).toBe(
+      'upstream said: Authorization: Bearer cove_scim_[redacted].',
+    );
   });
 });
