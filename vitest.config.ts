@@ -12,6 +12,7 @@ const postgresAppTests = [
   'tests/integration/server/auth/*.test.ts',
   'tests/integration/server/directory/*.test.ts',
   'tests/integration/server/metrics/*.test.ts',
+  'tests/integration/server/scim/*.test.ts',
   'tests/security/access-enumeration.test.ts',
   'tests/security/admin-api.test.ts',
   'tests/security/auth-mfa.test.ts',
@@ -22,6 +23,7 @@ const postgresAppTests = [
   'tests/security/lookalike-names.test.ts',
   'tests/security/metrics-exposure.test.ts',
   'tests/security/oidc-attacks.test.ts',
+  'tests/security/scim.test.ts',
 ];
 
 export default defineConfig({
