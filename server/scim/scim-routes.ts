@@ -5,6 +5,7 @@
  * failure answers in SCIM's error shape (RFC 7644 §3.12), audited.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import { CoveError } from '../errors.js';
 import { ScimError, scimErrors } from './scim-error.js';
 import { schemaUrns, type ListQuery, type ScimClient } from './scim-service.js';
@@ -19,6 +20,23 @@ export const scimPrefix = '/scim/v2';
 /** 1,000 members at ~100 bytes each, with room: larger bodies are refused before parsing. */
 const bodyLimitBytes = 256 * 1024;
 const scimType = 'application/scim+json; charset=utf-8';
+
+/*
+ * Request schemas only: answers are SCIM JSON the service builds and this file serializes with
+ * SCIM's content type. A schema refusal still answers in SCIM's error shape (setErrorHandler).
+ * The filter's length is the parser's to refuse, as `invalidFilter`.
+ */
+// Fastify's router refuses longer path parameters itself (414, maxParamLength 100).
+const idSchema = { params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }) };
+const listSchema = {
+  querystring: Type.Object({
+    filter: Type.Optional(Type.String()),
+    startIndex: Type.Optional(Type.String({ maxLength: 12 })),
+    count: Type.Optional(Type.String({ maxLength: 12 })),
+    excludedAttributes: Type.Optional(Type.String({ maxLength: 256 })),
+    attributes: Type.Optional(Type.String({ maxLength: 256 })),
+  }),
+};
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>;
 type ListRequest = FastifyRequest<{ Querystring: ListQuery }>;
@@ -38,6 +56,9 @@ function asScimError(error: FastifyError | Error, request: FastifyRequest): Scim
   }
   if (error instanceof CoveError)
     return new ScimError(error.statusCode, error.message, undefined, error.code);
+  // A request schema refused a part of the request (`querystring/startIndex must NOT have …`).
+  if ((error as FastifyError).validation)
+    return scimErrors.invalidValue(`The request is not valid: ${error.message.slice(0, 200)}.`);
   const status = (error as FastifyError).statusCode;
   if (status !== undefined && status >= 400 && status < 500)
     return new ScimError(status, 'The request is not valid.', undefined, 'request_invalid');
@@ -107,20 +128,20 @@ export default async function scimRoutes(app: FastifyInstance): Promise<void> {
         send(reply, 200, scim.serviceProviderConfig()),
       );
       routes.get('/ResourceTypes', async (_request, reply) => send(reply, 200, listOf(scim.resourceTypes())));
-      routes.get('/ResourceTypes/:id', async (request: IdRequest, reply) => {
+      routes.get('/ResourceTypes/:id', { schema: idSchema }, async (request: IdRequest, reply) => {
         const found = scim.resourceTypes().find((r) => r.id === request.params.id);
         if (!found) throw scimErrors.notFound(`Resource type ${request.params.id.slice(0, 100)}`);
         return send(reply, 200, found);
       });
       routes.get('/Schemas', async (_request, reply) => send(reply, 200, listOf(scim.schemas())));
-      routes.get('/Schemas/:id', async (request: IdRequest, reply) => {
+      routes.get('/Schemas/:id', { schema: idSchema }, async (request: IdRequest, reply) => {
         const found = scim.schemas().find((s) => s.id === request.params.id);
         if (!found) throw scimErrors.notFound(`Schema ${request.params.id.slice(0, 200)}`);
         return send(reply, 200, found);
       });
 
       // ---- Users ----
-      routes.get('/Users', async (request: ListRequest, reply) =>
+      routes.get('/Users', { schema: listSchema }, async (request: ListRequest, reply) =>
         send(reply, 200, await scim.listUsers(client(request), request.query)),
       );
       routes.post('/Users', async (request, reply) => {
@@ -128,22 +149,22 @@ export default async function scimRoutes(app: FastifyInstance): Promise<void> {
         reply.header('location', (user.meta as { location: string }).location);
         return send(reply, 201, user);
       });
-      routes.get('/Users/:id', async (request: IdRequest, reply) =>
+      routes.get('/Users/:id', { schema: idSchema }, async (request: IdRequest, reply) =>
         send(reply, 200, await scim.getUser(client(request), request.params.id)),
       );
-      routes.put('/Users/:id', async (request: IdRequest, reply) =>
+      routes.put('/Users/:id', { schema: idSchema }, async (request: IdRequest, reply) =>
         send(reply, 200, await scim.replaceUser(request, client(request), request.params.id, request.body)),
       );
-      routes.patch('/Users/:id', async (request: IdRequest, reply) =>
+      routes.patch('/Users/:id', { schema: idSchema }, async (request: IdRequest, reply) =>
         send(reply, 200, await scim.patchUser(request, client(request), request.params.id, request.body)),
       );
-      routes.delete('/Users/:id', async (request: IdRequest, reply) => {
+      routes.delete('/Users/:id', { schema: idSchema }, async (request: IdRequest, reply) => {
         await scim.deleteUser(request, client(request), request.params.id);
         return reply.status(204).send();
       });
 
       // ---- Groups ----
-      routes.get('/Groups', async (request: ListRequest, reply) =>
+      routes.get('/Groups', { schema: listSchema }, async (request: ListRequest, reply) =>
         send(reply, 200, await scim.listGroups(client(request), request.query)),
       );
       routes.post('/Groups', async (request, reply) => {
@@ -153,17 +174,18 @@ export default async function scimRoutes(app: FastifyInstance): Promise<void> {
       });
       routes.get(
         '/Groups/:id',
+        { schema: { ...idSchema, querystring: listSchema.querystring } },
         async (request: FastifyRequest<{ Params: { id: string }; Querystring: ListQuery }>, reply) =>
           send(reply, 200, await scim.getGroup(client(request), request.params.id, request.query)),
       );
-      routes.put('/Groups/:id', async (request: IdRequest, reply) =>
+      routes.put('/Groups/:id', { schema: idSchema }, async (request: IdRequest, reply) =>
         send(reply, 200, await scim.replaceGroup(request, client(request), request.params.id, request.body)),
       );
-      routes.patch('/Groups/:id', async (request: IdRequest, reply) => {
+      routes.patch('/Groups/:id', { schema: idSchema }, async (request: IdRequest, reply) => {
         await scim.patchGroup(request, client(request), request.params.id, request.body);
         return reply.status(204).send();
       });
-      routes.delete('/Groups/:id', async (request: IdRequest, reply) => {
+      routes.delete('/Groups/:id', { schema: idSchema }, async (request: IdRequest, reply) => {
         await scim.deleteGroup(request, client(request), request.params.id);
         return reply.status(204).send();
       });

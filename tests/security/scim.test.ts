@@ -304,6 +304,13 @@ describe('SC SCIM input', () => {
       passwordHash: null,
       disabled: false,
     });
+    // Out-of-range request parts are SCIM errors too, never Cove's own error shape.
+    expectScimError(await s.scim(token, 'GET', '/scim/v2/Users?count=abc'), 400, 'invalidValue');
+    expectScimError(
+      await s.scim(token, 'GET', `/scim/v2/Users?startIndex=${'9'.repeat(20)}`),
+      400,
+      'invalidValue',
+    );
   });
 });
 
