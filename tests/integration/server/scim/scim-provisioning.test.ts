@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
+import { hashToken } from '../../../../server/auth/session-service.js';
 import { CloseCode } from '../../../../server/protocol/terminal-wire.js';
 import { ready } from '../../../security/security-rig.js';
 import { entra, okta } from './idp-requests.js';
@@ -247,6 +248,8 @@ describe('what SCIM changes in Cove', () => {
 
     const patch = await s.scim(entraToken, 'PATCH', `/scim/v2/Users/${id}`, entra.disableUser);
     expect(patch.statusCode, patch.body).toBe(200);
+    // Gone by the time the answer arrives: nothing waits for the periodic re-check.
+    expect(await s.rig.t.store.sessions.get(hashToken(token))).toBeUndefined();
     expect((await terminal.closed).code).toBe(CloseCode.notAuthenticated);
     expect((await s.rig.request(leaver, 'GET', '/api/me')).statusCode).toBe(401);
     expect(s.rig.t.app.terminals.list(id)).toEqual([]);

@@ -37,6 +37,8 @@ export async function startScimRig(): Promise<ScimRig> {
   const discovery = await discoveryOnly('okta');
   const rig = await startSecurityRig({
     auth: {
+      // The slowest backstop: a terminal SCIM ends must close from the change itself, not a re-check.
+      sessionRecheckS: 60,
       oidc: [
         provider('okta', 'Okta', discovery.issuer),
         // Loopback and closed: a provider that is down (SCIM itself never talks to providers).
