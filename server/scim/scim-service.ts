@@ -815,7 +815,6 @@ export class ScimService {
   serviceProviderConfig(): Json {
     return {
       schemas: [schemaUrns.serviceProviderConfig],
-      documentationUri: `${this.app.config.publicUrl}/docs#provision-with-scim`,
       patch: { supported: true },
       bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
       filter: { supported: true, maxResults: scimLimits.maxCount },
