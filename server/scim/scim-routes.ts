@@ -8,7 +8,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { Type } from '@sinclair/typebox';
 import { CoveError } from '../errors.js';
 import { ScimError, scimErrors } from './scim-error.js';
-import { schemaUrns, type ListQuery, type ScimClient } from './scim-service.js';
+import { schemaUrns } from './scim-schema.js';
+import type { ListQuery, ScimClient } from './scim-service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

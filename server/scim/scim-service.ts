@@ -20,36 +20,19 @@ import { displayName, validateEmail, validateUsername } from '../directory/direc
 import type { GroupRecord, ScimResourceRecord, ScimTokenRecord, UserRecord } from '../store/store.js';
 import { ScimError, scimErrors } from './scim-error.js';
 import { parseFilter, type EqualityFilter } from './scim-filter.js';
+import {
+  resourceTypes,
+  schemaDefinitions,
+  schemaUrns,
+  scimLimits,
+  serviceProviderConfig,
+} from './scim-schema.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     scim: ScimService;
   }
 }
-
-export const schemaUrns = {
-  user: 'urn:ietf:params:scim:schemas:core:2.0:User',
-  enterpriseUser: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User',
-  group: 'urn:ietf:params:scim:schemas:core:2.0:Group',
-  /** Entra ID adds it to every group it creates (its own, empty extension). */
-  entraGroup: 'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group',
-  patchOp: 'urn:ietf:params:scim:api:messages:2.0:PatchOp',
-  listResponse: 'urn:ietf:params:scim:api:messages:2.0:ListResponse',
-  serviceProviderConfig: 'urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig',
-  resourceType: 'urn:ietf:params:scim:schemas:core:2.0:ResourceType',
-  schema: 'urn:ietf:params:scim:schemas:core:2.0:Schema',
-} as const;
-
-export const scimLimits = {
-  /** Resources in one page of a list. */
-  maxCount: 100,
-  /** Operations in one PATCH. */
-  maxOperations: 100,
-  /** Member values in one request (all operations together). */
-  maxMembers: 1000,
-  maxExternalIdChars: 256,
-  maxTokenNameChars: 64,
-} as const;
 
 export const tokenPrefix = 'cove_scim_';
 
@@ -813,110 +796,15 @@ export class ScimService {
   // ---- Discovery (RFC 7644 §4) ----
 
   serviceProviderConfig(): Json {
-    return {
-      schemas: [schemaUrns.serviceProviderConfig],
-      patch: { supported: true },
-      bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
-      filter: { supported: true, maxResults: scimLimits.maxCount },
-      changePassword: { supported: false },
-      sort: { supported: false },
-      etag: { supported: false },
-      authenticationSchemes: [
-        {
-          type: 'oauthbearertoken',
-          name: 'Bearer token',
-          description:
-            'A token an administrator creates in the Cove admin console (Provisioning), shown once.',
-          primary: true,
-        },
-      ],
-      meta: {
-        resourceType: 'ServiceProviderConfig',
-        location: `${this.app.config.publicUrl}/scim/v2/ServiceProviderConfig`,
-      },
-    };
+    return serviceProviderConfig(this.app.config.publicUrl);
   }
 
   resourceTypes(): Json[] {
-    const base = this.app.config.publicUrl;
-    return [
-      {
-        schemas: [schemaUrns.resourceType],
-        id: 'User',
-        name: 'User',
-        endpoint: '/Users',
-        schema: schemaUrns.user,
-        schemaExtensions: [{ schema: schemaUrns.enterpriseUser, required: false }],
-        meta: { resourceType: 'ResourceType', location: `${base}/scim/v2/ResourceTypes/User` },
-      },
-      {
-        schemas: [schemaUrns.resourceType],
-        id: 'Group',
-        name: 'Group',
-        endpoint: '/Groups',
-        schema: schemaUrns.group,
-        meta: { resourceType: 'ResourceType', location: `${base}/scim/v2/ResourceTypes/Group` },
-      },
-    ];
+    return resourceTypes(this.app.config.publicUrl);
   }
 
   schemas(): Json[] {
-    const base = this.app.config.publicUrl;
-    const attr = (name: string, type: string, extra: Json = {}): Json => ({
-      name,
-      type,
-      multiValued: false,
-      required: false,
-      caseExact: false,
-      mutability: 'readWrite',
-      returned: 'default',
-      uniqueness: 'none',
-      ...extra,
-    });
-    return [
-      {
-        schemas: [schemaUrns.schema],
-        id: schemaUrns.user,
-        name: 'User',
-        description: 'A Cove user; signs in through the identity provider of the SCIM token that made it.',
-        attributes: [
-          attr('userName', 'string', {
-            required: true,
-            uniqueness: 'server',
-            mutability: 'immutable',
-            description: 'The Cove user name (letters, digits and . _ @ + -; stored in lower case).',
-          }),
-          attr('active', 'boolean', {
-            description: 'false disables the user and ends their sessions and shells.',
-          }),
-          attr('externalId', 'string', { caseExact: true }),
-          attr('emails', 'complex', {
-            multiValued: true,
-            description: 'Cove keeps the primary address only.',
-            subAttributes: [attr('value', 'string'), attr('type', 'string'), attr('primary', 'boolean')],
-          }),
-        ],
-        meta: { resourceType: 'Schema', location: `${base}/scim/v2/Schemas/${schemaUrns.user}` },
-      },
-      {
-        schemas: [schemaUrns.schema],
-        id: schemaUrns.group,
-        name: 'Group',
-        description: 'A Cove group; assignments of AWS access to it apply to its members.',
-        attributes: [
-          attr('displayName', 'string', { required: true, uniqueness: 'server' }),
-          attr('externalId', 'string', { caseExact: true }),
-          attr('members', 'complex', {
-            multiValued: true,
-            subAttributes: [
-              attr('value', 'string', { mutability: 'immutable' }),
-              attr('display', 'string', { mutability: 'readOnly' }),
-            ],
-          }),
-        ],
-        meta: { resourceType: 'Schema', location: `${base}/scim/v2/Schemas/${schemaUrns.group}` },
-      },
-    ];
+    return schemaDefinitions(this.app.config.publicUrl);
   }
 }
 
