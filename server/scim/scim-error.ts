@@ -23,6 +23,7 @@ export class ScimError extends Error {
     readonly scimType?: ScimType,
     /** Audit slug for the refusal. */
     readonly reason: string = scimType ?? `status_${status}`,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(detail);
     this.name = 'ScimError';
@@ -56,6 +57,15 @@ export const scimErrors = {
   notFound: (what: string) =>
     new ScimError(404, `${what} does not exist (or this client does not manage it).`),
   tooLarge: (detail: string) => new ScimError(413, detail, undefined, 'too_large'),
+  /** Too many failed authentications from one address: answered, logged, not audited again. */
+  throttled: (retryAfterS: number) =>
+    new ScimError(
+      429,
+      `Too many requests with a missing or wrong SCIM token from this address. Try again in ${retryAfterS} seconds with the right token.`,
+      undefined,
+      'throttled',
+      { 'retry-after': String(retryAfterS) },
+    ),
   mediaType: () =>
     new ScimError(
       415,

@@ -95,23 +95,23 @@ export default async function scimRoutes(app: FastifyInstance): Promise<void> {
       );
       // onRequest: no body is read for a caller without a valid token.
       routes.addHook('onRequest', async (request) => {
-        request.scimClient = await scim.authenticate(request.headers.authorization);
+        request.scimClient = await scim.authenticate(request.headers.authorization, request.ip);
       });
       routes.setErrorHandler(async (error: FastifyError | Error, request, reply) => {
         const scimError = asScimError(error, request);
         request.log.info({ status: scimError.status, reason: scimError.reason }, 'SCIM request refused');
         try {
-          await scim.refused(request, request.scimClient, scimError);
+          // A throttled address was audited up to its limit; more rows would only let it fill the log.
+          if (scimError.reason !== 'throttled') await scim.refused(request, request.scimClient, scimError);
         } catch (auditError) {
           request.log.error({ err: auditError }, 'could not audit a SCIM refusal');
         }
+        reply.headers(scimError.headers);
         if (scimError.status === 401) reply.header('www-authenticate', 'Bearer realm="Cove SCIM"');
         return send(reply, scimError.status, scimError);
       });
       routes.setNotFoundHandler(async (request) => {
-        await scim
-          .authenticate(request.headers.authorization)
-          .then((client) => (request.scimClient = client));
+        request.scimClient = await scim.authenticate(request.headers.authorization, request.ip);
         throw scimErrors.notFound('That SCIM endpoint');
       });
 

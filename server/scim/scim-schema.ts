@@ -26,6 +26,12 @@ export const scimLimits = {
   maxMembers: 1000,
   maxExternalIdChars: 256,
   maxTokenNameChars: 64,
+  /**
+   * Failed token checks per client address before it must wait (the sign-in throttle's window and
+   * delays). Generous: an IdP with a bad token retries a few times; a scanner gets slowed down,
+   * and its refusals stop filling the audit log.
+   */
+  maxAuthFailuresPerIp: 100,
 } as const;
 
 export function serviceProviderConfig(publicUrl: string): Json {

@@ -35,6 +35,8 @@ declare module 'fastify' {
 }
 
 export const tokenPrefix = 'cove_scim_';
+/** The throttle scope of failed SCIM token checks, per client address. */
+export const authScope = 'scim.ip';
 
 /** The authenticated SCIM client of one request. */
 export interface ScimClient {
@@ -301,8 +303,32 @@ export class ScimService {
 
   // ---- Authentication and audit ----
 
-  /** The client behind `Authorization: Bearer cove_scim_…`; a session cookie never counts. */
-  async authenticate(authorization: string | undefined): Promise<ScimClient> {
+  /**
+   * The client behind `Authorization: Bearer cove_scim_…`; a session cookie never counts. Failed
+   * checks count per client address (in the store, across instances); past the limit the address
+   * waits (429), like sign-ins.
+   */
+  async authenticate(authorization: string | undefined, ip: string): Promise<ScimClient> {
+    const now = this.app.now();
+    const waitMs = await this.store.throttles.retryAfter(authScope, ip, now);
+    if (waitMs > 0) throw scimErrors.throttled(Math.ceil(waitMs / 1000));
+    try {
+      return await this.checkToken(authorization);
+    } catch (error) {
+      if (error instanceof ScimError && error.status === 401) {
+        const { auth } = this.app.config;
+        await this.store.throttles.recordFailure(authScope, ip, now, {
+          allowed: scimLimits.maxAuthFailuresPerIp,
+          quietMs: Math.max(auth.throttleWindowS, auth.throttleMaxDelayS) * 1000,
+          baseDelayMs: auth.throttleBaseDelayS * 1000,
+          maxDelayMs: auth.throttleMaxDelayS * 1000,
+        });
+      }
+      throw error;
+    }
+  }
+
+  private async checkToken(authorization: string | undefined): Promise<ScimClient> {
     const match = /^Bearer +(\S+) *$/i.exec(authorization ?? '');
     if (!match?.[1])
       throw scimErrors.unauthorized(authorization === undefined ? 'no_token' : 'malformed_header');

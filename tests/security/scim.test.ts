@@ -101,6 +101,36 @@ describe('SC SCIM authentication', () => {
     }
   });
 
+  it('SC12 an address that keeps sending bad tokens waits (429, Retry-After) and stops filling the audit log; others are unaffected', async () => {
+    const scanner = '203.0.113.7';
+    const probe = () =>
+      s.rig.t.app.inject({
+        method: 'GET',
+        url: '/scim/v2/Users',
+        remoteAddress: scanner,
+        headers: { authorization: `Bearer cove_scim_${randomBytes(32).toString('base64url')}` },
+      });
+    const refusals = async () =>
+      (await s.rig.t.store.audit.list({ action: 'scim.refused', limit: 500 })).length;
+    const before = await refusals();
+    for (let i = 0; i < 100; i++) expect((await probe()).statusCode).toBe(401);
+    const limited = await probe();
+    expectScimError(limited, 429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    for (let i = 0; i < 20; i++) expect((await probe()).statusCode).toBe(429);
+    // Each refusal up to the limit is audited; the 429s after it are not.
+    expect((await refusals()) - before).toBe(100);
+    // The right token from that address waits too; the IdP's own address is unaffected.
+    const blocked = await s.rig.t.app.inject({
+      method: 'GET',
+      url: '/scim/v2/Users',
+      remoteAddress: scanner,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(blocked.statusCode).toBe(429);
+    expect((await s.scim(token, 'GET', '/scim/v2/Users')).statusCode).toBe(200);
+  });
+
   it('SC04 a session cookie alone (an administrator’s) never authorises SCIM, nor does it as a bearer token', async () => {
     const r = await s.rig.t.app.inject({
       method: 'POST',
