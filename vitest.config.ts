@@ -13,6 +13,8 @@ const postgresAppTests = [
   'tests/integration/server/directory/*.test.ts',
   'tests/integration/server/metrics/*.test.ts',
   'tests/integration/server/sso/*.test.ts',
+  'tests/integration/server/scim/scim-provisioning.test.ts',
+  'tests/integration/server/scim/scim-oidc-sign-in.test.ts',
   'tests/security/access-enumeration.test.ts',
   'tests/security/admin-api.test.ts',
   'tests/security/auth-mfa.test.ts',
@@ -24,6 +26,7 @@ const postgresAppTests = [
   'tests/security/metrics-exposure.test.ts',
   'tests/security/oidc-attacks.test.ts',
   'tests/security/sso-api.test.ts',
+  'tests/security/scim.test.ts',
 ];
 
 export default defineConfig({

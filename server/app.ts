@@ -16,9 +16,13 @@ import authPlugin from './auth/auth-plugin.js';
 import authRoutes from './auth/auth-routes.js';
 import oidcService from './auth/oidc-service.js';
 import oidcRoutes from './auth/oidc-routes.js';
+import oidcAdminRoutes from './auth/oidc-admin-routes.js';
 import type { OidcClientOptions } from './auth/oidc-client.js';
 import directoryService from './directory/directory-service.js';
 import directoryRoutes from './directory/directory-routes.js';
+import scimService from './scim/scim-service.js';
+import scimRoutes from './scim/scim-routes.js';
+import scimAdminRoutes from './scim/scim-admin-routes.js';
 import webPages from './web-pages.js';
 import { CloseCode, maxInboundFrameBytes } from './protocol/terminal-wire.js';
 import type { ReadyzResponse } from './protocol/api.js';
@@ -131,6 +135,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     now,
   });
   await app.register(directoryService);
+  await app.register(scimService);
   await app.register(oidcService, deps.oidcClient ? { clientOptions: deps.oidcClient } : {});
   await app.register(credentialService, deps.credentialBroker ? { broker: deps.credentialBroker } : {});
   await app.register(ssoSignInService);
@@ -193,7 +198,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(authRoutes);
   await app.register(oidcRoutes);
+  await app.register(oidcAdminRoutes);
   await app.register(directoryRoutes);
+  await app.register(scimAdminRoutes);
+  await app.register(scimRoutes);
   await app.register(terminalRoutes);
   await app.register(recordingRoutes);
   await app.register(homeRoutes);

@@ -181,6 +181,12 @@ export const errors = {
       `${field}: "${name}"${unusual.length > 0 ? ` (with ${unusual.join(', ')})` : ''} looks like the existing ${kind} "${lookalike}": they differ only in characters that look alike, so people could mistake one for the other. Choose a name that looks different.`,
       { details: { field, lookalike } },
     ),
+  federatedUserPassword: (username: string, providerId: string) =>
+    new CoveError(
+      'COVE_ERR_DIRECTORY_FEDERATED_PASSWORD',
+      409,
+      `${username} signs in through the identity provider "${providerId}", so Cove keeps no password for them and cannot set one. Reset their password at the identity provider; to stop their access, disable the user.`,
+    ),
   passwordPolicy: (message: string) => new CoveError('COVE_ERR_AUTH_PASSWORD_POLICY', 400, message),
   currentPasswordInvalid: () =>
     new CoveError(

@@ -47,6 +47,8 @@ const scrubbers: ReadonlyArray<[RegExp, string]> = [
   [/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, '[redacted-key-id]'],
   // Session cookies, whatever carries them.
   [/((?:__Host-)?cove_(?:session|oidc)=)[^;\s"',]+/g, '$1[redacted]'],
+  // SCIM bearer tokens, wherever they end up quoted.
+  [/\bcove_scim_[A-Za-z0-9_-]+/g, 'cove_scim_[redacted]'],
   // TOTP enrolment URLs.
   [/(otpauth:\/\/[^\s"']*[?&]secret=)[A-Z2-7=]+/gi, '$1[redacted]'],
 ];

@@ -71,6 +71,8 @@ export default fp(
     app.decorateRequest('session', undefined);
 
     app.addHook('onRequest', async (request) => {
+      // SCIM authenticates by its bearer token only: a session cookie must never count there.
+      if (request.url.startsWith('/scim/v2/')) return;
       const session = await sessions.resolve(request.cookies[cookieName]);
       if (!session) return;
       const user = await opts.store.users.get(session.userId);

@@ -131,6 +131,19 @@ export class OidcClient {
     return { configuration, jwks };
   }
 
+  /** Runs discovery afresh, bypassing the cache (the admin console's Test button). */
+  async check(): Promise<{ issuer: string; endpoints: string[] }> {
+    const { configuration } = await this.runDiscovery();
+    const metadata = configuration.serverMetadata();
+    const endpoints = [
+      metadata.authorization_endpoint,
+      metadata.token_endpoint,
+      metadata.jwks_uri,
+      metadata.end_session_endpoint,
+    ].filter((e): e is string => typeof e === 'string');
+    return { issuer: metadata.issuer, endpoints };
+  }
+
   private get timeoutS(): number {
     return this.options.timeoutS ?? 10;
   }

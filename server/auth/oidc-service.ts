@@ -15,7 +15,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import * as client from 'openid-client';
 import { audit } from '../audit.js';
 import type { Config } from '../config.js';
-import { StoreError } from '../errors.js';
+import { StoreError, errors } from '../errors.js';
 import { LookalikeIndex } from '../directory/confusable-skeleton.js';
 import type { SessionStage, UserRecord } from '../store/store.js';
 import { hashToken, newToken } from './session-service.js';
@@ -46,6 +46,22 @@ export class OidcSignInError extends Error {
     super(`${reason}: ${userMessage}`, options);
     this.name = 'OidcSignInError';
   }
+}
+
+export interface IdentityProviderView {
+  readonly id: string;
+  readonly name: string;
+  readonly issuer: string;
+  readonly provisioning: string;
+  /** Cove users of this provider (made at sign-in, by an admin, or by SCIM). */
+  readonly users: number;
+  readonly lastSignInAt: string | null;
+}
+
+export interface ProviderTestResult {
+  readonly ok: boolean;
+  readonly checkedAt: string;
+  readonly message: string;
 }
 
 export interface CompletedSignIn {
@@ -103,6 +119,55 @@ export class OidcService {
   /** For the sign-in page's buttons. */
   providers(): { id: string; name: string }[] {
     return [...this.clients.values()].map(({ provider }) => ({ id: provider.id, name: provider.name }));
+  }
+
+  /** For the admin console: each provider with its last successful sign-in and its users. */
+  async adminList(): Promise<IdentityProviderView[]> {
+    const [signIns, users] = await Promise.all([
+      this.app.store.audit.list({ action: 'auth.oidc.login.succeeded', limit: 500 }),
+      this.app.store.users.list(),
+    ]);
+    return [...this.clients.values()].map(({ provider }) => {
+      const last = signIns.find((e) => e.details.provider === provider.id);
+      return {
+        id: provider.id,
+        name: provider.name,
+        issuer: provider.issuer,
+        provisioning: provider.provisioning,
+        users: users.filter((u) => u.source === `oidc:${provider.id}`).length,
+        lastSignInAt: last ? new Date(last.at).toISOString() : null,
+      };
+    });
+  }
+
+  /** Fetches the provider's discovery document now and says plainly whether it works. */
+  async test(request: FastifyRequest, providerId: string): Promise<ProviderTestResult> {
+    const rp = this.clients.get(providerId);
+    if (!rp) throw errors.notFound(`Identity provider ${providerId}`);
+    const checkedAt = new Date(this.app.now()).toISOString();
+    let result: ProviderTestResult;
+    try {
+      const found = await rp.check();
+      result = {
+        ok: true,
+        checkedAt,
+        message: `Discovery works: ${rp.provider.name} answers as ${found.issuer} (${found.endpoints.length} endpoints).`,
+      };
+    } catch (error) {
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : '';
+      const detail = error instanceof OidcFailure ? error.detail : 'discovery failed';
+      result = {
+        ok: false,
+        checkedAt,
+        message: `Cove could not use ${rp.provider.name}: ${detail}${cause ? ` (${cause.slice(0, 200)})` : ''}. Check the issuer URL in auth.oidc and that Cove can reach it.`,
+      };
+    }
+    await audit(this.app.store, request, {
+      action: 'admin.identity_provider.tested',
+      target: providerId,
+      details: { ok: result.ok },
+    });
+    return result;
   }
 
   has(providerId: string): boolean {

@@ -47,6 +47,9 @@ export const AdminUserSchema = Type.Object({
   lastLoginAt: Nullable(Time),
   invite: Nullable(Type.Object({ expiresAt: Time })),
   source: Type.String({ description: '`local`, or `oidc:<provider id>`' }),
+  provisionedBy: Nullable(
+    Type.String({ description: 'Name of the SCIM token that provisioned the user; null when none did.' }),
+  ),
 });
 
 export const CreateUserBody = Type.Object(

@@ -291,7 +291,10 @@ export class DirectoryService {
 
   /** The old password stops working, sessions end, and a new invite link is the way back in. */
   async resetPassword(id: string): Promise<{ user: UserRecord; inviteUrl: string }> {
-    await this.getUser(id);
+    const found = await this.getUser(id);
+    // A password (or a link to set one) would give an IdP's user a way in that the IdP cannot end.
+    if (found.source !== 'local')
+      throw errors.federatedUserPassword(found.username, found.source.replace(/^oidc:/, ''));
     const result = await this.store.transaction(async (tx) => {
       const user = await tx.users.update(id, { passwordHash: null });
       if (!user) throw errors.notFound(`User ${id}`);
@@ -855,11 +858,20 @@ export class DirectoryService {
 
   /** The console's row for one user: groups and any invite not accepted yet. */
   async adminView(user: UserRecord): Promise<AdminUserView> {
-    const [groups, invite] = await Promise.all([
+    const [groups, invite, provisionedBy] = await Promise.all([
       this.store.groups.groupsOf(user.id),
       this.pendingInvite(user),
+      this.provisionedBy(user),
     ]);
-    return this.toAdminUser(user, groups, invite);
+    return this.toAdminUser(user, groups, invite, provisionedBy);
+  }
+
+  /** The name of the SCIM token that provisioned the user, if one did. */
+  private async provisionedBy(user: UserRecord): Promise<string | null> {
+    if (user.source === 'local') return null;
+    const resource = await this.store.scimResources.get('user', user.id);
+    if (!resource) return null;
+    return (await this.store.scimTokens.get(resource.tokenId))?.name ?? null;
   }
 
   /** The invite the user has not accepted yet: only while they have no password. */
@@ -867,7 +879,12 @@ export class DirectoryService {
     return user.passwordHash === null ? this.store.invites.pendingFor(user.id) : undefined;
   }
 
-  toAdminUser(user: UserRecord, groups: readonly GroupRecord[], invite?: InviteRecord): AdminUserView {
+  toAdminUser(
+    user: UserRecord,
+    groups: readonly GroupRecord[],
+    invite?: InviteRecord,
+    provisionedBy: string | null = null,
+  ): AdminUserView {
     return {
       id: user.id,
       username: user.username,
@@ -880,6 +897,7 @@ export class DirectoryService {
       lastLoginAt: user.lastLoginAt === null ? null : iso(user.lastLoginAt),
       invite: invite ? { expiresAt: iso(invite.expiresAt) } : null,
       source: user.source,
+      provisionedBy,
     };
   }
 

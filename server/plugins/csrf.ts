@@ -32,6 +32,9 @@ export default fp(
       // The AWS CLI's SSO APIs (server/sso) ignore cookies: a client secret or bearer token is the
       // only credential, which a cross-site page cannot send. Matched on the route, not the raw URL.
       if (request.routeOptions.url?.startsWith('/aws/')) return;
+      // SCIM is a machine API: its bearer token, which no browser sends by itself, is its only
+      // credential (cookies are not read there), so the origin rule has nothing to protect.
+      if (request.url.startsWith('/scim/v2/')) return;
       if (!isSameOrigin(request.headers, opts.publicOrigin)) throw errors.csrf();
       const length = Number(request.headers['content-length'] ?? 0);
       const hasBody = length > 0 || request.headers['transfer-encoding'] !== undefined;

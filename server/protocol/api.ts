@@ -110,6 +110,41 @@ export interface AdminUser {
   readonly invite: { readonly expiresAt: string } | null;
   /** `local`, or `oidc:<provider id>` for a user of an identity provider. */
   readonly source: string;
+  /** The SCIM token (its name) that provisioned the user; null when none did. */
+  readonly provisionedBy: string | null;
+}
+
+/** An identity provider as the admin console lists it (`GET /api/admin/identity-providers`). */
+export interface AdminIdentityProvider {
+  readonly id: string;
+  readonly name: string;
+  readonly issuer: string;
+  readonly provisioning: string;
+  readonly users: number;
+  readonly lastSignInAt: string | null;
+}
+
+export interface IdentityProviderTest {
+  readonly ok: boolean;
+  readonly checkedAt: string;
+  /** What to tell the administrator, in plain words. */
+  readonly message: string;
+}
+
+/** A SCIM client's token, without its value (`GET /api/admin/scim-tokens`). */
+export interface ScimTokenView {
+  readonly id: string;
+  readonly name: string;
+  readonly providerId: string;
+  readonly createdAt: string;
+  readonly lastUsedAt: string | null;
+  readonly revokedAt: string | null;
+}
+
+/** The answer to creating one: the value is in it and nowhere else, ever. */
+export interface ScimTokenCreated {
+  readonly token: ScimTokenView;
+  readonly secret: string;
 }
 
 export interface CreateUserRequest {

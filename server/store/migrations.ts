@@ -481,6 +481,53 @@ const list: readonly Omit<Migration, 'version'>[] = [
   CREATE INDEX sso_tokens_user ON sso_tokens(user_id);
   `,
   },
+  {
+    description: 'SCIM provisioning: client tokens (hashed) and what SCIM knows of the resources it wrote',
+    sqlite: `
+  CREATE TABLE scim_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    provider_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE scim_resources (
+    kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),
+    resource_id TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    external_id TEXT,
+    token_id TEXT NOT NULL REFERENCES scim_tokens(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, resource_id)
+  );
+  CREATE INDEX scim_resources_provider ON scim_resources(provider_id, kind);
+  `,
+    postgres: `
+  CREATE TABLE scim_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    provider_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    revoked_at BIGINT
+  );
+  CREATE TABLE scim_resources (
+    kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),
+    resource_id TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    external_id TEXT,
+    token_id TEXT NOT NULL REFERENCES scim_tokens(id),
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (kind, resource_id)
+  );
+  CREATE INDEX scim_resources_provider ON scim_resources(provider_id, kind);
+  `,
+  },
 ];
 
 export const migrations: readonly Migration[] = list.map((m, index) => ({ version: index + 1, ...m }));

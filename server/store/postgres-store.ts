@@ -23,6 +23,8 @@ import {
   toOidcLogin,
   toPermissionSet,
   toRecording,
+  toScimResource,
+  toScimToken,
   toSession,
   toSsoClient,
   toSsoGrant,
@@ -135,6 +137,8 @@ export class PostgresStore implements Store {
   readonly ssoClients: StoreRepositories['ssoClients'];
   readonly ssoGrants: StoreRepositories['ssoGrants'];
   readonly ssoTokens: StoreRepositories['ssoTokens'];
+  readonly scimTokens: StoreRepositories['scimTokens'];
+  readonly scimResources: StoreRepositories['scimResources'];
   readonly audit: StoreRepositories['audit'];
 
   private constructor(
@@ -171,6 +175,8 @@ export class PostgresStore implements Store {
       ssoClients: this.ssoClients,
       ssoGrants: this.ssoGrants,
       ssoTokens: this.ssoTokens,
+      scimTokens: this.scimTokens,
+      scimResources: this.scimResources,
       audit: this.audit,
     } = this.repositories);
   }
@@ -902,6 +908,67 @@ export class PostgresStore implements Store {
         deleteFamily: (familyId) => changed('DELETE FROM sso_tokens WHERE family_id = $1', [familyId]),
         deleteForUser: (userId) => changed('DELETE FROM sso_tokens WHERE user_id = $1', [userId]),
         deleteExpired: (now) => changed('DELETE FROM sso_tokens WHERE expires_at <= $1', [now]),
+      },
+
+      scimTokens: {
+        create: async (t) =>
+          toScimToken(
+            (await one(
+              `INSERT INTO scim_tokens (id, name, token_hash, provider_id, created_at)
+               VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+              [randomUUID(), t.name, t.tokenHash, t.providerId, this.now()],
+            )) as Row,
+          ),
+        get: async (id) => maybe(await one('SELECT * FROM scim_tokens WHERE id = $1', [id]), toScimToken),
+        getByHash: async (tokenHash) =>
+          maybe(await one('SELECT * FROM scim_tokens WHERE token_hash = $1', [tokenHash]), toScimToken),
+        list: async () =>
+          (await all('SELECT * FROM scim_tokens ORDER BY created_at, id COLLATE "C"')).map(toScimToken),
+        revoke: async (id, at) =>
+          (await changed('UPDATE scim_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL', [
+            id,
+            at,
+          ])) === 1,
+        touch: async (id, at) => {
+          await q.query('UPDATE scim_tokens SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL', [
+            id,
+            at,
+          ]);
+        },
+      },
+
+      scimResources: {
+        save: async (r, at) =>
+          toScimResource(
+            (await one(
+              `INSERT INTO scim_resources (kind, resource_id, provider_id, external_id, token_id, created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $6)
+               ON CONFLICT (kind, resource_id) DO UPDATE SET provider_id = excluded.provider_id,
+                 external_id = excluded.external_id, token_id = excluded.token_id, updated_at = excluded.updated_at
+               RETURNING *`,
+              [r.kind, r.resourceId, r.providerId, r.externalId, r.tokenId, at],
+            )) as Row,
+          ),
+        get: async (kind, resourceId) =>
+          maybe(
+            await one('SELECT * FROM scim_resources WHERE kind = $1 AND resource_id = $2', [
+              kind,
+              resourceId,
+            ]),
+            toScimResource,
+          ),
+        list: async (kind, providerId) =>
+          (
+            await all(
+              'SELECT * FROM scim_resources WHERE kind = $1 AND provider_id = $2 ORDER BY resource_id COLLATE "C"',
+              [kind, providerId],
+            )
+          ).map(toScimResource),
+        delete: async (kind, resourceId) =>
+          (await changed('DELETE FROM scim_resources WHERE kind = $1 AND resource_id = $2', [
+            kind,
+            resourceId,
+          ])) === 1,
       },
 
       audit: {

@@ -14,6 +14,8 @@ import type {
   RecordingQuery,
   RecordingRecord,
   RecordMode,
+  ScimResourceRecord,
+  ScimTokenRecord,
   SessionRecord,
   SsoClientRecord,
   SsoGrantKind,
@@ -65,6 +67,26 @@ export const toIdentity = (r: Row): IdentityRecord => ({
   subject: r.subject as string,
   userId: r.user_id as string,
   createdAt: r.created_at as number,
+});
+
+export const toScimToken = (r: Row): ScimTokenRecord => ({
+  id: r.id as string,
+  name: r.name as string,
+  tokenHash: r.token_hash as string,
+  providerId: r.provider_id as string,
+  createdAt: r.created_at as number,
+  lastUsedAt: (r.last_used_at as number | null) ?? null,
+  revokedAt: (r.revoked_at as number | null) ?? null,
+});
+
+export const toScimResource = (r: Row): ScimResourceRecord => ({
+  kind: r.kind as ScimResourceRecord['kind'],
+  resourceId: r.resource_id as string,
+  providerId: r.provider_id as string,
+  externalId: (r.external_id as string | null) ?? null,
+  tokenId: r.token_id as string,
+  createdAt: r.created_at as number,
+  updatedAt: r.updated_at as number,
 });
 
 export const toOidcLogin = (r: Row): OidcLoginRecord => ({

@@ -25,6 +25,8 @@ import {
   toOidcLogin,
   toPermissionSet,
   toRecording,
+  toScimResource,
+  toScimToken,
   toSession,
   toSsoClient,
   toSsoGrant,
@@ -79,6 +81,8 @@ export class SqliteStore implements Store {
   readonly ssoClients = this.repositories.ssoClients;
   readonly ssoGrants = this.repositories.ssoGrants;
   readonly ssoTokens = this.repositories.ssoTokens;
+  readonly scimTokens = this.repositories.scimTokens;
+  readonly scimResources = this.repositories.scimResources;
   readonly audit = this.repositories.audit;
 
   /**
@@ -928,6 +932,82 @@ export class SqliteStore implements Store {
           run(() => this.exec('DELETE FROM sso_tokens WHERE user_id = ?', userId).changes),
         deleteExpired: (now) =>
           run(() => this.exec('DELETE FROM sso_tokens WHERE expires_at <= ?', now).changes),
+      },
+
+      scimTokens: {
+        create: (t) =>
+          run(() => {
+            const id = randomUUID();
+            this.exec(
+              'INSERT INTO scim_tokens (id, name, token_hash, provider_id, created_at) VALUES (?, ?, ?, ?, ?)',
+              id,
+              t.name,
+              t.tokenHash,
+              t.providerId,
+              this.now(),
+            );
+            return toScimToken(this.one('SELECT * FROM scim_tokens WHERE id = ?', id) as Row);
+          }),
+        get: (id) =>
+          run(() => this.maybe(this.one('SELECT * FROM scim_tokens WHERE id = ?', id), toScimToken)),
+        getByHash: (tokenHash) =>
+          run(() =>
+            this.maybe(this.one('SELECT * FROM scim_tokens WHERE token_hash = ?', tokenHash), toScimToken),
+          ),
+        list: () => run(() => this.all('SELECT * FROM scim_tokens ORDER BY created_at, id').map(toScimToken)),
+        revoke: (id, at) =>
+          run(
+            () =>
+              this.exec('UPDATE scim_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id)
+                .changes === 1,
+          ),
+        touch: (id, at) =>
+          run(() => {
+            this.exec('UPDATE scim_tokens SET last_used_at = ? WHERE id = ? AND revoked_at IS NULL', at, id);
+          }),
+      },
+
+      scimResources: {
+        save: (r, at) =>
+          run(() =>
+            toScimResource(
+              this.one(
+                `INSERT INTO scim_resources (kind, resource_id, provider_id, external_id, token_id, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (kind, resource_id) DO UPDATE SET provider_id = excluded.provider_id,
+                   external_id = excluded.external_id, token_id = excluded.token_id, updated_at = excluded.updated_at
+                 RETURNING *`,
+                r.kind,
+                r.resourceId,
+                r.providerId,
+                r.externalId,
+                r.tokenId,
+                at,
+                at,
+              ) as Row,
+            ),
+          ),
+        get: (kind, resourceId) =>
+          run(() =>
+            this.maybe(
+              this.one('SELECT * FROM scim_resources WHERE kind = ? AND resource_id = ?', kind, resourceId),
+              toScimResource,
+            ),
+          ),
+        list: (kind, providerId) =>
+          run(() =>
+            this.all(
+              'SELECT * FROM scim_resources WHERE kind = ? AND provider_id = ? ORDER BY resource_id',
+              kind,
+              providerId,
+            ).map(toScimResource),
+          ),
+        delete: (kind, resourceId) =>
+          run(
+            () =>
+              this.exec('DELETE FROM scim_resources WHERE kind = ? AND resource_id = ?', kind, resourceId)
+                .changes === 1,
+          ),
       },
 
       audit: {

@@ -549,6 +549,62 @@ export interface SsoTokenRepository {
   deleteExpired(now: number): Promise<number>;
 }
 
+/**
+ * A bearer token of one SCIM client (an IdP's provisioning connector). Only its SHA-256 is kept:
+ * the value is shown once when it is made. Users it provisions sign in through `providerId`.
+ */
+export interface ScimTokenRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly tokenHash: string;
+  /** The configured OpenID provider (`auth.oidc` id) its users sign in with. */
+  readonly providerId: string;
+  readonly createdAt: number;
+  readonly lastUsedAt: number | null;
+  readonly revokedAt: number | null;
+}
+
+export interface ScimTokenRepository {
+  create(token: Pick<ScimTokenRecord, 'name' | 'tokenHash' | 'providerId'>): Promise<ScimTokenRecord>;
+  get(id: string): Promise<ScimTokenRecord | undefined>;
+  getByHash(tokenHash: string): Promise<ScimTokenRecord | undefined>;
+  /** Oldest first, revoked ones included. */
+  list(): Promise<ScimTokenRecord[]>;
+  /** Marks it revoked at `at`; false when it does not exist or was already revoked. */
+  revoke(id: string, at: number): Promise<boolean>;
+  /** Records a use; a revoked token's record is left as it is. */
+  touch(id: string, at: number): Promise<void>;
+}
+
+export type ScimResourceKind = 'user' | 'group';
+
+/**
+ * What SCIM knows about a Cove user or group it provisioned: the client's `externalId`, which
+ * provider's clients manage it, which token wrote it last, and SCIM's `meta` times.
+ */
+export interface ScimResourceRecord {
+  readonly kind: ScimResourceKind;
+  /** The Cove user's or group's id (also its SCIM `id`). */
+  readonly resourceId: string;
+  readonly providerId: string;
+  readonly externalId: string | null;
+  readonly tokenId: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface ScimResourceRepository {
+  /** Inserts or updates (keeping `createdAt`) the record of one resource, stamped `at`. */
+  save(
+    resource: Pick<ScimResourceRecord, 'kind' | 'resourceId' | 'providerId' | 'externalId' | 'tokenId'>,
+    at: number,
+  ): Promise<ScimResourceRecord>;
+  get(kind: ScimResourceKind, resourceId: string): Promise<ScimResourceRecord | undefined>;
+  /** Every record of that kind managed through `providerId`'s clients, by resource id. */
+  list(kind: ScimResourceKind, providerId: string): Promise<ScimResourceRecord[]>;
+  delete(kind: ScimResourceKind, resourceId: string): Promise<boolean>;
+}
+
 export interface AuditLog {
   append(entry: Omit<AuditRecord, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(query?: { limit?: number; beforeId?: number; action?: string }): Promise<AuditRecord[]>;
@@ -574,6 +630,8 @@ export interface StoreRepositories {
   readonly ssoClients: SsoClientRepository;
   readonly ssoGrants: SsoGrantRepository;
   readonly ssoTokens: SsoTokenRepository;
+  readonly scimTokens: ScimTokenRepository;
+  readonly scimResources: ScimResourceRepository;
   readonly audit: AuditLog;
 }
 

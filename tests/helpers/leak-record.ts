@@ -26,7 +26,8 @@ export type SecretKind =
   | 'session-cookie'
   | 'totp-secret'
   | 'presigned-signature'
-  | 'presigned-security-token';
+  | 'presigned-security-token'
+  | 'scim-token';
 
 /** Sub-directories of the run directory. */
 export const RECORD_DIRS = {
@@ -101,6 +102,8 @@ function safeDecode(value: string): string {
 
 /** Secrets that travel in response bodies and headers, picked out so the sweep knows them. */
 function secretsInText(text: string): void {
+  // Before the generic "secret" field below: the admin API answers a new SCIM token as `secret`.
+  for (const m of text.matchAll(/cove_scim_[A-Za-z0-9_-]{43}/g)) recordSecret('scim-token', m[0]);
   for (const m of text.matchAll(/otpauth:\/\/[^"\s]*?[?&]secret=([A-Z2-7]+)/g))
     recordSecret('totp-secret', m[1]);
   for (const m of text.matchAll(/X-Amz-Signature=([0-9a-f]{64})/g)) recordSecret('presigned-signature', m[1]);

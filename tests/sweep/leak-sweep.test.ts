@@ -51,6 +51,7 @@ const EVERY_KIND: readonly SecretKind[] = [
   'session-cookie',
   'totp-secret',
   'presigned-signature',
+  'scim-token',
 ];
 
 /** What is missing from the record for the sweep's "no leaks" to mean something; empty when enough. */

@@ -2,7 +2,16 @@
 import type { Page } from 'playwright-core';
 
 export type AdminTabId =
-  'users' | 'groups' | 'accounts' | 'permission-sets' | 'assignments' | 'homes' | 'recordings' | 'audit';
+  | 'users'
+  | 'groups'
+  | 'accounts'
+  | 'permission-sets'
+  | 'assignments'
+  | 'homes'
+  | 'recordings'
+  | 'identity-providers'
+  | 'provisioning'
+  | 'audit';
 
 export class AdminPage {
   constructor(

@@ -9,8 +9,10 @@ import { AssignmentsTab } from './assignments-tab.js';
 import { AuditTab } from './audit-tab.js';
 import { GroupsTab } from './groups-tab.js';
 import { HomesTab } from './homes-tab.js';
+import { IdentityProvidersTab } from './identity-providers-tab.js';
 import { PermissionSetsTab } from './permission-sets-tab.js';
 import { RecordingsTab } from './recordings-tab.js';
+import { ProvisioningTab } from './provisioning-tab.js';
 import { ServerHealth } from './server-health.js';
 import { UsersTab } from './users-tab.js';
 
@@ -35,6 +37,8 @@ export class AdminPage {
       new AssignmentsTab(data),
       new HomesTab(),
       new RecordingsTab(),
+      new IdentityProvidersTab(),
+      new ProvisioningTab(),
       new AuditTab(data),
     ];
   }

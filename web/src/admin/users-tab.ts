@@ -136,7 +136,11 @@ export class UsersTab implements AdminTab {
     const rows = this.data.users.map((user) => this.row(user));
     replaceChildren(
       this.list,
-      table(['User name', 'Email', 'Groups', 'MFA', 'Status', 'Last sign-in', ''], rows, 'No users yet.'),
+      table(
+        ['User name', 'Source', 'Email', 'Groups', 'MFA', 'Status', 'Last sign-in', ''],
+        rows,
+        'No users yet.',
+      ),
     );
   }
 
@@ -162,6 +166,8 @@ export class UsersTab implements AdminTab {
           this.act(() => patchJson(`/api/admin/users/${enc(user.id)}`, { disabled: !user.disabled })),
         ),
     );
+    // An identity provider's user has no Cove password: none to reset (the server refuses too).
+    const federated = user.source !== 'local';
     // An invited user has no password to reset: the same call makes them a new link.
     const invited = user.invite !== null;
     const resetPassword = button(invited ? 'New invite link' : 'Reset password');
@@ -237,6 +243,7 @@ export class UsersTab implements AdminTab {
         h('strong', null, user.username),
         self ? h('span', { class: 'hint' }, ' (you)') : null,
       ),
+      cell(sourceOf(user)),
       cell(user.email ?? '—'),
       cell(user.groups.join(', ') || '—'),
       cell(
@@ -250,7 +257,7 @@ export class UsersTab implements AdminTab {
       ),
       cell(statusOf(user)),
       cell(formatTime(user.lastLoginAt)),
-      h('td', { class: 'actions' }, toggle, resetPassword, resetMfa, remove),
+      h('td', { class: 'actions' }, toggle, federated ? null : resetPassword, resetMfa, remove),
     );
   }
 
@@ -357,6 +364,18 @@ function statusOf(user: AdminUser): HTMLElement {
       { class: 'hint', style: 'display:block;margin-top:0.3rem' },
       `${expired ? 'Link expired' : 'Link expires'} ${formatTime(user.invite.expiresAt)}`,
     ),
+  );
+}
+
+/** Local, an identity provider's, or provisioned by SCIM (and which token). */
+function sourceOf(user: AdminUser): HTMLElement {
+  if (user.source === 'local') return h('span', { 'data-testid': 'user-source' }, 'Local');
+  const provider = user.source.replace(/^oidc:/, '');
+  return h(
+    'span',
+    { 'data-testid': 'user-source' },
+    user.provisionedBy === null ? `IdP: ${provider}` : `SCIM: ${user.provisionedBy}`,
+    h('span', { class: 'hint', style: 'display:block' }, `Signs in with ${provider}; password at the IdP`),
   );
 }
 

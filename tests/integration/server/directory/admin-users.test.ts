@@ -145,6 +145,7 @@ describe('GET /api/admin/users', () => {
       lastLoginAt: '2026-01-02T03:04:05.000Z',
       invite: null,
       source: 'local',
+      provisionedBy: null,
     });
     expect(response.body).not.toMatch(/argon2|JBSWY3DP|passwordHash|totp/i);
     const root = response.json<Record<string, unknown>[]>().find((u) => u.username === 'root');

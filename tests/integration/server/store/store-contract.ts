@@ -671,6 +671,74 @@ export function storeContract(makeHarness: () => Promise<StoreHarness>): void {
     });
   });
 
+  describe('SCIM tokens and provisioned resources', () => {
+    it('keeps a token by its hash; revoking is once, and a revoked token is not touched', async () => {
+      const made = await store.scimTokens.create({ name: 'Okta', tokenHash: 'h-1', providerId: 'corp' });
+      expect(made).toMatchObject({
+        name: 'Okta',
+        tokenHash: 'h-1',
+        providerId: 'corp',
+        lastUsedAt: null,
+        revokedAt: null,
+      });
+      expect(typeof made.createdAt).toBe('number');
+      expect(await store.scimTokens.getByHash('h-1')).toEqual(made);
+      expect(await store.scimTokens.getByHash('H-1')).toBeUndefined();
+      expect(await store.scimTokens.get(made.id)).toEqual(made);
+      await rejection(store.scimTokens.create({ name: 'Again', tokenHash: 'h-1', providerId: 'corp' })).then(
+        (error) => expect(error).toMatchObject({ kind: 'conflict' }),
+      );
+      const second = await store.scimTokens.create({ name: 'Entra', tokenHash: 'h-2', providerId: 'apps' });
+      await store.scimTokens.touch(made.id, 5000);
+      expect((await store.scimTokens.get(made.id))?.lastUsedAt).toBe(5000);
+      expect(await store.scimTokens.revoke(made.id, 6000)).toBe(true);
+      expect(await store.scimTokens.revoke(made.id, 7000)).toBe(false);
+      expect(await store.scimTokens.revoke('no-such-token', 7000)).toBe(false);
+      await store.scimTokens.touch(made.id, 8000);
+      expect(await store.scimTokens.get(made.id)).toMatchObject({ lastUsedAt: 5000, revokedAt: 6000 });
+      expect((await store.scimTokens.list()).map((t) => t.id).sort()).toEqual([made.id, second.id].sort());
+    });
+
+    it('saves what SCIM knows of a resource, keeping its creation time across updates', async () => {
+      const token = await store.scimTokens.create({ name: 'Okta', tokenHash: 'h-1', providerId: 'corp' });
+      const user = await store.users.create({ username: 'fed', source: 'oidc:corp' });
+      const first = await store.scimResources.save(
+        { kind: 'user', resourceId: user.id, providerId: 'corp', externalId: 'ext-1', tokenId: token.id },
+        1000,
+      );
+      expect(first).toEqual({
+        kind: 'user',
+        resourceId: user.id,
+        providerId: 'corp',
+        externalId: 'ext-1',
+        tokenId: token.id,
+        createdAt: 1000,
+        updatedAt: 1000,
+      });
+      const again = await store.scimResources.save(
+        { kind: 'user', resourceId: user.id, providerId: 'corp', externalId: null, tokenId: token.id },
+        2000,
+      );
+      expect(again).toMatchObject({ externalId: null, createdAt: 1000, updatedAt: 2000 });
+      expect(await store.scimResources.get('user', user.id)).toEqual(again);
+      // The same id as a group is another resource.
+      expect(await store.scimResources.get('group', user.id)).toBeUndefined();
+      await store.scimResources.save(
+        { kind: 'group', resourceId: 'g-1', providerId: 'corp', externalId: null, tokenId: token.id },
+        3000,
+      );
+      await store.scimResources.save(
+        { kind: 'group', resourceId: 'g-2', providerId: 'apps', externalId: null, tokenId: token.id },
+        3000,
+      );
+      expect((await store.scimResources.list('group', 'corp')).map((r) => r.resourceId)).toEqual(['g-1']);
+      expect((await store.scimResources.list('user', 'corp')).map((r) => r.resourceId)).toEqual([user.id]);
+      expect(await store.scimResources.delete('group', 'g-1')).toBe(true);
+      expect(await store.scimResources.delete('group', 'g-1')).toBe(false);
+      expect(await store.scimResources.list('group', 'corp')).toEqual([]);
+    });
+  });
+
   describe('groups', () => {
     it('creates, reads, lists, updates and deletes, with limits as numbers or null', async () => {
       const b = await store.groups.create({ name: 'b-team', description: 'B', homeSizeBytes: 8 * 1024 ** 3 });
