@@ -10,7 +10,7 @@
  * page, transfer, holder, store. Unset: all of them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -121,8 +121,18 @@ async function startServer(
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
   });
   const dir = mkdtempSync(join(tmpdir(), 'cove-bench-server-'));
-  const script = join(dir, 'bench-server.mjs');
+  // Laid out as in tests/, so the script's relative import of its helper resolves.
+  mkdirSync(join(dir, 'bench'));
+  mkdirSync(join(dir, 'helpers'));
+  const script = join(dir, 'bench', 'bench-server.mjs');
   writeFileSync(script, outputText);
+  const helper = readFileSync(new URL('../helpers/free-port.ts', import.meta.url), 'utf8');
+  writeFileSync(
+    join(dir, 'helpers', 'free-port.js'),
+    ts.transpileModule(helper, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText,
+  );
   const dist = new URL('../../dist/server/', import.meta.url).href;
   // BENCH_NODE_ARGS tries V8 flags on the server (e.g. --max-semi-space-size=2) without a code change.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
