@@ -17,7 +17,13 @@
  * and its grace period starts. The page pings too (`{"type":"ping"}`) to find the same from its end.
  */
 import type { WebSocket, RawData } from 'ws';
-import { CloseCode, parseClientMessage, type ServerEvent } from '../protocol/terminal-wire.js';
+import {
+  CloseCode,
+  interruptKeys,
+  interruptSkipBytes,
+  parseClientMessage,
+  type ServerEvent,
+} from '../protocol/terminal-wire.js';
 import { defaultFlowWatermarks, FlowControl } from './flow-control.js';
 import { defaultInputRateLimits, InputRateLimiter, type InputRateLimits } from './input-rate-limiter.js';
 import { OutputCoalescer } from './output-coalescer.js';
@@ -40,8 +46,6 @@ export interface TerminalSocketOptions {
 /** An ack must advance by this much (or to everything sent) to be free of the input rate limit. */
 const minAckStepBytes = 1024;
 
-/** INTR, QUIT and SUSP in a tty's default settings. */
-const interruptKeys = [0x03, 0x1c, 0x1a];
 /** Output silent this long after an interrupt: the program has stopped (or is waiting). */
 const skipQuietMs = 25;
 const skipCheckMs = 10;
@@ -139,9 +143,15 @@ export class TerminalSocket implements TerminalConnection {
     this.output(screen);
   }
 
-  /** Output was queued for this page (not yet rendered, or not yet sent): it is behind. */
+  /**
+   * Output was queued for this page (not yet rendered, or not yet sent): it is behind. Never more
+   * than `interruptSkipBytes`, which pages count on to skip ahead by themselves.
+   */
   private get behind(): boolean {
-    return this.flow.isPaused || this.flow.unacknowledged + this.coalescer.queuedBytes >= this.lowWatermark;
+    return (
+      this.flow.isPaused ||
+      this.flow.unacknowledged + this.coalescer.queuedBytes >= Math.min(this.lowWatermark, interruptSkipBytes)
+    );
   }
 
   private startSkipping(): void {

@@ -1,7 +1,8 @@
 /**
  * One tab: an xterm.js terminal bound to one server terminal id over the terminal WebSocket.
  * Output is written as bytes, a slice at a time, and acknowledged from xterm's write callback (the
- * xterm.js flow-control guide); a `repaint` event drops what has not been written yet; the socket reconnects to the same id with backoff after a network loss,
+ * xterm.js flow-control guide); Ctrl+C while far behind, and a `repaint` event, drop what has not
+ * been written yet; the socket reconnects to the same id with backoff after a network loss,
  * found by the socket closing, by pings without a pong, or by a reconnect that never opens.
  */
 import { Terminal } from '@xterm/xterm';
@@ -289,7 +290,10 @@ export class ShellTab {
   }
 
   private sendInput(bytes: Uint8Array): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(bytes);
+    if (this.ws?.readyState === WebSocket.OPEN) {
+      this.ws.send(bytes);
+      this.pump?.typed(bytes);
+    }
     this.callbacks.onIdleWarning(this, undefined);
   }
 
@@ -365,7 +369,7 @@ export class ShellTab {
     ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
       if (typeof event.data === 'string') {
         const parsed = JSON.parse(event.data) as ServerEvent;
-        if (parsed.type === 'repaint') pump.drop();
+        if (parsed.type === 'repaint') pump.repaint();
         else this.onEvent(parsed);
         return;
       }
