@@ -51,6 +51,12 @@ const skipQuietMs = 25;
 const skipCheckMs = 10;
 /** A flood the interrupt did not stop is repainted after this long and flows again. */
 const maxSkipMs = 1000;
+/**
+ * The shell was held back for this page this recently: the pipe behind it (the holder, the exec's
+ * tty, the engine's socket) is full of output from before the interrupt, even when the page has
+ * just caught up with what reached it.
+ */
+const recentPauseMs = 500;
 
 /** After this many bad control messages in a row the client is broken or hostile. */
 const maxBadMessages = 100;
@@ -72,6 +78,7 @@ export class TerminalSocket implements TerminalConnection {
   private heartbeat: NodeJS.Timeout | undefined;
   private answered = true;
   private skipping: { readonly since: number; readonly timer: NodeJS.Timeout } | undefined;
+  private pausedAt = -Infinity;
 
   constructor(
     private readonly ws: WebSocket,
@@ -86,7 +93,10 @@ export class TerminalSocket implements TerminalConnection {
       highWatermarkBytes: options.highWatermarkBytes ?? defaultFlowWatermarks.highWatermarkBytes,
       lowWatermarkBytes: this.lowWatermark,
       bufferedAmount: () => ws.bufferedAmount + this.coalescer.queuedBytes,
-      pause: () => terminal.pauseOutput(this),
+      pause: () => {
+        this.pausedAt = performance.now();
+        terminal.pauseOutput(this);
+      },
       resume: () => terminal.resumeOutput(this),
     });
     this.coalescer = new OutputCoalescer(
@@ -144,12 +154,14 @@ export class TerminalSocket implements TerminalConnection {
   }
 
   /**
-   * Output was queued for this page (not yet rendered, or not yet sent): it is behind. Never more
-   * than `interruptSkipBytes`, which pages count on to skip ahead by themselves.
+   * Output was queued for this page (not yet rendered, or not yet sent), or the shell was held
+   * back for it moments ago: it is behind. Never more than `interruptSkipBytes` queued, which
+   * pages count on to skip ahead by themselves.
    */
   private get behind(): boolean {
     return (
       this.flow.isPaused ||
+      performance.now() - this.pausedAt < recentPauseMs ||
       this.flow.unacknowledged + this.coalescer.queuedBytes >= Math.min(this.lowWatermark, interruptSkipBytes)
     );
   }
