@@ -47,6 +47,17 @@ export type ServerEvent =
    */
   | { readonly type: 'repaint' };
 
+/** INTR, QUIT and SUSP in a tty's default settings (Ctrl+C, Ctrl+\\, Ctrl+Z). */
+export const interruptKeys: readonly number[] = [0x03, 0x1c, 0x1a];
+
+/**
+ * An interrupt key from a client this far behind (output sent, not acknowledged) makes the server
+ * skip: it drops its queue and sends `repaint` once the program is quiet. So a client holding at
+ * least this much unrendered output when it sends one may drop that output at once, and all
+ * output after it until the `repaint`: the repaint is sure to come.
+ */
+export const interruptSkipBytes = 32 * 1024;
+
 /** Full reset (RIS): a repaint starts from a blank terminal, also in a client that ignores `repaint`. */
 export const fullReset = '\x1bc';
 

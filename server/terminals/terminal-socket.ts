@@ -17,7 +17,13 @@
  * and its grace period starts. The page pings too (`{"type":"ping"}`) to find the same from its end.
  */
 import type { WebSocket, RawData } from 'ws';
-import { CloseCode, parseClientMessage, type ServerEvent } from '../protocol/terminal-wire.js';
+import {
+  CloseCode,
+  interruptKeys,
+  interruptSkipBytes,
+  parseClientMessage,
+  type ServerEvent,
+} from '../protocol/terminal-wire.js';
 import { defaultFlowWatermarks, FlowControl } from './flow-control.js';
 import { defaultInputRateLimits, InputRateLimiter, type InputRateLimits } from './input-rate-limiter.js';
 import { OutputCoalescer } from './output-coalescer.js';
@@ -40,13 +46,17 @@ export interface TerminalSocketOptions {
 /** An ack must advance by this much (or to everything sent) to be free of the input rate limit. */
 const minAckStepBytes = 1024;
 
-/** INTR, QUIT and SUSP in a tty's default settings. */
-const interruptKeys = [0x03, 0x1c, 0x1a];
 /** Output silent this long after an interrupt: the program has stopped (or is waiting). */
 const skipQuietMs = 25;
 const skipCheckMs = 10;
 /** A flood the interrupt did not stop is repainted after this long and flows again. */
 const maxSkipMs = 1000;
+/**
+ * The shell was held back for this page this recently: the pipe behind it (the holder, the exec's
+ * tty, the engine's socket) is full of output from before the interrupt, even when the page has
+ * just caught up with what reached it.
+ */
+const recentPauseMs = 500;
 
 /** After this many bad control messages in a row the client is broken or hostile. */
 const maxBadMessages = 100;
@@ -68,6 +78,7 @@ export class TerminalSocket implements TerminalConnection {
   private heartbeat: NodeJS.Timeout | undefined;
   private answered = true;
   private skipping: { readonly since: number; readonly timer: NodeJS.Timeout } | undefined;
+  private pausedAt = -Infinity;
 
   constructor(
     private readonly ws: WebSocket,
@@ -82,7 +93,10 @@ export class TerminalSocket implements TerminalConnection {
       highWatermarkBytes: options.highWatermarkBytes ?? defaultFlowWatermarks.highWatermarkBytes,
       lowWatermarkBytes: this.lowWatermark,
       bufferedAmount: () => ws.bufferedAmount + this.coalescer.queuedBytes,
-      pause: () => terminal.pauseOutput(this),
+      pause: () => {
+        this.pausedAt = performance.now();
+        terminal.pauseOutput(this);
+      },
       resume: () => terminal.resumeOutput(this),
     });
     this.coalescer = new OutputCoalescer(
@@ -139,9 +153,17 @@ export class TerminalSocket implements TerminalConnection {
     this.output(screen);
   }
 
-  /** Output was queued for this page (not yet rendered, or not yet sent): it is behind. */
+  /**
+   * Output was queued for this page (not yet rendered, or not yet sent), or the shell was held
+   * back for it moments ago: it is behind. Never more than `interruptSkipBytes` queued, which
+   * pages count on to skip ahead by themselves.
+   */
   private get behind(): boolean {
-    return this.flow.isPaused || this.flow.unacknowledged + this.coalescer.queuedBytes >= this.lowWatermark;
+    return (
+      this.flow.isPaused ||
+      performance.now() - this.pausedAt < recentPauseMs ||
+      this.flow.unacknowledged + this.coalescer.queuedBytes >= Math.min(this.lowWatermark, interruptSkipBytes)
+    );
   }
 
   private startSkipping(): void {

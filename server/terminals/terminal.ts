@@ -140,6 +140,8 @@ export class Terminal {
   private lastInputAt: number;
   /** performance.now() of the shell's last output (quiet detection; not the injectable clock). */
   private lastOutputAt = 0;
+  /** performance.now() when the shell's output was last let go after a pause (quiet detection). */
+  private lastResumedAt = 0;
   private idleWarned = false;
   private graceTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -277,7 +279,8 @@ export class Terminal {
       this.shell !== undefined &&
       this.pausers.size === 0 &&
       this.mirror.backlogBytes === 0 &&
-      performance.now() - this.lastOutputAt >= quietMs
+      // Silence while held back says nothing: count from when the output was let go again.
+      performance.now() - Math.max(this.lastOutputAt, this.lastResumedAt) >= quietMs
     );
   }
 
@@ -404,6 +407,7 @@ export class Terminal {
 
   resumeOutput(by: unknown = this): void {
     if (!this.pausers.delete(by) || this.pausers.size > 0) return;
+    this.lastResumedAt = performance.now();
     this.shell?.stream.resume();
   }
 

@@ -72,6 +72,9 @@ describe('shell page', () => {
   });
 
   it('gives the prompt back after Ctrl+C during `yes`, skipping the backlog, and the shell answers', async () => {
+    // A slow computer's page, which falls behind the flood (this one may keep up at full speed).
+    const cdp = await shell.page.context().newCDPSession(shell.page);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 8 });
     await shell.run('yes');
     await shell.waitForText(/^y$/m);
     // Long enough for every buffer between the shell and the screen to fill.
@@ -79,6 +82,8 @@ describe('shell page', () => {
     await shell.page.keyboard.press('Control+C');
     // Generous: it only catches a hang (how fast is a bench figure, tests/bench/page.ts).
     await shell.waitForPrompt(30_000);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
+    await cdp.detach();
     await shell.run('echo after-$((2+3))');
     await shell.waitForText(/^after-5$/m);
     // The page shows the server's repaint (its mirror keeps 1000 lines), not 5000 lines of `y`

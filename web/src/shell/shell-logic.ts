@@ -4,7 +4,12 @@
  * close code (or a socket that never opened) means, which pastes need a confirmation, which links
  * may open, and how the status line names the identity.
  */
-import { CloseCode, type TerminalPhase } from '../../../server/protocol/terminal-wire.js';
+import {
+  CloseCode,
+  interruptKeys,
+  interruptSkipBytes,
+  type TerminalPhase,
+} from '../../../server/protocol/terminal-wire.js';
 
 /**
  * Counts bytes xterm.js has rendered (from `write` callbacks) and says when to send a cumulative
@@ -40,6 +45,8 @@ export interface OutputSink {
 export class OutputPump {
   private queue: Uint8Array[] = [];
   private writing = false;
+  /** Output until the next `repaint` is out of date (an interrupt while far behind). */
+  private skipping = false;
 
   constructor(
     private readonly sink: OutputSink,
@@ -53,9 +60,31 @@ export class OutputPump {
   }
 
   push(data: Uint8Array): void {
+    if (this.skipping) {
+      this.rendered(data.length);
+      return;
+    }
     for (let at = 0; at < data.length; at += this.sliceBytes)
       this.queue.push(data.subarray(at, Math.min(data.length, at + this.sliceBytes)));
     this.pump();
+  }
+
+  /**
+   * The user typed `input`. An interrupt key while this far behind drops what is queued now and
+   * what arrives until the server's repaint (see `interruptSkipBytes`): the prompt need not wait
+   * for stale output to reach the screen first, as the tty drops its own on INTR.
+   */
+  typed(input: Uint8Array): void {
+    if (this.skipping || this.queuedBytes < interruptSkipBytes) return;
+    if (!interruptKeys.some((key) => input.includes(key))) return;
+    this.skipping = true;
+    this.drop();
+  }
+
+  /** The server's `repaint` event: what is queued is out of date, and what follows is the screen. */
+  repaint(): void {
+    this.skipping = false;
+    this.drop();
   }
 
   /** Drops what is still queued (the repaint that follows replaces it). */

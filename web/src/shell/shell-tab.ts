@@ -1,7 +1,8 @@
 /**
  * One tab: an xterm.js terminal bound to one server terminal id over the terminal WebSocket.
  * Output is written as bytes, a slice at a time, and acknowledged from xterm's write callback (the
- * xterm.js flow-control guide); a `repaint` event drops what has not been written yet; the socket reconnects to the same id with backoff after a network loss,
+ * xterm.js flow-control guide); Ctrl+C while far behind, and a `repaint` event, drop what has not
+ * been written yet; the socket reconnects to the same id with backoff after a network loss,
  * found by the socket closing, by pings without a pong, or by a reconnect that never opens.
  */
 import { Terminal } from '@xterm/xterm';
@@ -65,6 +66,25 @@ export interface ConnectAttempt {
 
 const keptAttempts = 100;
 
+/** Renderer names of WebGL implementations that draw on the CPU. */
+const softwareRenderer = /swiftshader|llvmpipe|softpipe|software|microsoft basic render/i;
+let gpuWebglCache: boolean | undefined;
+
+/** Whether WebGL runs on a GPU here (asked once per page; a probe context is cheap). */
+function gpuWebgl(): boolean {
+  if (gpuWebglCache !== undefined) return gpuWebglCache;
+  try {
+    const gl = document.createElement('canvas').getContext('webgl2', { failIfMajorPerformanceCaveat: true });
+    const info = gl?.getExtension('WEBGL_debug_renderer_info');
+    const renderer = gl && info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : '';
+    gpuWebglCache = gl !== null && !softwareRenderer.test(renderer);
+    gl?.getExtension('WEBGL_lose_context')?.loseContext();
+  } catch {
+    gpuWebglCache = false;
+  }
+  return gpuWebglCache;
+}
+
 export class ShellTab {
   readonly term: Terminal;
   readonly element: HTMLElement;
@@ -125,7 +145,18 @@ export class ShellTab {
   /** Puts the terminal in the page (it must be visible to measure) and connects. */
   open(): void {
     this.term.open(this.element);
-    // Loaded on demand: half the page's code, and not needed for the first prompt.
+    if (gpuWebgl()) this.loadWebgl();
+    this.wireInput();
+    this.fitNow();
+    this.connect();
+  }
+
+  /**
+   * Loaded on demand: half the page's code, and not needed for the first prompt. Not at all on a
+   * software rasterizer (no GPU: VMs, remote desktops, headless): drawing every frame on the CPU
+   * is slower there than xterm's DOM renderer, and its refit resizes the shell once more.
+   */
+  private loadWebgl(): void {
     void import('@xterm/addon-webgl')
       .then(({ WebglAddon }) => {
         if (this.ended && this.state === 'closed') return;
@@ -140,11 +171,8 @@ export class ShellTab {
         this.fitNow();
       })
       .catch(() => {
-        // No WebGL (headless, old GPU): xterm's DOM renderer is the fallback.
+        // No WebGL (old GPU, blocked): xterm's DOM renderer is the fallback.
       });
-    this.wireInput();
-    this.fitNow();
-    this.connect();
   }
 
   fitNow(): void {
@@ -294,7 +322,10 @@ export class ShellTab {
   }
 
   private sendInput(bytes: Uint8Array): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(bytes);
+    if (this.ws?.readyState === WebSocket.OPEN) {
+      this.ws.send(bytes);
+      this.pump?.typed(bytes);
+    }
     this.callbacks.onIdleWarning(this, undefined);
   }
 
@@ -370,7 +401,7 @@ export class ShellTab {
     ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
       if (typeof event.data === 'string') {
         const parsed = JSON.parse(event.data) as ServerEvent;
-        if (parsed.type === 'repaint') pump.drop();
+        if (parsed.type === 'repaint') pump.repaint();
         else this.onEvent(parsed);
         return;
       }

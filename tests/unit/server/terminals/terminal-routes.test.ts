@@ -42,7 +42,7 @@ describe('terminal routes and protocol (fake driver)', () => {
     app = await buildApp({ config, store, driverFactory: () => driver });
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    for (const name of ['alice', 'bob', 'carol']) {
+    for (const name of ['alice', 'bob', 'carol', 'ctrl-c']) {
       const user = await store.users.create({ username: name });
       const { token, session } = await app.sessions.create(user.id, 'full');
       users[name] = user.id;
@@ -265,6 +265,31 @@ describe('terminal routes and protocol (fake driver)', () => {
     client.ack();
     shell.stream.push(Buffer.from('\r\nlive-again'));
     await client.waitForScreen(/live-again/);
+    client.close();
+  });
+
+  it('on Ctrl+C just after the page caught up with a held-back flood, still skips and repaints', async () => {
+    const id = await create('ctrl-c');
+    const client = await connect('ctrl-c', id, { autoAck: false });
+    await client.waitFor(() => driver.shells.some((s) => s.options.env?.COVE_TERMINAL_ID === id), 'shell');
+    const shell = driver.shells.find((s) => s.options.env?.COVE_TERMINAL_ID === id);
+    if (!shell) throw new Error('no shell');
+    await client.waitFor(
+      () => client.events.some((e) => e.type === 'status' && e.phase === 'ready'),
+      'ready',
+    );
+    const line = Buffer.from('y\r\n'.repeat(2730));
+    for (let i = 0; i < 20; i++) shell.stream.push(line);
+    await client.waitFor(() => client.received >= 128 * 1024, 'output up to the watermark');
+    expect(shell.stream.isPaused()).toBe(true);
+    // The page renders everything it got: nothing is unacknowledged, but the pipe behind the
+    // shell's stream (here: the pushed chunks still queued) is full of output from before the key.
+    client.ack();
+    await client.waitFor(() => !shell.stream.isPaused(), 'the shell to flow again');
+    client.send('\x03');
+    shell.stream.push(Buffer.from('^C\r\nprompt-after-interrupt$ '));
+    await client.waitFor(() => client.events.some((e) => e.type === 'repaint'), 'a repaint');
+    await client.waitForScreen(/prompt-after-interrupt\$/);
     client.close();
   });
 

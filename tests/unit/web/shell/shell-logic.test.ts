@@ -14,6 +14,7 @@ import {
   PingWatch,
   reconnectDelayMs,
 } from '../../../../web/src/shell/shell-logic.js';
+import { interruptSkipBytes } from '../../../../server/protocol/terminal-wire.js';
 
 describe('reconnect backoff', () => {
   it('F07 doubles from 0.5 s per attempt up to a 30 s cap', () => {
@@ -171,6 +172,34 @@ describe('OutputPump', () => {
     parseNext();
     expect(written).toEqual(['abcd', 'efgh', 'ij']);
     expect(rendered()).toBe(10);
+  });
+
+  it('on Ctrl+C while far behind drops the queue and all output until the repaint, counting it as rendered', () => {
+    const { pump, written, parseNext, rendered } = harness(1024);
+    pump.push(new Uint8Array(interruptSkipBytes + 1024).fill(0x79));
+    expect(written).toHaveLength(1);
+    pump.typed(bytes('\x03'));
+    expect(pump.queuedBytes).toBe(0);
+    pump.push(bytes('stale output still on its way'));
+    parseNext();
+    expect(written).toHaveLength(1);
+    expect(rendered()).toBe(interruptSkipBytes + 1024 + 29);
+    pump.repaint();
+    pump.push(bytes('\x1bc$ '));
+    expect(written.at(-1)).toBe('\x1bc$ ');
+  });
+
+  it('keeps output on Ctrl+C when not far behind, and on other keys when far behind', () => {
+    const { pump, written } = harness(1024);
+    pump.push(new Uint8Array(interruptSkipBytes).fill(0x79));
+    pump.typed(bytes('\x03'));
+    expect(pump.queuedBytes).toBe(interruptSkipBytes - 1024);
+    pump.push(new Uint8Array(2048).fill(0x79));
+    pump.typed(bytes('q'));
+    expect(pump.queuedBytes).toBe(interruptSkipBytes + 1024);
+    pump.push(bytes('more'));
+    expect(written).toHaveLength(1);
+    expect(pump.queuedBytes).toBe(interruptSkipBytes + 1028);
   });
 
   it('on a repaint drops what xterm has not been given yet, counting it as rendered, and goes on with what follows', () => {
