@@ -178,7 +178,7 @@ describe('command line access on the portal', () => {
     for (const secret of [issued.accessKeyId, issued.secretAccessKey, issued.sessionToken])
       expect(JSON.stringify(where)).not.toContain(secret);
     await panel.close();
-    expect(await page.locator('textarea').count()).toBe(0);
+    expect(await page.locator('[data-testid=cli-dialog] textarea').count()).toBe(0);
   });
 
   it('a role that allows 1 h: the panel says so and the credentials last 1 h', async () => {

@@ -348,7 +348,10 @@ describe('Open in Cove links', () => {
     await page.screenshot({ path: join(shots, 'links-card-420.png') });
     await card.confirm();
     const shell = new ShellPage(page, cove.origin);
-    await shell.waitForText(/\$ echo narrow-\$\(\(1\+1\)\)$/, 60_000);
+    // At 420 px the prompt and the typed command may wrap onto a second row: read the rows joined.
+    await expect
+      .poll(async () => (await shell.text()).replace(/\n/g, ''), { timeout: 60_000 })
+      .toMatch(/\$ echo narrow-\$\(\(1\+1\)\)$/);
   });
 
   it('"Copy link to this shell" in the portal and in the Actions menu copies the exact URL', async () => {

@@ -369,8 +369,10 @@ describe('shell journeys by keyboard, on narrow and wide windows', () => {
               text: (el as HTMLElement).innerText,
             };
           };
+          // The items a person can see: a hidden one (e.g. "recorded" when not) reads its text
+          // through innerText all the same.
           const items = Array.from(document.querySelectorAll('.shell-status > .shell-status-item'))
-            .filter((el) => (el as HTMLElement).innerText.trim() !== '')
+            .filter((el) => !(el as HTMLElement).hidden && (el as HTMLElement).innerText.trim() !== '')
             .map(box);
           return {
             viewport: { width: window.innerWidth, height: window.innerHeight },
