@@ -51,21 +51,26 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const spread = (xs: readonly number[]) =>
   `${seconds(median(xs))} (${seconds(Math.min(...xs))}–${seconds(Math.max(...xs))}, n=${xs.length})`;
 
-/** One burst: every user opens a terminal at once; ms from the POST to each prompt. */
+/**
+ * One burst: every user opens a terminal at once; ms from the POST to each prompt. The terminals
+ * stay open when `keep` is set (closing a user's last terminal stops the environment).
+ */
 async function burst<S extends ClassBenchServer>(
   deps: ClassBenchDeps<S>,
   server: S,
   users: readonly { cookie: string }[],
-): Promise<number[]> {
+  keep = false,
+): Promise<{ times: number[]; terminals: ClassBenchTerminal[] }> {
   const t0 = now();
-  const terminals = await Promise.all(
+  const opened = await Promise.all(
     users.map(async (user) => {
       const terminal = await deps.open(server, user.cookie);
       return { terminal, prompt: (await terminal.sink.waitPrompt(120_000)) - t0 };
     }),
   );
-  for (const { terminal } of terminals) terminal.close();
-  return terminals.map((t) => t.prompt);
+  const terminals = opened.map((t) => t.terminal);
+  if (!keep) for (const terminal of terminals) terminal.close();
+  return { times: opened.map((t) => t.prompt), terminals };
 }
 
 /** Stops the users' containers the way an idle stop does (the homes stay), all at once. */
@@ -125,11 +130,14 @@ export async function benchClassStart<S extends ClassBenchServer>(
     let burstSteps = '';
     for (let r = 0; r < deps.runs; r++) {
       const users = server.users.slice(r * deps.classSize, (r + 1) * deps.classSize);
-      newHomes.push(await burst(deps, server, users));
+      newHomes.push((await burst(deps, server, users)).times);
       if (r === 0) burstSteps = steps('missing', starts);
       await stopAll(users);
-      stopped.push(await burst(deps, server, users));
-      running.push(await burst(deps, server, users));
+      // Their first tabs stay open, so the environments run while each opens a second one.
+      const first = await burst(deps, server, users, true);
+      stopped.push(first.times);
+      running.push((await burst(deps, server, users)).times);
+      for (const terminal of first.terminals) terminal.close();
     }
     const row = (name: string, runsOf: number[][], target: string): ClassBenchRow => ({
       name: `class of ${deps.classSize}, ${name}`,
