@@ -9,7 +9,7 @@
 import type { PortalAssignment } from '../../../server/protocol/api.js';
 import type { CliCredentialsRequest, CliCredentialsResponse } from '../../../server/protocol/credentials.js';
 import { errorMessage, postJson } from '../lib/api.js';
-import { copyText } from '../lib/clipboard.js';
+import { copyBlock } from '../lib/copy-block.js';
 import { openDialog } from '../lib/dialog.js';
 import { h, replaceChildren, showAlert } from '../lib/dom.js';
 import {
@@ -82,41 +82,5 @@ export async function openCliAccess(set: PortalAssignment, region: string): Prom
 }
 
 function block(id: string, title: string, hint: string, text: string): HTMLElement {
-  const lines = text.split('\n').length;
-  const area = h('textarea', {
-    readonly: true,
-    rows: lines + 2,
-    spellcheck: 'false',
-    wrap: 'soft',
-    'aria-label': title,
-    'data-testid': `cli-${id}-text`,
-    style:
-      'width:100%;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:0.8rem;word-break:break-all;resize:vertical',
-  });
-  area.value = text;
-  const copy = h(
-    'button',
-    { type: 'button', class: 'btn btn-small', 'data-testid': `cli-${id}-copy` },
-    'Copy',
-  );
-  const status = h('span', { class: 'muted', role: 'status', 'aria-live': 'polite' });
-  copy.addEventListener('click', () => {
-    void copyText(text, area).then((copied) => {
-      status.textContent = copied ? 'Copied' : 'Selected: press Ctrl+C (⌘C) to copy';
-    });
-  });
-  return h(
-    'section',
-    { 'data-testid': `cli-${id}`, style: 'margin-top:1rem' },
-    h(
-      'div',
-      { class: 'row' },
-      h('h3', { style: 'margin:0' }, title),
-      h('span', { class: 'spacer' }),
-      status,
-      copy,
-    ),
-    h('p', { class: 'muted', style: 'margin:0.25rem 0' }, hint),
-    area,
-  );
+  return copyBlock({ testId: `cli-${id}`, title, hint, text, extraRows: 2, breakWords: true });
 }

@@ -5,7 +5,7 @@
  */
 import type { LaptopConfigView } from '../../../server/protocol/sso.js';
 import { errorMessage, getJson } from '../lib/api.js';
-import { copyText } from '../lib/clipboard.js';
+import { copyBlock } from '../lib/copy-block.js';
 import { h, replaceChildren, showAlert } from '../lib/dom.js';
 
 export class LaptopSection {
@@ -36,19 +36,19 @@ export class LaptopSection {
   private blocks(view: LaptopConfigView): HTMLElement[] {
     const firstProfile = /\[profile ([^\]]+)\]/.exec(view.config)?.[1];
     return [
-      copyBlock(
+      block(
         'config',
         '1. Add to ~/.aws/config',
         '%USERPROFILE%\\.aws\\config on Windows. The services section points the sign-in at Cove instead of AWS.',
         view.config,
       ),
-      copyBlock(
+      block(
         'login',
         '2. Sign in',
         'Opens this Cove in your browser to approve the request.',
         'aws sso login --sso-session cove',
       ),
-      copyBlock(
+      block(
         'use',
         '3. Use a profile',
         'The CLI and SDKs get credentials for the profile by themselves until the sign-in ends.',
@@ -58,45 +58,6 @@ export class LaptopSection {
   }
 }
 
-function copyBlock(id: string, title: string, hint: string, text: string): HTMLElement {
-  const area = h('textarea', {
-    readonly: true,
-    rows: text.split('\n').length + 1,
-    spellcheck: 'false',
-    'aria-label': title,
-    'data-testid': `laptop-${id}-text`,
-    style:
-      'width:100%;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:0.8rem;resize:vertical',
-  });
-  area.value = text;
-  const copy = h(
-    'button',
-    {
-      type: 'button',
-      class: 'btn btn-small',
-      'data-testid': `laptop-${id}-copy`,
-      'aria-label': `Copy: ${title}`,
-    },
-    'Copy',
-  );
-  const status = h('span', { class: 'muted', role: 'status', 'aria-live': 'polite' });
-  copy.addEventListener('click', () => {
-    void copyText(text, area).then((copied) => {
-      status.textContent = copied ? 'Copied' : 'Selected: press Ctrl+C (⌘C) to copy';
-    });
-  });
-  return h(
-    'section',
-    { 'data-testid': `laptop-${id}`, style: 'margin-top:1rem' },
-    h(
-      'div',
-      { class: 'row' },
-      h('h3', { style: 'margin:0' }, title),
-      h('span', { class: 'spacer' }),
-      status,
-      copy,
-    ),
-    h('p', { class: 'muted', style: 'margin:0.25rem 0' }, hint),
-    area,
-  );
+function block(id: string, title: string, hint: string, text: string): HTMLElement {
+  return copyBlock({ testId: `laptop-${id}`, title, hint, text, extraRows: 1, labelButton: true });
 }
