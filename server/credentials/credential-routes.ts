@@ -4,16 +4,13 @@
  * Secrets travel only in this response body: `no-store`, never in a URL, never logged (Fastify
  * logs no bodies; errors carry only coded messages).
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { regionGuard } from '../regions.js';
 import type { CliCredentialsRequest, CliCredentialsResponse } from '../protocol/credentials.js';
+import { ErrorBody, type Fits } from '../route-schemas.js';
 
-const ErrorBody = Type.Object(
-  { code: Type.String(), message: Type.String() },
-  { additionalProperties: true },
-);
 /** Loose lengths on purpose: anything unknown gets the same 403 as "not assigned", not a schema error. */
 const CredentialsBody = Type.Object(
   {
@@ -32,7 +29,6 @@ const CredentialsReply = Type.Object({
   notice: Type.Optional(Type.String()),
 });
 
-type Fits<S extends TSchema, T> = [Static<S>] extends [T] ? true : false;
 export const credentialProtocolProofs = [
   true satisfies Fits<typeof CredentialsBody, CliCredentialsRequest>,
   true satisfies Fits<typeof CredentialsReply, CliCredentialsResponse>,

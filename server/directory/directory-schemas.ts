@@ -21,6 +21,7 @@ import type {
   UpdateUserRequest,
 } from '../protocol/api.js';
 import { maxHomeSizeBytes, maxWeeklyUsageLimitS, minHomeSizeBytes } from '../protocol/api.js';
+import { type Fits } from '../route-schemas.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 100 });
 /** Loose here; the service checks the 12 digits and says so in words. */
@@ -270,7 +271,6 @@ export const ErrorReply = Type.Object(
 );
 
 /** What the server sends or accepts is a valid protocol value: a mismatch fails the build here. */
-type Fits<S extends TSchema, T> = [Static<S>] extends [T] ? true : false;
 export const protocolProofs = [
   true satisfies Fits<typeof AdminUserSchema, AdminUser>,
   true satisfies Fits<typeof CreateUserReply, CreateUserResponse>,

@@ -2,17 +2,14 @@
  * Admin: start a group's environments ahead of a lesson, and follow the progress. Admins only;
  * every start is audited once with the group, region and count.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../audit.js';
 import { regionGuard } from '../regions.js';
 import type { PrestartProgress } from '../protocol/api.js';
+import { ErrorBody, type Fits } from '../route-schemas.js';
 
-const ErrorBody = Type.Object(
-  { code: Type.String(), message: Type.String() },
-  { additionalProperties: true },
-);
 const Id = Type.String({ minLength: 1, maxLength: 100 });
 const Progress = Type.Object({
   id: Type.String(),
@@ -28,7 +25,6 @@ const Progress = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 });
 
-type Fits<S extends TSchema, T> = [Static<S>] extends [T] ? true : false;
 export const prestartProtocolProofs = [true satisfies Fits<typeof Progress, PrestartProgress>] as const;
 
 export default async function prestartRoutes(instance: FastifyInstance): Promise<void> {

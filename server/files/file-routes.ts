@@ -3,7 +3,7 @@
  * key is their id, never a parameter, and another user's upload id answers like an unknown one.
  * After each transfer: an audit entry and a one-line notice in the user's open terminals there.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../audit.js';
@@ -23,11 +23,8 @@ import type {
 import { progressIdPattern } from '../protocol/files.js';
 import { escapeForTerminal } from './file-names.js';
 import type { TransferDone } from './s3-file-transfer.js';
+import { ErrorBody, type Fits } from '../route-schemas.js';
 
-const ErrorBody = Type.Object(
-  { code: Type.String(), message: Type.String() },
-  { additionalProperties: true },
-);
 const RegionParams = Type.Object({ region: Type.String({ minLength: 1, maxLength: 64 }) });
 const UploadParams = Type.Object({
   region: Type.String({ minLength: 1, maxLength: 64 }),
@@ -118,7 +115,6 @@ const ListReply = Type.Object({
   truncated: Type.Boolean(),
 });
 
-type Fits<S extends TSchema, T> = [Static<S>] extends [T] ? true : false;
 export const fileProtocolProofs = [
   true satisfies Fits<typeof UploadBody, UploadRequest>,
   true satisfies Fits<typeof UploadReply, UploadResponse>,

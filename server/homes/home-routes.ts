@@ -3,18 +3,15 @@
  * environment, Delete home, and the admin's list and delete. Users only ever reach their own
  * environment (the key is their id, never a parameter); admins name a user id.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../audit.js';
 import { errors } from '../errors.js';
 import { regionGuard } from '../regions.js';
 import type { AdminHome, DeleteHomeRequest, EnvironmentInfo } from '../protocol/api.js';
+import { ErrorBody, type Fits } from '../route-schemas.js';
 
-const ErrorBody = Type.Object(
-  { code: Type.String(), message: Type.String() },
-  { additionalProperties: true },
-);
 const Time = Type.String({ format: 'date-time' });
 const RegionParams = Type.Object({ region: Type.String({ minLength: 1, maxLength: 64 }) });
 const AdminHomeParams = Type.Object({
@@ -47,7 +44,6 @@ const AdminHomeSchema = Type.Object({
   expiresAt: Time,
 });
 
-type Fits<S extends TSchema, T> = [Static<S>] extends [T] ? true : false;
 export const homeProtocolProofs = [
   true satisfies Fits<typeof EnvironmentReply, EnvironmentInfo>,
   true satisfies Fits<typeof AdminHomeSchema, AdminHome>,

@@ -13,11 +13,8 @@ import { SANDBOX_HOME } from '../../sandbox/index.js';
 import { regionGuard } from '../regions.js';
 import { maxGitUrlLength } from './git-link.js';
 import { RepositoryCloner } from './repository-cloner.js';
+import { ErrorBody } from '../route-schemas.js';
 
-const ErrorBody = Type.Object(
-  { code: Type.String(), message: Type.String() },
-  { additionalProperties: true },
-);
 // Longer than a link may be, so an over-long one gets the coded refusal rather than a schema error.
 const GitUrl = Type.String({ maxLength: maxGitUrlLength * 4 });
 const RegionParams = Type.Object({ region: Type.String({ minLength: 1, maxLength: 64 }) });

@@ -10,11 +10,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { audit } from '../audit.js';
 import type { RecordingRecord } from '../store/store.js';
 import { recordingErrors } from './recording-service.js';
+import { ErrorBody } from '../route-schemas.js';
 
-const ErrorBody = Type.Object(
-  { code: Type.String(), message: Type.String() },
-  { additionalProperties: true },
-);
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const Time = Type.String({ format: 'date-time' });
 const SearchQuery = Type.Object(

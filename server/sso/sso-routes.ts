@@ -15,12 +15,9 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AwsApiError, oidcErrors, portalErrors } from './aws-api-error.js';
 import type { SsoCaller } from './sso-sign-in-service.js';
+import { ErrorBody } from '../route-schemas.js';
 
 const S = Type.Optional(Type.String({ maxLength: 4096 }));
-const ErrorBody = Type.Object(
-  { code: Type.String(), message: Type.String() },
-  { additionalProperties: true },
-);
 
 /** Answers with AWS's shape; anything unexpected is logged and becomes AWS's generic 500. */
 function awsErrorHandler(fallback: () => AwsApiError, invalid: (message: string) => AwsApiError) {

@@ -22,11 +22,8 @@ import type { Terminal } from './terminal.js';
 import type {} from '../homes/home-service.js';
 import type {} from '../usage/usage-meter.js';
 import type {} from '../recordings/recording-service.js';
+import { ErrorBody } from '../route-schemas.js';
 
-const ErrorBody = Type.Object(
-  { code: Type.String(), message: Type.String() },
-  { additionalProperties: true },
-);
 // An empty region is let through to `checkRegion`, so it too gets the list of allowed ones.
 const RegionParams = Type.Object({ region: Type.String({ maxLength: 64 }) });
 const TerminalParams = Type.Object({
